@@ -1,0 +1,39 @@
+"""Errors that users see. Each carries a stable ``code`` so scripts can branch on it."""
+
+
+class FacesiftError(Exception):
+    """Base class: a problem we can explain to the user in one sentence."""
+
+    code = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ImageError(FacesiftError):
+    """A file could not be turned into pixels. ``code`` says why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ManifestError(FacesiftError):
+    code = "bad_manifest"
+
+
+class SourceError(FacesiftError):
+    """A path given to ingest cannot be read as a folder, archive or image."""
+
+    code = "bad_source"
+
+
+class SearchRefused(FacesiftError):
+    """A search that the governance rules do not allow."""
+
+    code = "search_refused"
+
+
+class NotFound(FacesiftError):
+    code = "not_found"

@@ -1,0 +1,93 @@
+"""Typed values that flow between the stages: vision -> index/store -> services -> surfaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face rectangle in image pixels; x2 and y2 are exclusive."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+    @property
+    def width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> int:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    def as_list(self) -> list[int]:
+        return [self.x1, self.y1, self.x2, self.y2]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What a detector returns: where a face is and how sure it is."""
+
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How usable a face is for comparison. ``score`` is in [0, 1]; higher is better."""
+
+    size_px: int  # the shorter side of the face box
+    sharpness: float  # variance of the Laplacian of the aligned grey chip
+    score: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"score": self.score, "size_px": self.size_px, "sharpness": self.sharpness}
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in one image, with its embedding."""
+
+    box: Box
+    landmarks: list[tuple[float, float]]  # dlib's 5 points: eye corners and the nose
+    detector_score: float
+    quality: Quality
+    model_id: str
+    embedding: np.ndarray = field(repr=False)  # float32, shape (dim,)
+
+    def describe(self) -> dict:
+        """The JSON shape used wherever a face is shown (without its embedding)."""
+        return {
+            "box": self.box.as_list(),
+            "detector_score": round(self.detector_score, 4),
+            "quality": self.quality.as_dict(),
+            "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
+        }
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """Everything vision learns from one image file."""
+
+    width: int
+    height: int
+    faces: list[Face]  # ordered left to right, so "face N" is stable
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a photo came from and why we may hold it (from a manifest, or empty)."""
+
+    source_url: str | None = None
+    page_url: str | None = None
+    caption: str | None = None
+    captured_at: str | None = None
+    legal_basis: str | None = None
