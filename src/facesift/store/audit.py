@@ -1,0 +1,176 @@
+"""The tamper-evident audit log.
+
+Each entry stores the hash of the entry before it, and its own hash covers its content and
+that link. Editing, deleting, inserting or reordering an entry breaks the chain at that
+entry, so ``verify`` can name the first bad one. Deleting entries from the *end* leaves a
+valid shorter chain, which is why every append also writes the newest (id, hash) to an
+anchor file outside the database: the log must reach at least that far.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+GENESIS_HASH = "0" * 64
+
+
+def current_os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(
+    prev_hash: str, entry_id: int, at: str, actor: str, action: str, details: str
+) -> str:
+    body = canonical_json([entry_id, at, actor, action, details])
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    details: dict
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+
+class AuditLog:
+    def __init__(self, conn: sqlite3.Connection, anchor_path: Path):
+        self._conn = conn
+        self._anchor_path = anchor_path
+
+    def append(self, action: str, details: dict, actor: str | None = None) -> AuditEntry:
+        """Add an entry. Runs in the caller's transaction if one is open."""
+        actor = actor or current_os_user()
+        details_json = canonical_json(details)
+        at = utc_now()
+        own_transaction = not self._conn.in_transaction
+        if own_transaction:
+            # IMMEDIATE takes the write lock first, so two writers cannot fork the chain.
+            self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = self._conn.execute(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            entry_id, prev_hash = (last["id"] + 1, last["hash"]) if last else (1, GENESIS_HASH)
+            digest = entry_hash(prev_hash, entry_id, at, actor, action, details_json)
+            self._conn.execute(
+                "INSERT INTO audit_log (id, at, actor, action, details, prev_hash, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (entry_id, at, actor, action, details_json, prev_hash, digest),
+            )
+            if own_transaction:
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if own_transaction and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        if own_transaction:
+            self.write_anchor(entry_id, digest)
+        return AuditEntry(entry_id, at, actor, action, details, prev_hash, digest)
+
+    def write_anchor(self, entry_id: int | None = None, digest: str | None = None) -> None:
+        """Record the newest entry outside the database (atomically replaced)."""
+        if entry_id is None:
+            last = self._conn.execute(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if last is None:
+                return
+            entry_id, digest = last["id"], last["hash"]
+        tmp = self._anchor_path.with_suffix(".tmp")
+        tmp.write_text(f"{entry_id} {digest}\n", encoding="ascii")
+        os.replace(tmp, self._anchor_path)
+
+    def entries(
+        self, *, action: str | None = None, since_id: int = 0, limit: int | None = None
+    ) -> list[AuditEntry]:
+        sql, args = "SELECT * FROM audit_log WHERE id > ?", [since_id]
+        if action:
+            sql += " AND action = ?"
+            args.append(action)
+        sql += " ORDER BY id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_row_to_entry(row) for row in self._conn.execute(sql, args)]
+
+    def verify(self) -> ChainReport:
+        """Walk the chain from the start; report the first entry that does not fit."""
+        expected_prev, expected_id, count = GENESIS_HASH, 1, 0
+        for row in self._conn.execute("SELECT * FROM audit_log ORDER BY rowid"):
+            problem = _check_row(row, expected_id, expected_prev)
+            if problem:
+                return ChainReport(False, count, first_bad_id=row["id"], problem=problem)
+            expected_prev, expected_id, count = row["hash"], row["id"] + 1, count + 1
+        return self._check_anchor(count, expected_id - 1, expected_prev)
+
+    def _check_anchor(self, count: int, last_id: int, last_hash: str) -> ChainReport:
+        if not self._anchor_path.exists():
+            if count == 0:
+                return ChainReport(True, 0)
+            return ChainReport(False, count, None, "the anchor file is missing")
+        anchor_id_text, anchor_hash = self._anchor_path.read_text(encoding="ascii").split()
+        anchor_id = int(anchor_id_text)
+        if anchor_id > last_id:
+            return ChainReport(
+                False, count, last_id + 1,
+                f"entries {last_id + 1}..{anchor_id} were deleted from the end of the log",
+            )
+        stored = self._conn.execute(
+            "SELECT hash FROM audit_log WHERE id = ?", (anchor_id,)
+        ).fetchone()
+        if stored is None or stored["hash"] != anchor_hash:
+            return ChainReport(False, count, anchor_id, "entry differs from the anchored hash")
+        return ChainReport(True, count)
+
+
+def _check_row(row: sqlite3.Row, expected_id: int, expected_prev: str) -> str | None:
+    if row["id"] < expected_id:
+        return f"entry {row['id']} is out of order (expected {expected_id})"
+    if row["id"] > expected_id:
+        missing = expected_id if row["id"] == expected_id + 1 else f"{expected_id}..{row['id'] - 1}"
+        return f"entry {missing} was deleted before entry {row['id']}"
+    if row["prev_hash"] != expected_prev:
+        return f"entry {row['id']} does not link to the entry before it (inserted or reordered)"
+    recomputed = entry_hash(
+        row["prev_hash"], row["id"], row["at"], row["actor"], row["action"], row["details"]
+    )
+    if recomputed != row["hash"]:
+        return f"entry {row['id']} was edited after it was written"
+    return None
+
+
+def _row_to_entry(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        row["id"], row["at"], row["actor"], row["action"], json.loads(row["details"]),
+        row["prev_hash"], row["hash"],
+    )
