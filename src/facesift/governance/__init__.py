@@ -1,0 +1,1 @@
+"""The rules for who may do what, and why. Surfaces call these before any service acts."""

@@ -1,0 +1,27 @@
+"""Every search needs grounds: a case reference and a stated purpose.
+
+A search without them is refused before any face is compared, and the refusal is audited.
+"""
+
+from __future__ import annotations
+
+from facesift.errors import SearchRefused
+
+MIN_PURPOSE_CHARS = 5
+
+
+def require_grounds(case: str | None, purpose: str | None) -> tuple[str, str]:
+    """The cleaned (case, purpose), or SearchRefused saying what is missing."""
+    case = (case or "").strip()
+    purpose = (purpose or "").strip()
+    missing = [name for name, value in (("--case", case), ("--purpose", purpose)) if not value]
+    if missing:
+        raise SearchRefused(
+            f"search refused: {' and '.join(missing)} required. Every search must name the case "
+            "it belongs to and why it is being run; both are written to the audit log."
+        )
+    if len(purpose) < MIN_PURPOSE_CHARS:
+        raise SearchRefused(
+            f"search refused: the purpose {purpose!r} is too short to explain the search"
+        )
+    return case, purpose

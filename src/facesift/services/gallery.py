@@ -1,0 +1,159 @@
+"""The gallery: face records and their vectors, kept in step.
+
+Every change goes to SQLite first (one transaction) and to the vector index second. A crash
+between the two leaves the index behind the records, never ahead of them in a way that
+matters: ``Gallery.open`` compares the two and repairs the index from the stored embeddings,
+so a face can be found exactly when its record exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facesift.errors import NotFound
+from facesift.index import FlatIndex, VectorIndex
+from facesift.store import Store, StoredImage
+
+INDEX_FILE = "faces.faiss"
+EMBEDDING_DIM = 128
+
+
+@dataclass(frozen=True)
+class Repair:
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    face_id: int
+    distance: float
+
+
+class Gallery:
+    def __init__(self, store: Store, index: VectorIndex, index_path: Path):
+        self.store = store
+        self.index = index
+        self._index_path = index_path
+        self._dirty = False
+        self._lock = threading.Lock()  # the index is shared by the API's worker threads
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Gallery:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(data_dir)
+        index_path = data_dir / INDEX_FILE
+        index = FlatIndex.load(index_path) if index_path.exists() else FlatIndex(EMBEDDING_DIM)
+        gallery = cls(store, index, index_path)
+        repair = gallery.reconcile()
+        if repair.added or repair.removed:
+            gallery.save()
+        return gallery
+
+    def close(self) -> None:
+        self.save()
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reconcile(self) -> Repair:
+        """Make the index hold exactly the stored faces."""
+        with self._lock:
+            stored = self.store.face_ids()
+            indexed = self.index.ids()
+            orphans = np.setdiff1d(indexed, stored, assume_unique=True)
+            missing = np.setdiff1d(stored, indexed, assume_unique=True)
+            removed = self.index.remove(orphans)
+            ids, vectors = self.store.embeddings(missing)
+            self.index.add(ids, vectors)
+            self._dirty |= bool(removed or len(ids))
+            return Repair(added=len(ids), removed=removed)
+
+    def save(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self.index.save(self._index_path)
+                self._dirty = False
+
+    def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
+        """Store images with their faces in one transaction, then index the faces."""
+        if not images:
+            return 0
+        face_ids: list[int] = []
+        vectors: list[np.ndarray] = []
+        with self.store.transaction():
+            collection_id = self.store.collection_id(collection)
+            for image in images:
+                face_ids += self.store.add_image(collection_id, image)
+                vectors += [face.embedding for face in image.analysis.faces]
+        if face_ids:
+            with self._lock:
+                self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors))
+                self._dirty = True
+        return len(face_ids)
+
+    def remove_image(self, path_or_sha: str, actor: str | None = None) -> list[int]:
+        """Remove every image stored under this path (or with this SHA-256) and its faces."""
+        matches = self.store.find_images(path_or_sha)
+        if not matches:
+            raise NotFound(f"no ingested image has the path or SHA-256 {path_or_sha!r}")
+        removed: list[int] = []
+        with self.store.transaction():
+            for row in matches:
+                face_ids = self.store.delete_image(row["id"])
+                removed += face_ids
+                self.store.audit.append(
+                    "remove_image",
+                    {"image_id": row["id"], "path": row["path"], "sha256": row["sha256"],
+                     "face_ids": face_ids},
+                    actor,
+                )
+        self._unindex(removed)
+        return removed
+
+    def remove_face(self, face_id: int, actor: str | None = None) -> None:
+        with self.store.transaction():
+            if not self.store.delete_face(face_id):
+                raise NotFound(f"no face has the id {face_id}")
+            self.store.audit.append("remove_face", {"face_id": face_id}, actor)
+        self._unindex([face_id])
+
+    def _unindex(self, face_ids: list[int]) -> None:
+        with self._lock:
+            self.index.remove(np.asarray(face_ids, dtype=np.int64))
+            self._dirty = True
+        self.save()
+
+    def nearest(
+        self, vector: np.ndarray, k: int, collection: str | None = None
+    ) -> list[Neighbour]:
+        allowed = None
+        if collection is not None:
+            collection_id = self.store.find_collection(collection)
+            if collection_id is None:
+                raise NotFound(f"there is no collection named {collection!r}")
+            allowed = self.store.face_ids_in_collection(collection_id)
+            if len(allowed) == 0:
+                return []
+        with self._lock:
+            distances, ids = self.index.search(vector[None, :], k, allowed)
+        return [
+            Neighbour(int(i), float(d))
+            for d, i in zip(distances[0], ids[0], strict=True)
+            if i >= 0
+        ]
+
+    def size(self, collection: str | None = None) -> int:
+        if collection is None:
+            return len(self.index)
+        collection_id = self.store.find_collection(collection)
+        return 0 if collection_id is None else len(self.store.face_ids_in_collection(collection_id))

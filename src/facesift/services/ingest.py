@@ -1,0 +1,199 @@
+"""Ingest: find every face in a set of photos and add it to the gallery.
+
+The main process lists and reads the files, hashes them, and skips what is already stored;
+a process pool decodes, detects and embeds; the main process writes results in batches of
+one transaction each. Because an image is stored only with all its faces, in one
+transaction, an interrupted or killed run resumes by simply running again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from facesift.errors import FacesiftError
+from facesift.services.batch import BatchItem, BatchResult, analyze_batch
+from facesift.services.gallery import Gallery
+from facesift.services.parallel import map_batches
+from facesift.services.sources import SourceFailure, SourceItem, SourceReader, discover
+from facesift.store import StoredImage
+from facesift.vision import VisionConfig
+from facesift.vision.decode import DEFAULT_MAX_BYTES
+
+DEFAULT_COLLECTION = "default"
+WRITE_BATCH_IMAGES = 64
+WRITE_BATCH_SECONDS = 2.0
+INDEX_SAVE_SECONDS = 30.0
+
+
+@dataclass
+class IngestOptions:
+    collection: str = DEFAULT_COLLECTION
+    manifest: Path | None = None
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    images_per_task: int = 2
+    write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
+    max_bytes: int = DEFAULT_MAX_BYTES
+    vision: VisionConfig = field(default_factory=VisionConfig)
+
+
+@dataclass
+class IngestSummary:
+    total: int = 0  # images found in the sources
+    ingested: int = 0
+    faces: int = 0
+    skipped: int = 0  # already in the gallery, or the same content twice in this run
+    failed: int = 0
+    no_face: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.ingested + self.skipped + self.failed
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[IngestSummary], None]
+
+
+def ingest(
+    gallery: Gallery,
+    paths: list[Path],
+    options: IngestOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest ``paths`` (and ``options.manifest``) into ``gallery``. Ctrl-C stops cleanly."""
+    options = options or IngestOptions()
+    run = _IngestRun(gallery, options, on_progress or (lambda _summary: None))
+    try:
+        run.execute(paths)
+    except KeyboardInterrupt:
+        run.summary.interrupted = True
+    finally:
+        run.finish(paths)
+    return run.summary
+
+
+class _IngestRun:
+    def __init__(self, gallery: Gallery, options: IngestOptions, on_progress: ProgressCallback):
+        self.gallery = gallery
+        self.options = options
+        self.on_progress = on_progress
+        self.summary = IngestSummary()
+        self.started = time.monotonic()
+        self._pending: dict[str, tuple[SourceItem, str, int]] = {}  # key -> item, sha, size
+        self._to_write: list[StoredImage] = []
+        self._last_write = time.monotonic()
+        self._last_index_save = time.monotonic()
+        self._hashes_this_run: set[str] = set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def execute(self, paths: list[Path]) -> None:
+        found = list(discover(paths, self.options.manifest))
+        self.summary.total = len(found)
+        self.on_progress(self.summary)
+        batches = self._tasks(found)
+        workers = self.options.workers
+        for results in map_batches(analyze_batch, self.options.vision, batches, workers):
+            self._absorb(results)
+        self._flush()
+
+    def _tasks(self, found: list[SourceItem | SourceFailure]) -> Iterator[list[BatchItem]]:
+        """Read, hash and de-duplicate; yield what still needs analysis, a few at a time."""
+        reader = SourceReader(self.options.max_bytes)
+        batch: list[BatchItem] = []
+        try:
+            for item in found:
+                if isinstance(item, SourceFailure):
+                    self._fail(item.path, None, item.code, item.message)
+                    continue
+                data = self._read(reader, item)
+                if data is None:
+                    continue
+                sha = hashlib.sha256(data).hexdigest()
+                if sha in self._hashes_this_run or self.gallery.store.known_hashes([sha]):
+                    self.summary.skipped += 1
+                    self._tick()
+                    continue
+                self._hashes_this_run.add(sha)
+                self._pending[item.path] = (item, sha, len(data))
+                batch.append(BatchItem(item.path, data))
+                if len(batch) >= self.options.images_per_task:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        finally:
+            reader.close()
+
+    def _read(self, reader: SourceReader, item: SourceItem) -> bytes | None:
+        try:
+            return reader.read(item)
+        except FacesiftError as exc:
+            self._fail(item.path, None, exc.code, exc.message)
+            return None
+
+    # -- results -----------------------------------------------------------------------------
+
+    def _absorb(self, results: list[BatchResult]) -> None:
+        for result in results:
+            item, sha, size = self._pending.pop(result.key)
+            if result.analysis is None:
+                self._fail(item.path, sha, result.error_code or "error", result.error or "")
+                continue
+            self._to_write.append(
+                StoredImage(sha, item.path, size, result.analysis, item.provenance)
+            )
+        if (
+            len(self._to_write) >= self.options.write_batch
+            or time.monotonic() - self._last_write > WRITE_BATCH_SECONDS
+        ):
+            self._flush()
+        self._tick()
+
+    def _flush(self) -> None:
+        if self._to_write:
+            faces = self.gallery.add_images(self.options.collection, self._to_write)
+            self.summary.ingested += len(self._to_write)
+            self.summary.faces += faces
+            self.summary.no_face += sum(1 for i in self._to_write if not i.analysis.faces)
+            self._to_write = []
+        self._last_write = time.monotonic()
+        if time.monotonic() - self._last_index_save > INDEX_SAVE_SECONDS:
+            self.gallery.save()
+            self._last_index_save = time.monotonic()
+
+    def _fail(self, path: str, sha: str | None, code: str, message: str) -> None:
+        self.summary.failed += 1
+        self.summary.failures.append({"path": path, "code": code, "message": message})
+        with self.gallery.store.transaction():
+            self.gallery.store.record_failure(path, sha, code, message)
+        self._tick()
+
+    def _tick(self) -> None:
+        self.summary.seconds = time.monotonic() - self.started
+        self.on_progress(self.summary)
+
+    def finish(self, paths: list[Path]) -> None:
+        # Results already computed are written even when Ctrl-C cut the run short.
+        try:
+            self._flush()
+        finally:
+            self.gallery.save()
+            self._tick()
+            details = {
+                "paths": [str(p) for p in paths],
+                "manifest": str(self.options.manifest) if self.options.manifest else None,
+                "collection": self.options.collection,
+                **{k: v for k, v in self.summary.as_dict().items() if k != "failures"},
+            }
+            self.gallery.store.audit.append("ingest", details)

@@ -1,0 +1,202 @@
+"""Search: one face from a probe photo against the gallery, returning candidate leads.
+
+Results are candidates for a person to review, never identifications. A candidate is shown
+only if it lies within the threshold; when none does, the outcome is ``no_candidate`` and the
+nearest faces are deliberately withheld. Every search, refused ones included, is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from facesift.errors import FacesiftError, SearchRefused
+from facesift.governance.search_policy import require_grounds
+from facesift.schemas import Face
+from facesift.services.calibration import Calibration
+from facesift.services.gallery import Gallery
+from facesift.vision import FaceAnalyzer
+
+CANDIDATES = "candidates"
+NO_CANDIDATE = "no_candidate"
+NO_FACE = "no_face"
+DEFAULT_TOP_K = 10
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    case: str | None
+    purpose: str | None
+    collection: str | None = None
+    top_k: int = DEFAULT_TOP_K
+    threshold: float | None = None  # None: the calibrated default
+    face_index: int | None = None  # None: the largest face
+
+
+@dataclass(frozen=True)
+class Candidate:
+    rank: int
+    face_id: int
+    distance: float
+    score: float  # false match rate at this distance, from the calibration
+    expected_false_candidates: float  # at this distance, in a gallery of this size
+    box: list[int]
+    image: dict
+
+    def as_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "face_id": self.face_id,
+            "distance": round(self.distance, 4),
+            "score": self.score,
+            "expected_false_candidates": self.expected_false_candidates,
+            "box": self.box,
+            "image": self.image,
+        }
+
+
+@dataclass
+class SearchResult:
+    outcome: str
+    probe_sha256: str
+    probe_faces: list[Face]
+    searched_face: int | None
+    threshold: float
+    gallery_size: int
+    expected_false_candidates: float  # at the threshold, for this gallery
+    candidates: list[Candidate] = field(default_factory=list)
+    audit_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "outcome": self.outcome,
+            "probe": {
+                "sha256": self.probe_sha256,
+                "faces": [f.describe() for f in self.probe_faces],
+            },
+            "searched_face": self.searched_face,
+            "threshold": round(self.threshold, 4),
+            "gallery_size": self.gallery_size,
+            "expected_false_candidates": self.expected_false_candidates,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "audit_id": self.audit_id,
+        }
+
+
+def search(
+    gallery: Gallery,
+    analyzer: FaceAnalyzer,
+    calibration: Calibration,
+    probe: bytes,
+    request: SearchRequest,
+    actor: str | None = None,
+) -> SearchResult:
+    probe_sha = hashlib.sha256(probe).hexdigest()
+    audit = gallery.store.audit
+    try:
+        case, purpose = require_grounds(request.case, request.purpose)
+    except SearchRefused as refusal:
+        audit.append(
+            "search_refused",
+            {"case": request.case, "purpose": request.purpose, "probe_sha256": probe_sha,
+             "reason": refusal.message},
+            actor,
+        )
+        raise
+    if calibration.model_id != analyzer.model_id:
+        raise FacesiftError(
+            f"the calibration is for {calibration.model_id}, the embedder is {analyzer.model_id}"
+        )
+    faces = analyzer.analyze_bytes(probe).faces
+    threshold = calibration.default_threshold if request.threshold is None else request.threshold
+    size = gallery.size(request.collection)
+    result = SearchResult(
+        outcome=NO_FACE,
+        probe_sha256=probe_sha,
+        probe_faces=faces,
+        searched_face=None,
+        threshold=threshold,
+        gallery_size=size,
+        expected_false_candidates=calibration.expected_false_candidates(threshold, size),
+    )
+    if faces:
+        result.searched_face = _choose_face(faces, request.face_index)
+        result.candidates = _candidates(
+            gallery, calibration, faces[result.searched_face], request, threshold, size
+        )
+        result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
+    entry = audit.append(
+        "search",
+        {
+            "case": case,
+            "purpose": purpose,
+            "probe_sha256": probe_sha,
+            "parameters": {
+                "collection": request.collection, "top_k": request.top_k,
+                "threshold": threshold, "face": result.searched_face,
+            },
+            "outcome": result.outcome,
+            "faces_in_probe": len(faces),
+            "gallery_size": size,
+            "candidate_face_ids": [c.face_id for c in result.candidates],
+        },
+        actor,
+    )
+    result.audit_id = entry.id
+    return result
+
+
+def _choose_face(faces: list[Face], face_index: int | None) -> int:
+    if face_index is None:
+        return max(range(len(faces)), key=lambda i: faces[i].box.area)
+    if not 0 <= face_index < len(faces):
+        raise FacesiftError(
+            f"the probe has {len(faces)} face(s), numbered 0 to {len(faces) - 1}; "
+            f"there is no face {face_index}"
+        )
+    return face_index
+
+
+def _candidates(
+    gallery: Gallery,
+    calibration: Calibration,
+    face: Face,
+    request: SearchRequest,
+    threshold: float,
+    gallery_size: int,
+) -> list[Candidate]:
+    neighbours = [
+        n
+        for n in gallery.nearest(face.embedding, request.top_k, request.collection)
+        if n.distance <= threshold
+    ]
+    details = gallery.store.face_details(n.face_id for n in neighbours)
+    candidates = []
+    for neighbour in neighbours:
+        row = details.get(neighbour.face_id)
+        if row is None:  # removed between the index lookup and now
+            continue
+        candidates.append(
+            Candidate(
+                rank=len(candidates) + 1,
+                face_id=neighbour.face_id,
+                distance=neighbour.distance,
+                score=calibration.false_match_rate(neighbour.distance),
+                expected_false_candidates=calibration.expected_false_candidates(
+                    neighbour.distance, gallery_size
+                ),
+                box=[row["x1"], row["y1"], row["x2"], row["y2"]],
+                image={
+                    "id": row["image_id"],
+                    "path": row["path"],
+                    "sha256": row["sha256"],
+                    "source_url": row["source_url"],
+                    "page_url": row["page_url"],
+                    "caption": row["caption"],
+                    "captured_at": row["captured_at"],
+                    "legal_basis": row["legal_basis"],
+                    "collection": row["collection"],
+                },
+            )
+        )
+    return candidates
