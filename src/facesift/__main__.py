@@ -1,0 +1,3 @@
+from facesift.cli.main import app
+
+app(prog_name="facesift")

@@ -1,0 +1,67 @@
+"""What every command shares: consoles, common options, exit codes and error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from facesift.cli.settings import default_data_dir
+
+EXIT_ERROR = 1
+
+console = Console()
+errors = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data folder [default: $FACESIFT_HOME or ~/.local/share/facesift]"
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Detector = Annotated[str, typer.Option(help="Face detector: hog (fast) or mmod (CNN).")]
+MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]
+
+
+def resolve_data_dir(value: Path | None) -> Path:
+    return (value or default_data_dir()).expanduser()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    errors.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+
+
+def make_progress(label: str, *extra: ProgressColumn, show: bool = True) -> Progress:
+    """A progress bar on stderr: count, rate and anything in ``extra``, elapsed time, ETA."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=errors,
+        disable=not show,
+    )

@@ -1,0 +1,293 @@
+"""facesift's command line.
+
+Exit codes: 0 success (``no_candidate`` is a success: it is an answer), 1 an error explained on
+stderr, 2 a usage error, 3 a search probe with no face, 4 a search refused by policy,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import TextColumn
+
+from facesift.cli import evaluate
+from facesift.cli.common import (
+    EXIT_ERROR,
+    DataDir,
+    Detector,
+    JsonFlag,
+    MinFace,
+    console,
+    errors,
+    fail,
+    make_progress,
+    print_json,
+    resolve_data_dir,
+)
+from facesift.cli.render import faces_table, print_ingest_summary, print_search
+from facesift.errors import FacesiftError, SearchRefused
+from facesift.services.calibration import load_calibration
+from facesift.services.gallery import Gallery
+from facesift.services.ingest import (
+    DEFAULT_COLLECTION,
+    WRITE_BATCH_IMAGES,
+    IngestOptions,
+    IngestSummary,
+    ingest,
+)
+from facesift.services.search import NO_FACE, SearchRequest, search
+from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision.detect import DEFAULT_MIN_FACE_PX
+
+EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
+
+app = typer.Typer(
+    help="facesift: search lawfully held photos by face, with every search accountable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(evaluate.eval_app, name="eval")
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Folders, image files, .zip or .tar(.gz).")],
+    collection: Annotated[str, typer.Option(help="Collection to add to.")] = DEFAULT_COLLECTION,
+    manifest: Annotated[
+        Path | None, typer.Option(help="CSV or JSONL manifest with provenance per file.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
+    write_batch: Annotated[int, typer.Option(help="Images per database transaction.", min=1)] = (
+        WRITE_BATCH_IMAGES
+    ),
+    detector: Detector = "hog",
+    min_face: MinFace = DEFAULT_MIN_FACE_PX,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
+
+    Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
+    options = IngestOptions(
+        collection=collection,
+        manifest=manifest,
+        workers=workers or os.cpu_count() or 1,
+        write_batch=write_batch,
+        vision=VisionConfig(detector=detector, min_face_px=min_face),
+    )
+    try:
+        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+            summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        print_ingest_summary(console, summary)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _ingest_with_progress(
+    gallery: Gallery, paths: list[Path], options: IngestOptions, show: bool
+) -> IngestSummary:
+    progress = make_progress(
+        "ingest",
+        TextColumn("{task.fields[rate]:.1f} images/s, {task.fields[faces]} faces"),
+        show=show,
+    )
+    task = progress.add_task("ingest", total=None, rate=0.0, faces=0)
+
+    def update(summary: IngestSummary) -> None:
+        rate = summary.done / summary.seconds if summary.seconds > 0 else 0.0
+        progress.update(
+            task, total=summary.total, completed=summary.done, rate=rate, faces=summary.faces
+        )
+
+    with progress:
+        return ingest(gallery, paths, options, on_progress=update)
+
+
+@app.command("search")
+def search_command(
+    photo: Annotated[Path, typer.Argument(help="The probe photo.")],
+    case: Annotated[str | None, typer.Option(help="Case reference (required).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
+    collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
+    top: Annotated[int, typer.Option(help="At most this many candidates.", min=1, max=1000)] = 10,
+    threshold: Annotated[
+        float | None, typer.Option(help="Largest distance for a candidate [default: calibrated].")
+    ] = None,
+    face: Annotated[
+        int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the gallery for candidate leads for one face in PHOTO. Audited."""
+    request = SearchRequest(case, purpose, collection, top, threshold, face)
+    try:
+        probe = _read_probe(photo)
+        analyzer = FaceAnalyzer.from_config(VisionConfig())
+        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+            result = search(
+                gallery, analyzer, load_calibration(analyzer.model_id), probe, request
+            )
+    except SearchRefused as exc:
+        raise fail(exc.message, EXIT_REFUSED) from None
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        print_search(console, result)
+    if result.outcome == NO_FACE:
+        raise typer.Exit(EXIT_NO_FACE)
+
+
+def _read_probe(photo: Path) -> bytes:
+    from facesift.vision.decode import DEFAULT_MAX_BYTES
+
+    if not photo.is_file():
+        raise FacesiftError(f"{photo} is not a file")
+    if photo.stat().st_size > DEFAULT_MAX_BYTES:
+        raise FacesiftError(f"{photo} is over the limit of {DEFAULT_MAX_BYTES:,} bytes")
+    return photo.read_bytes()
+
+
+@app.command("faces")
+def faces_command(
+    photo: Annotated[Path, typer.Argument(help="A photo.")],
+    detector: Detector = "hog",
+    min_face: MinFace = DEFAULT_MIN_FACE_PX,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
+    try:
+        analyzer = FaceAnalyzer.from_config(VisionConfig(detector, min_face))
+        analysis = analyzer.analyze_bytes(_read_probe(photo))
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print_json(
+            {"width": analysis.width, "height": analysis.height,
+             "faces": [f.describe() for f in analysis.faces]}
+        )
+    elif analysis.faces:
+        console.print(faces_table(analysis.faces))
+    else:
+        console.print("No face found.")
+
+
+@app.command("stats")
+def stats_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Collections, images, faces and index size."""
+    with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+        stats = gallery.store.stats()
+        indexed = len(gallery.index)
+    report = {
+        "data_dir": str(resolve_data_dir(data_dir)),
+        "collections": stats.collections,
+        "images": stats.images,
+        "faces": stats.faces,
+        "indexed_vectors": indexed,
+        "failed_files": stats.failures,
+    }
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"Data folder: {report['data_dir']}")
+    for c in stats.collections:
+        console.print(f"  collection {c['name']}: {c['images']} images, {c['faces']} faces")
+    console.print(
+        f"Total: {stats.images} images, {stats.faces} faces, {indexed} vectors in the index, "
+        f"{stats.failures} files that failed to ingest."
+    )
+
+
+@app.command("remove")
+def remove_command(
+    image: Annotated[str | None, typer.Option(help="Image path (as ingested) or SHA-256.")] = None,
+    face: Annotated[int | None, typer.Option(help="Face id.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove an image (with all its faces) or one face: the record and the vector. Audited."""
+    if (image is None) == (face is None):
+        raise fail("give exactly one of --image or --face", 2)
+    try:
+        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+            if image is not None:
+                # As recorded (absolute path, archive member or SHA-256), else as a local path.
+                keys = [image, str(Path(image).expanduser().resolve())]
+                removed = _remove_first_match(gallery, keys)
+                console.print(f"Removed the image and {len(removed)} face(s).")
+            else:
+                gallery.remove_face(face)
+                console.print(f"Removed face {face}.")
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+
+
+def _remove_first_match(gallery: Gallery, keys: list[str]) -> list[int]:
+    last_error: FacesiftError | None = None
+    for key in dict.fromkeys(keys):
+        try:
+            return gallery.remove_image(key)
+        except FacesiftError as exc:
+            last_error = exc
+    assert last_error is not None
+    raise last_error
+
+
+@audit_app.command("show")
+def audit_show(
+    action: Annotated[str | None, typer.Option(help="Only entries of this action.")] = None,
+    limit: Annotated[int, typer.Option(help="The newest N entries.")] = 50,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List audit entries, oldest first."""
+    from facesift.store import Store
+
+    store = Store(resolve_data_dir(data_dir))
+    entries = store.audit.entries(action=action)[-limit:]
+    store.close()
+    if as_json:
+        print_json([e.__dict__ for e in entries])
+        return
+    for e in entries:
+        console.print(
+            f"[bold]{e.id}[/] {e.at} {e.actor} [cyan]{e.action}[/] "
+            f"{json.dumps(e.details, sort_keys=True)}",
+            highlight=False,
+        )
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Check the whole hash chain; name the first entry that was edited, deleted or moved."""
+    from facesift.store import Store
+
+    store = Store(resolve_data_dir(data_dir))
+    report = store.audit.verify()
+    store.close()
+    if as_json:
+        print_json(report.__dict__)
+    elif report.ok:
+        console.print(f"Audit chain intact: {report.entries} entries verified.")
+    else:
+        errors.print(
+            f"[red]Audit chain BROKEN[/] at entry {report.first_bad_id}: {report.problem} "
+            f"({report.entries} entries verified before it)."
+        )
+    if not report.ok:
+        raise typer.Exit(EXIT_ERROR)
+

@@ -1,0 +1,84 @@
+"""How results look in a terminal. JSON output bypasses this module entirely."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from facesift.schemas import Face
+from facesift.services.ingest import IngestSummary
+from facesift.services.search import NO_CANDIDATE, NO_FACE, SearchResult
+
+LEAD_WARNING = (
+    "Candidate leads only, not identifications: each needs review by trained people and "
+    "independent corroboration."
+)
+
+
+def one_in(rate: float) -> str:
+    """A false match rate as words: 2.5e-05 -> '1 in 40,000'."""
+    return f"1 in {round(1 / rate):,}" if rate > 0 else "never seen"
+
+
+def faces_table(faces: list[Face], searched: int | None = None) -> Table:
+    table = Table(title="Faces in the photo (numbered left to right)")
+    for column in ("#", "box (x1, y1, x2, y2)", "size px", "sharpness", "quality", "detector"):
+        table.add_column(column)
+    for number, face in enumerate(faces):
+        mark = " <- searched" if number == searched else ""
+        table.add_row(
+            f"{number}{mark}", str(face.box.as_list()), str(face.quality.size_px),
+            f"{face.quality.sharpness:.0f}", f"{face.quality.score:.2f}",
+            f"{face.detector_score:.2f}",
+        )
+    return table
+
+
+def print_search(console: Console, result: SearchResult) -> None:
+    console.print(f"Probe SHA-256: {result.probe_sha256}")
+    if result.outcome == NO_FACE:
+        console.print("[bold]Outcome: no face[/] - no face was found in the probe photo.")
+        return
+    console.print(faces_table(result.probe_faces, result.searched_face))
+    console.print(
+        f"Gallery: {result.gallery_size:,} faces. Threshold: distance <= {result.threshold:.3f}; "
+        f"about {result.expected_false_candidates:.2g} different-person faces are expected "
+        "within it by chance."
+    )
+    if result.outcome == NO_CANDIDATE:
+        console.print(
+            "[bold]Outcome: no candidate[/] - no gallery face lies within the threshold. "
+            "The nearest faces are not shown, because they are not leads."
+        )
+        return
+    table = Table(title=f"Outcome: {len(result.candidates)} candidate lead(s)")
+    for column in ("rank", "face", "distance", "false match rate", "source photo", "collection"):
+        table.add_column(column)
+    for c in result.candidates:
+        source = c.image["path"] + (f"\n{c.image['source_url']}" if c.image["source_url"] else "")
+        table.add_row(
+            str(c.rank), str(c.face_id), f"{c.distance:.3f}", one_in(c.score), source,
+            c.image["collection"],
+        )
+    console.print(table)
+    console.print(f"[yellow]{LEAD_WARNING}[/]")
+
+
+def print_ingest_summary(console: Console, summary: IngestSummary) -> None:
+    rate = summary.ingested / summary.seconds if summary.seconds else 0.0
+    state = "interrupted - run the same command again to resume" if summary.interrupted else "done"
+    console.print(
+        f"Ingest {state}: {summary.total} found, {summary.ingested} ingested "
+        f"({summary.no_face} with no face), {summary.faces} faces, {summary.skipped} skipped "
+        f"(already ingested), {summary.failed} failed; {summary.seconds:.1f} s, "
+        f"{rate:.1f} images/s."
+    )
+    if summary.failures:
+        table = Table(title="Failed files")
+        for column in ("file", "error", "reason"):
+            table.add_column(column, overflow="fold")
+        for failure in summary.failures[:50]:
+            table.add_row(failure["path"], failure["code"], failure["message"])
+        console.print(table)
+        if len(summary.failures) > 50:
+            console.print(f"... and {len(summary.failures) - 50} more")
