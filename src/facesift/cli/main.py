@@ -136,7 +136,8 @@ def search_command(
     request = SearchRequest(case, purpose, collection, top, threshold, face)
     try:
         probe = _read_probe(photo)
-        analyzer = FaceAnalyzer.from_config(VisionConfig())
+        # A probe is one photo: worth the CNN detector's time if HOG finds no face.
+        analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
         with Gallery.open(resolve_data_dir(data_dir)) as gallery:
             result = search(
                 gallery, analyzer, load_calibration(analyzer.model_id), probe, request
@@ -172,7 +173,7 @@ def faces_command(
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
     try:
-        analyzer = FaceAnalyzer.from_config(VisionConfig(detector, min_face))
+        analyzer = FaceAnalyzer.from_config(VisionConfig(detector, min_face, "mmod"))
         analysis = analyzer.analyze_bytes(_read_probe(photo))
     except FacesiftError as exc:
         raise fail(exc.message) from None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_TARGET_FMR = 1e-4
+DEFAULT_TARGET_FMR = 1e-3
 
 
 @dataclass(frozen=True)

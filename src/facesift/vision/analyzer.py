@@ -9,7 +9,12 @@ import numpy as np
 from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.vision.align import FivePointAligner
 from facesift.vision.decode import decode_image
-from facesift.vision.detect import DEFAULT_MIN_FACE_PX, FaceDetector, make_detector
+from facesift.vision.detect import (
+    DEFAULT_MIN_FACE_PX,
+    FaceDetector,
+    make_detector,
+    make_fallback_detector,
+)
 from facesift.vision.embed import DlibResnetEmbedder, FaceEmbedder
 from facesift.vision.quality import assess
 
@@ -20,6 +25,8 @@ class VisionConfig:
 
     detector: str = "hog"
     min_face_px: int = DEFAULT_MIN_FACE_PX
+    # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
+    fallback_detector: str | None = None
 
 
 class FaceAnalyzer:
@@ -30,14 +37,20 @@ class FaceAnalyzer:
         detector: FaceDetector,
         embedder: FaceEmbedder,
         aligner: FivePointAligner | None = None,
+        fallback: FaceDetector | None = None,
     ):
         self.detector = detector
         self.embedder = embedder
         self.aligner = aligner or FivePointAligner()
+        self.fallback = fallback
 
     @classmethod
     def from_config(cls, config: VisionConfig) -> FaceAnalyzer:
-        return cls(make_detector(config.detector, config.min_face_px), DlibResnetEmbedder())
+        fallback = None
+        if config.fallback_detector:
+            fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
+        detector = make_detector(config.detector, config.min_face_px)
+        return cls(detector, DlibResnetEmbedder(), fallback=fallback)
 
     @property
     def model_id(self) -> str:
@@ -47,8 +60,15 @@ class FaceAnalyzer:
         """Decode and analyze an image file's bytes; raises ImageError on bad input."""
         return self.analyze(decode_image(data))
 
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces ordered left to right; the fallback detector runs only if none is found."""
+        detections = self.detector.detect(image)
+        if not detections and self.fallback is not None:
+            detections = self.fallback.detect(image)
+        return sorted(detections, key=lambda d: (d.box.x1, d.box.y1))
+
     def analyze(self, image: np.ndarray) -> ImageAnalysis:
-        detections = sorted(self.detector.detect(image), key=lambda d: (d.box.x1, d.box.y1))
+        detections = self.detect(image)
         height, width = image.shape[:2]
         return ImageAnalysis(width=width, height=height, faces=self.faces_at(image, detections))
 

@@ -20,6 +20,7 @@ from facesift.vision import model_files
 
 DETECTOR_WINDOW_PX = 80
 DEFAULT_MIN_FACE_PX = 40
+FALLBACK_MMOD_MAX_SIDE = 640  # about 2 s on one core of this machine's class
 
 
 class FaceDetector(Protocol):
@@ -39,8 +40,10 @@ def _plan_scale(min_face_px: int) -> tuple[int, float]:
 
 
 def _downscale(image: np.ndarray, factor: float) -> np.ndarray:
-    if factor >= 1.0:
-        return image
+    return image if factor >= 1.0 else _resize(image, factor)
+
+
+def _resize(image: np.ndarray, factor: float) -> np.ndarray:
     height, width = image.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
@@ -79,20 +82,23 @@ class HogDetector:
 
 class MmodDetector:
     """dlib's CNN (max-margin object detection) detector: finds turned faces HOG misses,
-    at many times the cost on a CPU."""
+    at many times the cost on a CPU. Its work image is capped at ``max_side`` pixels so a
+    big photo cannot take minutes; faces smaller than planned may then be missed."""
 
     name = "dlib_mmod"
 
-    def __init__(self, min_face_px: int = DEFAULT_MIN_FACE_PX):
+    def __init__(self, min_face_px: int = DEFAULT_MIN_FACE_PX, max_side: int = 1000):
         self._detector = dlib.cnn_face_detection_model_v1(str(model_files.mmod_detector()))
-        self._upsample, self._factor = _plan_scale(min_face_px)
+        self._min_face_px = min_face_px
+        self._max_side = max_side
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
-        small = _downscale(image, self._factor)
+        factor = min(DETECTOR_WINDOW_PX / self._min_face_px, self._max_side / max(height, width))
+        work = image if factor == 1.0 else _resize(image, factor)
         found = [
-            Detection(_to_box(d.rect, self._factor, width, height), float(d.confidence))
-            for d in self._detector(small, self._upsample)
+            Detection(_to_box(d.rect, factor, width, height), float(d.confidence))
+            for d in self._detector(work, 0)
         ]
         return [d for d in found if d.box.width > 1 and d.box.height > 1]
 
@@ -105,3 +111,10 @@ def make_detector(name: str = "hog", min_face_px: int = DEFAULT_MIN_FACE_PX) -> 
         return DETECTORS[name](min_face_px=min_face_px)
     except KeyError:
         raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}") from None
+
+
+def make_fallback_detector(name: str, min_face_px: int = DEFAULT_MIN_FACE_PX) -> FaceDetector:
+    """A second detector for images the first found no face in, kept to about 2 s a photo."""
+    if name == "mmod":
+        return MmodDetector(min_face_px, max_side=FALLBACK_MMOD_MAX_SIDE)
+    return make_detector(name, min_face_px)

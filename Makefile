@@ -1,0 +1,37 @@
+# Two commands do everything:  `make demo` (install, then ingest and search a sample gallery)
+# and `make test`. Test photos come from $(FACESIFT_TEST_DATA), never from the repository.
+
+VENV ?= .venv
+PYTHON ?= python3
+FACESIFT_TEST_DATA ?= $(abspath ../shared/faces)
+FIXTURE := $(FACESIFT_TEST_DATA)/fixture
+DEMO_DATA ?= .facesift-demo
+FS := $(VENV)/bin/facesift
+
+export FACESIFT_TEST_DATA
+
+.PHONY: install demo test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	@echo "== ingest the 20 gallery photos of the test fixture (10 people) into $(DEMO_DATA)"
+	$(FS) ingest --data-dir $(DEMO_DATA) --collection demo \
+	    $$(awk -F, '$$3 == "gallery" {print "$(FIXTURE)/" $$1}' $(FIXTURE)/labels.csv)
+	@echo "== search for a probe photo that is not in the gallery"
+	$(FS) search --data-dir $(DEMO_DATA) --case DEMO-1 --purpose "facesift demo search" \
+	    $(FIXTURE)/identities/Colin_Powell/Colin_Powell_0003.jpg
+	$(FS) audit verify --data-dir $(DEMO_DATA)
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(DEMO_DATA) .pytest_cache

@@ -1,0 +1,94 @@
+"""Ingest throughput: facesift against the face_recognition library, same images, same run.
+
+    .venv/bin/pip install --no-deps face_recognition   # on top of dlib-bin; once
+    .venv/bin/python bench/ingest.py --images 1000
+
+Both sides use the same shipped models: HOG detection with one upsampling step, 5-point
+landmarks and dlib's ResNet. face_recognition's API is one process; facesift uses its whole
+ingest path (read, hash, decode, detect, embed, store, index) with a process per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_LFW = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces")) / "lfw"
+
+
+def lfw_sample(lfw: Path, count: int) -> list[Path]:
+    """A fixed, spread-out slice of LFW: every k-th image in label order."""
+    with (lfw / "labels.csv").open(newline="") as handle:
+        paths = [lfw / row["path"] for row in csv.DictReader(handle)]
+    step = max(1, len(paths) // count)
+    return paths[::step][:count]
+
+
+def bench_facesift(images: list[Path], workers: int) -> tuple[float, int]:
+    from facesift.services.gallery import Gallery
+    from facesift.services.ingest import IngestOptions, ingest
+
+    with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
+        started = time.perf_counter()
+        summary = ingest(gallery, images, IngestOptions(workers=workers))
+        seconds = time.perf_counter() - started
+    assert summary.failed == 0, summary.failures
+    return seconds, summary.faces
+
+
+def bench_face_recognition(images: list[Path]) -> tuple[float, int]:
+    import face_recognition
+
+    faces = 0
+    started = time.perf_counter()
+    for path in images:
+        image = face_recognition.load_image_file(path)
+        boxes = face_recognition.face_locations(image, number_of_times_to_upsample=1)
+        faces += len(face_recognition.face_encodings(image, boxes, model="small"))
+    return time.perf_counter() - started, faces
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process plus its finished children (the pool's workers)."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    images = lfw_sample(args.lfw, args.images)
+    print(f"{len(images)} LFW images, {os.cpu_count()} cores, facesift workers={args.workers}")
+
+    rows = []
+    cpu_before = cpu_seconds()
+    seconds, faces = bench_facesift(images, args.workers)
+    cpu_used = cpu_seconds() - cpu_before
+    rows.append(("facesift ingest", seconds, faces))
+    try:
+        seconds_fr, faces_fr = bench_face_recognition(images)
+        rows.append(("face_recognition API", seconds_fr, faces_fr))
+    except ImportError:
+        print("face_recognition is not installed: pip install --no-deps face_recognition",
+              file=sys.stderr)
+
+    print(f"{'':24} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8}")
+    for name, secs, found in rows:
+        print(f"{name:24} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f}")
+    print(f"facesift CPU utilisation: {cpu_used / rows[0][1]:.0%} (100% = one core busy)")
+    if len(rows) == 2:
+        print(f"facesift / face_recognition images/s: {rows[1][1] / rows[0][1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

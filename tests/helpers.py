@@ -1,0 +1,54 @@
+"""Helpers shared by the end-to-end tests: running the real CLI and reading the gallery."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from facesift.services.gallery import INDEX_FILE
+from facesift.store.records import DATABASE_FILE
+
+
+def run_cli(
+    *args: str | Path, data_dir: Path | None, check: bool = False
+) -> subprocess.CompletedProcess:
+    """Run ``facesift ARGS [--data-dir DATA_DIR]`` as a user would, in a fresh process."""
+    command = [sys.executable, "-m", "facesift", *map(str, args)]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"}
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def run_json(*args: str | Path, data_dir: Path | None) -> tuple[int, dict]:
+    result = run_cli(*args, "--json", data_dir=data_dir)
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def gallery_state(data_dir: Path) -> dict:
+    """Everything that defines the gallery, independent of row ids and timestamps."""
+    import faiss
+
+    conn = sqlite3.connect(data_dir / DATABASE_FILE)
+    images = sorted(
+        conn.execute("SELECT sha256, path, byte_size, width, height FROM images").fetchall()
+    )
+    faces = sorted(
+        conn.execute(
+            "SELECT i.sha256, f.x1, f.y1, f.x2, f.y2, f.embedding FROM faces f"
+            " JOIN images i ON i.id = f.image_id"
+        ).fetchall()
+    )
+    face_ids = sorted(r[0] for r in conn.execute("SELECT id FROM faces"))
+    conn.close()
+    index = faiss.read_index(str(data_dir / INDEX_FILE))
+    indexed = sorted(faiss.vector_to_array(index.id_map).tolist())
+    return {"images": images, "faces": faces, "face_ids": face_ids, "indexed": indexed}

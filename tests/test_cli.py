@@ -1,0 +1,174 @@
+"""The command line end to end, in fresh processes, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from facesift.store.records import DATABASE_FILE
+from tests.bad_files import truncated_jpeg
+from tests.conftest import photos
+from tests.helpers import gallery_state, run_cli, run_json
+
+GROUNDS = ("--case", "CLI-1", "--purpose", "end-to-end test of the command line")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    data_dir = tmp_path_factory.mktemp("cli")
+    gallery = [p.path for p in photos("gallery")]
+    code, summary = run_json("ingest", *gallery, "--collection", "fixture", data_dir=data_dir)
+    assert code == 0 and summary["ingested"] == 20
+    return data_dir
+
+
+def test_search_json_document(data_dir) -> None:
+    probe = photos("probe")[3]
+    code, doc = run_json("search", probe.path, *GROUNDS, "--top", "5", data_dir=data_dir)
+    assert code == 0
+    assert doc["outcome"] == "candidates"
+    assert len(doc["probe"]["sha256"]) == 64
+    face = doc["probe"]["faces"][doc["searched_face"]]
+    assert len(face["box"]) == 4 and "score" in face["quality"]
+    first = doc["candidates"][0]
+    assert first["rank"] == 1
+    assert Path(first["image"]["path"]).parent.name == probe.identity
+    assert first["image"]["collection"] == "fixture"
+    assert set(first) >= {"face_id", "distance", "score", "box", "image"}
+    assert first["distance"] <= doc["threshold"]
+    assert "source_url" in first["image"]
+
+
+def test_human_output_speaks_of_candidates_never_matches(data_dir) -> None:
+    result = run_cli("search", photos("probe")[0].path, *GROUNDS, data_dir=data_dir)
+    assert result.returncode == 0
+    text = result.stdout.lower()
+    assert "candidate" in text and "not identifications" in text
+    assert "match " not in text.replace("false match", "")
+
+
+def test_search_without_case_is_refused(data_dir) -> None:
+    result = run_cli("search", photos("probe")[0].path, "--purpose", "x" * 10, data_dir=data_dir)
+    assert result.returncode == 4
+    assert "--case" in result.stderr
+
+
+def test_probe_without_face_exits_3(data_dir) -> None:
+    code, doc = run_json("search", photos("negative")[0].path, *GROUNDS, data_dir=data_dir)
+    assert code == 3 and doc["outcome"] == "no_face" and doc["candidates"] == []
+
+
+def test_stats_faces_and_audit(data_dir) -> None:
+    code, stats = run_json("stats", data_dir=data_dir)
+    assert code == 0
+    assert (stats["images"], stats["faces"], stats["indexed_vectors"]) == (20, 20, 20)
+    assert stats["collections"] == [{"name": "fixture", "images": 20, "faces": 20}]
+    group = next(p for p in photos("group") if p.expected_faces == 6)
+    code, faces = run_json("faces", group.path, data_dir=None)
+    assert code == 0 and len(faces["faces"]) == 6
+    code, entries = run_json("audit", "show", "--action", "search", data_dir=data_dir)
+    assert code == 0 and all(e["details"]["case"] == "CLI-1" for e in entries)
+    verify = run_cli("audit", "verify", data_dir=data_dir)
+    assert verify.returncode == 0 and "intact" in verify.stdout
+
+
+def test_audit_verify_names_an_edited_entry(tmp_path, data_dir) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    source = sqlite3.connect(data_dir / DATABASE_FILE)
+    target = sqlite3.connect(copy / DATABASE_FILE)
+    source.backup(target)
+    source.close()
+    (copy / "audit.anchor").write_bytes((data_dir / "audit.anchor").read_bytes())
+    target.execute("DROP TRIGGER audit_log_no_update")
+    target.execute("UPDATE audit_log SET details = '{\"case\":\"forged\"}' WHERE id = 1")
+    target.commit()
+    target.close()
+    result = run_cli("audit", "verify", data_dir=copy)
+    assert result.returncode == 1
+    assert "entry 1" in result.stderr and "edited" in result.stderr
+
+
+def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for photo in photos("gallery")[:2]:
+            zf.write(photo.path, f"people/{photo.path.name}")
+        zf.writestr("../escape.jpg", b"not really")
+        zf.writestr("broken.jpg", truncated_jpeg(photos("probe")[0].path))
+    code, summary = run_json("ingest", archive, data_dir=tmp_path / "data")
+    assert code == 1  # some files failed, and the summary says which
+    assert summary["ingested"] == 2
+    assert {f["code"] for f in summary["failures"]} == {"unsafe_path", "truncated"}
+
+
+def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path) -> None:
+    everything = [p.path for p in photos("gallery") + photos("probe")]
+    reference = tmp_path / "reference"
+    run_cli("ingest", *everything, "--workers", "1", data_dir=reference, check=True)
+
+    killed = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "facesift", "ingest", *map(str, everything),
+        "--workers", "1", "--write-batch", "3", "--data-dir", str(killed),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_images(killed / DATABASE_FILE, at_least=6, process=process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stored = sqlite3.connect(killed / DATABASE_FILE).execute("SELECT COUNT(*) FROM images")
+    assert 0 < stored.fetchone()[0] < len(everything), "the kill must land mid-ingest"
+
+    run_cli("ingest", *everything, "--workers", "1", data_dir=killed, check=True)
+    assert gallery_state(killed) == gallery_state(reference)
+    assert run_cli("audit", "verify", data_dir=killed).returncode == 0
+
+
+def _wait_for_images(database: Path, at_least: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "ingest finished before it could be killed"
+        if database.exists():
+            try:
+                conn = sqlite3.connect(database, timeout=1)
+                count = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+                conn.close()
+                if count >= at_least:
+                    return
+            except sqlite3.OperationalError:
+                pass  # the schema is still being created
+        time.sleep(0.05)
+    raise AssertionError("ingest made no progress")
+
+
+def test_remove_by_path_through_the_cli(tmp_path) -> None:
+    photo = photos("gallery")[0].path
+    run_cli("ingest", photo, data_dir=tmp_path, check=True)
+    result = run_cli("remove", "--image", photo, data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    code, stats = run_json("stats", data_dir=tmp_path)
+    assert code == 0
+    assert (stats["images"], stats["faces"], stats["indexed_vectors"]) == (0, 0, 0)
+    missing = run_cli("remove", "--face", "999", data_dir=tmp_path)
+    assert missing.returncode == 1 and "999" in missing.stderr
+
+
+def test_env_var_sets_the_data_folder(tmp_path) -> None:
+    env = {**os.environ, "FACESIFT_HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [sys.executable, "-m", "facesift", "stats", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0 and str(tmp_path / "home") in result.stdout
