@@ -31,6 +31,7 @@ from facesift.cli.common import (
 )
 from facesift.cli.render import faces_table, print_ingest_summary, print_search
 from facesift.errors import FacesiftError, SearchRefused
+from facesift.services import index_build
 from facesift.services.calibration import load_calibration
 from facesift.services.gallery import Gallery
 from facesift.services.ingest import (
@@ -52,7 +53,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
+index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(index_app, name="index")
 app.add_typer(evaluate.eval_app, name="eval")
 
 @app.command("ingest")
@@ -84,6 +87,9 @@ def ingest_command(
     try:
         with Gallery.open(resolve_data_dir(data_dir)) as gallery:
             summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
+            if index_build.needs_upgrade(gallery) and not summary.interrupted:
+                errors.print("The gallery has outgrown exact search: building a compressed index.")
+                _rebuild_with_progress(gallery, "ivf", show=not as_json)
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:
@@ -194,12 +200,14 @@ def stats_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     with Gallery.open(resolve_data_dir(data_dir)) as gallery:
         stats = gallery.store.stats()
         indexed = len(gallery.index)
+        index_kind = type(gallery.index).__name__
     report = {
         "data_dir": str(resolve_data_dir(data_dir)),
         "collections": stats.collections,
         "images": stats.images,
         "faces": stats.faces,
         "indexed_vectors": indexed,
+        "index_kind": index_kind,
         "failed_files": stats.failures,
     }
     if as_json:
@@ -209,7 +217,8 @@ def stats_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     for c in stats.collections:
         console.print(f"  collection {c['name']}: {c['images']} images, {c['faces']} faces")
     console.print(
-        f"Total: {stats.images} images, {stats.faces} faces, {indexed} vectors in the index, "
+        f"Total: {stats.images} images, {stats.faces} faces, {indexed} vectors in the "
+        f"{index_kind}, "
         f"{stats.failures} files that failed to ingest."
     )
 
@@ -246,6 +255,33 @@ def _remove_first_match(gallery: Gallery, keys: list[str]) -> list[int]:
             last_error = exc
     assert last_error is not None
     raise last_error
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    kind: Annotated[
+        str, typer.Option(help="auto (by gallery size), flat (exact) or ivf (compressed).")
+    ] = "auto",
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
+    try:
+        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+            report = _rebuild_with_progress(gallery, kind, show=True)
+    except (FacesiftError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED) from None
+    console.print(f"Rebuilt a {report.kind} index of {report.faces:,} faces.")
+
+
+def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_build.RebuildReport:
+    progress = make_progress("index", show=show)
+    task = progress.add_task("index", total=None)
+    with progress:
+        return index_build.rebuild(
+            gallery, kind, lambda done, total: progress.update(task, completed=done, total=total)
+        )
 
 
 @audit_app.command("show")

@@ -21,13 +21,16 @@ def one_in(rate: float) -> str:
 
 
 def faces_table(faces: list[Face], searched: int | None = None) -> Table:
-    table = Table(title="Faces in the photo (numbered left to right)")
-    for column in ("#", "box (x1, y1, x2, y2)", "size px", "sharpness", "quality", "detector"):
-        table.add_column(column)
+    title = "Faces in the photo, numbered left to right"
+    if searched is not None:
+        title += f"; face {searched} was searched (*)"
+    table = Table(title=title)
+    for column in ("#", "box x1,y1,x2,y2", "size px", "sharpness", "quality", "detector"):
+        table.add_column(column, no_wrap=True)
     for number, face in enumerate(faces):
-        mark = " <- searched" if number == searched else ""
+        mark = "*" if number == searched else ""
         table.add_row(
-            f"{number}{mark}", str(face.box.as_list()), str(face.quality.size_px),
+            f"{number}{mark}", ",".join(map(str, face.box.as_list())), str(face.quality.size_px),
             f"{face.quality.sharpness:.0f}", f"{face.quality.score:.2f}",
             f"{face.detector_score:.2f}",
         )
@@ -52,13 +55,14 @@ def print_search(console: Console, result: SearchResult) -> None:
         )
         return
     table = Table(title=f"Outcome: {len(result.candidates)} candidate lead(s)")
-    for column in ("rank", "face", "distance", "false match rate", "source photo", "collection"):
-        table.add_column(column)
+    for column in ("rank", "face", "distance", "false match rate", "collection"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("source photo", overflow="fold")
     for c in result.candidates:
         source = c.image["path"] + (f"\n{c.image['source_url']}" if c.image["source_url"] else "")
         table.add_row(
-            str(c.rank), str(c.face_id), f"{c.distance:.3f}", one_in(c.score), source,
-            c.image["collection"],
+            str(c.rank), str(c.face_id), f"{c.distance:.3f}", one_in(c.score),
+            c.image["collection"], source,
         )
     console.print(table)
     console.print(f"[yellow]{LEAD_WARNING}[/]")

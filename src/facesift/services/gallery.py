@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facesift.errors import NotFound
-from facesift.index import FlatIndex, VectorIndex
+from facesift.index import FlatIndex, VectorIndex, load_index
 from facesift.store import Store, StoredImage
 
 INDEX_FILE = "faces.faiss"
@@ -48,7 +48,7 @@ class Gallery:
         data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(data_dir)
         index_path = data_dir / INDEX_FILE
-        index = FlatIndex.load(index_path) if index_path.exists() else FlatIndex(EMBEDDING_DIM)
+        index = load_index(index_path) if index_path.exists() else FlatIndex(EMBEDDING_DIM)
         gallery = cls(store, index, index_path)
         repair = gallery.reconcile()
         if repair.added or repair.removed:
@@ -77,6 +77,17 @@ class Gallery:
             self.index.add(ids, vectors)
             self._dirty |= bool(removed or len(ids))
             return Repair(added=len(ids), removed=removed)
+
+    @property
+    def index_path(self) -> Path:
+        return self._index_path
+
+    def replace_index(self, index: VectorIndex) -> None:
+        """Swap in a rebuilt index (already saved at ``index_path``), then catch it up."""
+        with self._lock:
+            self.index = index
+        self.reconcile()
+        self.save()
 
     def save(self) -> None:
         with self._lock:

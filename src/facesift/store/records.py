@@ -150,20 +150,31 @@ class Store:
 
     def embeddings(self, face_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) for the given faces that exist, in id order."""
-        ids: list[int] = []
-        vectors: list[np.ndarray] = []
         wanted = sorted(int(i) for i in face_ids)
+        rows: list[sqlite3.Row] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
+            rows += self.conn.execute(
                 f"SELECT id, embedding FROM faces WHERE id IN ({marks}) ORDER BY id", chunk
-            ):
-                ids.append(row[0])
-                vectors.append(np.frombuffer(row[1], dtype="<f4"))
-        if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        return np.asarray(ids, dtype=np.int64), np.stack(vectors).astype(np.float32)
+            ).fetchall()
+        return _unpack(rows)
+
+    def embedding_chunk(self, after_id: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``limit`` (ids, vectors) with id > ``after_id``, in id order."""
+        rows = self.conn.execute(
+            "SELECT id, embedding FROM faces WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        ).fetchall()
+        return _unpack(rows)
+
+    def sample_embeddings(self, count: int) -> np.ndarray:
+        rows = self.conn.execute(
+            "SELECT id, embedding FROM faces ORDER BY random() LIMIT ?", (count,)
+        ).fetchall()
+        return _unpack(rows)[1]
+
+    def face_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
 
     def face_details(self, face_ids: Iterable[int]) -> dict[int, sqlite3.Row]:
         """Face rows joined with their image and collection, keyed by face id."""
@@ -211,3 +222,11 @@ class Store:
         ]
         count = lambda table: self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
         return Stats(collections, count("images"), count("faces"), count("ingest_failures"))
+
+
+def _unpack(rows: list[sqlite3.Row]) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+    return ids, vectors.astype(np.float32)

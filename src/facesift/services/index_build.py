@@ -1,0 +1,108 @@
+"""Rebuilding the vector index from the stored embeddings: to retrain the compressed index's
+clusters, or to move from exact to compressed search as the gallery grows.
+
+The new index is built beside the old one, which keeps serving until the final rename. It
+is checkpointed after every chunk, so a rebuild that is interrupted or killed resumes from
+its last checkpoint when run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facesift.index import IVF_MIN_FACES, FlatIndex, IvfIndex, VectorIndex, load_index
+from facesift.index.ivf import vector_path
+from facesift.services.gallery import EMBEDDING_DIM, Gallery
+
+CHUNK = 20_000
+TRAINING_SAMPLE = 100_000
+KINDS = ("auto", "flat", "ivf")
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    kind: str
+    faces: int
+    resumed_from_id: int
+
+
+def choose_kind(kind: str, faces: int) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "auto":
+        return "ivf" if faces >= IVF_MIN_FACES else "flat"
+    return kind
+
+
+def needs_upgrade(gallery: Gallery) -> bool:
+    return isinstance(gallery.index, FlatIndex) and len(gallery.index) >= IVF_MIN_FACES
+
+
+def rebuild(
+    gallery: Gallery,
+    kind: str = "auto",
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    chunk: int = CHUNK,
+) -> RebuildReport:
+    total = gallery.store.face_count()
+    kind = choose_kind(kind, total)
+    work_path = gallery.index_path.with_name(gallery.index_path.name + ".rebuild")
+    state_path = work_path.with_suffix(".json")
+    index, last_id = _resume(work_path, state_path, kind)
+    resumed_from = last_id
+    if index is None:
+        index = _new_index(gallery, kind, work_path, total)
+        last_id = 0
+    done = len(index)
+    on_progress(done, total)
+    while True:
+        ids, vectors = gallery.store.embedding_chunk(last_id, chunk)
+        if len(ids) == 0:
+            break
+        index.add(ids, vectors)
+        last_id, done = int(ids[-1]), done + len(ids)
+        index.save(work_path)
+        _write_state(state_path, kind, last_id)
+        on_progress(done, total)
+    index.save(work_path)
+    _install(work_path, gallery.index_path)
+    state_path.unlink(missing_ok=True)
+    gallery.replace_index(load_index(gallery.index_path))
+    gallery.store.audit.append("index_rebuild", {"kind": kind, "faces": len(gallery.index)})
+    return RebuildReport(kind, len(gallery.index), resumed_from)
+
+
+def _resume(work_path: Path, state_path: Path, kind: str) -> tuple[VectorIndex | None, int]:
+    if not (work_path.exists() and state_path.exists()):
+        return None, 0
+    state = json.loads(state_path.read_text())
+    if state.get("kind") != kind:
+        return None, 0
+    return load_index(work_path), int(state["last_id"])
+
+
+def _new_index(gallery: Gallery, kind: str, work_path: Path, total: int) -> VectorIndex:
+    if kind == "flat":
+        return FlatIndex(EMBEDDING_DIM)
+    sample = gallery.store.sample_embeddings(TRAINING_SAMPLE)
+    if len(sample) < 1024:
+        raise ValueError(f"a compressed index needs at least 1024 faces; there are {total}")
+    return IvfIndex.train(sample, work_path, max(total, len(sample)))
+
+
+def _write_state(state_path: Path, kind: str, last_id: int) -> None:
+    tmp = state_path.with_name(state_path.name + ".tmp")
+    tmp.write_text(json.dumps({"kind": kind, "last_id": last_id}))
+    os.replace(tmp, state_path)
+
+
+def _install(work_path: Path, index_path: Path) -> None:
+    """Move the finished index into place; the vectors first, so the index never points at
+    vectors that are not there. A stale vector file of a flat index is simply unused."""
+    if vector_path(work_path).exists():
+        os.replace(vector_path(work_path), vector_path(index_path))
+    os.replace(work_path, index_path)
