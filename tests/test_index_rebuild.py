@@ -15,7 +15,8 @@ def _every_face_finds_itself(gallery: Gallery) -> None:
     ids, vectors = gallery.store.embeddings(gallery.store.face_ids())
     for face_id, vector in zip(ids[::97], vectors[::97], strict=True):
         nearest = gallery.nearest(vector, 1)[0]
-        assert nearest.face_id == face_id and nearest.distance == pytest.approx(0, abs=1e-5)
+        # Not exactly 0: flat search computes |a|² + |b|² - 2ab in float32.
+        assert nearest.face_id == face_id and nearest.distance < 1e-2
 
 
 def test_rebuild_to_ivf_and_back_keeps_every_face(tmp_path) -> None:

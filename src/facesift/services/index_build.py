@@ -2,13 +2,12 @@
 clusters, or to move from exact to compressed search as the gallery grows.
 
 The new index is built beside the old one, which keeps serving until the final rename. It
-is checkpointed after every chunk, so a rebuild that is interrupted or killed resumes from
-its last checkpoint when run again.
+is saved after every chunk, in id order, so a rebuild that is interrupted or killed resumes
+after the highest id its saved copy holds when run again.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,12 +50,8 @@ def rebuild(
     total = gallery.store.face_count()
     kind = choose_kind(kind, total)
     work_path = gallery.index_path.with_name(gallery.index_path.name + ".rebuild")
-    state_path = work_path.with_suffix(".json")
-    index, last_id = _resume(work_path, state_path, kind)
-    resumed_from = last_id
-    if index is None:
-        index = _new_index(gallery, kind, work_path, total)
-        last_id = 0
+    index = _resume(work_path, kind) or _new_index(gallery, kind, work_path, total)
+    last_id = resumed_from = _highest_id(index)
     done = len(index)
     on_progress(done, total)
     while True:
@@ -66,23 +61,25 @@ def rebuild(
         index.add(ids, vectors)
         last_id, done = int(ids[-1]), done + len(ids)
         index.save(work_path)
-        _write_state(state_path, kind, last_id)
         on_progress(done, total)
     index.save(work_path)
     _install(work_path, gallery.index_path)
-    state_path.unlink(missing_ok=True)
     gallery.replace_index(load_index(gallery.index_path))
     gallery.store.audit.append("index_rebuild", {"kind": kind, "faces": len(gallery.index)})
     return RebuildReport(kind, len(gallery.index), resumed_from)
 
 
-def _resume(work_path: Path, state_path: Path, kind: str) -> tuple[VectorIndex | None, int]:
-    if not (work_path.exists() and state_path.exists()):
-        return None, 0
-    state = json.loads(state_path.read_text())
-    if state.get("kind") != kind:
-        return None, 0
-    return load_index(work_path), int(state["last_id"])
+def _resume(work_path: Path, kind: str) -> VectorIndex | None:
+    """The partly built index of an earlier run, if it is of the kind wanted."""
+    if not work_path.exists():
+        return None
+    index = load_index(work_path)
+    return index if isinstance(index, IvfIndex) == (kind == "ivf") else None
+
+
+def _highest_id(index: VectorIndex) -> int:
+    ids = index.ids()
+    return int(ids.max()) if len(ids) else 0
 
 
 def _new_index(gallery: Gallery, kind: str, work_path: Path, total: int) -> VectorIndex:
@@ -92,12 +89,6 @@ def _new_index(gallery: Gallery, kind: str, work_path: Path, total: int) -> Vect
     if len(sample) < 1024:
         raise ValueError(f"a compressed index needs at least 1024 faces; there are {total}")
     return IvfIndex.train(sample, work_path, max(total, len(sample)))
-
-
-def _write_state(state_path: Path, kind: str, last_id: int) -> None:
-    tmp = state_path.with_name(state_path.name + ".tmp")
-    tmp.write_text(json.dumps({"kind": kind, "last_id": last_id}))
-    os.replace(tmp, state_path)
 
 
 def _install(work_path: Path, index_path: Path) -> None:
