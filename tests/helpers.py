@@ -14,22 +14,25 @@ from facesift.store.records import DATABASE_FILE
 
 
 def run_cli(
-    *args: str | Path, data_dir: Path | None, check: bool = False
+    *args: str | Path, data_dir: Path | None, check: bool = False, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """Run ``facesift ARGS [--data-dir DATA_DIR]`` as a user would, in a fresh process."""
     command = [sys.executable, "-m", "facesift", *map(str, args)]
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"}
+        command, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stderr}")
     return result
 
 
-def run_json(*args: str | Path, data_dir: Path | None) -> tuple[int, dict]:
-    result = run_cli(*args, "--json", data_dir=data_dir)
+def run_json(
+    *args: str | Path, data_dir: Path | None, timeout: float = 300
+) -> tuple[int, dict]:
+    result = run_cli(*args, "--json", data_dir=data_dir, timeout=timeout)
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
 
 

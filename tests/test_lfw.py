@@ -38,7 +38,9 @@ def test_tar_at_far_never_accepts_more_impostors_than_allowed() -> None:
 
 @pytest.mark.slow
 def test_view1_accuracy_of_the_shipped_model(tmp_path) -> None:
-    code, report = run_json("eval", "lfw", LFW, "--protocol", "view1", data_dir=tmp_path)
+    code, report = run_json(
+        "eval", "lfw", LFW, "--protocol", "view1", data_dir=tmp_path, timeout=1800
+    )
     assert code == 0
     verification = report["verification"]
     assert verification["pairs"] == 1000

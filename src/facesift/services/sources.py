@@ -15,6 +15,7 @@ import io
 import json
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -25,6 +26,8 @@ from facesift.vision import IMAGE_EXTENSIONS
 
 MANIFEST_COLUMNS = ("path", "source_url", "page_url", "caption", "captured_at", "legal_basis")
 ARCHIVE_SEPARATOR = "!"  # "photos.zip!holiday/1.jpg" names a member of an archive
+# EOFError: a .gz that ends early; zlib.error: damaged compressed data. Neither is an OSError.
+_ARCHIVE_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def _walk(root: Path) -> Iterator[SourceItem | SourceFailure]:
 def _archive_members(archive: Path) -> Iterator[SourceItem | SourceFailure]:
     try:
         names = _list_archive(archive)
-    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         yield SourceFailure(str(archive), "bad_archive", f"the archive cannot be read: {exc}")
         return
     for name in names:
@@ -242,7 +245,7 @@ class SourceReader:
             if member is None:
                 raise SourceError(f"{item.member} is not a regular file")
             return self._read_limited(member)
-        except (OSError, KeyError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        except (KeyError, *_ARCHIVE_ERRORS) as exc:
             raise SourceError(f"cannot read {item.path}: {exc}") from exc
 
     def _read_limited(self, handle: io.BufferedIOBase) -> bytes:

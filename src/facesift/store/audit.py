@@ -138,8 +138,11 @@ class AuditLog:
             if count == 0:
                 return ChainReport(True, 0)
             return ChainReport(False, count, None, "the anchor file is missing")
-        anchor_id_text, anchor_hash = self._anchor_path.read_text(encoding="ascii").split()
-        anchor_id = int(anchor_id_text)
+        try:
+            anchor_id_text, anchor_hash = self._anchor_path.read_text(encoding="ascii").split()
+            anchor_id = int(anchor_id_text)
+        except ValueError:  # also UnicodeDecodeError: someone wrote over the anchor
+            return ChainReport(False, count, None, "the anchor file is damaged")
         if anchor_id > last_id:
             return ChainReport(
                 False, count, last_id + 1,

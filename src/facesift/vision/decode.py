@@ -54,7 +54,8 @@ def decode_image(
                 "truncated", "the image data is truncated (the file ends early)"
             ) from None
         raise ImageError("corrupt", f"the image data is corrupt: {exc}") from exc
-    except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (ValueError, SyntaxError, TypeError, Image.DecompressionBombError) as exc:
+        # TypeError: Pillow's TIFF reader raises it for a page without dimensions.
         raise ImageError("corrupt", f"the image data is corrupt: {exc}") from exc
 
 
@@ -70,6 +71,10 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageError("decompression_bomb", f"refused: {exc}") from None
     except (OSError, ValueError, SyntaxError) as exc:
+        if "truncated" in str(exc).lower():  # the file ends inside its header
+            raise ImageError(
+                "truncated", "the image data is truncated (the file ends inside its header)"
+            ) from None
         raise ImageError("corrupt", f"the image header is corrupt: {exc}") from exc
     if image.format not in ACCEPTED_FORMATS:
         raise ImageError(

@@ -1,0 +1,350 @@
+"""The hash-chained audit log, through a real Store: intact chains verify, and every kind of
+tampering by someone who can write to the database is caught and located."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from facesift.store import Store
+from facesift.store.audit import GENESIS_HASH, entry_hash
+from facesift.store.records import AUDIT_ANCHOR_FILE
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path)
+    yield store
+    store.close()
+
+
+def fill(store: Store, count: int = 5) -> None:
+    for n in range(1, count + 1):
+        store.audit.append("search", {"case": f"case-{n}", "n": n}, actor=f"officer{n}")
+
+
+def drop_triggers(store: Store) -> None:
+    """What an attacker with write access to the file would do first."""
+    store.conn.execute("DROP TRIGGER audit_log_no_update")
+    store.conn.execute("DROP TRIGGER audit_log_no_delete")
+
+
+def rows(store: Store) -> list[dict]:
+    return [dict(r) for r in store.conn.execute("SELECT * FROM audit_log ORDER BY id")]
+
+
+def rewrite(store: Store, new_rows: list[dict]) -> None:
+    """Replace the whole table with ``new_rows`` (triggers already dropped)."""
+    store.conn.execute("DELETE FROM audit_log")
+    for row in new_rows:
+        store.conn.execute(
+            "INSERT INTO audit_log (id, at, actor, action, details, prev_hash, hash)"
+            " VALUES (:id, :at, :actor, :action, :details, :prev_hash, :hash)",
+            row,
+        )
+
+
+def rehash(chain: list[dict]) -> list[dict]:
+    """Renumber and recompute every link, as an attacker who knows the scheme would."""
+    prev, out = GENESIS_HASH, []
+    for number, row in enumerate(chain, start=1):
+        row = {**row, "id": number, "prev_hash": prev}
+        row["hash"] = entry_hash(
+            prev, number, row["at"], row["actor"], row["action"], row["details"]
+        )
+        out.append(row)
+        prev = row["hash"]
+    return out
+
+
+def forged(prev: dict, entry_id: int) -> dict:
+    """A well-formed entry that links correctly to ``prev``."""
+    row = {
+        "id": entry_id,
+        "at": prev["at"],
+        "actor": "nobody",
+        "action": "search",
+        "details": '{"case":"forged"}',
+        "prev_hash": prev["hash"],
+    }
+    row["hash"] = entry_hash(
+        prev["hash"], entry_id, row["at"], row["actor"], row["action"], row["details"]
+    )
+    return row
+
+
+# -- intact -----------------------------------------------------------------------------------
+
+
+def test_empty_log_verifies(store: Store) -> None:
+    report = store.audit.verify()
+    assert report.ok and report.entries == 0 and report.first_bad_id is None
+
+
+def test_intact_chain_verifies_and_links_each_entry_to_the_last(store: Store) -> None:
+    fill(store)
+    report = store.audit.verify()
+    assert report.ok, report.problem
+    assert report.entries == 5 and report.first_bad_id is None and report.problem is None
+    entries = store.audit.entries()
+    assert [e.id for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    assert len({e.hash for e in entries}) == 5
+
+
+def test_entries_keep_what_was_appended(store: Store) -> None:
+    returned = store.audit.append("remove_face", {"face_id": 7, "why": "ü"}, actor="ana")
+    [stored] = store.audit.entries()
+    assert stored == returned
+    assert (stored.action, stored.details, stored.actor) == (
+        "remove_face",
+        {"face_id": 7, "why": "ü"},
+        "ana",
+    )
+
+
+def test_entries_filter_by_action_and_page(store: Store) -> None:
+    fill(store, 3)
+    store.audit.append("remove_face", {"face_id": 1}, actor="ana")
+    assert [e.id for e in store.audit.entries(action="remove_face")] == [4]
+    assert [e.id for e in store.audit.entries(since_id=1, limit=2)] == [2, 3]
+
+
+def test_anchor_holds_the_newest_entry(store: Store, tmp_path: Path) -> None:
+    fill(store, 3)
+    last = store.audit.entries()[-1]
+    assert (tmp_path / AUDIT_ANCHOR_FILE).read_text().split() == [str(last.id), last.hash]
+
+
+def test_chain_survives_reopening(tmp_path: Path) -> None:
+    first = Store(tmp_path)
+    fill(first, 2)
+    first.close()
+    second = Store(tmp_path)
+    try:
+        entry = second.audit.append("search", {"case": "later"}, actor="x")
+        assert entry.id == 3
+        assert second.audit.verify().ok
+    finally:
+        second.close()
+
+
+# -- the triggers -----------------------------------------------------------------------------
+
+
+def test_update_is_blocked_by_a_trigger(store: Store) -> None:
+    fill(store, 2)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("UPDATE audit_log SET details = '{}' WHERE id = 1")
+    assert store.audit.entries()[0].details == {"case": "case-1", "n": 1}
+    assert store.audit.verify().ok
+
+
+def test_delete_is_blocked_by_a_trigger(store: Store) -> None:
+    fill(store, 2)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("DELETE FROM audit_log WHERE id = 2")
+    assert len(store.audit.entries()) == 2
+    assert store.audit.verify().ok
+
+
+# -- tampering with the triggers dropped ------------------------------------------------------
+
+
+def test_edited_details_are_caught_at_that_entry(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute('UPDATE audit_log SET details = \'{"case":"innocent"}\' WHERE id = 3')
+    report = store.audit.verify()
+    assert not report.ok
+    assert report.first_bad_id == 3 and report.entries == 2
+    assert "entry 3" in report.problem and "edited" in report.problem
+
+
+@pytest.mark.parametrize("column", ["actor", "action", "at"])
+def test_any_edited_field_is_caught(store: Store, column: str) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute(f"UPDATE audit_log SET {column} = {column} || 'x' WHERE id = 2")
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 2
+
+
+def test_deleted_middle_entry_is_caught_and_named(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute("DELETE FROM audit_log WHERE id = 3")
+    report = store.audit.verify()
+    assert not report.ok
+    assert report.entries == 2
+    # The break shows at the first surviving entry; the problem names the missing one.
+    assert report.first_bad_id == 4
+    assert "entry 3 was deleted" in report.problem
+
+
+def test_several_deleted_middle_entries_are_named_as_a_range(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute("DELETE FROM audit_log WHERE id IN (2, 3)")
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 4
+    assert "2..3" in report.problem
+
+
+def test_deleted_first_entry_is_caught(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute("DELETE FROM audit_log WHERE id = 1")
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 2
+    assert "entry 1 was deleted" in report.problem
+
+
+def test_deleted_last_entry_is_caught_through_the_anchor(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    store.conn.execute("DELETE FROM audit_log WHERE id = 5")
+    report = store.audit.verify()
+    assert not report.ok
+    assert report.entries == 4 and report.first_bad_id == 5
+    assert "5..5" in report.problem and "end" in report.problem
+
+
+def test_whole_log_deleted_is_caught_through_the_anchor(store: Store) -> None:
+    fill(store, 3)
+    drop_triggers(store)
+    store.conn.execute("DELETE FROM audit_log")
+    report = store.audit.verify()
+    assert not report.ok and report.entries == 0 and report.first_bad_id == 1
+    assert "1..3" in report.problem
+
+
+def test_forged_entry_inserted_in_the_middle_is_caught(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    chain = rows(store)
+    tampered = [*chain[:2], forged(chain[1], 3)] + [{**r, "id": r["id"] + 1} for r in chain[2:]]
+    rewrite(store, tampered)
+    report = store.audit.verify()
+    assert not report.ok
+    # The forgery itself links to entry 2; the entry after it no longer links to anything.
+    assert report.first_bad_id == 4 and report.entries == 3
+    assert "does not link" in report.problem
+
+
+def test_crude_forged_entry_is_caught_at_itself(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    chain = rows(store)
+    crude = {**chain[2], "id": 3, "details": '{"case":"forged"}', "hash": "f" * 64}
+    rewrite(store, [*chain[:2], crude] + [{**r, "id": r["id"] + 1} for r in chain[2:]])
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 3
+
+
+def test_forged_entry_with_the_whole_chain_rehashed_is_caught_by_the_anchor(
+    store: Store,
+) -> None:
+    fill(store)
+    drop_triggers(store)
+    chain = rows(store)
+    rewrite(store, rehash([*chain[:2], forged(chain[1], 3), *chain[2:]]))
+    report = store.audit.verify()
+    assert not report.ok
+    assert report.first_bad_id == 5 and "anchor" in report.problem
+
+
+def test_last_entry_edited_and_rehashed_is_caught_by_the_anchor(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    chain = rows(store)
+    rewrite(store, rehash([*chain[:4], {**chain[4], "details": '{"case":"innocent"}'}]))
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 5
+
+
+def test_two_swapped_entries_are_caught(store: Store) -> None:
+    fill(store)
+    drop_triggers(store)
+    chain = rows(store)
+    # Keep the ids in order and swap what they say (with their hashes).
+    swapped = [chain[0], {**chain[2], "id": 2}, {**chain[1], "id": 3}, *chain[3:]]
+    rewrite(store, swapped)
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 2
+
+
+# -- the anchor file --------------------------------------------------------------------------
+
+
+def test_missing_anchor_with_entries_is_reported(store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    (tmp_path / AUDIT_ANCHOR_FILE).unlink()
+    report = store.audit.verify()
+    assert not report.ok and report.entries == 2
+    assert "anchor" in report.problem and "missing" in report.problem
+
+
+def test_anchor_pointing_at_a_different_hash_is_reported(store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    (tmp_path / AUDIT_ANCHOR_FILE).write_text(f"2 {'a' * 64}\n")
+    report = store.audit.verify()
+    assert not report.ok and report.first_bad_id == 2
+
+
+@pytest.mark.parametrize("content", ["", "garbage\n", "two words\n", "3\n"])
+def test_damaged_anchor_file_is_reported_not_a_crash(
+    store: Store, tmp_path: Path, content: str
+) -> None:
+    fill(store, 2)
+    (tmp_path / AUDIT_ANCHOR_FILE).write_text(content)
+    report = store.audit.verify()
+    assert not report.ok
+    assert "anchor" in report.problem
+
+
+# -- transactions -----------------------------------------------------------------------------
+
+
+def test_entries_in_a_transaction_are_anchored_after_commit(store: Store, tmp_path: Path) -> None:
+    fill(store, 1)
+    anchor = tmp_path / AUDIT_ANCHOR_FILE
+    before = anchor.read_text()
+    with store.transaction():
+        store.audit.append("remove_image", {"image_id": 1}, actor="ana")
+        store.audit.append("remove_face", {"face_id": 2}, actor="ana")
+        assert anchor.read_text() == before  # nothing is anchored before it is committed
+    last = store.audit.entries()[-1]
+    assert last.id == 3
+    assert anchor.read_text().split() == ["3", last.hash]
+    assert store.audit.verify().ok
+
+
+def test_rolled_back_entries_leave_log_and_anchor_as_they_were(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 1)
+    anchor = tmp_path / AUDIT_ANCHOR_FILE
+    before = anchor.read_text()
+    with pytest.raises(RuntimeError), store.transaction():
+        store.audit.append("remove_face", {"face_id": 2}, actor="ana")
+        raise RuntimeError("crash before commit")
+    assert [e.id for e in store.audit.entries()] == [1]
+    assert anchor.read_text() == before
+    assert store.audit.verify().ok
+    assert store.audit.append("search", {"case": "next"}, actor="ana").id == 2
+
+
+def test_crash_between_commit_and_anchor_is_not_a_false_alarm(store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    anchor = tmp_path / AUDIT_ANCHOR_FILE
+    behind = anchor.read_text()
+    fill(store, 1)  # committed, then "crashed" before the anchor was replaced:
+    anchor.write_text(behind)
+    report = store.audit.verify()
+    assert report.ok and report.entries == 3
