@@ -136,6 +136,25 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path
     assert run_cli("audit", "verify", data_dir=killed).returncode == 0
 
 
+def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
+    everything = [p.path for p in photos("gallery") + photos("probe")]
+    command = [
+        sys.executable, "-m", "facesift", "ingest", *map(str, everything),
+        "--workers", "2", "--write-batch", "2", "--data-dir", str(tmp_path),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_images(tmp_path / DATABASE_FILE, at_least=4, process=process)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stdout and "resume" in stdout
+    code, summary = run_json("ingest", *everything, data_dir=tmp_path)
+    assert code == 0 and summary["skipped"] >= 4
+    assert summary["ingested"] + summary["skipped"] == len(everything)
+    state = gallery_state(tmp_path)
+    assert len(state["images"]) == len(everything) and state["face_ids"] == state["indexed"]
+
+
 def _wait_for_images(database: Path, at_least: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

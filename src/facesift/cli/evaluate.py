@@ -23,7 +23,6 @@ from facesift.errors import FacesiftError
 from facesift.services import lfw
 from facesift.services.calibration import Calibration
 from facesift.vision import VisionConfig
-from facesift.vision.embed import DlibResnetEmbedder
 
 eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
 
@@ -52,7 +51,7 @@ def eval_lfw(
     if protocol not in ("view1", "view2"):
         raise fail("--protocol must be view1 or view2", 2)
     config = VisionConfig(fallback_detector="mmod")
-    model_id = DlibResnetEmbedder.model_id
+    model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
     cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
     cache = lfw.EmbeddingCache(cache_path)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import faiss
 
-from facesift.index.base import VectorIndex
+from facesift.index.base import IdFilter, VectorIndex
 from facesift.index.flat import FlatIndex
 from facesift.index.ivf import IvfIndex, vector_path
 from facesift.index.vector_file import VectorFile
@@ -24,6 +24,7 @@ def load_index(path: Path) -> VectorIndex:
 __all__ = [
     "IVF_MIN_FACES",
     "FlatIndex",
+    "IdFilter",
     "IvfIndex",
     "VectorIndex",
     "load_index",

@@ -5,7 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import faiss
 import numpy as np
+
+BITMAP_FROM = 50_000  # id sets at least this big are tested with a bitmap, not a hash set
+
+
+class IdFilter:
+    """The ids a search may return (a collection, say). It builds FAISS's selector once, so
+    a caller that keeps the filter pays for a big collection only once."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._selector: faiss.IDSelector | None = None
+        self._bits: np.ndarray | None = None  # FAISS does not own the bitmap: keep it alive
+
+    @classmethod
+    def of(cls, allowed: IdFilter | np.ndarray) -> IdFilter:
+        return allowed if isinstance(allowed, IdFilter) else cls(allowed)
+
+    def selector(self) -> faiss.IDSelector:
+        if self._selector is None:
+            if len(self.ids) < BITMAP_FROM:
+                self._selector = faiss.IDSelectorBatch(self.ids)
+            else:
+                mask = np.zeros(int(self.ids.max()) + 1, dtype=bool)
+                mask[self.ids] = True
+                self._bits = np.packbits(mask, bitorder="little")  # bit id % 8 of byte id // 8
+                self._selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(self._bits))
+        return self._selector
 
 
 class VectorIndex(Protocol):
@@ -26,9 +54,15 @@ class VectorIndex(Protocol):
         ...
 
     def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed_ids: IdFilter | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(distances, ids), each (Q, k), nearest first; missing slots have id -1."""
         ...
 
     def save(self, path: Path) -> None: ...
+
+
+def as_batch(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The contiguous int64 ids and float32 (N, dim) vectors that FAISS expects."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), dim)
+    return np.ascontiguousarray(ids, dtype=np.int64), vectors

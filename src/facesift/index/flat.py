@@ -12,6 +12,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from facesift.index.base import IdFilter, as_batch
+
 
 class FlatIndex:
     def __init__(self, dim: int, index: faiss.Index | None = None):
@@ -30,8 +32,8 @@ class FlatIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        ids, vectors = as_batch(ids, vectors, self.dim)
+        self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
@@ -43,7 +45,7 @@ class FlatIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed_ids: IdFilter | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = max(1, min(k, len(self)))
@@ -52,8 +54,7 @@ class FlatIndex:
             return np.full(empty.shape, np.inf, dtype=np.float32), empty
         params = None
         if allowed_ids is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=IdFilter.of(allowed_ids).selector())
         squared, ids = self._index.search(queries, k, params=params)
         # FAISS reports squared L2; the model's thresholds are plain Euclidean distances.
         return np.sqrt(np.maximum(squared, 0)), ids

@@ -1,7 +1,7 @@
 """A compressed index for large galleries: inverted lists of 4-bit product-quantised codes,
 searched with SIMD "fast scan", then an exact re-ranking of the shortlist.
 
-Memory per face: 16 bytes of code plus an 8-byte id. The float vectors stay on disk in a
+Memory per face: 32 bytes of code plus an 8-byte id. The float vectors stay on disk in a
 memory-mapped ``VectorFile``; only the shortlist's rows are read for re-ranking, so the
 distances returned are exact, and codes only decide which faces make the shortlist.
 Adding and removing work in place; retraining the coarse clusters needs a rebuild.
@@ -15,19 +15,25 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from facesift.index.base import IdFilter, as_batch
 from facesift.index.vector_file import VectorFile
 
-DEFAULT_NPROBE = 64
-DEFAULT_SHORTLIST = 256
-BITMAP_FROM = 50_000  # allowed-id sets at least this big are passed as a bitmap
+# Lists to visit, as a share of all lists. Same-person faces are far apart compared with the
+# lists' size, so a face's mates are spread over many lists: measured on LFW mates in a
+# 1M-face gallery, 3/32 of the lists find 99.5% of them (bench/search.py).
+PROBE_SHARE = 3 / 32
+DEFAULT_SHORTLIST = 256  # re-ranked exactly; 64-byte codes rarely push a mate past it
+
+
+MAX_LISTS = 4096  # more lists make every add slower (each vector is compared with each list)
 
 
 def ivf_factory(expected_faces: int) -> str:
-    """About sqrt(N) * 4 clusters, as FAISS's guidelines suggest, at least 256."""
+    """About 4 * sqrt(N) lists (FAISS's rule of thumb), between 256 and MAX_LISTS."""
     nlist = 256
-    while nlist * nlist < 16 * expected_faces and nlist < 65_536:
+    while nlist * nlist < 16 * expected_faces and nlist < MAX_LISTS:
         nlist *= 2
-    return f"IVF{nlist},PQ32x4fs"
+    return f"IVF{nlist},PQ64x4fs"
 
 
 def vector_path(index_path: Path) -> Path:
@@ -39,13 +45,14 @@ class IvfIndex:
         self,
         index: faiss.IndexIVF,
         vectors: VectorFile,
-        nprobe: int = DEFAULT_NPROBE,
+        nprobe: int | None = None,
         shortlist: int = DEFAULT_SHORTLIST,
     ):
         self.dim = index.d
         self._index = index
         self.vectors = vectors
-        self.nprobe = nprobe
+        nlist = faiss.extract_index_ivf(index).nlist
+        self.nprobe = nprobe or max(16, round(nlist * PROBE_SHARE))
         self.shortlist = shortlist
 
     @classmethod
@@ -65,8 +72,7 @@ class IvfIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        ids, vectors = as_batch(ids, vectors, self.dim)
         self.vectors.put(ids, vectors)  # first: a code must never point at a missing vector
         self._index.add_with_ids(vectors, ids)
 
@@ -88,13 +94,13 @@ class IvfIndex:
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, allowed_ids: IdFilter | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         shortlist = max(k, self.shortlist)
         params = faiss.SearchParametersIVF(nprobe=self.nprobe)
         if allowed_ids is not None:
-            params.sel = _selector(allowed_ids)
+            params.sel = IdFilter.of(allowed_ids).selector()
         _, candidates = self._index.search(queries, shortlist, params=params)
         return self._rerank(queries, candidates, k)
 
@@ -105,7 +111,8 @@ class IvfIndex:
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
             found = found[found >= 0]
-            exact = np.linalg.norm(self.vectors.get(found) - query, axis=1)
+            difference = self.vectors.get(found) - query
+            exact = np.sqrt(np.einsum("ij,ij->i", difference, difference))
             order = np.argsort(exact)[:k]
             distances[row, : len(order)] = exact[order]
             ids[row, : len(order)] = found[order]
@@ -116,14 +123,3 @@ class IvfIndex:
         tmp = path.with_name(path.name + ".tmp")
         faiss.write_index(self._index, str(tmp))
         os.replace(tmp, path)
-
-
-def _selector(allowed_ids: np.ndarray) -> faiss.IDSelector:
-    allowed_ids = np.ascontiguousarray(allowed_ids, dtype=np.int64)
-    if len(allowed_ids) < BITMAP_FROM:
-        return faiss.IDSelectorBatch(allowed_ids)
-    bits = np.zeros(int(allowed_ids.max()) // 8 + 1, dtype=np.uint8)
-    np.bitwise_or.at(bits, allowed_ids // 8, (1 << (allowed_ids % 8)).astype(np.uint8))
-    selector = faiss.IDSelectorBitmap(len(bits) * 8, faiss.swig_ptr(bits))
-    selector.bits_owner = bits  # the selector does not own the buffer: keep it alive
-    return selector

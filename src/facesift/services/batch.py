@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from dataclasses import dataclass
 
 from facesift.errors import ImageError
@@ -43,9 +45,17 @@ def analyzer_for(config: VisionConfig) -> FaceAnalyzer:
 def init_worker(config: VisionConfig) -> None:
     """Pool initializer: Ctrl-C is the parent's to handle; workers just finish or die."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     # dlib and BLAS each use one core per worker; more threads only fight over the cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     analyzer_for(config)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A pool worker whose parent was killed (SIGKILL) would wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def analyze_batch(config: VisionConfig, items: list[BatchItem]) -> list[BatchResult]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from facesift.errors import NotFound
-from facesift.index import FlatIndex, VectorIndex, load_index
+from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
 from facesift.store import Store, StoredImage
 
 INDEX_FILE = "faces.faiss"
@@ -42,6 +42,7 @@ class Gallery:
         self._index_path = index_path
         self._dirty = False
         self._lock = threading.Lock()  # the index is shared by the API's worker threads
+        self._members: dict[int, IdFilter] = {}  # collection id -> its faces, until a change
 
     @classmethod
     def open(cls, data_dir: Path) -> Gallery:
@@ -110,6 +111,7 @@ class Gallery:
             with self._lock:
                 self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors))
                 self._dirty = True
+                self._members.clear()
         return len(face_ids)
 
     def remove_image(self, path_or_sha: str, actor: str | None = None) -> list[int]:
@@ -142,19 +144,15 @@ class Gallery:
         with self._lock:
             self.index.remove(np.asarray(face_ids, dtype=np.int64))
             self._dirty = True
+            self._members.clear()
         self.save()
 
     def nearest(
         self, vector: np.ndarray, k: int, collection: str | None = None
     ) -> list[Neighbour]:
-        allowed = None
-        if collection is not None:
-            collection_id = self.store.find_collection(collection)
-            if collection_id is None:
-                raise NotFound(f"there is no collection named {collection!r}")
-            allowed = self.store.face_ids_in_collection(collection_id)
-            if len(allowed) == 0:
-                return []
+        allowed = None if collection is None else self._collection_faces(collection)
+        if allowed is not None and len(allowed.ids) == 0:
+            return []
         with self._lock:
             distances, ids = self.index.search(vector[None, :], k, allowed)
         return [
@@ -163,8 +161,17 @@ class Gallery:
             if i >= 0
         ]
 
+    def _collection_faces(self, collection: str) -> IdFilter:
+        """A collection's faces; cached, because a big one takes a while to read."""
+        collection_id = self.store.find_collection(collection)
+        if collection_id is None:
+            raise NotFound(f"there is no collection named {collection!r}")
+        if collection_id not in self._members:
+            ids = self.store.face_ids_in_collection(collection_id)
+            self._members[collection_id] = IdFilter(ids)
+        return self._members[collection_id]
+
     def size(self, collection: str | None = None) -> int:
         if collection is None:
             return len(self.index)
-        collection_id = self.store.find_collection(collection)
-        return 0 if collection_id is None else len(self.store.face_ids_in_collection(collection_id))
+        return len(self._collection_faces(collection).ids)

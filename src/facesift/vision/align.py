@@ -2,9 +2,16 @@
 
 The chip is what the embedder sees. Its geometry (150 px, 25% padding, rotated and scaled so
 that the eyes and nose land at fixed places) is the one dlib's ResNet was trained on.
+
+A face can also be cut out in several slightly different ways (``CHIP_VARIANTS``): mirrored,
+shifted, turned. Averaging the embeddings of such variants makes a face's vector depend less
+on the exact landmark positions, which is how dlib's ResNet reaches its published accuracy.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import dlib
 import numpy as np
@@ -14,6 +21,29 @@ from facesift.vision import model_files
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+
+
+@dataclass(frozen=True)
+class ChipVariant:
+    """A small change to the chip's geometry: shift (in chip widths), scale, turn, mirror."""
+
+    dx: float = 0.0
+    dy: float = 0.0
+    scale: float = 1.0
+    degrees: float = 0.0
+    mirror: bool = False
+
+
+_PLAIN = ChipVariant()
+CHIP_VARIANTS: dict[str, tuple[ChipVariant, ...]] = {
+    "none": (_PLAIN,),
+    "flip": (_PLAIN, ChipVariant(mirror=True)),
+    "jitter": tuple(
+        ChipVariant(dx, 0.0, 1.0, degrees, mirror)
+        for dx, degrees in ((0.0, 0.0), (0.03, 3.0), (-0.03, -3.0))
+        for mirror in (False, True)
+    ),
+}
 
 
 class FivePointAligner:
@@ -31,3 +61,29 @@ class FivePointAligner:
     @staticmethod
     def chip(image: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
         return np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+    @staticmethod
+    def chips(
+        image: np.ndarray, shape: dlib.full_object_detection, variants: tuple[ChipVariant, ...]
+    ) -> np.ndarray:
+        """One chip per variant, cut from the image itself (so shifted chips have no
+        empty borders). The plain variant equals ``chip``."""
+        details = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING)
+        return np.stack([_cut(image, details, v) for v in variants])
+
+
+def _cut(image: np.ndarray, details: dlib.chip_details, variant: ChipVariant) -> np.ndarray:
+    if variant == _PLAIN:
+        chip = dlib.extract_image_chip(image, details)
+    else:
+        r = details.rect
+        width, height = r.width() * variant.scale, r.height() * variant.scale
+        cx = (r.left() + r.right()) / 2 + variant.dx * r.width()
+        cy = (r.top() + r.bottom()) / 2 + variant.dy * r.height()
+        moved = dlib.drectangle(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+        angle = details.angle + math.radians(variant.degrees)
+        chip = dlib.extract_image_chip(
+            image, dlib.chip_details(moved, dlib.chip_dims(CHIP_SIZE, CHIP_SIZE), angle)
+        )
+    chip = np.asarray(chip)
+    return np.ascontiguousarray(chip[:, ::-1]) if variant.mirror else chip

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facesift.schemas import Detection, Face, ImageAnalysis
-from facesift.vision.align import FivePointAligner
+from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import (
     DEFAULT_MIN_FACE_PX,
@@ -27,6 +27,14 @@ class VisionConfig:
     min_face_px: int = DEFAULT_MIN_FACE_PX
     # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
     fallback_detector: str | None = None
+    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS).
+    chip_variants: str = "none"
+
+    @property
+    def model_id(self) -> str:
+        """Vectors are comparable only between faces with the same model id."""
+        base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
+        return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
 
 
 class FaceAnalyzer:
@@ -38,11 +46,14 @@ class FaceAnalyzer:
         embedder: FaceEmbedder,
         aligner: FivePointAligner | None = None,
         fallback: FaceDetector | None = None,
+        chip_variants: str = "none",
     ):
         self.detector = detector
         self.embedder = embedder
         self.aligner = aligner or FivePointAligner()
         self.fallback = fallback
+        self.chip_variants = chip_variants
+        self._variants = CHIP_VARIANTS[chip_variants]
 
     @classmethod
     def from_config(cls, config: VisionConfig) -> FaceAnalyzer:
@@ -50,11 +61,16 @@ class FaceAnalyzer:
         if config.fallback_detector:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
         detector = make_detector(config.detector, config.min_face_px)
-        return cls(detector, DlibResnetEmbedder(), fallback=fallback)
+        return cls(
+            detector, DlibResnetEmbedder(), fallback=fallback, chip_variants=config.chip_variants
+        )
 
     @property
     def model_id(self) -> str:
-        return self.embedder.model_id
+        """Vectors are comparable only between faces with the same model id."""
+        if self.chip_variants == "none":
+            return self.embedder.model_id
+        return f"{self.embedder.model_id}+{self.chip_variants}"
 
     def analyze_bytes(self, data: bytes) -> ImageAnalysis:
         """Decode and analyze an image file's bytes; raises ImageError on bad input."""
@@ -77,16 +93,26 @@ class FaceAnalyzer:
         if not detections:
             return []
         shapes = [self.aligner.landmarks(image, d.box) for d in detections]
-        chips = np.stack([self.aligner.chip(image, s) for s in shapes])
-        vectors = self.embedder.embed(chips)
+        chips = np.stack([self.aligner.chips(image, s, self._variants) for s in shapes])
+        vectors = self._embed(chips)
         return [
             Face(
                 box=d.box,
                 landmarks=self.aligner.points(shape),
                 detector_score=d.score,
-                quality=assess(d.box, chip),
-                model_id=self.embedder.model_id,
+                quality=assess(d.box, variants[0]),
+                model_id=self.model_id,
                 embedding=vector,
             )
-            for d, shape, chip, vector in zip(detections, shapes, chips, vectors, strict=True)
+            for d, shape, variants, vector in zip(detections, shapes, chips, vectors, strict=True)
         ]
+
+    def _embed(self, chips: np.ndarray) -> np.ndarray:
+        """(faces, variants, H, W, 3) chips -> one vector per face, in a single batch."""
+        faces, variants = chips.shape[:2]
+        vectors = self.embedder.embed(chips.reshape(faces * variants, *chips.shape[2:]))
+        if variants == 1:
+            return vectors  # the model's own vectors, unchanged
+        # Average directions, not raw vectors, so no variant weighs more than another.
+        units = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return units.reshape(faces, variants, -1).mean(axis=1).astype(np.float32)
