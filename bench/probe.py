@@ -1,0 +1,83 @@
+"""A probe end to end: a 1-megapixel photo in, its candidate list out, against a gallery
+of 1M faces held the way facesift holds them (SQLite records, compressed index).
+
+    .venv/bin/python bench/probe.py --faces 1000000
+
+The gallery's faces are synthetic records (tests/synthetic.py) plus the 20 fixture gallery
+photos, ingested for real; the probe is a fixture probe photo scaled up to 1 megapixel.
+Timed: decode, detect, align, embed, search, candidate details and the audit entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
+
+from facesift.services import index_build  # noqa: E402
+from facesift.services.calibration import load_calibration  # noqa: E402
+from facesift.services.gallery import Gallery  # noqa: E402
+from facesift.services.ingest import IngestOptions, ingest  # noqa: E402
+from facesift.services.search import SearchRequest, search  # noqa: E402
+from facesift.vision import FaceAnalyzer, VisionConfig  # noqa: E402
+from tests.synthetic import add_synthetic  # noqa: E402
+
+FIXTURE = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces")) / "fixture"
+
+
+def one_megapixel(photo: Path) -> bytes:
+    image = Image.open(photo).convert("RGB")
+    scale = (1_000_000 / (image.width * image.height)) ** 0.5
+    image = image.resize((round(image.width * scale), round(image.height * scale)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faces", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    gallery_photos = sorted((FIXTURE / "identities").glob("*/*_000[12].jpg"))
+    probe_photo = FIXTURE / "identities" / "Colin_Powell" / "Colin_Powell_0003.jpg"
+    with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
+        started = time.perf_counter()
+        ingest(gallery, gallery_photos, IngestOptions(workers=2))
+        add_synthetic(gallery, args.faces - len(gallery_photos))
+        print(f"gallery of {gallery.store.face_count():,} faces stored in "
+              f"{time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        report = index_build.rebuild(gallery, "auto")
+        print(f"{report.kind} index built in {time.perf_counter() - started:.0f} s")
+
+        analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
+        calibration = load_calibration(analyzer.model_id)
+        probe = one_megapixel(probe_photo)
+        request = SearchRequest("BENCH-1", "probe latency benchmark")
+        times, result = [], None
+        for _ in range(args.runs + 1):
+            started = time.perf_counter()
+            result = search(gallery, analyzer, calibration, probe, request)
+            times.append(time.perf_counter() - started)
+        times = np.array(times[1:]) * 1000  # the first run warms caches
+        top = result.candidates[0] if result.candidates else None
+        print(f"probe {len(probe):,} bytes, 1 megapixel; outcome {result.outcome}; first "
+              f"candidate {Path(top.image['path']).name if top else None}")
+        print(f"end to end over {args.runs} runs: p50 {np.percentile(times, 50):.0f} ms, "
+              f"p99 {np.percentile(times, 99):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
