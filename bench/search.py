@@ -31,8 +31,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from facesift.index import IdFilter, IvfIndex  # noqa: E402
 from facesift.services.calibration import load_calibration  # noqa: E402
+from facesift.vision import VisionConfig  # noqa: E402
 
-DEFAULT_CACHE = Path.home() / ".local/share/facesift/cache/lfw_dlib_resnet_v1_hog_mmod.npz"
+MODEL_ID = VisionConfig().model_id
+DEFAULT_CACHE = Path.home() / f".local/share/facesift/cache/lfw_{MODEL_ID}_hog_mmod.npz"
 K = 50  # candidates asked for; every mate within the threshold should be among them
 
 
@@ -240,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     lfw, identity = load_lfw(args.lfw_cache, args.lfw)
     generator = FaceShapedGenerator(lfw, identity)
-    threshold = load_calibration("dlib_resnet_v1").default_threshold
+    threshold = load_calibration(MODEL_ID).default_threshold
     print(f"{os.cpu_count()} cores, FAISS {faiss.__version__}, threshold {threshold:.3f}")
     describe_distances("LFW", lfw, identity)
     synthetic = generator.faces(40_000)

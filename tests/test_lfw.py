@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from facesift.services import lfw
+from facesift.services.calibration import load_calibration
 from tests.conftest import LFW
 from tests.helpers import run_json
 
@@ -46,7 +47,10 @@ def test_view1_accuracy_of_the_shipped_model(tmp_path) -> None:
     assert verification["pairs"] == 1000
     assert verification["accuracy"] >= 0.985
     assert verification["strict_accuracy"] <= verification["accuracy"]
-    assert 0.4 < verification["threshold"] < 0.7
+    # The verification threshold is looser than the search threshold, which keeps false
+    # candidates to 1 in 1,000 different-person pairs.
+    default = load_calibration(report["model_id"]).default_threshold
+    assert default < verification["threshold"] < 1.5 * default
     assert verification["images"] > 1000
     assert verification["images_without_detected_face"] < 0.01 * verification["images"]
     assert verification["images_using_central_box"] <= verification["images_without_detected_face"]

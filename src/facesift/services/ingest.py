@@ -35,7 +35,7 @@ class IngestOptions:
     collection: str = DEFAULT_COLLECTION
     manifest: Path | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    images_per_task: int = 2
+    images_per_task: int = 4  # per pool task: enough faces for a useful ONNX batch
     write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
     max_bytes: int = DEFAULT_MAX_BYTES
     vision: VisionConfig = field(default_factory=VisionConfig)

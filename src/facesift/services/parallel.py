@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from typing import TypeVar
 
-from facesift.services.batch import init_worker
+from facesift.services.batch import analyzer_for, init_worker
 from facesift.vision import VisionConfig
 
 In = TypeVar("In")
@@ -29,6 +30,10 @@ def map_batches(
         for batch in batches:
             yield fn(config, batch)
         return
+    # One onnxruntime thread a worker: the workers already fill the cores. Build the models
+    # here first, so that the workers do not all convert the ONNX model at once.
+    config = replace(config, threads=1)
+    analyzer_for(config)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),  # never fork a process that holds SQLite and FAISS

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facesift.schemas import Detection, Face, ImageAnalysis
+from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import (
@@ -17,6 +18,7 @@ from facesift.vision.detect import (
 )
 from facesift.vision.embed import DlibResnetEmbedder, FaceEmbedder
 from facesift.vision.quality import assess
+from facesift.vision.resnet_onnx import OnnxResnetEmbedder
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,29 @@ class VisionConfig:
     min_face_px: int = DEFAULT_MIN_FACE_PX
     # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
     fallback_detector: str | None = None
-    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS).
-    chip_variants: str = "none"
+    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Six
+    # variants lift LFW view2 from 98.85% (one) to 99.23%, for 6 embeddings a face.
+    chip_variants: str = "jitter"
+    # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib".
+    embedder: str = "onnx"
+    # onnxruntime threads; None: every core. A pool of one process per core wants 1.
+    threads: int | None = None
 
     @property
     def model_id(self) -> str:
         """Vectors are comparable only between faces with the same model id."""
         base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
         return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
+
+
+def make_embedder(config: VisionConfig) -> FaceEmbedder:
+    """The embedder ``config`` names. The ONNX model is converted from dlib's weights on
+    first use and cached (see ``model_files.cache_dir``)."""
+    if config.embedder == "onnx":
+        return OnnxResnetEmbedder.from_cache(model_files.cache_dir(), threads=config.threads)
+    if config.embedder == "dlib":
+        return DlibResnetEmbedder()
+    raise ValueError(f"unknown embedder {config.embedder!r}; choose onnx or dlib")
 
 
 class FaceAnalyzer:
@@ -62,7 +79,7 @@ class FaceAnalyzer:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
         detector = make_detector(config.detector, config.min_face_px)
         return cls(
-            detector, DlibResnetEmbedder(), fallback=fallback, chip_variants=config.chip_variants
+            detector, make_embedder(config), fallback=fallback, chip_variants=config.chip_variants
         )
 
     @property

@@ -3,9 +3,19 @@ package on PyPI; nothing is ever downloaded at run time."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import face_recognition_models
+
+
+def cache_dir() -> Path:
+    """Where derived model files (the ONNX conversion) are kept: ``$FACESIFT_CACHE``, else
+    ``$XDG_CACHE_HOME/facesift``, else ``~/.cache/facesift``."""
+    if os.environ.get("FACESIFT_CACHE"):
+        return Path(os.environ["FACESIFT_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "facesift"
 
 
 def _shipped(name: str) -> Path:
