@@ -3,7 +3,8 @@ and check after every restart that nothing was lost or duplicated.
 
     .venv/bin/python bench/crash.py --ingest-kills 20 --rebuild-kills 20
 
-After each kill the gallery is reopened (as the next command would) and must hold:
+After each kill no pool worker may be left behind, and the gallery is reopened (as the next
+command would) and must hold:
 the SQLite database passes its integrity check; every stored face is in the index and
 every indexed vector has a record; sampled faces find themselves at distance 0; the audit
 chain verifies. At the end, the killed-and-resumed gallery must equal one ingested without
@@ -81,13 +82,33 @@ def state(data_dir: Path) -> list[tuple]:
 
 
 def kill_at_random(command: list[str], rng: random.Random, window: tuple[float, float]) -> bool:
-    """Run ``command`` and SIGKILL it after a random delay. True if it was still running."""
+    """Run ``command`` and SIGKILL it after a random delay. True if it was still running.
+    Its pool workers must then exit on their own, not wait for work forever."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(rng.uniform(*window))
     killed = process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while orphaned_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not orphaned_workers(), "pool workers outlived their killed parent"
     return killed
+
+
+def orphaned_workers() -> list[int]:
+    """Pool worker processes whose parent is gone (adopted by init)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == "1" and b"spawn_main" in cmdline:
+            found.append(int(status.parent.name))
+    return found
 
 
 def crash_ingest(work: Path, kills: int, rng: random.Random) -> None:

@@ -42,10 +42,11 @@ def analyzer_for(config: VisionConfig) -> FaceAnalyzer:
     return _analyzer
 
 
-def init_worker(config: VisionConfig) -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle; workers just finish or die."""
+def init_worker(config: VisionConfig, parent: int) -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle; workers just finish or die.
+    ``parent`` is passed in, not read here: the parent may already be dead by now."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     # dlib and BLAS each use one core per worker; more threads only fight over the cores.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     analyzer_for(config)

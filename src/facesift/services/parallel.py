@@ -6,6 +6,7 @@ memory stays flat however many images there are.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,7 +39,7 @@ def map_batches(
         max_workers=workers,
         mp_context=get_context("spawn"),  # never fork a process that holds SQLite and FAISS
         initializer=init_worker,
-        initargs=(config,),
+        initargs=(config, os.getpid()),
     )
     in_flight: deque[Future] = deque()
     window = workers * 3  # enough queued to keep every worker busy
