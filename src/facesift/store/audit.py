@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,7 +107,10 @@ class AuditLog:
             if last is None:
                 return
             entry_id, digest = last["id"], last["hash"]
-        tmp = self._anchor_path.with_suffix(".tmp")
+        # A temp name per process and thread: several writers may anchor at once.
+        tmp = self._anchor_path.with_name(
+            f".{self._anchor_path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        )
         tmp.write_text(f"{entry_id} {digest}\n", encoding="ascii")
         os.replace(tmp, self._anchor_path)
 
