@@ -6,36 +6,32 @@ import hashlib
 
 import numpy as np
 
-from facesift.schemas import Box, Face, ImageAnalysis, Quality
+from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
 from facesift.services.gallery import Gallery
 from facesift.store import StoredImage
 
 
-def synthetic_images(count: int, seed: int = 0, faces_per_image: int = 1) -> list[StoredImage]:
+def synthetic_images(count: int, seed: int = 0) -> list[StoredImage]:
+    """``count`` images with one random face each: real records, no model needed."""
     rng = np.random.default_rng(seed)
     images = []
     for number in range(count):
-        faces = [
-            Face(
-                box=Box(10 * k, 10, 10 * k + 50, 60),
-                landmarks=[(1.0, 2.0)] * 5,
-                detector_score=1.0,
-                quality=Quality(50, 100.0, 0.5),
-                model_id="dlib_resnet_v1",
-                embedding=rng.normal(0, 0.1, 128).astype(np.float32),
-            )
-            for k in range(faces_per_image)
-        ]
+        face = Face(
+            box=Box(10, 10, 60, 60),
+            landmarks=[(1.0, 2.0)] * 5,
+            detector_score=1.0,
+            quality=Quality(50, 100.0, 0.5),
+            model_id="dlib_resnet_v1",
+            embedding=rng.normal(0, 0.1, 128).astype(np.float32),
+        )
         sha = hashlib.sha256(f"{seed}-{number}".encode()).hexdigest()
-        analysis = ImageAnalysis(width=100, height=100, faces=faces)
-        images.append(StoredImage(sha, f"/synthetic/{seed}/{number}.jpg", 1000, analysis, None))
+        analysis = ImageAnalysis(width=100, height=100, faces=[face])
+        path = f"/synthetic/{seed}/{number}.jpg"
+        images.append(StoredImage(sha, path, 1000, analysis, Provenance()))
     return images
 
 
 def add_synthetic(gallery: Gallery, count: int, seed: int = 0, collection: str = "synth") -> None:
-    from facesift.schemas import Provenance
-
     images = synthetic_images(count, seed)
-    images = [StoredImage(i.sha256, i.path, i.byte_size, i.analysis, Provenance()) for i in images]
     for start in range(0, len(images), 500):
         gallery.add_images(collection, images[start : start + 500])

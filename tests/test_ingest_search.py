@@ -124,7 +124,6 @@ def test_collection_filter_limits_candidates(tmp_path, analyzer) -> None:
         probe = next(p for p in photos("probe") if p.identity == people[0].identity)
         in_b = run_search(gallery, analyzer, probe.path.read_bytes(), collection="b")
         assert {c.image["collection"] for c in in_b.candidates} == {"b"}
-        assert all(c.image["collection"] == "b" for c in in_b.candidates)
         in_a = run_search(gallery, analyzer, probe.path.read_bytes(), collection="a")
         assert in_a.outcome == CANDIDATES and in_a.candidates[0].image["collection"] == "a"
 

@@ -43,6 +43,7 @@ from facesift.services.ingest import (
 )
 from facesift.services.search import NO_FACE, SearchRequest, search
 from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision.decode import DEFAULT_MAX_BYTES
 from facesift.vision.detect import DEFAULT_MIN_FACE_PX
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
@@ -161,8 +162,6 @@ def search_command(
 
 
 def _read_probe(photo: Path) -> bytes:
-    from facesift.vision.decode import DEFAULT_MAX_BYTES
-
     if not photo.is_file():
         raise FacesiftError(f"{photo} is not a file")
     if photo.stat().st_size > DEFAULT_MAX_BYTES:

@@ -14,8 +14,9 @@ from dataclasses import replace
 from multiprocessing import get_context
 from typing import TypeVar
 
-from facesift.services.batch import analyzer_for, init_worker
+from facesift.services.batch import init_worker
 from facesift.vision import VisionConfig
+from facesift.vision.analyzer import make_embedder
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -31,10 +32,10 @@ def map_batches(
         for batch in batches:
             yield fn(config, batch)
         return
-    # One onnxruntime thread a worker: the workers already fill the cores. Build the models
-    # here first, so that the workers do not all convert the ONNX model at once.
+    # One onnxruntime thread a worker: the workers already fill the cores. Convert the ONNX
+    # model here first (a no-op once cached), so the workers do not all convert it at once.
     config = replace(config, threads=1)
-    analyzer_for(config)
+    make_embedder(config)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),  # never fork a process that holds SQLite and FAISS
