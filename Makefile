@@ -12,7 +12,10 @@ export FACESIFT_TEST_DATA
 
 .PHONY: install demo test lint clean
 
+# install also puts Debian's chromium at /usr/bin/chromium for the browser tests (apt-get, once;
+# a quick no-op when it is there). Playwright never downloads a browser of its own.
 install: $(VENV)/.installed
+	bash scripts/install-browser.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
