@@ -37,3 +37,31 @@ class SearchRefused(FacesiftError):
 
 class NotFound(FacesiftError):
     code = "not_found"
+
+
+class InvalidInput(FacesiftError):
+    """A request whose values cannot be used (a missing field, a bad date, an unknown id)."""
+
+    code = "invalid"
+
+
+class Unauthenticated(FacesiftError):
+    """No signed-in user, or credentials that do not check out."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(FacesiftError):
+    """A signed-in user asking for something their roles do not allow. Says which rule."""
+
+    code = "forbidden"
+
+
+class Conflict(FacesiftError):
+    """A request that clashes with the current state (a name taken, a review already given)."""
+
+    code = "conflict"
+
+
+class RateLimited(FacesiftError):
+    code = "rate_limited"

@@ -1,0 +1,83 @@
+"""The search contract: which offenses a case may concern, which purposes are refused.
+
+Both lists are settings an admin may change (each change is audited); these are the
+defaults. A purpose is refused when it mentions any of a refused category's terms. The
+check is deliberately simple and visible: it runs when a case is opened and again before
+every search, and each refusal names its category and reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from facesift.errors import SearchRefused
+
+DEFAULT_OFFENSE_CATEGORIES = [
+    "homicide",
+    "sexual offense",
+    "child exploitation",
+    "kidnapping",
+    "robbery",
+    "assault",
+    "human trafficking",
+    "terrorism",
+    "fraud",
+    "missing person",
+    "identification of a deceased person",
+]
+
+DEFAULT_REFUSED_PURPOSES = [
+    {
+        "category": "immigration enforcement",
+        "reason": "facesift is not used to enforce immigration law",
+        "terms": ["immigration", "deportation", "deport", "visa status", "undocumented",
+                  "illegal alien", "asylum"],
+    },
+    {
+        "category": "monitoring of protected activity",
+        "reason": "facesift is not used to monitor protest, religious practice or the press",
+        "terms": ["protest", "demonstration", "rally", "march", "religio", "church", "mosque",
+                  "synagogue", "temple", "worship", "journalist", "press", "reporter"],
+    },
+    {
+        "category": "protected characteristic",
+        "reason": "a search may not be based on a protected characteristic",
+        "terms": ["race", "racial", "ethnic", "skin colour", "skin color", "gender",
+                  "sexual orientation", "disability", "nationality"],
+    },
+]
+
+DEFAULT_SEARCHES_PER_MINUTE = 10
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RefusedPurpose:
+    category: str
+    reason: str
+    terms: tuple[str, ...]
+
+    def matches(self, text: str) -> bool:
+        # Terms match at the start of a word, so "race" does not refuse "trace evidence".
+        return any(re.search(rf"\b{re.escape(term)}", text, re.IGNORECASE) for term in self.terms)
+
+
+def refused_purposes(setting: list[dict]) -> list[RefusedPurpose]:
+    return [
+        RefusedPurpose(item["category"], item["reason"], tuple(item.get("terms", [])))
+        for item in setting
+    ]
+
+
+def check_purpose(purpose: str, offense_category: str, refused: list[RefusedPurpose],
+                  offense_categories: list[str]) -> None:
+    """Raise SearchRefused, naming the rule, if this case may not be searched for."""
+    if offense_category not in offense_categories:
+        raise SearchRefused(
+            f"the offense category {offense_category!r} is not on the allow-list "
+            f"({', '.join(offense_categories)})"
+        )
+    for rule in refused:
+        if rule.matches(purpose):
+            raise SearchRefused(f"purpose refused ({rule.category}): {rule.reason}")
