@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from facesift.errors import FacesiftError, SearchRefused
 from facesift.governance.search_policy import require_grounds
 from facesift.schemas import Face
@@ -121,8 +123,9 @@ def search(
     )
     if faces:
         result.searched_face = _choose_face(faces, request.face_index)
-        result.candidates = _candidates(
-            gallery, calibration, faces[result.searched_face], request, threshold, size
+        result.candidates = find_candidates(
+            gallery, calibration, faces[result.searched_face].embedding,
+            request.collection, request.top_k, threshold,
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
     entry = audit.append(
@@ -157,18 +160,19 @@ def _choose_face(faces: list[Face], face_index: int | None) -> int:
     return face_index
 
 
-def _candidates(
+def find_candidates(
     gallery: Gallery,
     calibration: Calibration,
-    face: Face,
-    request: SearchRequest,
+    embedding: np.ndarray,
+    collection: str | None,
+    top_k: int,
     threshold: float,
-    gallery_size: int,
 ) -> list[Candidate]:
+    """The gallery faces within ``threshold`` of ``embedding``, nearest first, with their
+    calibrated scores and provenance. The one search step shared by the CLI and the server."""
+    gallery_size = gallery.size(collection)
     neighbours = [
-        n
-        for n in gallery.nearest(face.embedding, request.top_k, request.collection)
-        if n.distance <= threshold
+        n for n in gallery.nearest(embedding, top_k, collection) if n.distance <= threshold
     ]
     details = gallery.store.face_details(n.face_id for n in neighbours)
     candidates = []

@@ -271,3 +271,13 @@ class SourceReader:
         for archive in self._open.values():
             archive.close()
         self._open.clear()
+
+
+def item_for_recorded_path(path: str) -> SourceItem:
+    """The item an ingest recorded as ``path``: a file, or "archive!member"."""
+    file = Path(path)
+    if ARCHIVE_SEPARATOR in path and not file.is_file():
+        archive, member = path.rsplit(ARCHIVE_SEPARATOR, 1)
+        if is_archive(Path(archive)):
+            return SourceItem(path, Path(archive), member)
+    return SourceItem(path, file)

@@ -1,0 +1,555 @@
+"""Casework: cases, probes, searches within them, and the two-person review of their results.
+
+The path of a search through the server:
+
+1. An investigator opens a **case**: a reference, an offense category from the allow-list, a
+   purpose (checked against the refused purposes) and optionally an authorisation.
+2. They upload a **probe** photo. Its faces are found and kept, so the investigator can pick
+   one. Cropping, rotating or mirroring a probe makes a *derivative* probe that records the
+   before and after hashes, who made it and when.
+3. A **search** compares the picked face with the gallery. Its candidate list is stored as
+   shown. With no face within the threshold the outcome is ``no_candidate``, and that is
+   recorded too. A list of candidates starts *pending review*.
+4. Two **reviewers**, neither of them the requester, each record a decision with their
+   reasoning, without seeing the other's. The lead is released only when both confirm the
+   same candidate; otherwise the outcome is *no lead* or *inconclusive*.
+
+Every step is written to the audit log, with the case it belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from PIL import Image
+
+from facesift.errors import (
+    Conflict,
+    FacesiftError,
+    Forbidden,
+    ImageError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    SearchRefused,
+)
+from facesift.governance import policy
+from facesift.governance import roles as rules
+from facesift.governance.roles import Principal, Role
+from facesift.services.calibration import Calibration
+from facesift.services.gallery import Gallery
+from facesift.services.search import DEFAULT_TOP_K, find_candidates
+from facesift.services.settings import Settings
+from facesift.services.sources import SourceReader, item_for_recorded_path
+from facesift.store.audit import utc_now
+from facesift.store.cases import CaseRecords
+from facesift.vision import FaceAnalyzer
+from facesift.vision.decode import decode_image
+
+LEAD_NOTICE = (
+    "investigative lead only, not an identification; requires independent corroboration"
+)
+PENDING, RELEASED, NO_LEAD, INCONCLUSIVE = "pending_review", "released", "no_lead", "inconclusive"
+NO_CANDIDATE = "no_candidate"
+DECISIONS = ("confirm", "no_lead", "inconclusive")
+REVIEWS_NEEDED = 2
+MAX_TOP_K = 50
+ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+             270: Image.Transpose.ROTATE_270}
+CROP_MARGIN = 0.3  # a face crop shows this share of the box around it
+MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
+
+
+class Casework:
+    def __init__(
+        self, gallery: Gallery, analyzer: FaceAnalyzer, calibration: Calibration,
+        settings: Settings,
+    ):
+        self.gallery = gallery
+        self.records = CaseRecords(gallery.store.conn)
+        self.settings = settings
+        self._analyzer = analyzer
+        self._calibration = calibration
+        self._vision_lock = threading.Lock()  # dlib's detectors are not thread-safe
+
+    @property
+    def _audit(self):
+        return self.gallery.store.audit
+
+    def _transaction(self):
+        return self.gallery.store.transaction()
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    def open_case(self, actor: Principal, values: dict) -> dict:
+        rules.require_search(actor)
+        case = _clean_case(values)
+        try:
+            self._check_grounds(case)
+        except SearchRefused as refusal:
+            self._audit.append("case_refused", {**case, "reason": refusal.message}, actor.name)
+            raise
+        with self._transaction():
+            if self.records.case_by_reference(case["reference"]):
+                raise Conflict(f"there is already a case {case['reference']!r}")
+            case_id = self.records.add_case(case, actor.user_id)
+            self._audit.append("case_opened", {"case_id": case_id, **case}, actor.name)
+        return self.records.case(case_id)
+
+    def _check_grounds(self, case: dict) -> None:
+        policy.check_purpose(
+            case["purpose"], case["offense_category"], self.settings.refused_purposes(),
+            self.settings.get("offense_categories"),
+        )
+        expires = case.get("authorisation_expires")
+        if expires and date.fromisoformat(expires) < date.today():
+            raise SearchRefused(f"the case's authorisation expired on {expires}")
+
+    def cases(self, actor: Principal) -> list[dict]:
+        if actor.has_any(Role.AUDITOR, Role.SUPERVISOR):
+            return self.records.cases()
+        if actor.has(Role.INVESTIGATOR):
+            return self.records.cases(created_by=actor.user_id)
+        raise Forbidden("this needs the investigator, supervisor or auditor role")
+
+    def case(self, actor: Principal, case_id: int) -> dict:
+        case = self.records.case(case_id)
+        if case is None:
+            raise NotFound(f"there is no case {case_id}")
+        rules.require_view_case(actor, case["created_by"])
+        return case
+
+    def close_case(self, actor: Principal, case_id: int) -> dict:
+        case = self.case(actor, case_id)
+        rules.require_case_owner(actor, case["created_by"])
+        with self._transaction():
+            self.records.set_case_status(case_id, "closed")
+            self._audit.append("case_closed", _case_ref(case), actor.name)
+        return self.records.case(case_id)
+
+    def _case_for_search(self, actor: Principal, case_id: int) -> dict:
+        rules.require_search(actor)
+        case = self.case(actor, case_id)
+        rules.require_case_owner(actor, case["created_by"])
+        if case["status"] != "open":
+            raise Conflict(f"case {case['reference']} is closed")
+        return case
+
+    # -- probes --------------------------------------------------------------------------------
+
+    def add_probe(self, actor: Principal, case_id: int, content: bytes) -> dict:
+        """Store an uploaded still photo and find its faces. Checked by content, not name."""
+        case = self._case_for_search(actor, case_id)
+        limit = self.settings.get("max_upload_bytes")
+        pixels, media_type = _decode_upload(content, limit)
+        return self._store_probe(actor, case, content, media_type, pixels, parent=None, edit=None)
+
+    def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
+        """Crop, rotate or mirror a probe: a new derivative probe; the original stays."""
+        parent = self.probe(actor, probe_id, with_content=True)
+        case = self._case_for_search(actor, parent["case_id"])
+        edit = _clean_edit(edit, parent["width"], parent["height"])
+        image = Image.fromarray(decode_image(parent["content"]))
+        if edit["operation"] == "crop":
+            image = image.crop(tuple(edit["box"]))
+        elif edit["operation"] == "rotate":
+            image = image.transpose(ROTATIONS[edit["degrees"]])
+        else:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")  # lossless: the edit is the only change
+        content = buffer.getvalue()
+        edit["before_sha256"] = parent["sha256"]
+        return self._store_probe(
+            actor, case, content, "image/png", np.asarray(image), parent=parent, edit=edit
+        )
+
+    def _store_probe(self, actor: Principal, case: dict, content: bytes, media_type: str,
+                     pixels: np.ndarray, parent: dict | None, edit: dict | None) -> dict:
+        with self._vision_lock:
+            analysis = self._analyzer.analyze(pixels)
+        faces = [face.describe() for face in analysis.faces]
+        embeddings = np.stack([f.embedding for f in analysis.faces]) if faces else np.zeros(
+            (0, 128), np.float32
+        )
+        sha = hashlib.sha256(content).hexdigest()
+        record = {
+            "case_id": case["id"], "parent_id": parent["id"] if parent else None, "edit": edit,
+            "sha256": sha, "content": content, "media_type": media_type,
+            "width": analysis.width, "height": analysis.height, "faces": faces,
+            "created_by": actor.user_id,
+        }
+        with self._transaction():
+            probe_id = self.records.add_probe(record, embeddings)
+            details = {**_case_ref(case), "probe_id": probe_id, "sha256": sha,
+                       "faces": len(faces)}
+            if edit:
+                details |= {"parent_probe_id": parent["id"], "edit": edit, "after_sha256": sha}
+            self._audit.append("probe_edited" if edit else "probe_uploaded", details, actor.name)
+        return self.records.probe(probe_id)
+
+    def probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
+        probe = self.records.probe(probe_id, with_content=with_content)
+        if probe is None:
+            raise NotFound(f"there is no probe {probe_id}")
+        case = self.records.case(probe["case_id"])
+        if not rules.can_view_search(actor, case["created_by"]):
+            raise Forbidden("you may see only probes of your own cases, or those you review")
+        return probe
+
+    def probes(self, actor: Principal, case_id: int) -> list[dict]:
+        self.case(actor, case_id)
+        return self.records.probes(case_id)
+
+    def probe_image(self, actor: Principal, probe_id: int) -> tuple[bytes, str]:
+        probe = self.probe(actor, probe_id, with_content=True)
+        self._audit.append(
+            "probe_viewed", {"case_id": probe["case_id"], "probe_id": probe_id}, actor.name
+        )
+        return probe["content"], probe["media_type"]
+
+    # -- searches ------------------------------------------------------------------------------
+
+    def run_search(
+        self, actor: Principal, probe_id: int, face_index: int, collection: str | None = None,
+        top_k: int = DEFAULT_TOP_K,
+    ) -> dict:
+        probe = self.probe(actor, probe_id)
+        case = self._case_for_search(actor, probe["case_id"])
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidInput(f"top_k is between 1 and {MAX_TOP_K}")
+        if not 0 <= face_index < len(probe["faces"]):
+            raise InvalidInput(
+                f"the probe has {len(probe['faces'])} face(s); there is no face {face_index}"
+            )
+        try:
+            self._check_grounds(case)  # settings or the authorisation may have changed
+        except SearchRefused as refusal:
+            self._audit.append("search_refused", {**_case_ref(case), "probe_id": probe_id,
+                                                  "reason": refusal.message}, actor.name)
+            raise
+        self._check_rate(actor, case)
+        threshold = self._calibration.default_threshold
+        size = self.gallery.size(collection)
+        candidates = find_candidates(
+            self.gallery, self._calibration, self.records.probe_embedding(probe_id, face_index),
+            collection, top_k, threshold,
+        )
+        outcome = "candidates" if candidates else NO_CANDIDATE
+        search = {
+            "case_id": case["id"], "probe_id": probe_id, "face_index": face_index,
+            "requested_by": actor.user_id, "collection": collection, "top_k": top_k,
+            "threshold": threshold, "gallery_size": size,
+            "expected_false_candidates": self._calibration.expected_false_candidates(
+                threshold, size),
+            "outcome": outcome, "status": PENDING if candidates else NO_CANDIDATE,
+            "edited_probe": int(probe["parent_id"] is not None),
+        }
+        shown = [c.as_dict() for c in candidates]
+        with self._transaction():
+            search_id = self.records.add_search(search, shown)
+            entry = self._audit.append("search", {
+                **_case_ref(case), "purpose": case["purpose"], "search_id": search_id,
+                "probe_id": probe_id, "probe_sha256": probe["sha256"], "face": face_index,
+                "edited_probe": bool(search["edited_probe"]), "collection": collection,
+                "threshold": threshold, "gallery_size": size, "outcome": outcome,
+                "candidate_face_ids": [c["face_id"] for c in shown],
+            }, actor.name)
+            self.records.set_search(search_id, audit_id=entry.id)
+        return self.search(actor, search_id)
+
+    def _check_rate(self, actor: Principal, case: dict) -> None:
+        per_minute = self.settings.get("searches_per_minute")
+        since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="microseconds")
+        if self.records.searches_since(actor.user_id, since) >= per_minute:
+            self._audit.append(
+                "search_rate_limited", {**_case_ref(case), "limit_per_minute": per_minute},
+                actor.name,
+            )
+            raise RateLimited(f"at most {per_minute} searches a minute; wait and try again")
+
+    def search(self, actor: Principal, search_id: int) -> dict:
+        """A search with its candidate list and, once decided, its reviews and lead."""
+        search = self.records.search(search_id)
+        if search is None:
+            raise NotFound(f"there is no search {search_id}")
+        rules.require_view_search(actor, search["case_created_by"])
+        search["candidates"] = self.records.candidates(search_id)
+        reviews = self.records.reviews([search_id])
+        decided = search["status"] != PENDING
+        # A reviewer must not see another's decision before the outcome: show only their own.
+        search["reviews"] = reviews if decided else [
+            r for r in reviews if r["reviewer_id"] == actor.user_id
+        ]
+        search["reviews_received"] = len(reviews)
+        search["reviews_needed"] = REVIEWS_NEEDED
+        search["lead"] = self._lead(search) if search["status"] == RELEASED else None
+        return search
+
+    def _lead(self, search: dict) -> dict:
+        lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
+        return {"candidate": lead, "notice": LEAD_NOTICE}
+
+    def searches(self, actor: Principal, case_id: int | None = None) -> list[dict]:
+        """A case's searches, or the whole team's activity for supervisors and auditors."""
+        if case_id is not None:
+            self.case(actor, case_id)
+            return self.records.searches(case_id=case_id)
+        rules.require_team_activity(actor)
+        return self.records.searches()
+
+    # -- review --------------------------------------------------------------------------------
+
+    def review_queue(self, actor: Principal) -> list[dict]:
+        if not actor.has(Role.REVIEWER):
+            raise Forbidden("this needs the reviewer role")
+        return self.records.pending_reviews_for(actor.user_id)
+
+    def submit_review(self, actor: Principal, search_id: int, review: dict) -> dict:
+        search = self.records.search(search_id)
+        if search is None:
+            raise NotFound(f"there is no search {search_id}")
+        rules.require_review(actor, search["requested_by"])
+        if search["status"] != PENDING:
+            raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
+        candidates = {c["face_id"] for c in self.records.candidates(search_id)}
+        review = _clean_review(review, candidates)
+        with self._transaction():
+            if any(r["reviewer_id"] == actor.user_id
+                   for r in self.records.reviews([search_id])):
+                raise Conflict("you have already reviewed this search")
+            review_id = self.records.add_review(
+                {"search_id": search_id, "reviewer_id": actor.user_id, **review}
+            )
+            ref = {"case_id": search["case_id"], "case": search["case_reference"]}
+            self._audit.append("review", {**ref, "search_id": search_id, "review_id": review_id,
+                                          **review}, actor.name)
+            status, lead = _outcome(self.records.reviews([search_id]))
+            if status != PENDING:
+                self.records.set_search(search_id, status=status, lead_face_id=lead)
+                self._audit.append("review_outcome", {**ref, "search_id": search_id,
+                                                      "outcome": status, "lead_face_id": lead},
+                                   actor.name)
+        return self.search(actor, search_id)
+
+    # -- gallery images shown with candidates ----------------------------------------------------
+
+    def _require_image_access(self, actor: Principal, face_id: int | None = None,
+                              image_id: int | None = None) -> dict:
+        """A gallery image is shown only to someone who may see a search that listed it."""
+        shown_in = self.records.searches_showing(face_id=face_id, image_id=image_id)
+        visible = [s for s in shown_in if rules.can_view_search(actor, s["case_created_by"])]
+        if not visible:
+            raise Forbidden("gallery images are shown only as candidates of searches you may see")
+        return visible[0]
+
+    def face_crop(self, actor: Principal, face_id: int) -> bytes:
+        search = self._require_image_access(actor, face_id=face_id)
+        details = self.gallery.store.face_details([face_id]).get(face_id)
+        if details is None:
+            raise NotFound(f"face {face_id} has been removed from the gallery")
+        pixels = self._read_gallery_image(details["path"])
+        image = Image.fromarray(pixels).crop(_crop_box(details, pixels.shape))
+        self._audit.append("candidate_viewed", {
+            "case_id": search["case_id"], "search_id": search["id"], "face_id": face_id,
+            "view": "face"}, actor.name)
+        return _jpeg(image)
+
+    def gallery_image(self, actor: Principal, image_id: int) -> bytes:
+        search = self._require_image_access(actor, image_id=image_id)
+        row = self.gallery.store.conn.execute(
+            "SELECT path FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"image {image_id} has been removed from the gallery")
+        image = Image.fromarray(self._read_gallery_image(row["path"]))
+        image.thumbnail((MAX_SHOWN_SIDE, MAX_SHOWN_SIDE))
+        self._audit.append("candidate_viewed", {
+            "case_id": search["case_id"], "search_id": search["id"], "image_id": image_id,
+            "view": "source_image"}, actor.name)
+        return _jpeg(image)
+
+    def _read_gallery_image(self, path: str) -> np.ndarray:
+        reader = SourceReader(max_bytes=200 * 1024 * 1024)
+        try:
+            return decode_image(reader.read(item_for_recorded_path(path)))
+        except FacesiftError as exc:
+            raise NotFound(f"the gallery image can no longer be read: {exc.message}") from exc
+        finally:
+            reader.close()
+
+    # -- the case record -----------------------------------------------------------------------
+
+    def timeline(self, actor: Principal, case_id: int) -> list[dict]:
+        """Everything done in the case, negative results and refusals included, in order."""
+        self.case(actor, case_id)
+        conn = self.gallery.store.conn
+        rows = conn.execute(
+            "SELECT id, at, actor, action, details FROM audit_log"
+            " WHERE json_extract(details, '$.case_id') = ? AND action NOT IN"
+            " ('probe_viewed', 'candidate_viewed') ORDER BY id", (case_id,)
+        ).fetchall()
+        pending = {s["id"] for s in self.records.searches(case_id=case_id, status=PENDING)}
+        events = []
+        for row in rows:
+            event = _event(row)
+            if event["action"] == "review" and event["details"]["search_id"] in pending:
+                # Undecided: say that a review came in, not what it said.
+                event["details"] = {"search_id": event["details"]["search_id"],
+                                    "decision": "(hidden until both reviews are in)"}
+            events.append(event)
+        return events
+
+    def disclosure(self, actor: Principal, case_id: int) -> dict:
+        """The disclosure packet: the case, its probes, searches, reviews and audit trail."""
+        case = self.case(actor, case_id)
+        searches = [self.search(actor, s["id"])
+                    for s in reversed(self.records.searches(case_id=case_id))]
+        head = self._audit.entries(since_id=0)[-1:]  # the chain head at export time
+        packet = {
+            "format": "facesift-disclosure/1",
+            "generated_at": utc_now(),
+            "generated_by": actor.name,
+            "case": case,
+            "probes": self.records.probes(case_id),
+            "searches": searches,
+            "timeline": self.timeline(actor, case_id),
+            "lead_notice": LEAD_NOTICE,
+        }
+        with self._transaction():
+            entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
+        packet["audit_chain_head"] = {
+            "id": entry.id, "hash": entry.hash,
+            "previous_head": {"id": head[0].id, "hash": head[0].hash} if head else None,
+        }
+        return packet
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _case_ref(case: dict) -> dict:
+    return {"case_id": case["id"], "case": case["reference"]}
+
+
+def _event(row) -> dict:
+    return {"audit_id": row["id"], "at": row["at"], "actor": row["actor"],
+            "action": row["action"], "details": json.loads(row["details"])}
+
+
+def _text(values: dict, key: str, *, required: bool = True, max_chars: int = 2000) -> str | None:
+    value = values.get(key)
+    value = value.strip() if isinstance(value, str) else None
+    if not value:
+        if required:
+            raise InvalidInput(f"{key.replace('_', ' ')} is required")
+        return None
+    if len(value) > max_chars:
+        raise InvalidInput(f"{key.replace('_', ' ')} is longer than {max_chars} characters")
+    return value
+
+
+def _clean_case(values: dict) -> dict:
+    case = {
+        "reference": _text(values, "reference", max_chars=100),
+        "offense_category": _text(values, "offense_category", max_chars=100),
+        "purpose": _text(values, "purpose"),
+        "authorisation_id": _text(values, "authorisation_id", required=False, max_chars=100),
+        "authorisation_expires": _text(values, "authorisation_expires", required=False),
+    }
+    if len(case["purpose"]) < 10:
+        raise InvalidInput("the purpose must explain the search (10 characters or more)")
+    if case["authorisation_expires"]:
+        try:
+            case["authorisation_expires"] = date.fromisoformat(
+                case["authorisation_expires"]).isoformat()
+        except ValueError:
+            raise InvalidInput("authorisation expires is a date like 2027-06-30") from None
+    return case
+
+
+def _clean_edit(edit: dict, width: int, height: int) -> dict:
+    operation = edit.get("operation")
+    if operation == "crop":
+        box = edit.get("box")
+        if not (isinstance(box, list) and len(box) == 4
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in box)):
+            raise InvalidInput("a crop needs box: [x1, y1, x2, y2] in whole pixels")
+        x1, y1, x2, y2 = box
+        if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+            raise InvalidInput(f"the crop box must lie within the {width}x{height} probe")
+        if x2 - x1 < 32 or y2 - y1 < 32:
+            raise InvalidInput("a crop is at least 32x32 pixels")
+        return {"operation": "crop", "box": box}
+    if operation == "rotate":
+        if edit.get("degrees") not in ROTATIONS:
+            raise InvalidInput("a rotation is 90, 180 or 270 degrees")
+        return {"operation": "rotate", "degrees": edit["degrees"]}
+    if operation == "mirror":
+        return {"operation": "mirror"}
+    raise InvalidInput("the edit operation is crop, rotate or mirror")
+
+
+def _clean_review(review: dict, candidates: set[int]) -> dict:
+    decision = review.get("decision")
+    if decision not in DECISIONS:
+        raise InvalidInput(f"the decision is one of {', '.join(DECISIONS)}")
+    face_id = review.get("candidate_face_id")
+    if decision == "confirm":
+        if face_id not in candidates:
+            raise InvalidInput("a confirmation names a face_id from this candidate list")
+    else:
+        face_id = None
+    return {
+        "decision": decision,
+        "candidate_face_id": face_id,
+        "similarities": _text(review, "similarities"),
+        "differences": _text(review, "differences"),
+    }
+
+
+def _outcome(reviews: list[dict]) -> tuple[str, int | None]:
+    """Released when two reviewers confirm the same candidate; decided after two reviews."""
+    confirmed: dict[int, set[int]] = {}
+    for review in reviews:
+        if review["decision"] == "confirm":
+            confirmed.setdefault(review["candidate_face_id"], set()).add(review["reviewer_id"])
+    for face_id, reviewers in confirmed.items():
+        if len(reviewers) >= REVIEWS_NEEDED:
+            return RELEASED, face_id
+    if len(reviews) < REVIEWS_NEEDED:
+        return PENDING, None
+    if all(review["decision"] == "no_lead" for review in reviews):
+        return NO_LEAD, None
+    return INCONCLUSIVE, None
+
+
+_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+                "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff", "GIF": "image/gif"}
+
+
+def _decode_upload(content: bytes, limit: int) -> tuple[np.ndarray, str]:
+    """Pixels and media type of an upload, judged by its content; still images only."""
+    pixels = decode_image(content, max_bytes=limit)  # ImageError with a specific code
+    with Image.open(io.BytesIO(content)) as image:
+        if getattr(image, "n_frames", 1) > 1 and image.format in ("GIF", "WEBP"):
+            raise ImageError("not_still", "animated images are not accepted: still photos only")
+        return pixels, _MEDIA_TYPES.get(image.format, "application/octet-stream")
+
+
+def _crop_box(details, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    x1, y1, x2, y2 = details["x1"], details["y1"], details["x2"], details["y2"]
+    mx, my = int((x2 - x1) * CROP_MARGIN), int((y2 - y1) * CROP_MARGIN)
+    return max(0, x1 - mx), max(0, y1 - my), min(width, x2 + mx), min(height, y2 + my)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()

@@ -1,0 +1,63 @@
+"""Settings an admin may change at run time, each change audited. Unset keys use defaults."""
+
+from __future__ import annotations
+
+from facesift.errors import InvalidInput
+from facesift.governance import policy
+from facesift.governance import roles as rules
+from facesift.governance.roles import Principal
+from facesift.store import Store
+from facesift.store.accounts import AccountRecords
+
+DEFAULTS: dict[str, object] = {
+    "offense_categories": policy.DEFAULT_OFFENSE_CATEGORIES,
+    "refused_purposes": policy.DEFAULT_REFUSED_PURPOSES,
+    "searches_per_minute": policy.DEFAULT_SEARCHES_PER_MINUTE,
+    "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
+}
+
+
+def _check(key: str, value: object) -> None:
+    if key not in DEFAULTS:
+        raise InvalidInput(f"unknown setting {key!r}; the settings are {', '.join(DEFAULTS)}")
+    if key == "offense_categories" and not (
+        isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)
+    ):
+        raise InvalidInput("offense_categories is a non-empty list of names")
+    if key == "refused_purposes" and not (
+        isinstance(value, list)
+        and all(isinstance(v, dict) and {"category", "reason", "terms"} <= set(v) for v in value)
+    ):
+        raise InvalidInput("refused_purposes is a list of {category, reason, terms}")
+    if key in ("searches_per_minute", "max_upload_bytes") and not (
+        isinstance(value, int) and not isinstance(value, bool) and value > 0
+    ):
+        raise InvalidInput(f"{key} is a positive whole number")
+
+
+class Settings:
+    def __init__(self, store: Store):
+        self._store = store
+        self._records = AccountRecords(store.conn)
+
+    def get(self, key: str):
+        value = self._records.setting(key)
+        return DEFAULTS[key] if value is None else value
+
+    def all(self) -> dict[str, object]:
+        return {key: self.get(key) for key in DEFAULTS}
+
+    def put(self, actor: Principal | None, key: str, value: object) -> None:
+        if actor is not None:
+            rules.require_change_settings(actor)
+        _check(key, value)
+        name = actor.name if actor else "operator"
+        with self._store.transaction():
+            before = self.get(key)
+            self._records.put_setting(key, value, name)
+            self._store.audit.append(
+                "setting_changed", {"key": key, "from": before, "to": value}, name
+            )
+
+    def refused_purposes(self) -> list[policy.RefusedPurpose]:
+        return policy.refused_purposes(self.get("refused_purposes"))

@@ -1,0 +1,226 @@
+"""Cases and everything done within them: probes, their edits, searches, candidate lists and
+reviews. Rows in, rows out; the rules live in the services and in governance."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+import numpy as np
+
+from facesift.store.audit import utc_now
+
+CASE_COLUMNS = (
+    "reference", "offense_category", "purpose", "authorisation_id", "authorisation_expires",
+)
+
+
+def _dict(row: sqlite3.Row | None) -> dict | None:
+    return dict(row) if row is not None else None
+
+
+class CaseRecords:
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    def add_case(self, values: dict, created_by: int) -> int:
+        cur = self._conn.execute(
+            f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}, created_by, created_at)"
+            f" VALUES ({', '.join('?' * len(CASE_COLUMNS))}, ?, ?)",
+            (*(values.get(c) for c in CASE_COLUMNS), created_by, utc_now()),
+        )
+        return int(cur.lastrowid)
+
+    def case(self, case_id: int) -> dict | None:
+        return _dict(self._conn.execute(
+            "SELECT cases.*, users.name AS created_by_name FROM cases"
+            " JOIN users ON users.id = cases.created_by WHERE cases.id = ?", (case_id,)
+        ).fetchone())
+
+    def case_by_reference(self, reference: str) -> dict | None:
+        return _dict(self._conn.execute(
+            "SELECT * FROM cases WHERE reference = ?", (reference,)
+        ).fetchone())
+
+    def cases(self, created_by: int | None = None) -> list[dict]:
+        sql = (
+            "SELECT cases.*, users.name AS created_by_name,"
+            " (SELECT COUNT(*) FROM searches WHERE searches.case_id = cases.id) AS searches"
+            " FROM cases JOIN users ON users.id = cases.created_by"
+        )
+        args: tuple = ()
+        if created_by is not None:
+            sql, args = sql + " WHERE cases.created_by = ?", (created_by,)
+        return [dict(r) for r in self._conn.execute(sql + " ORDER BY cases.id DESC", args)]
+
+    def set_case_status(self, case_id: int, status: str) -> None:
+        self._conn.execute("UPDATE cases SET status = ? WHERE id = ?", (status, case_id))
+
+    # -- probes --------------------------------------------------------------------------------
+
+    def add_probe(self, probe: dict, embeddings: np.ndarray) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO probes (case_id, parent_id, edit, sha256, content, media_type, width,"
+            " height, faces, embeddings, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                probe["case_id"], probe.get("parent_id"),
+                json.dumps(probe["edit"]) if probe.get("edit") else None,
+                probe["sha256"], probe["content"], probe["media_type"], probe["width"],
+                probe["height"], json.dumps(probe["faces"]),
+                np.ascontiguousarray(embeddings, dtype="<f4").tobytes(),
+                probe["created_by"], utc_now(),
+            ),
+        )
+        return int(cur.lastrowid)
+
+    def probe(self, probe_id: int, with_content: bool = False) -> dict | None:
+        columns = "probes.*" if with_content else _PROBE_COLUMNS
+        row = self._conn.execute(
+            f"SELECT {columns}, users.name AS created_by_name FROM probes"
+            " JOIN users ON users.id = probes.created_by WHERE probes.id = ?", (probe_id,)
+        ).fetchone()
+        return _probe_dict(row) if row else None
+
+    def probes(self, case_id: int) -> list[dict]:
+        rows = self._conn.execute(
+            f"SELECT {_PROBE_COLUMNS}, users.name AS created_by_name FROM probes"
+            " JOIN users ON users.id = probes.created_by WHERE case_id = ? ORDER BY probes.id",
+            (case_id,),
+        )
+        return [_probe_dict(r) for r in rows]
+
+    def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
+        blob = self._conn.execute(
+            "SELECT embeddings FROM probes WHERE id = ?", (probe_id,)
+        ).fetchone()["embeddings"]
+        return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)[face_index].astype(np.float32)
+
+    # -- searches ------------------------------------------------------------------------------
+
+    def add_search(self, search: dict, candidates: list[dict]) -> int:
+        columns = list(search)
+        cur = self._conn.execute(
+            f"INSERT INTO searches ({', '.join(columns)}, created_at)"
+            f" VALUES ({', '.join('?' * len(columns))}, ?)",
+            (*search.values(), utc_now()),
+        )
+        search_id = int(cur.lastrowid)
+        self._conn.executemany(
+            "INSERT INTO search_candidates (search_id, rank, face_id, image_id, distance, score,"
+            " expected_false_candidates, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (search_id, c["rank"], c["face_id"], c["image"]["id"], c["distance"], c["score"],
+                 c["expected_false_candidates"], json.dumps({"box": c["box"], "image": c["image"]}))
+                for c in candidates
+            ],
+        )
+        return search_id
+
+    def set_search(self, search_id: int, **values: object) -> None:
+        allowed = {"status", "lead_face_id", "audit_id"}
+        if set(values) - allowed:
+            raise ValueError(f"cannot update {sorted(set(values) - allowed)}")
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        self._conn.execute(
+            f"UPDATE searches SET {assignments} WHERE id = ?", (*values.values(), search_id)
+        )
+
+    def search(self, search_id: int) -> dict | None:
+        return _dict(self._conn.execute(
+            f"{_SEARCH_SELECT} WHERE searches.id = ?", (search_id,)
+        ).fetchone())
+
+    def searches(
+        self, *, case_id: int | None = None, status: str | None = None,
+        requested_by: int | None = None, limit: int = 500,
+    ) -> list[dict]:
+        clauses, args = [], []
+        for column, value in (("searches.case_id", case_id), ("searches.status", status),
+                              ("searches.requested_by", requested_by)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"{_SEARCH_SELECT}{where} ORDER BY searches.id DESC LIMIT ?", (*args, limit)
+        )
+        return [dict(r) for r in rows]
+
+    def searches_since(self, user_id: int, since: str) -> int:
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM searches WHERE requested_by = ? AND created_at > ?",
+            (user_id, since),
+        ).fetchone()[0]
+
+    def candidates(self, search_id: int) -> list[dict]:
+        rows = self._conn.execute(
+            "SELECT * FROM search_candidates WHERE search_id = ? ORDER BY rank", (search_id,)
+        )
+        return [{**dict(r), **json.loads(r["details"])} | {"details": None} for r in rows]
+
+    def searches_showing(self, *, face_id: int | None = None,
+                         image_id: int | None = None) -> list[dict]:
+        """The searches whose candidate list holds this gallery face or image."""
+        column, value = ("face_id", face_id) if face_id is not None else ("image_id", image_id)
+        rows = self._conn.execute(
+            f"{_SEARCH_SELECT} WHERE searches.id IN"
+            f" (SELECT search_id FROM search_candidates WHERE {column} = ?)", (value,)
+        )
+        return [dict(r) for r in rows]
+
+    # -- reviews -------------------------------------------------------------------------------
+
+    def add_review(self, review: dict) -> int:
+        columns = list(review)
+        cur = self._conn.execute(
+            f"INSERT INTO reviews ({', '.join(columns)}, created_at)"
+            f" VALUES ({', '.join('?' * len(columns))}, ?)",
+            (*review.values(), utc_now()),
+        )
+        return int(cur.lastrowid)
+
+    def reviews(self, search_ids: Iterable[int]) -> list[dict]:
+        ids = list(search_ids)
+        if not ids:
+            return []
+        rows = self._conn.execute(
+            "SELECT reviews.*, users.name AS reviewer FROM reviews"
+            " JOIN users ON users.id = reviews.reviewer_id"
+            f" WHERE search_id IN ({', '.join('?' * len(ids))}) ORDER BY reviews.id",
+            ids,
+        )
+        return [dict(r) for r in rows]
+
+    def pending_reviews_for(self, reviewer_id: int) -> list[dict]:
+        """Searches awaiting review that this reviewer did not request and has not reviewed."""
+        rows = self._conn.execute(
+            f"{_SEARCH_SELECT} WHERE searches.status = 'pending_review'"
+            " AND searches.requested_by != ? AND NOT EXISTS (SELECT 1 FROM reviews"
+            " WHERE reviews.search_id = searches.id AND reviews.reviewer_id = ?)"
+            " ORDER BY searches.id",
+            (reviewer_id, reviewer_id),
+        )
+        return [dict(r) for r in rows]
+
+
+_PROBE_COLUMNS = (
+    "probes.id, probes.case_id, probes.parent_id, probes.edit, probes.sha256, probes.media_type,"
+    " probes.width, probes.height, probes.faces, probes.created_by, probes.created_at"
+)
+_SEARCH_SELECT = (
+    "SELECT searches.*, users.name AS requested_by_name, cases.reference AS case_reference,"
+    " cases.created_by AS case_created_by FROM searches"
+    " JOIN users ON users.id = searches.requested_by JOIN cases ON cases.id = searches.case_id"
+)
+
+
+def _probe_dict(row: sqlite3.Row) -> dict:
+    probe = dict(row)
+    probe["faces"] = json.loads(probe["faces"])
+    probe["edit"] = json.loads(probe["edit"]) if probe["edit"] else None
+    probe.pop("embeddings", None)
+    return probe
