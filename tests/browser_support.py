@@ -10,8 +10,9 @@ test module without an import:
 - ``live_server_factory``: ``factory(data_dir, env=None) -> LiveServer``; every server it
   started is stopped at the end of the test.
 
-and plain helpers to import: ``start_server`` (also a context manager), ``screenshot`` and
-``page_errors`` (console errors and uncaught exceptions, CSP violations among them).
+and plain helpers to import: ``start_server`` (also a context manager), ``screenshot``,
+``page_errors`` (console errors and uncaught exceptions, CSP violations among them) and
+``static_server`` (fixed files on 127.0.0.1 under the app's CSP, for tests without the app).
 
 Without Chromium a browser test is skipped locally, but fails in CI (``CI=true``): there
 ``make install`` must have installed it.
@@ -29,11 +30,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}
+# The Content-Security-Policy the web app sends with every page.
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: blob:; frame-ancestors 'none'"
+)
 SERVER_START_TIMEOUT = 60.0
 
 
@@ -300,3 +307,49 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ------------------------------------------------------------------ a fixed-file server
+
+
+@contextlib.contextmanager
+def static_server(
+    files: dict[str, tuple[str, bytes]], csp: str = APP_CSP
+) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """Serve ``{path: (content type, body)}`` on a free port of 127.0.0.1 with the given
+    Content-Security-Policy; yields ``(base url, posts)``, where every POST is recorded in
+    ``posts`` as ``(path, body)`` and answered with a redirect to ``/``."""
+    posts: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path not in files:
+                self.send_error(404)
+                return
+            content_type, body = files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Security-Policy", csp)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            posts.append((self.path, self.rfile.read(length).decode(errors="replace")))
+            self.send_response(303)
+            self.send_header("Location", "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", posts
+    finally:
+        server.shutdown()
+        server.server_close()
