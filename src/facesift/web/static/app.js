@@ -1,0 +1,89 @@
+// facesift: the little behaviour the pages need. Plain JS from this file only (the
+// Content-Security-Policy allows no inline script). Every page works without it; it adds:
+//
+// - confirm dialogs: a <form data-confirm="Question?">, or a submit button with data-confirm,
+//   asks before it is sent, and is not sent unless the user agrees;
+// - face pickers: in a .face-picker-image (data-name="RADIO NAME"), each button.face-box is
+//   placed over its face from data-box="LEFT TOP WIDTH HEIGHT" (percent of the photo; set from
+//   script because the CSP forbids style attributes), and clicking it checks the radio input
+//   of that name whose value is the button's data-face. The radio stays the real form field.
+(function () {
+  "use strict";
+
+  // ---- confirm dialogs -------------------------------------------------------------------
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var submitter = event.submitter;
+    var message =
+      (submitter && submitter.getAttribute("data-confirm")) ||
+      (form && form.getAttribute && form.getAttribute("data-confirm"));
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // ---- face pickers ----------------------------------------------------------------------
+
+  function radiosFor(picker) {
+    var name = picker.getAttribute("data-name") || "face";
+    var scope = picker.closest("form") || document;
+    return Array.prototype.filter.call(
+      scope.querySelectorAll('input[type="radio"]'),
+      function (input) { return input.name === name; }
+    );
+  }
+
+  function showSelection(picker) {
+    var checked = radiosFor(picker).filter(function (input) { return input.checked; })[0];
+    var value = checked ? checked.value : null;
+    picker.querySelectorAll(".face-box").forEach(function (box) {
+      box.setAttribute("aria-pressed", String(box.getAttribute("data-face") === value));
+    });
+  }
+
+  function placeBox(box) {
+    var parts = (box.getAttribute("data-box") || "").trim().split(/[\s,]+/).map(Number);
+    var valid = parts.length === 4 && parts.every(function (n) { return isFinite(n); });
+    if (!valid) {
+      return;
+    }
+    box.style.left = parts[0] + "%";
+    box.style.top = parts[1] + "%";
+    box.style.width = parts[2] + "%";
+    box.style.height = parts[3] + "%";
+    box.classList.add("is-placed");
+  }
+
+  function setUpPicker(picker) {
+    var radios = radiosFor(picker);
+    picker.querySelectorAll(".face-box").forEach(function (box) {
+      placeBox(box);
+      box.addEventListener("click", function () {
+        var face = box.getAttribute("data-face");
+        var radio = radios.filter(function (input) { return input.value === face; })[0];
+        if (!radio) {
+          return;
+        }
+        radio.checked = true;
+        radio.dispatchEvent(new Event("change", { bubbles: true }));
+        showSelection(picker);
+      });
+    });
+    radios.forEach(function (input) {
+      input.addEventListener("change", function () { showSelection(picker); });
+    });
+    showSelection(picker);
+  }
+
+  function start() {
+    document.querySelectorAll(".face-picker-image").forEach(setUpPicker);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
