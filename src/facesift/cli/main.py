@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.progress import TextColumn
 
-from facesift.cli import evaluate
+from facesift.cli import evaluate, server
 from facesift.cli.common import (
     EXIT_ERROR,
     DataDir,
@@ -58,6 +58,9 @@ index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
 app.add_typer(evaluate.eval_app, name="eval")
+app.add_typer(server.users_app, name="users")
+app.add_typer(server.tokens_app, name="tokens")
+app.command("serve")(server.serve)
 
 @app.command("ingest")
 def ingest_command(

@@ -127,6 +127,34 @@ class AuditLog:
             args.append(limit)
         return [_row_to_entry(row) for row in self._conn.execute(sql, args)]
 
+    def filtered(
+        self, *, actor: str | None = None, action: str | None = None,
+        case_id: int | None = None, since: str | None = None, until: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> tuple[int, list[AuditEntry]]:
+        """Entries matching every filter given, newest first, and how many match in all.
+        ``since`` and ``until`` are ISO dates or times, compared as text (UTC)."""
+        clauses, args = [], []
+        for clause, value in (
+            ("actor = ?", actor), ("action = ?", action),
+            ("json_extract(details, '$.case_id') = ?", case_id),
+            ("at >= ?", since), ("at < ?", until),
+        ):
+            if value is not None and value != "":
+                clauses.append(clause)
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self._conn.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).fetchone()[0]
+        rows = self._conn.execute(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return total, [_row_to_entry(row) for row in rows]
+
+    def actions(self) -> list[str]:
+        return [r[0] for r in self._conn.execute(
+            "SELECT DISTINCT action FROM audit_log ORDER BY action")]
+
     def verify(self) -> ChainReport:
         """Walk the chain from the start; report the first entry that does not fit."""
         expected_prev, expected_id, count = GENESIS_HASH, 1, 0

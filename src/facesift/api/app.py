@@ -1,0 +1,155 @@
+"""The FastAPI application: the JSON API, the web pages, and what guards them all.
+
+Guards, outermost first:
+- until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
+- requests take turns on the one SQLite connection (a transaction must not interleave);
+- a request body over the upload limit is refused before it is read;
+- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from facesift.api import routes
+from facesift.api.context import Services
+from facesift.errors import FacesiftError, ImageError
+from facesift.vision import VisionConfig
+from facesift.web import pages
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+# Swagger UI starts itself with an inline script; only /docs gets that allowance.
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+NO_ADMIN_MESSAGE = (
+    "facesift has no admin account yet, so it serves nothing. On the server, run: "
+    "facesift users add NAME --role admin --data-dir DATA_DIR"
+)
+BODY_SLACK = 64 * 1024  # room for the form fields around an upload
+
+_STATUS = {
+    "invalid": 400, "unauthenticated": 401, "forbidden": 403, "search_refused": 403,
+    "not_found": 404, "conflict": 409, "rate_limited": 429, "too_large": 413,
+    "not_an_image": 415, "unsupported_format": 415,
+}
+
+
+def status_for(error: FacesiftError) -> int:
+    if error.code in _STATUS:
+        return _STATUS[error.code]
+    return 422 if isinstance(error, ImageError) else 400
+
+
+def create_app(data_dir: Path, vision: VisionConfig | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.services = Services.open(data_dir, vision)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="facesift",
+        summary="Accountable face search: cases, candidate lists, two-person review, audit.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.turn = asyncio.Lock()
+    app.mount("/static/swagger", StaticFiles(directory=_swagger_assets()), name="swagger")
+    app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
+    app.include_router(routes.router)
+    app.include_router(pages.router)
+    _add_docs(app)
+    _add_guards(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _swagger_assets() -> str:
+    return swagger_ui_bundle.swagger_ui_path
+
+
+def _add_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="facesift API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+
+def _add_guards(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def guard(request: Request, call_next) -> Response:
+        path = request.url.path
+        if path.startswith("/static/"):
+            return _secure(await call_next(request), path)
+        svc: Services = request.app.state.services
+        too_big = _oversized(request, svc)
+        if too_big is not None:
+            return _secure(too_big, path)
+        async with request.app.state.turn:
+            if path != "/healthz" and not svc.accounts.has_admin():
+                response: Response = JSONResponse(
+                    {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
+                )
+            else:
+                response = await call_next(request)
+        return _secure(response, path)
+
+
+def _oversized(request: Request, svc: Services) -> Response | None:
+    if request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return None
+    limit = svc.settings.get("max_upload_bytes") + BODY_SLACK
+    length = request.headers.get("content-length")
+    if length is None:
+        if request.headers.get("transfer-encoding"):
+            return JSONResponse({"error": "length_required",
+                                 "message": "send a Content-Length header"}, status_code=411)
+        return None
+    if not length.isdigit() or int(length) > limit:
+        return JSONResponse(
+            {"error": "too_large", "message": f"the request is over the limit of {limit:,} bytes"},
+            status_code=413,
+        )
+    return None
+
+
+def _secure(response: Response, path: str) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = DOCS_CSP if path == "/docs" else CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if not path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"  # candidate lists and faces stay off disk caches
+    return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FacesiftError)
+    async def facesift_error(request: Request, error: FacesiftError) -> Response:
+        status = status_for(error)
+        if pages.wants_html(request):
+            return pages.error_page(request, error, status)
+        return JSONResponse({"error": error.code, "message": error.message}, status_code=status)

@@ -1,0 +1,10 @@
+"""The JSON API, under ``/api``, plus ``/healthz`` and ``/audit/export``."""
+
+from fastapi import APIRouter
+
+from facesift.api.routes import accounts, audit, cases
+
+router = APIRouter()
+router.include_router(accounts.router)
+router.include_router(cases.router)
+router.include_router(audit.router)

@@ -1,0 +1,155 @@
+"""Cases, probes, searches, reviews, and the gallery images shown with candidates."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from facesift.api.context import Services
+from facesift.api.security import Caller, require_caller, services
+from facesift.services.casework import MAX_TOP_K
+from facesift.services.search import DEFAULT_TOP_K
+
+router = APIRouter(prefix="/api")
+Svc = Annotated[Services, Depends(services)]
+Signed = Annotated[Caller, Depends(require_caller)]
+
+
+class NewCase(BaseModel):
+    reference: str = Field(max_length=100)
+    offense_category: str = Field(max_length=100)
+    purpose: str = Field(max_length=2000)
+    authorisation_id: str | None = Field(default=None, max_length=100)
+    authorisation_expires: str | None = Field(default=None, max_length=10,
+                                              description="ISO date")
+
+
+class ProbeEdit(BaseModel):
+    operation: Literal["crop", "rotate", "mirror"]
+    box: list[int] | None = Field(default=None, description="crop: [x1, y1, x2, y2]")
+    degrees: Literal[90, 180, 270] | None = None
+
+
+class NewSearch(BaseModel):
+    face_index: int = Field(ge=0, le=1000)
+    collection: str | None = Field(default=None, max_length=200)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K)
+
+
+class NewReview(BaseModel):
+    decision: Literal["confirm", "no_lead", "inconclusive"]
+    candidate_face_id: int | None = None
+    similarities: str = Field(max_length=4000)
+    differences: str = Field(max_length=4000)
+
+
+def _jpeg(content: bytes) -> Response:
+    return Response(content, media_type="image/jpeg")
+
+
+@router.get("/cases", tags=["cases"])
+def list_cases(caller: Signed, svc: Svc) -> list[dict]:
+    return svc.casework.cases(caller.principal)
+
+
+@router.post("/cases", tags=["cases"], status_code=201)
+def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.open_case(caller.principal, body.model_dump())
+
+
+@router.get("/cases/{case_id}", tags=["cases"],
+            summary="A case with its probes, searches and timeline")
+def case(case_id: int, caller: Signed, svc: Svc) -> dict:
+    work = svc.casework
+    return {
+        "case": work.case(caller.principal, case_id),
+        "probes": work.probes(caller.principal, case_id),
+        "searches": work.searches(caller.principal, case_id),
+        "timeline": work.timeline(caller.principal, case_id),
+    }
+
+
+@router.post("/cases/{case_id}/close", tags=["cases"])
+def close_case(case_id: int, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.close_case(caller.principal, case_id)
+
+
+@router.get("/cases/{case_id}/disclosure", tags=["cases"],
+            summary="The disclosure packet (JSON); audited")
+def disclosure(case_id: int, caller: Signed, svc: Svc) -> Response:
+    packet = svc.casework.disclosure(caller.principal, case_id)
+    reference = "".join(ch if ch.isalnum() or ch in "-_" else "_"
+                        for ch in packet["case"]["reference"])
+    return Response(
+        json.dumps(packet, indent=2, default=str), media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="disclosure-{reference}.json"'},
+    )
+
+
+@router.post("/cases/{case_id}/probes", tags=["probes"], status_code=201,
+             summary="Upload a still probe photo (checked by content); finds its faces")
+async def upload_probe(case_id: int, file: UploadFile, caller: Signed, svc: Svc) -> dict:
+    limit = svc.settings.get("max_upload_bytes")
+    content = await file.read(limit + 1)  # one byte over tells it is too big
+    return svc.casework.add_probe(caller.principal, case_id, content)
+
+
+@router.get("/probes/{probe_id}", tags=["probes"])
+def probe(probe_id: int, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.probe(caller.principal, probe_id)
+
+
+@router.get("/probes/{probe_id}/image", tags=["probes"], response_class=Response)
+def probe_image(probe_id: int, caller: Signed, svc: Svc) -> Response:
+    content, media_type = svc.casework.probe_image(caller.principal, probe_id)
+    return Response(content, media_type=media_type)
+
+
+@router.post("/probes/{probe_id}/edits", tags=["probes"], status_code=201,
+             summary="Crop, rotate or mirror a probe: makes a derivative probe")
+def edit_probe(probe_id: int, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.edit_probe(caller.principal, probe_id, body.model_dump())
+
+
+@router.post("/probes/{probe_id}/searches", tags=["searches"], status_code=201,
+             summary="Search the gallery for one face of the probe")
+def run_search(probe_id: int, body: NewSearch, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.run_search(
+        caller.principal, probe_id, body.face_index, body.collection, body.top_k
+    )
+
+
+@router.get("/searches", tags=["searches"], summary="The team's searches (supervisors, auditors)")
+def team_searches(caller: Signed, svc: Svc) -> list[dict]:
+    return svc.casework.searches(caller.principal)
+
+
+@router.get("/searches/{search_id}", tags=["searches"])
+def search(search_id: int, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.search(caller.principal, search_id)
+
+
+@router.get("/reviews/queue", tags=["reviews"], summary="Searches awaiting your review")
+def review_queue(caller: Signed, svc: Svc) -> list[dict]:
+    return svc.casework.review_queue(caller.principal)
+
+
+@router.post("/searches/{search_id}/reviews", tags=["reviews"], status_code=201)
+def review(search_id: int, body: NewReview, caller: Signed, svc: Svc) -> dict:
+    return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
+
+
+@router.get("/faces/{face_id}/crop", tags=["images"], response_class=Response,
+            summary="A candidate's face, cropped (only for searches you may see)")
+def face_crop(face_id: int, caller: Signed, svc: Svc) -> Response:
+    return _jpeg(svc.casework.face_crop(caller.principal, face_id))
+
+
+@router.get("/images/{image_id}", tags=["images"], response_class=Response,
+            summary="A candidate's source photo (only for searches you may see)")
+def gallery_image(image_id: int, caller: Signed, svc: Svc) -> Response:
+    return _jpeg(svc.casework.gallery_image(caller.principal, image_id))

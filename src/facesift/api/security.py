@@ -1,0 +1,80 @@
+"""Who is asking: a browser session (cookie + CSRF token) or an API token (bearer).
+
+Browser sessions live in an HttpOnly, SameSite=Strict cookie. A state-changing request made
+with the cookie must also carry the session's CSRF token (form field ``csrf_token`` or
+header ``X-CSRF-Token``). Scripts send ``Authorization: Bearer fs_...`` and need no CSRF
+token, because a browser never adds that header by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from facesift.api.context import Services
+from facesift.errors import Forbidden, Unauthenticated
+from facesift.governance.roles import Principal
+from facesift.governance.secrets import same_secret
+
+SESSION_COOKIE = "facesift_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    csrf_token: str | None  # None for API-token callers
+    session_token: str | None
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def identify(request: Request) -> Caller | None:
+    """The caller, or None if the request carries no valid credentials."""
+    svc = services(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        principal = svc.accounts.token_principal(header[7:].strip())
+        if principal is None:
+            raise Unauthenticated("the API token is unknown, expired or revoked")
+        return Caller(principal, None, None)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        session = svc.accounts.session(token)
+        if session is not None:
+            return Caller(session.principal, session.csrf_token, token)
+    return None
+
+
+async def check_csrf(request: Request, caller: Caller) -> None:
+    if request.method in SAFE_METHODS or caller.csrf_token is None:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get(CSRF_FIELD)
+    if not isinstance(sent, str) or not same_secret(sent, caller.csrf_token):
+        raise Forbidden("the form's security token is missing or stale; reload the page")
+
+
+async def require_caller(request: Request) -> Caller:
+    """FastAPI dependency: the signed-in caller, CSRF-checked; 401 otherwise."""
+    caller = identify(request)
+    if caller is None:
+        raise Unauthenticated("sign in first")
+    await check_csrf(request, caller)
+    request.state.caller = caller
+    return caller
+
+
+async def optional_caller(request: Request) -> Caller | None:
+    try:
+        return identify(request)
+    except Unauthenticated:
+        return None

@@ -1,0 +1,169 @@
+"""``facesift serve``, and the accounts commands an operator runs on the server itself:
+``facesift users ...`` and ``facesift tokens ...``. Changes made here are audited with the
+actor "operator"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from facesift.cli.common import DataDir, JsonFlag, console, errors, fail, print_json
+from facesift.cli.common import resolve_data_dir as data_dir_of
+from facesift.errors import FacesiftError
+from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
+from facesift.store import Store
+
+users_app = typer.Typer(help="Manage user accounts (run on the server).", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens (run on the server).", no_args_is_help=True)
+RoleOption = Annotated[
+    list[str],
+    typer.Option("--role", help="investigator, reviewer, supervisor, auditor or admin; repeat."),
+]
+
+
+@contextmanager
+def _accounts(data_dir) -> Iterator[Accounts]:
+    store = Store(data_dir_of(data_dir))
+    try:
+        yield Accounts(store)
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    finally:
+        store.close()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from facesift.api import create_app
+
+    folder = data_dir_of(data_dir)
+    with _accounts(data_dir) as accounts:
+        if not accounts.has_admin():
+            errors.print(
+                "[yellow]No admin account yet: the server will answer 503 to everything but "
+                f"/healthz. Create one with:[/]\n  facesift users add NAME --role admin "
+                f"--data-dir {folder}"
+            )
+    # access_log off: request lines are not needed, and logs must never hold probe data.
+    uvicorn.run(create_app(folder), host=host, port=port, access_log=False)
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: RoleOption,
+    password_prompt: Annotated[
+        bool, typer.Option("--password", help="Type the password instead of generating one.")
+    ] = False,
+    training_until: Annotated[
+        str | None, typer.Option(help="Record a training attestation valid until this date.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an active account. Prints a one-time password unless --password is given."""
+    password = None
+    if password_prompt:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _accounts(data_dir) as accounts:
+        made = accounts.add_user(name, role, None, password)
+        if training_until:
+            accounts.record_training(None, made.user.id, training_until)
+    console.print(f"created {name} ({', '.join(sorted(made.user.roles))})")
+    if made.password:
+        console.print(f"one-time password: {made.password}")
+        console.print("It is shown only now. The user should change it after signing in.")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    with _accounts(data_dir) as accounts:
+        users = [u.describe() for u in accounts.records.users()]
+    if as_json:
+        print_json(users)
+        return
+    for user in users:
+        console.print(
+            f"{user['id']:>4}  {user['name']:<20} {user['status']:<9} "
+            f"{','.join(user['roles']):<30} training until {user['training_expires'] or '-'}"
+        )
+
+
+@users_app.command("roles")
+def users_roles(name: str, role: RoleOption, data_dir: DataDir = None) -> None:
+    """Replace NAME's roles."""
+    with _accounts(data_dir) as accounts:
+        user = accounts.set_roles(None, accounts.user_named(name).id, role)
+    console.print(f"{name}: {', '.join(sorted(user.roles))}")
+
+
+@users_app.command("training")
+def users_training(
+    name: str, until: Annotated[str, typer.Option(help="Expiry date, e.g. 2027-06-30.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Record NAME's training attestation and its expiry date."""
+    with _accounts(data_dir) as accounts:
+        accounts.record_training(None, accounts.user_named(name).id, until)
+    console.print(f"{name}: training valid until {until}")
+
+
+@users_app.command("disable")
+def users_disable(name: str, data_dir: DataDir = None) -> None:
+    with _accounts(data_dir) as accounts:
+        accounts.set_disabled(None, accounts.user_named(name).id, True)
+    console.print(f"{name} disabled; their sessions are ended")
+
+
+@users_app.command("password")
+def users_password(name: str, data_dir: DataDir = None) -> None:
+    """Give NAME a new one-time password (their sessions end)."""
+    with _accounts(data_dir) as accounts:
+        generated = accounts.set_password(None, accounts.user_named(name).id, None)
+    console.print(f"one-time password for {name}: {generated}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: str, name: Annotated[str, typer.Option(help="What the token is for.")],
+    days: Annotated[int, typer.Option(help="Days until it expires (1-365).")] = (
+        DEFAULT_TOKEN_DAYS
+    ),
+    data_dir: DataDir = None,
+) -> None:
+    """Make an API token for USER. It is printed once; only its hash is kept."""
+    with _accounts(data_dir) as accounts:
+        made = accounts.create_token(None, accounts.user_named(user).id, name, days)
+    console.print(f"token {made.record.id} for {user}, expires {made.record.expires_at}:")
+    console.print(made.token, soft_wrap=True)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    user: Annotated[str | None, typer.Argument()] = None, data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    with _accounts(data_dir) as accounts:
+        owner = accounts.user_named(user).id if user else None
+        tokens = [t.describe() for t in accounts.tokens(None, owner)]
+    if as_json:
+        print_json(tokens)
+        return
+    for t in tokens:
+        state = "revoked" if t["revoked_at"] else f"expires {t['expires_at'][:10]}"
+        console.print(f"{t['id']:>4}  user {t['user_id']:<4} {t['name']:<30} {state}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int, data_dir: DataDir = None) -> None:
+    with _accounts(data_dir) as accounts:
+        accounts.revoke_token(None, token_id)
+    console.print(f"token {token_id} revoked")
