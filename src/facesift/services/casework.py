@@ -341,7 +341,8 @@ class Casework:
 
     def _require_image_access(self, actor: Principal, face_id: int | None = None,
                               image_id: int | None = None) -> dict:
-        """A gallery image is shown only to someone who may see a search that listed it."""
+        """A gallery image is shown only to someone who may see a search that listed it.
+        The view is audited against the newest such search."""
         shown_in = self.records.searches_showing(face_id=face_id, image_id=image_id)
         visible = [s for s in shown_in if rules.can_view_search(actor, s["case_created_by"])]
         if not visible:

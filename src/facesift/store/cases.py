@@ -164,11 +164,12 @@ class CaseRecords:
 
     def searches_showing(self, *, face_id: int | None = None,
                          image_id: int | None = None) -> list[dict]:
-        """The searches whose candidate list holds this gallery face or image."""
+        """The searches whose candidate list holds this gallery face or image, newest first."""
         column, value = ("face_id", face_id) if face_id is not None else ("image_id", image_id)
         rows = self._conn.execute(
             f"{_SEARCH_SELECT} WHERE searches.id IN"
-            f" (SELECT search_id FROM search_candidates WHERE {column} = ?)", (value,)
+            f" (SELECT search_id FROM search_candidates WHERE {column} = ?)"
+            " ORDER BY searches.id DESC", (value,)
         )
         return [dict(r) for r in rows]
 
