@@ -1,0 +1,181 @@
+"""Every route in the OpenAPI spec, called by every role and by an anonymous caller.
+
+``EXPECTED`` is the access matrix: which roles a route admits. The test calls each route with
+valid arguments and classifies the answer: 401/403 (or a page's redirect to sign-in) is
+"denied", anything else "allowed". A route missing from the matrix fails the test, so a new
+route cannot ship without a decision about who may call it. The observed matrix is written
+to ``artifacts/route-role-matrix.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facesift.api import create_app
+from tests.browser_support import artifacts_dir
+from tests.server_world import PASSWORD, PROBE, World
+
+pytestmark = pytest.mark.slow
+
+ROLES = ("anonymous", "investigator", "reviewer", "supervisor", "auditor", "admin")
+ACTOR = {"investigator": "ivan", "reviewer": "rita", "supervisor": "sam", "auditor": "audrey",
+         "admin": "admin"}
+PUBLIC = set(ROLES)
+SIGNED_IN = set(ROLES) - {"anonymous"}
+OVERSIGHT = {"supervisor", "auditor"}
+CASE_VIEW = {"investigator"} | OVERSIGHT
+SEARCH_VIEW = CASE_VIEW | {"reviewer"}
+
+EXPECTED: dict[tuple[str, str], set[str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("POST", "/api/session"): PUBLIC,
+    ("DELETE", "/api/session"): SIGNED_IN,
+    ("GET", "/api/me"): SIGNED_IN,
+    ("GET", "/api/users"): {"admin", "supervisor", "auditor"},
+    ("POST", "/api/users"): {"admin"},
+    ("POST", "/api/users/{user_id}/approve"): {"supervisor"},
+    ("PUT", "/api/users/{user_id}/roles"): {"admin"},
+    ("PUT", "/api/users/{user_id}/training"): {"admin", "supervisor"},
+    ("PUT", "/api/users/{user_id}/status"): {"admin"},
+    ("PUT", "/api/users/{user_id}/password"): {"admin"},
+    ("GET", "/api/tokens"): SIGNED_IN,
+    ("POST", "/api/tokens"): SIGNED_IN,
+    ("DELETE", "/api/tokens/{token_id}"): {"investigator", "admin"},  # the owner, or an admin
+    ("GET", "/api/settings"): {"admin", "supervisor", "auditor"},
+    ("PUT", "/api/settings/{key}"): {"admin"},
+    ("GET", "/api/cases"): CASE_VIEW,
+    ("POST", "/api/cases"): {"investigator"},
+    ("GET", "/api/cases/{case_id}"): CASE_VIEW,
+    ("POST", "/api/cases/{case_id}/close"): {"investigator"},
+    ("GET", "/api/cases/{case_id}/disclosure"): CASE_VIEW,
+    ("POST", "/api/cases/{case_id}/probes"): {"investigator"},
+    ("GET", "/api/probes/{probe_id}"): SEARCH_VIEW,
+    ("GET", "/api/probes/{probe_id}/image"): SEARCH_VIEW,
+    ("POST", "/api/probes/{probe_id}/edits"): {"investigator"},
+    ("POST", "/api/probes/{probe_id}/searches"): {"investigator"},
+    ("GET", "/api/searches"): OVERSIGHT,
+    ("GET", "/api/searches/{search_id}"): SEARCH_VIEW,
+    ("GET", "/api/reviews/queue"): {"reviewer"},
+    ("POST", "/api/searches/{search_id}/reviews"): {"reviewer"},
+    ("GET", "/api/faces/{face_id}/crop"): SEARCH_VIEW,
+    ("GET", "/api/images/{image_id}"): SEARCH_VIEW,
+    ("GET", "/api/audit"): {"auditor"},
+    ("GET", "/api/audit/verify"): {"auditor"},
+    ("GET", "/audit/export"): {"auditor"},
+    ("GET", "/api/stats"): SIGNED_IN,
+}
+
+
+@dataclass
+class Targets:
+    """Ids the calls refer to: objects owned by the investigator, and accounts to act on."""
+
+    ids: dict[str, object] = field(default_factory=dict)
+    names: itertools.count = field(default_factory=itertools.count)
+
+
+def _prepare(client: TestClient, world: World) -> Targets:
+    ivan = world.auth("ivan")
+    client.put("/api/settings/searches_per_minute", json={"value": 1000},
+               headers=world.auth("admin"))
+    case = client.post("/api/cases", json={
+        "reference": "MATRIX-1", "offense_category": "robbery",
+        "purpose": "identify the suspect in an armed robbery"}, headers=ivan).json()
+    closable = client.post("/api/cases", json={
+        "reference": "MATRIX-2", "offense_category": "robbery",
+        "purpose": "identify the suspect in an armed robbery"}, headers=ivan).json()
+    probe = client.post(f"/api/cases/{case['id']}/probes",
+                        files={"file": ("p.jpg", PROBE.read_bytes())}, headers=ivan).json()
+    search = client.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0},
+                         headers=ivan).json()
+    token = client.post("/api/tokens", json={"name": "matrix"}, headers=ivan).json()
+    target = client.post("/api/users", json={"name": "target", "roles": ["reviewer"]},
+                         headers=world.auth("admin")).json()["user"]
+    candidate = search["candidates"][0]
+    return Targets({
+        "case_id": case["id"], "probe_id": probe["id"], "search_id": search["id"],
+        "face_id": candidate["face_id"], "image_id": candidate["image"]["id"],
+        "token_id": token["id"], "user_id": target["id"], "key": "searches_per_minute",
+        "closable_case_id": closable["id"],
+    })
+
+
+def _call(client: TestClient, world: World, targets: Targets, role: str, method: str,
+          path: str):
+    ids = dict(targets.ids)
+    if path.endswith("/close"):
+        ids["case_id"] = ids["closable_case_id"]
+    url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
+    headers = {} if role == "anonymous" else world.auth(ACTOR[role])
+    n = next(targets.names)
+    bodies = {
+        ("POST", "/api/session"): {"json": {"name": "ivan", "password": PASSWORD}},
+        ("POST", "/api/users"): {"json": {"name": f"made{n}", "roles": ["reviewer"]}},
+        ("PUT", "/api/users/{user_id}/roles"): {"json": {"roles": ["reviewer"]}},
+        ("PUT", "/api/users/{user_id}/training"): {"json": {"expires": "2099-01-01"}},
+        ("PUT", "/api/users/{user_id}/status"): {"json": {"disabled": False}},
+        ("PUT", "/api/users/{user_id}/password"): {"json": {}},
+        ("POST", "/api/tokens"): {"json": {"name": f"t{n}"}},
+        ("PUT", "/api/settings/{key}"): {"json": {"value": 1000}},
+        ("POST", "/api/cases"): {"json": {
+            "reference": f"M-{n}", "offense_category": "fraud",
+            "purpose": "identify a fraudster seen on camera"}},
+        ("POST", "/api/cases/{case_id}/probes"): {"files": {"file": ("p.jpg", PROBE.read_bytes())}},
+        ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
+        ("POST", "/api/probes/{probe_id}/searches"): {"json": {"face_index": 0}},
+        ("POST", "/api/searches/{search_id}/reviews"): {"json": {
+            "decision": "inconclusive", "similarities": "similar", "differences": "lighting"}},
+    }
+    response = client.request(method, url, headers=headers, follow_redirects=False,
+                              **bodies.get((method, path), {}))
+    client.cookies.clear()  # a sign-in must not carry over to the next caller
+    return response
+
+
+def _denied(response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    return response.status_code in (302, 303) and "/login" in response.headers.get("location", "")
+
+
+def test_every_route_admits_exactly_the_roles_it_should(server_world: World,
+                                                        tmp_path: Path) -> None:
+    world = server_world.copy_to(tmp_path / "data")
+    with TestClient(create_app(world.data_dir)) as client:
+        spec = client.get("/openapi.json").json()
+        routes = sorted((method.upper(), path) for path, item in spec["paths"].items()
+                        for method in item if path.startswith(("/api", "/healthz", "/audit/export")))
+        unknown = [route for route in routes if route not in EXPECTED]
+        assert not unknown, f"routes with no access decision in EXPECTED: {unknown}"
+        targets = _prepare(client, world)
+        observed: dict[tuple[str, str], set[str]] = {}
+        problems = []
+        for method, path in routes:
+            allowed = set()
+            for role in ROLES:
+                response = _call(client, world, targets, role, method, path)
+                assert response.status_code < 500, (method, path, role, response.text)
+                if not _denied(response):
+                    allowed.add(role)
+            observed[(method, path)] = allowed
+            if allowed != EXPECTED[(method, path)]:
+                problems.append(f"{method} {path}: allowed {sorted(allowed)}, "
+                                f"expected {sorted(EXPECTED[(method, path)])}")
+    _write_matrix(observed)
+    assert not problems, "\n".join(problems)
+
+
+def _write_matrix(observed: dict[tuple[str, str], set[str]]) -> None:
+    lines = ["| route | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
+    for (method, path), allowed in sorted(observed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        marks = " | ".join("yes" if role in allowed else "-" for role in ROLES)
+        lines.append(f"| `{method} {path}` | {marks} |")
+    target = artifacts_dir() / "route-role-matrix.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
