@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from facesift.api.context import Services
+from facesift.api.params import Id, OptionalIdQuery
 from facesift.api.security import SESSION_COOKIE, Caller, require_caller, services
 from facesift.governance import roles as rules
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, SESSION_HOURS
@@ -97,34 +98,34 @@ def add_user(body: NewUserBody, caller: Signed, svc: Svc) -> dict:
 
 
 @router.post("/users/{user_id}/approve", tags=["users"])
-def approve_user(user_id: int, caller: Signed, svc: Svc) -> dict:
+def approve_user(user_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.approve(caller.principal, user_id).describe()
 
 
 @router.put("/users/{user_id}/roles", tags=["users"])
-def set_roles(user_id: int, body: RolesBody, caller: Signed, svc: Svc) -> dict:
+def set_roles(user_id: Id, body: RolesBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.set_roles(caller.principal, user_id, body.roles).describe()
 
 
 @router.put("/users/{user_id}/training", tags=["users"],
             summary="Record a training attestation and its expiry")
-def record_training(user_id: int, body: TrainingBody, caller: Signed, svc: Svc) -> dict:
+def record_training(user_id: Id, body: TrainingBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.record_training(caller.principal, user_id, body.expires).describe()
 
 
 @router.put("/users/{user_id}/status", tags=["users"])
-def set_status(user_id: int, body: StatusBody, caller: Signed, svc: Svc) -> dict:
+def set_status(user_id: Id, body: StatusBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.set_disabled(caller.principal, user_id, body.disabled).describe()
 
 
 @router.put("/users/{user_id}/password", tags=["users"])
-def set_password(user_id: int, body: PasswordBody, caller: Signed, svc: Svc) -> dict:
+def set_password(user_id: Id, body: PasswordBody, caller: Signed, svc: Svc) -> dict:
     generated = svc.accounts.set_password(caller.principal, user_id, body.password)
     return {"one_time_password": generated}
 
 
 @router.get("/tokens", tags=["tokens"], summary="Your API tokens (admins: anyone's)")
-def list_tokens(caller: Signed, svc: Svc, user_id: int | None = None) -> list[dict]:
+def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> list[dict]:
     owner = caller.principal.user_id if user_id is None else user_id
     return [t.describe() for t in svc.accounts.tokens(caller.principal, owner)]
 
@@ -139,7 +140,7 @@ def create_token(body: NewTokenBody, caller: Signed, svc: Svc) -> dict:
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"])
-def revoke_token(token_id: int, caller: Signed, svc: Svc) -> dict:
+def revoke_token(token_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.revoke_token(caller.principal, token_id).describe()
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from facesift.api.context import Services
+from facesift.api.params import MAX_ID, OptionalIdQuery
 from facesift.api.security import Caller, require_caller, services
 from facesift.governance import roles as rules
 from facesift.store.audit import utc_now
@@ -30,11 +31,11 @@ def audit_entries(
     caller: Signed, svc: Svc,
     user: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    case_id: int | None = None,
+    case_id: OptionalIdQuery = None,
     since: Annotated[str | None, Query(max_length=32, description="ISO date or time")] = None,
     until: Annotated[str | None, Query(max_length=32, description="ISO date or time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict:
     rules.require_read_audit(caller.principal)
     total, entries = svc.gallery.store.audit.filtered(

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from facesift.api.context import Services
+from facesift.api.params import MAX_ID, Id
 from facesift.api.security import Caller, require_caller, services
 from facesift.services.casework import MAX_TOP_K
 from facesift.services.search import DEFAULT_TOP_K
@@ -42,7 +43,7 @@ class NewSearch(BaseModel):
 
 class NewReview(BaseModel):
     decision: Literal["confirm", "no_lead", "inconclusive"]
-    candidate_face_id: int | None = None
+    candidate_face_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     similarities: str = Field(max_length=4000)
     differences: str = Field(max_length=4000)
 
@@ -63,7 +64,7 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
 
 @router.get("/cases/{case_id}", tags=["cases"],
             summary="A case with its probes, searches and timeline")
-def case(case_id: int, caller: Signed, svc: Svc) -> dict:
+def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
         "case": work.case(caller.principal, case_id),
@@ -74,13 +75,13 @@ def case(case_id: int, caller: Signed, svc: Svc) -> dict:
 
 
 @router.post("/cases/{case_id}/close", tags=["cases"])
-def close_case(case_id: int, caller: Signed, svc: Svc) -> dict:
+def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.close_case(caller.principal, case_id)
 
 
 @router.get("/cases/{case_id}/disclosure", tags=["cases"],
             summary="The disclosure packet (JSON); audited")
-def disclosure(case_id: int, caller: Signed, svc: Svc) -> Response:
+def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     packet = svc.casework.disclosure(caller.principal, case_id)
     reference = "".join(ch if ch.isalnum() or ch in "-_" else "_"
                         for ch in packet["case"]["reference"])
@@ -92,32 +93,32 @@ def disclosure(case_id: int, caller: Signed, svc: Svc) -> Response:
 
 @router.post("/cases/{case_id}/probes", tags=["probes"], status_code=201,
              summary="Upload a still probe photo (checked by content); finds its faces")
-async def upload_probe(case_id: int, file: UploadFile, caller: Signed, svc: Svc) -> dict:
+async def upload_probe(case_id: Id, file: UploadFile, caller: Signed, svc: Svc) -> dict:
     limit = svc.settings.get("max_upload_bytes")
     content = await file.read(limit + 1)  # one byte over tells it is too big
     return svc.casework.add_probe(caller.principal, case_id, content)
 
 
 @router.get("/probes/{probe_id}", tags=["probes"])
-def probe(probe_id: int, caller: Signed, svc: Svc) -> dict:
+def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.probe(caller.principal, probe_id)
 
 
 @router.get("/probes/{probe_id}/image", tags=["probes"], response_class=Response)
-def probe_image(probe_id: int, caller: Signed, svc: Svc) -> Response:
+def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     content, media_type = svc.casework.probe_image(caller.principal, probe_id)
     return Response(content, media_type=media_type)
 
 
 @router.post("/probes/{probe_id}/edits", tags=["probes"], status_code=201,
              summary="Crop, rotate or mirror a probe: makes a derivative probe")
-def edit_probe(probe_id: int, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
+def edit_probe(probe_id: Id, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
     return svc.casework.edit_probe(caller.principal, probe_id, body.model_dump())
 
 
 @router.post("/probes/{probe_id}/searches", tags=["searches"], status_code=201,
              summary="Search the gallery for one face of the probe")
-def run_search(probe_id: int, body: NewSearch, caller: Signed, svc: Svc) -> dict:
+def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
     return svc.casework.run_search(
         caller.principal, probe_id, body.face_index, body.collection, body.top_k
     )
@@ -129,7 +130,7 @@ def team_searches(caller: Signed, svc: Svc) -> list[dict]:
 
 
 @router.get("/searches/{search_id}", tags=["searches"])
-def search(search_id: int, caller: Signed, svc: Svc) -> dict:
+def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.search(caller.principal, search_id)
 
 
@@ -139,17 +140,17 @@ def review_queue(caller: Signed, svc: Svc) -> list[dict]:
 
 
 @router.post("/searches/{search_id}/reviews", tags=["reviews"], status_code=201)
-def review(search_id: int, body: NewReview, caller: Signed, svc: Svc) -> dict:
+def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
     return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
 
 
 @router.get("/faces/{face_id}/crop", tags=["images"], response_class=Response,
             summary="A candidate's face, cropped (only for searches you may see)")
-def face_crop(face_id: int, caller: Signed, svc: Svc) -> Response:
+def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
     return _jpeg(svc.casework.face_crop(caller.principal, face_id))
 
 
 @router.get("/images/{image_id}", tags=["images"], response_class=Response,
             summary="A candidate's source photo (only for searches you may see)")
-def gallery_image(image_id: int, caller: Signed, svc: Svc) -> Response:
+def gallery_image(image_id: Id, caller: Signed, svc: Svc) -> Response:
     return _jpeg(svc.casework.gallery_image(caller.principal, image_id))
