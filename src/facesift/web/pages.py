@@ -1,13 +1,95 @@
-"""The web pages: server-rendered HTML over the same services as the JSON API."""
+"""The web pages: server-rendered HTML over the same services as the JSON API.
+
+Each handler reads its form, calls one service method (or the JSON API's own handler, where
+that is the service's entry point), and renders a template. Sign-in is the API's: a session
+cookie, and for every POST the session's CSRF token in the hidden ``csrf_token`` field. A form
+POSTs and then redirects (303) to a page; its outcome travels in a short-lived flash cookie.
+Secrets made for the user (a one-time password, an API token) are shown in the POST's own
+answer instead, once, and never put in a URL or a cookie.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import json
+from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from facesift.errors import FacesiftError
+from facesift.api.context import Services
+from facesift.api.routes import audit as audit_api
+from facesift.api.routes.accounts import set_session_cookie
+from facesift.api.security import (
+    SESSION_COOKIE,
+    Caller,
+    identify,
+    optional_caller,
+    require_caller,
+    services,
+)
+from facesift.errors import FacesiftError, NotFound, Unauthenticated
+from facesift.governance.roles import ALL_ROLES, Principal, Role
+from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
+from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
+from facesift.services.search import DEFAULT_TOP_K
 
-router = APIRouter()
+router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
+Svc = Annotated[Services, Depends(services)]
+Signed = Annotated[Caller, Depends(require_caller)]
+FLASH_COOKIE = "facesift_flash"
+AUDIT_PAGE = 50
+CASE_VIEWERS = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR)
+
+# (href, label, roles that may use it; empty: everyone signed in)
+NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("/", "Cases", CASE_VIEWERS),
+    ("/reviews", "Reviews", (Role.REVIEWER,)),
+    ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
+    ("/audit", "Audit log", (Role.AUDITOR,)),
+    ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
+    ("/tokens", "API tokens", ()),
+    ("/stats", "Gallery", ()),
+)
+
+
+def _when(value: str | None) -> str:
+    """An ISO time as '2026-05-01 14:03:07 UTC'."""
+    if not value:
+        return ""
+    return value.replace("T", " ")[:19] + (" UTC" if "T" in value else "")
+
+
+def _one_in(rate: float | None) -> str:
+    if not rate:
+        return "–"
+    return f"1 in {round(1 / rate):,}" if rate < 1 else "1 in 1"
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if value and abs(value) < 10 ** -digits:
+        return f"{value:.1e}"
+    return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+
+
+def _details(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("facesift.web", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters.update(when=_when, one_in=_one_in, number=_number, details=_details)
+_env.globals.update(LEAD_NOTICE=LEAD_NOTICE, ALL_ROLES=[str(r) for r in ALL_ROLES])
+
+
+# -- rendering ---------------------------------------------------------------------------------
 
 
 def wants_html(request: Request) -> bool:
@@ -16,7 +98,410 @@ def wants_html(request: Request) -> bool:
     return not (path.startswith(("/api/", "/audit/export")) or path == "/healthz")
 
 
+def _nav(principal: Principal | None, path: str) -> list[tuple[str, str, bool]]:
+    if principal is None:
+        return []
+    items = []
+    for href, label, roles in NAV:
+        if roles and not principal.has_any(*roles):
+            continue
+        active = path == "/" or path.startswith("/cases") if href == "/" else (
+            path.startswith(href))
+        items.append((href, label, active))
+    return items
+
+
+def _take_flash(request: Request) -> list[tuple[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return []
+    level, _, text = unquote(raw).partition(":")
+    if level not in ("info", "success", "warning", "error") or not text:
+        return []
+    return [(level, text[:500])]
+
+
+def render(
+    request: Request, template: str, caller: Caller | None = None, status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    principal = caller.principal if caller else None
+    messages = _take_flash(request) + context.pop("messages", [])
+    html = _env.get_template(template).render(
+        request=request, user=principal, caller=caller, path=request.url.path,
+        nav=_nav(principal, request.url.path),
+        csrf_token=caller.csrf_token if caller else "", messages=messages,
+        roles=_role_flags(principal), **context,
+    )
+    response = HTMLResponse(html, status_code=status)
+    if request.cookies.get(FLASH_COOKIE):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def _role_flags(principal: Principal | None) -> dict[str, bool]:
+    return {str(role): bool(principal and principal.has(role)) for role in ALL_ROLES}
+
+
+def redirect(url: str, message: str | None = None, level: str = "success") -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        response.set_cookie(FLASH_COOKIE, quote(f"{level}:{message}"), max_age=60,
+                            httponly=True, samesite="strict", path="/")
+    return response
+
+
 def error_page(request: Request, error: FacesiftError, status: int) -> Response:
     if status == 401:
-        return RedirectResponse("/login", status_code=303)
-    return HTMLResponse(f"<h1>{status}</h1><p>{error.message}</p>", status_code=status)
+        return redirect("/login", error.message, "warning")
+    try:
+        caller = identify(request)
+    except FacesiftError:
+        caller = None
+    titles = {400: "That did not work", 403: "Not allowed", 404: "Not found",
+              409: "Not possible now", 413: "Too large", 415: "Not an accepted image",
+              429: "Too many searches"}
+    return render(request, "error.html", caller, status=status, status_code=status,
+                  title=titles.get(status, "That did not work"), error=error)
+
+
+# -- signing in --------------------------------------------------------------------------------
+
+
+@router.get("/login", summary="Sign-in page")
+def login_page(request: Request, caller: Annotated[Caller | None, Depends(optional_caller)]):
+    if caller is not None:
+        return redirect("/")
+    return render(request, "login.html", name="")
+
+
+@router.post("/login", summary="Sign in (form)")
+def login(
+    request: Request, svc: Svc,
+    name: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+):
+    try:
+        session = svc.accounts.sign_in(name, password, via="web")
+    except Unauthenticated as failed:
+        return render(request, "login.html", status=401, name=name,
+                      messages=[("error", failed.message)])
+    response = redirect("/")
+    set_session_cookie(response, request, session.token)
+    return response
+
+
+@router.post("/logout", summary="Sign out (form)")
+def logout(caller: Signed, svc: Svc):
+    if caller.session_token:
+        svc.accounts.sign_out(caller.session_token, caller.principal)
+    response = redirect("/login", "You are signed out.", "info")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- cases -------------------------------------------------------------------------------------
+
+
+@router.get("/", summary="Cases (the home page)")
+def home(request: Request, caller: Signed, svc: Svc):
+    if not caller.principal.has_any(*CASE_VIEWERS):
+        # Nothing to list: go to the first page this user's roles can use.
+        return redirect(_nav(caller.principal, "/")[0][0])
+    cases = svc.casework.cases(caller.principal)
+    return render(request, "cases.html", caller, cases=cases)
+
+
+@router.get("/cases/new", summary="New case form")
+def new_case_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "case_new.html", caller,
+                  categories=svc.settings.get("offense_categories"))
+
+
+@router.post("/cases/new", summary="Open a case (form)")
+def new_case(
+    caller: Signed, svc: Svc,
+    reference: Annotated[str, Form(max_length=100)],
+    offense_category: Annotated[str, Form(max_length=100)],
+    purpose: Annotated[str, Form(max_length=2000)],
+    authorisation_id: Annotated[str, Form(max_length=100)] = "",
+    authorisation_expires: Annotated[str, Form(max_length=10)] = "",
+):
+    case = svc.casework.open_case(caller.principal, {
+        "reference": reference, "offense_category": offense_category, "purpose": purpose,
+        "authorisation_id": authorisation_id, "authorisation_expires": authorisation_expires,
+    })
+    return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
+
+
+@router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
+def case_page(case_id: int, request: Request, caller: Signed, svc: Svc):
+    work, who = svc.casework, caller.principal
+    case = work.case(who, case_id)
+    return render(request, "case.html", caller, case=case, probes=work.probes(who, case_id),
+                  searches=work.searches(who, case_id), timeline=work.timeline(who, case_id),
+                  owner=case["created_by"] == who.user_id)
+
+
+@router.post("/cases/{case_id}/probes", summary="Upload a probe photo (form)")
+async def upload_probe(
+    case_id: int, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
+):
+    limit = svc.settings.get("max_upload_bytes")
+    content = await file.read(limit + 1)
+    probe = svc.casework.add_probe(caller.principal, case_id, content)
+    found = len(probe["faces"])
+    return redirect(f"/probes/{probe['id']}",
+                    f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",
+                    "success" if found else "warning")
+
+
+@router.post("/cases/{case_id}/close", summary="Close a case (form)")
+def close_case(case_id: int, caller: Signed, svc: Svc):
+    case = svc.casework.close_case(caller.principal, case_id)
+    return redirect(f"/cases/{case_id}", f"Case {case['reference']} is closed.")
+
+
+@router.get("/cases/{case_id}/disclosure", summary="The disclosure packet, printable")
+def disclosure_page(case_id: int, request: Request, caller: Signed, svc: Svc):
+    packet = svc.casework.disclosure(caller.principal, case_id)
+    return render(request, "disclosure.html", caller, packet=packet)
+
+
+# -- probes and searches -----------------------------------------------------------------------
+
+
+def _faces_in_percent(probe: dict) -> list[dict]:
+    width, height = probe["width"] or 1, probe["height"] or 1
+    faces = []
+    for index, face in enumerate(probe["faces"]):
+        x1, y1, x2, y2 = face["box"]
+        faces.append({
+            "index": index, "box": face["box"],
+            "left": round(100 * x1 / width, 2), "top": round(100 * y1 / height, 2),
+            "width": round(100 * (x2 - x1) / width, 2),
+            "height": round(100 * (y2 - y1) / height, 2),
+        })
+    return faces
+
+
+@router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
+def probe_page(probe_id: int, request: Request, caller: Signed, svc: Svc):
+    probe = svc.casework.probe(caller.principal, probe_id)
+    collections = [c["name"] for c in svc.gallery.store.stats().collections]
+    return render(request, "probe.html", caller, probe=probe, faces=_faces_in_percent(probe),
+                  collections=collections, top_k=DEFAULT_TOP_K, max_top_k=MAX_TOP_K)
+
+
+@router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
+def edit_probe(
+    probe_id: int, caller: Signed, svc: Svc,
+    operation: Annotated[str, Form(max_length=10)],
+    degrees: Annotated[int | None, Form()] = None,
+    x1: Annotated[int | None, Form()] = None,
+    y1: Annotated[int | None, Form()] = None,
+    x2: Annotated[int | None, Form()] = None,
+    y2: Annotated[int | None, Form()] = None,
+):
+    box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
+    made = svc.casework.edit_probe(caller.principal, probe_id,
+                                   {"operation": operation, "degrees": degrees, "box": box})
+    return redirect(f"/probes/{made['id']}",
+                    f"Made an edited copy of probe {probe_id} ({operation}); the original stays.")
+
+
+@router.post("/probes/{probe_id}/search", summary="Search the gallery for a face (form)")
+def run_search(
+    probe_id: int, caller: Signed, svc: Svc,
+    face: Annotated[int, Form(ge=0, le=1000)],
+    collection: Annotated[str, Form(max_length=200)] = "",
+    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
+):
+    search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
+    return redirect(f"/searches/{search['id']}")
+
+
+@router.get("/searches/{search_id}", summary="A candidate list")
+def search_page(search_id: int, request: Request, caller: Signed, svc: Svc):
+    search = svc.casework.search(caller.principal, search_id)
+    return render(request, "search.html", caller, search=search)
+
+
+@router.get("/searches/{search_id}/compare/{face_id}",
+            summary="The probe's face beside one candidate's face")
+def compare_page(search_id: int, face_id: int, request: Request, caller: Signed, svc: Svc):
+    search = svc.casework.search(caller.principal, search_id)
+    candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
+    if candidate is None:
+        raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
+    probe = svc.casework.probe(caller.principal, search["probe_id"])
+    face = _faces_in_percent(probe)[search["face_index"]]
+    return render(request, "compare.html", caller, search=search, candidate=candidate,
+                  probe=probe, face=face)
+
+
+# -- review ------------------------------------------------------------------------------------
+
+
+@router.get("/reviews", summary="Searches awaiting your review")
+def review_queue(request: Request, caller: Signed, svc: Svc):
+    return render(request, "reviews.html", caller,
+                  queue=svc.casework.review_queue(caller.principal))
+
+
+@router.get("/searches/{search_id}/review", summary="The review form")
+def review_page(search_id: int, request: Request, caller: Signed, svc: Svc):
+    search = svc.casework.search(caller.principal, search_id)
+    return render(request, "review.html", caller, search=search)
+
+
+@router.post("/searches/{search_id}/review", summary="Record your review (form)")
+def review(
+    search_id: int, caller: Signed, svc: Svc,
+    decision: Annotated[str, Form(max_length=20)],
+    similarities: Annotated[str, Form(max_length=4000)],
+    differences: Annotated[str, Form(max_length=4000)],
+    candidate_face_id: Annotated[int | None, Form()] = None,
+):
+    search = svc.casework.submit_review(caller.principal, search_id, {
+        "decision": decision, "candidate_face_id": candidate_face_id,
+        "similarities": similarities, "differences": differences,
+    })
+    outcome = search["status"].replace("_", " ")
+    return redirect("/reviews", f"Your review of search {search_id} is recorded"
+                    + (f"; the outcome is now: {outcome}." if search["status"] != "pending_review"
+                       else "; it awaits another reviewer."))
+
+
+# -- audit, users, tokens, statistics, activity ------------------------------------------------
+
+
+@router.get("/audit", summary="The audit log, filtered (auditors)")
+def audit_page(
+    request: Request, caller: Signed, svc: Svc,
+    user: Annotated[str, Query(max_length=64)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    case_id: Annotated[str, Query(max_length=12)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    case = int(case_id) if case_id.strip().isdigit() else None
+    found = audit_api.audit_entries(caller, svc, user=user or None, action=action or None,
+                                    case_id=case, since=since or None, until=until or None,
+                                    limit=AUDIT_PAGE, offset=offset)
+    filters = {"user": user, "action": action, "case_id": case_id, "since": since,
+               "until": until}
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "audit.html", caller, found=found, filters=filters, query=query,
+                  offset=offset, page=AUDIT_PAGE, actions=svc.gallery.store.audit.actions())
+
+
+@router.post("/audit/verify", summary="Verify the audit chain (form)")
+def verify_audit(caller: Signed, svc: Svc):
+    report = audit_api.verify_audit(caller, svc)
+    if report["ok"]:
+        return redirect("/audit", f"Chain verified: all {report['entries']:,} entries are intact"
+                        " and linked to the anchor.")
+    where = f" at entry {report['first_bad_id']}" if report["first_bad_id"] else ""
+    return redirect("/audit", f"The chain is broken{where}: {report['problem']}.", "error")
+
+
+@router.get("/users", summary="Users (admins manage, supervisors approve, auditors read)")
+def users_page(request: Request, caller: Signed, svc: Svc):
+    return _users_page_with(request, caller, svc, created=None)
+
+
+def _users_page_with(request: Request, caller: Caller, svc: Services, **shown: Any):
+    return render(request, "users.html", caller,
+                  users=[u.describe() for u in svc.accounts.list_users(caller.principal)],
+                  **shown)
+
+
+@router.post("/users", summary="Create an account (form); shows its one-time password once")
+def add_user(
+    request: Request, caller: Signed, svc: Svc,
+    name: Annotated[str, Form(max_length=64)],
+    roles: Annotated[list[str] | None, Form(max_length=5)] = None,
+):
+    made = svc.accounts.add_user(name, roles or [], caller.principal)
+    return _users_page_with(request, caller, svc, created={
+        "name": made.user.name, "password": made.password,
+        "what": "Account created; it stays pending until a supervisor approves it."})
+
+
+@router.post("/users/{user_id}/roles", summary="Change a user's roles (form)")
+def set_roles(user_id: int, caller: Signed, svc: Svc,
+              roles: Annotated[list[str] | None, Form(max_length=5)] = None):
+    user = svc.accounts.set_roles(caller.principal, user_id, roles or [])
+    return redirect("/users", f"{user.name} now has the roles: {', '.join(sorted(user.roles))}.")
+
+
+@router.post("/users/{user_id}/status", summary="Disable or enable an account (form)")
+def set_status(user_id: int, caller: Signed, svc: Svc,
+               disabled: Annotated[bool, Form()]):
+    user = svc.accounts.set_disabled(caller.principal, user_id, disabled)
+    return redirect("/users", f"{user.name} is now {user.status}.")
+
+
+@router.post("/users/{user_id}/password", summary="Reset a password (form); shown once")
+def reset_password(user_id: int, request: Request, caller: Signed, svc: Svc):
+    password = svc.accounts.set_password(caller.principal, user_id, None)
+    name = svc.accounts.user(user_id).name
+    return _users_page_with(request, caller, svc, created={
+        "name": name, "password": password,
+        "what": "Password reset; their sessions are signed out."})
+
+
+@router.post("/users/{user_id}/approve", summary="Approve a pending account (form)")
+def approve_user(user_id: int, caller: Signed, svc: Svc):
+    user = svc.accounts.approve(caller.principal, user_id)
+    return redirect("/users", f"{user.name} is approved and active.")
+
+
+@router.post("/users/{user_id}/training", summary="Record a training attestation (form)")
+def record_training(user_id: int, caller: Signed, svc: Svc,
+                    expires: Annotated[str, Form(max_length=10)]):
+    user = svc.accounts.record_training(caller.principal, user_id, expires)
+    return redirect("/users", f"Training recorded for {user.name}, valid until "
+                    f"{user.training_expires}.")
+
+
+@router.get("/tokens", summary="Your API tokens")
+def tokens_page(request: Request, caller: Signed, svc: Svc):
+    return _tokens_page_with(request, caller, svc, made=None)
+
+
+def _tokens_page_with(request: Request, caller: Caller, svc: Services, **shown: Any):
+    who = caller.principal
+    tokens = [t.describe() for t in svc.accounts.tokens(who, who.user_id)]
+    return render(request, "tokens.html", caller, tokens=tokens, default_days=DEFAULT_TOKEN_DAYS,
+                  max_days=MAX_TOKEN_DAYS, **shown)
+
+
+@router.post("/tokens", summary="Make an API token (form); shown once")
+def create_token(
+    request: Request, caller: Signed, svc: Svc,
+    name: Annotated[str, Form(max_length=80)],
+    days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = DEFAULT_TOKEN_DAYS,
+):
+    made = svc.accounts.create_token(caller.principal, caller.principal.user_id, name, days)
+    return _tokens_page_with(request, caller, svc,
+                             made={"token": made.token, **made.record.describe()})
+
+
+@router.post("/tokens/{token_id}/revoke", summary="Revoke an API token (form)")
+def revoke_token(token_id: int, caller: Signed, svc: Svc):
+    token = svc.accounts.revoke_token(caller.principal, token_id)
+    return redirect("/tokens", f"Token “{token.name}” is revoked.")
+
+
+@router.get("/stats", summary="Gallery statistics")
+def stats_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "stats.html", caller, stats=audit_api.stats(caller, svc))
+
+
+@router.get("/activity", summary="The team's searches (supervisors, auditors)")
+def activity_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "activity.html", caller,
+                  searches=svc.casework.searches(caller.principal))

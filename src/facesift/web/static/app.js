@@ -77,8 +77,26 @@
     showSelection(picker);
   }
 
+  // ---- face zoom: img.face-zoom data-zoom="LEFT TOP WIDTH HEIGHT" (percent) shows that face
+  // with a margin around it (object-view-box); without JS, or where unsupported, the whole photo.
+
+  function zoom(img) {
+    var parts = (img.getAttribute("data-zoom") || "").trim().split(/[\s,]+/).map(Number);
+    if (parts.length !== 4 || !parts.every(function (n) { return isFinite(n); })) {
+      return;
+    }
+    var margin = 0.35 * Math.max(parts[2], parts[3]);
+    var left = Math.max(0, parts[0] - margin);
+    var top = Math.max(0, parts[1] - margin);
+    var right = Math.max(0, 100 - (parts[0] + parts[2] + margin));
+    var bottom = Math.max(0, 100 - (parts[1] + parts[3] + margin));
+    img.style.setProperty("object-view-box",
+      "inset(" + top + "% " + right + "% " + bottom + "% " + left + "%)");
+  }
+
   function start() {
     document.querySelectorAll(".face-picker-image").forEach(setUpPicker);
+    document.querySelectorAll("img.face-zoom[data-zoom]").forEach(zoom);
   }
 
   if (document.readyState === "loading") {

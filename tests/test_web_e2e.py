@@ -1,0 +1,145 @@
+"""The web app end to end, in headless Chromium against a real ``facesift serve``:
+
+1. an investigator signs in, opens a case, uploads a fixture probe, picks the face, searches,
+   and sees the right person's gallery photo first;
+2. two reviewers sign in in turn and confirm that candidate;
+3. the investigator sees the released lead, with its notice;
+4. the auditor verifies the audit chain with one click.
+
+Screenshots of every step go to ``artifacts/screenshots/e2e-*.png``. No page may log a console
+error (a CSP violation would), and no page calls a candidate a "match".
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from facesift.services.casework import LEAD_NOTICE
+from tests.browser_support import page_errors, screenshot
+from tests.server_world import PASSWORD, PROBE
+
+PERSON = "Colin_Powell"
+
+
+def _shot(page: Page, name: str) -> None:
+    screenshot(page, f"e2e-{name}")
+    assert page_errors(page) == [], f"{name}: {page_errors(page)}"
+
+
+def _no_match_word(page: Page) -> None:
+    text = page.inner_text("body").lower()
+    assert "match" not in text, "a candidate list never speaks of matches"
+
+
+def _sign_in(page: Page, url: str, name: str) -> None:
+    page.goto(url + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".user-name")).to_have_text(name)
+
+
+def _sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_search_review_release_and_audit_in_a_browser(
+    browser_page: Page, live_server_factory, fresh_world
+) -> None:
+    page = browser_page
+    url = live_server_factory(fresh_world.data_dir).url
+
+    # 1. The investigator: sign in, open a case, upload the probe, pick the face, search.
+    page.goto(url + "/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()  # sent to sign in
+    page.get_by_label("User name").fill("ivan")
+    page.get_by_label("Password").fill(PASSWORD)
+    _shot(page, "01-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Cases")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)  # not an auditor
+
+    page.get_by_role("link", name="Open a new case").click()
+    page.get_by_label("Case reference").fill("E2E-2026-001")
+    page.get_by_label("Offense category").select_option(index=1)
+    page.get_by_label("Purpose of the searches").fill(
+        "Identify the suspect of an armed robbery from a still of the shop's camera."
+    )
+    _shot(page, "02-new-case")
+    page.get_by_role("button", name="Open the case").click()
+    expect(page.get_by_role("heading", name=re.compile("Case E2E-2026-001"))).to_be_visible()
+    expect(page.locator(".flash-success")).to_contain_text("is open")
+
+    page.get_by_label("Still photo").set_input_files(str(PROBE))
+    _shot(page, "03-case-upload")
+    page.get_by_role("button", name="Upload and find faces").click()
+    expect(page.locator(".flash")).to_contain_text("1 face found")
+    box = page.locator(".face-box[data-face='0']")
+    expect(box).to_be_visible()  # placed over the face by app.js
+    box.click()
+    expect(page.get_by_role("radio", name="Face 0")).to_be_checked()
+    expect(box).to_have_attribute("aria-pressed", "true")
+    _shot(page, "04-face-picker")
+
+    page.get_by_role("button", name="Search for this face").click()
+    expect(page.get_by_role("heading", name=re.compile("Candidate list"))).to_be_visible()
+    expect(page.locator(".page-header .badge")).to_have_text("pending review")
+    first = page.locator("#candidate-1")
+    expect(first.locator(".source-path")).to_contain_text(f"/{PERSON}/{PERSON}_")
+    expect(page.locator(".expected")).to_contain_text("per search")
+    expect(first.locator("img.candidate-crop")).to_have_attribute(
+        "src", re.compile(r"^/api/faces/\d+/crop$"))
+    assert first.locator("img.candidate-crop").evaluate("img => img.naturalWidth") > 0
+    _no_match_word(page)
+    search_url = page.url
+    _shot(page, "05-candidate-list")
+
+    first.get_by_role("link", name="Compare side by side").click()
+    expect(page.get_by_role("heading", name=re.compile("beside candidate 1"))).to_be_visible()
+    _no_match_word(page)
+    _shot(page, "06-compare")
+    _sign_out(page)
+
+    # 2. Two reviewers in turn confirm candidate 1, each without the other's decision.
+    for step, reviewer in (("07", "rita"), ("08", "rory")):
+        _sign_in(page, url, reviewer)
+        expect(page.get_by_role("heading", name=re.compile("awaiting your review"))).to_be_visible()
+        page.get_by_role("link", name=re.compile(r"Review search \d+")).first.click()
+        page.get_by_label("Candidate 1", exact=True).check()
+        page.get_by_label("Confirm the chosen candidate as a lead").check()
+        page.get_by_label("Similarities you saw").fill("Same face shape, hairline and nose.")
+        page.get_by_label("Differences you saw").fill("None beyond lighting and age.")
+        expect(page.locator("body")).not_to_contain_text("rita:" if reviewer == "rory" else "rory:")
+        _shot(page, f"{step}a-review-{reviewer}")
+        page.get_by_role("button", name="Record my review").click()
+        expect(page.locator(".flash-success")).to_contain_text("review of search")
+        _shot(page, f"{step}b-reviewed-{reviewer}")
+        _sign_out(page)
+    expect(page.locator(".flash")).to_contain_text("signed out")
+
+    # 3. The investigator sees the released lead, with the notice.
+    _sign_in(page, url, "ivan")
+    page.goto(search_url)
+    expect(page.locator(".page-header .badge")).to_have_text("lead released")
+    lead = page.locator(".lead-card")
+    expect(lead.locator(".lead-notice")).to_have_text(LEAD_NOTICE)
+    expect(lead.locator(".source-path")).to_contain_text(PERSON)
+    _no_match_word(page)
+    _shot(page, "09-released-lead")
+    page.get_by_role("link", name="Case E2E-2026-001").click()
+    expect(page.locator(".timeline")).to_contain_text("review outcome")
+    _shot(page, "10-case-timeline")
+    _sign_out(page)
+
+    # 4. The auditor verifies the chain with one click.
+    _sign_in(page, url, "audrey")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(page.locator(".audit-table")).to_contain_text("review outcome")
+    _shot(page, "11-audit-log")
+    page.get_by_role("button", name="Verify chain").click()
+    expect(page.locator(".flash-success")).to_contain_text("Chain verified")
+    _shot(page, "12-audit-verified")

@@ -1,0 +1,109 @@
+"""The web pages through FastAPI's test client: sign-in, the CSRF check, error pages, the
+navigation each role gets, and secrets shown once. (The browser walk is test_web_e2e.py.)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facesift.api.app import create_app
+from tests.server_world import PASSWORD, World
+
+NAV_LINKS = re.compile(r'<nav class="site-nav".*?</nav>', re.S)
+
+
+@pytest.fixture
+def app(fresh_world: World):
+    with TestClient(create_app(fresh_world.data_dir)) as client:
+        yield client.app
+
+
+def _client(app, name: str | None = None) -> TestClient:
+    client = TestClient(app)
+    if name:
+        answer = client.post("/login", data={"name": name, "password": PASSWORD},
+                             follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+    return client
+
+
+def _csrf(client: TestClient, path: str = "/tokens") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def _nav(html: str) -> list[str]:
+    match = NAV_LINKS.search(html)
+    return re.findall(r'<a href="([^"]+)"', match.group(0)) if match else []
+
+
+@pytest.fixture
+def clients(app) -> Iterator:
+    yield lambda name=None: _client(app, name)
+
+
+def test_a_page_sends_the_signed_out_to_sign_in(clients) -> None:
+    answer = clients().get("/cases/1", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    page = clients().get("/")
+    assert "<h1>Sign in</h1>" in page.text and 'name="password"' in page.text
+
+
+def test_a_failed_sign_in_says_so_on_the_form(clients) -> None:
+    answer = clients().post("/login", data={"name": "ivan", "password": "wrong"})
+    assert answer.status_code == 401
+    assert "wrong user name or password" in answer.text
+    assert 'value="ivan"' in answer.text  # the name stays filled in
+    assert "facesift_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_a_form_without_its_csrf_token_is_refused_with_a_page(clients) -> None:
+    client = clients("audrey")
+    answer = client.post("/audit/verify", data={})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "security token is missing or stale" in answer.text
+    ok = client.post("/audit/verify", data={"csrf_token": _csrf(client)})
+    assert ok.status_code == 200 and "Chain verified" in ok.text
+
+
+def test_the_navigation_shows_only_what_the_roles_can_use(clients) -> None:
+    assert _nav(clients("ivan").get("/").text) == ["/", "/tokens", "/stats"]
+    assert _nav(clients("audrey").get("/").text) == [
+        "/", "/activity", "/audit", "/users", "/tokens", "/stats"]
+    assert _nav(clients("rita").get("/reviews").text) == ["/reviews", "/tokens", "/stats"]
+    admin = clients("admin").get("/", follow_redirects=False)
+    assert admin.status_code == 303 and admin.headers["location"] == "/users"
+
+
+def test_a_forbidden_page_explains_why(clients) -> None:
+    answer = clients("ivan").get("/audit")
+    assert answer.status_code == 403
+    assert "this needs the auditor role" in answer.text
+    assert "<h1>Not allowed" in answer.text
+
+
+def test_a_new_password_and_a_new_token_are_shown_once(clients) -> None:
+    admin = clients("admin")
+    csrf = _csrf(admin, "/users")
+    made = admin.post("/users", data={"csrf_token": csrf, "name": "newbie",
+                                      "roles": ["investigator", "reviewer"]})
+    assert made.status_code == 200
+    password = re.search(r'class="secret">([^<]+)<', made.text).group(1)
+    assert password not in admin.get("/users").text
+    token = admin.post("/tokens", data={"csrf_token": csrf, "name": "nightly"})
+    secret = re.search(r'class="secret">(fs_[^<]+)<', token.text).group(1)
+    assert secret not in admin.get("/tokens").text
+
+
+def test_pages_and_their_form_fields_are_in_the_openapi_spec(app) -> None:
+    spec = TestClient(app).get("/openapi.json").json()
+    login = spec["paths"]["/login"]["post"]["requestBody"]["content"]
+    assert "application/x-www-form-urlencoded" in login
+    upload = spec["paths"]["/cases/{case_id}/probes"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+    for path in ("/", "/cases/{case_id}", "/searches/{search_id}", "/audit", "/reviews"):
+        assert path in spec["paths"]
