@@ -545,3 +545,18 @@ def test_openapi_describes_the_api(client) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
+    from tests.helpers import run_cli
+
+    w = fresh_world
+    with TestClient(create_app(w.data_dir)) as c:
+        before = searched(c, w, photo=STRANGER)
+        assert before["outcome"] == "no_candidate"
+        run_cli("ingest", "--collection", "late", "--workers", "1", STRANGER,
+                data_dir=w.data_dir, check=True)
+        after = searched(c, w, photo=STRANGER)
+        assert after["outcome"] == "candidates"
+        assert after["candidates"][0]["image"]["collection"] == "late"
+        assert after["gallery_size"] == before["gallery_size"] + 2

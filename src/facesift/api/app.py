@@ -15,13 +15,15 @@ from pathlib import Path
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from facesift.api import routes
 from facesift.api.context import Services
-from facesift.errors import FacesiftError, ImageError
+from facesift.errors import FacesiftError, ImageError, InvalidInput
 from facesift.vision import VisionConfig
 from facesift.web import pages
 
@@ -153,3 +155,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         if pages.wants_html(request):
             return pages.error_page(request, error, status)
         return JSONResponse({"error": error.code, "message": error.message}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if not pages.wants_html(request):
+            return await request_validation_exception_handler(request, error)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in error.errors()
+        )
+        return pages.error_page(request, InvalidInput(f"the form is incomplete: {problems}"), 422)

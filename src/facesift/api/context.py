@@ -9,6 +9,7 @@ from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, load_calibration
 from facesift.services.casework import Casework
 from facesift.services.gallery import Gallery
+from facesift.services.oversight import Oversight
 from facesift.services.settings import Settings
 from facesift.vision import FaceAnalyzer, VisionConfig
 
@@ -21,6 +22,7 @@ class Services:
     settings: Settings
     casework: Casework
     calibration: Calibration
+    oversight: Oversight
 
     @classmethod
     def open(cls, data_dir: Path, vision: VisionConfig | None = None) -> Services:
@@ -35,6 +37,7 @@ class Services:
             settings=settings,
             casework=Casework(gallery, analyzer, calibration, settings),
             calibration=calibration,
+            oversight=Oversight(gallery, calibration),
         )
 
     def close(self) -> None:

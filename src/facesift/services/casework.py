@@ -101,6 +101,11 @@ class Casework:
             self._audit.append("case_opened", {"case_id": case_id, **case}, actor.name)
         return self.records.case(case_id)
 
+    def offense_categories(self, actor: Principal) -> list[str]:
+        """The allow-list, for someone about to open a case."""
+        rules.require_search(actor)
+        return self.settings.get("offense_categories")
+
     def _check_grounds(self, case: dict) -> None:
         policy.check_purpose(
             case["purpose"], case["offense_category"], self.settings.refused_purposes(),
@@ -234,6 +239,7 @@ class Casework:
                                                   "reason": refusal.message}, actor.name)
             raise
         self._check_rate(actor, case)
+        self.gallery.refresh()  # an ingest may have run beside the server
         threshold = self._calibration.default_threshold
         size = self.gallery.size(collection)
         candidates = find_candidates(
@@ -309,6 +315,12 @@ class Casework:
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
         return self.records.pending_reviews_for(actor.user_id)
+
+    def search_to_review(self, actor: Principal, search_id: int) -> dict:
+        """A search, for a reviewer who may review it now."""
+        search = self.search(actor, search_id)
+        rules.require_review(actor, search["requested_by"])
+        return search
 
     def submit_review(self, actor: Principal, search_id: int, review: dict) -> dict:
         search = self.records.search(search_id)

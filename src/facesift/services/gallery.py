@@ -43,6 +43,7 @@ class Gallery:
         self._dirty = False
         self._lock = threading.Lock()  # the index is shared by the API's worker threads
         self._members: dict[int, IdFilter] = {}  # collection id -> its faces, until a change
+        self._seen = (self._index_stamp(), store.faces_fingerprint())
 
     @classmethod
     def open(cls, data_dir: Path) -> Gallery:
@@ -79,6 +80,30 @@ class Gallery:
             self._dirty |= bool(removed or len(ids))
             return Repair(added=len(ids), removed=removed)
 
+    def refresh(self) -> bool:
+        """Catch up with what other processes changed: an ingest or a removal run on the
+        command line while a server holds this gallery, or an index rebuilt on disk.
+        Cheap when nothing changed (a file stat and one small query)."""
+        stamp, fingerprint = self._index_stamp(), self.store.faces_fingerprint()
+        if (stamp, fingerprint) == self._seen:
+            return False
+        if stamp != self._seen[0] and self._index_path.exists():
+            with self._lock:
+                self.index = load_index(self._index_path)
+                self._members.clear()
+        repair = self.reconcile()
+        if repair.added or repair.removed:
+            with self._lock:
+                self._members.clear()
+        self._seen = (self._index_stamp(), fingerprint)
+        return True
+
+    def _index_stamp(self) -> int | None:
+        try:
+            return self._index_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     @property
     def index_path(self) -> Path:
         return self._index_path
@@ -95,6 +120,9 @@ class Gallery:
             if self._dirty:
                 self.index.save(self._index_path)
                 self._dirty = False
+                # Our own write: not a change to reload. The fingerprint stays as last seen,
+                # so faces another process added meanwhile are still caught up.
+                self._seen = (self._index_stamp(), self._seen[1])
 
     def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
         """Store images with their faces in one transaction, then index the faces."""

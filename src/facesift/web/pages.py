@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from facesift.api.context import Services
-from facesift.api.routes import audit as audit_api
 from facesift.api.routes.accounts import set_session_cookie
 from facesift.api.security import (
     SESSION_COOKIE,
@@ -195,7 +194,8 @@ def login(
 def logout(caller: Signed, svc: Svc):
     if caller.session_token:
         svc.accounts.sign_out(caller.session_token, caller.principal)
-    response = redirect("/login", "You are signed out.", "info")
+    # Not plain /login: that is where refused requests are sent.
+    response = redirect("/login?signed-out", "You are signed out.", "info")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -215,7 +215,7 @@ def home(request: Request, caller: Signed, svc: Svc):
 @router.get("/cases/new", summary="New case form")
 def new_case_page(request: Request, caller: Signed, svc: Svc):
     return render(request, "case_new.html", caller,
-                  categories=svc.settings.get("offense_categories"))
+                  categories=svc.casework.offense_categories(caller.principal))
 
 
 @router.post("/cases/new", summary="Open a case (form)")
@@ -351,7 +351,7 @@ def review_queue(request: Request, caller: Signed, svc: Svc):
 
 @router.get("/searches/{search_id}/review", summary="The review form")
 def review_page(search_id: int, request: Request, caller: Signed, svc: Svc):
-    search = svc.casework.search(caller.principal, search_id)
+    search = svc.casework.search_to_review(caller.principal, search_id)
     return render(request, "review.html", caller, search=search)
 
 
@@ -387,19 +387,19 @@ def audit_page(
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
     case = int(case_id) if case_id.strip().isdigit() else None
-    found = audit_api.audit_entries(caller, svc, user=user or None, action=action or None,
-                                    case_id=case, since=since or None, until=until or None,
-                                    limit=AUDIT_PAGE, offset=offset)
+    found = svc.oversight.entries(caller.principal, user=user or None, action=action or None,
+                                  case_id=case, since=since or None, until=until or None,
+                                  limit=AUDIT_PAGE, offset=offset)
     filters = {"user": user, "action": action, "case_id": case_id, "since": since,
                "until": until}
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(request, "audit.html", caller, found=found, filters=filters, query=query,
-                  offset=offset, page=AUDIT_PAGE, actions=svc.gallery.store.audit.actions())
+                  offset=offset, page=AUDIT_PAGE, actions=svc.oversight.actions(caller.principal))
 
 
 @router.post("/audit/verify", summary="Verify the audit chain (form)")
 def verify_audit(caller: Signed, svc: Svc):
-    report = audit_api.verify_audit(caller, svc)
+    report = svc.oversight.verify(caller.principal)
     if report["ok"]:
         return redirect("/audit", f"Chain verified: all {report['entries']:,} entries are intact"
                         " and linked to the anchor.")
@@ -498,7 +498,7 @@ def revoke_token(token_id: int, caller: Signed, svc: Svc):
 
 @router.get("/stats", summary="Gallery statistics")
 def stats_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "stats.html", caller, stats=audit_api.stats(caller, svc))
+    return render(request, "stats.html", caller, stats=svc.oversight.stats(caller.principal))
 
 
 @router.get("/activity", summary="The team's searches (supervisors, auditors)")

@@ -1,0 +1,82 @@
+"""Oversight: the audit log for auditors (browse, verify, export) and gallery statistics.
+
+Verifying and exporting are themselves audited, so the log shows who checked it and when.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+
+from facesift.governance import roles as rules
+from facesift.governance.roles import Principal
+from facesift.services.calibration import Calibration
+from facesift.services.gallery import Gallery
+from facesift.store.audit import utc_now
+
+CHECKPOINT_EVERY = 1000
+
+
+class Oversight:
+    def __init__(self, gallery: Gallery, calibration: Calibration):
+        self._gallery = gallery
+        self._calibration = calibration
+
+    @property
+    def _audit(self):
+        return self._gallery.store.audit
+
+    def entries(self, actor: Principal, *, user: str | None = None, action: str | None = None,
+                case_id: int | None = None, since: str | None = None, until: str | None = None,
+                limit: int = 100, offset: int = 0) -> dict:
+        rules.require_read_audit(actor)
+        total, entries = self._audit.filtered(
+            actor=user, action=action, case_id=case_id, since=since, until=until,
+            limit=limit, offset=offset,
+        )
+        return {"total": total, "entries": [dataclasses.asdict(e) for e in entries]}
+
+    def actions(self, actor: Principal) -> list[str]:
+        rules.require_read_audit(actor)
+        return self._audit.actions()
+
+    def verify(self, actor: Principal) -> dict:
+        rules.require_read_audit(actor)
+        report = self._audit.verify()
+        self._audit.append("audit_verified", {"ok": report.ok, "entries": report.entries},
+                           actor.name)
+        return dataclasses.asdict(report)
+
+    def export(self, actor: Principal) -> Iterator[str]:
+        """The log as JSON lines: one per entry, and every 1,000 entries and at the end a
+        checkpoint with the id and hash reached, for a third party to keep."""
+        rules.require_read_audit(actor)
+        self._audit.append("audit_exported", {}, actor.name)
+        last, count = None, 0
+        for count, entry in enumerate(self._audit.entries(), start=1):
+            yield json.dumps({"entry": dataclasses.asdict(entry)}, sort_keys=True)
+            last = entry
+            if count % CHECKPOINT_EVERY == 0:
+                yield _checkpoint(entry, count)
+        if last is not None and count % CHECKPOINT_EVERY:
+            yield _checkpoint(last, count)
+
+    def stats(self, actor: Principal) -> dict:
+        del actor  # every signed-in user may see the gallery's size
+        numbers = self._gallery.store.stats()
+        size = self._gallery.size()
+        threshold = self._calibration.default_threshold
+        return {
+            "collections": numbers.collections, "images": numbers.images,
+            "faces": numbers.faces, "ingest_failures": numbers.failures,
+            "indexed_faces": size, "model_id": self._calibration.model_id,
+            "threshold": threshold,
+            "expected_false_candidates_per_search":
+                self._calibration.expected_false_candidates(threshold, size),
+        }
+
+
+def _checkpoint(entry, count: int) -> str:
+    return json.dumps({"checkpoint": {"id": entry.id, "hash": entry.hash, "entries": count,
+                                      "exported_at": utc_now()}}, sort_keys=True)
