@@ -102,6 +102,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/tokens/{token_id}/revoke"): {"investigator", "admin"},
     ("GET", "/stats"): SIGNED_IN,
     ("GET", "/activity"): OVERSIGHT,
+    ("GET", "/settings"): {"admin", "supervisor", "auditor"},
+    ("POST", "/settings"): {"admin"},
 }
 
 
@@ -175,6 +177,9 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("POST", "/users/{user_id}/status"): {"data": {"disabled": "false"}},
         ("POST", "/users/{user_id}/training"): {"data": {"expires": "2099-01-01"}},
         ("POST", "/tokens"): {"data": {"name": f"page token {n}"}},
+        ("POST", "/settings"): {"data": {
+            "offense_categories": "robbery\nfraud", "refused_purposes": "[]",
+            "searches_per_minute": "1000", "max_upload_bytes": "10000000"}},
         ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
         ("POST", "/api/probes/{probe_id}/searches"): {"json": {"face_index": 0}},
         ("POST", "/api/searches/{search_id}/reviews"): {"json": {

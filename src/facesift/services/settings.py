@@ -47,6 +47,11 @@ class Settings:
     def all(self) -> dict[str, object]:
         return {key: self.get(key) for key in DEFAULTS}
 
+    def read(self, actor: Principal) -> dict[str, object]:
+        """Every setting, for those who oversee or administer the system."""
+        rules.require_read_settings(actor)
+        return self.all()
+
     def put(self, actor: Principal | None, key: str, value: object) -> None:
         if actor is not None:
             rules.require_change_settings(actor)
@@ -58,6 +63,17 @@ class Settings:
             self._store.audit.append(
                 "setting_changed", {"key": key, "from": before, "to": value}, name
             )
+
+    def update(self, actor: Principal, values: dict[str, object]) -> list[str]:
+        """Put each value that differs from the current one; returns the keys changed.
+        All are checked before any is written."""
+        rules.require_change_settings(actor)
+        for key, value in values.items():
+            _check(key, value)
+        changed = [key for key, value in values.items() if value != self.get(key)]
+        for key in changed:
+            self.put(actor, key, values[key])
+        return changed
 
     def refused_purposes(self) -> list[policy.RefusedPurpose]:
         return policy.refused_purposes(self.get("refused_purposes"))

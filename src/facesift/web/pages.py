@@ -1,11 +1,10 @@
 """The web pages: server-rendered HTML over the same services as the JSON API.
 
-Each handler reads its form, calls one service method (or the JSON API's own handler, where
-that is the service's entry point), and renders a template. Sign-in is the API's: a session
-cookie, and for every POST the session's CSRF token in the hidden ``csrf_token`` field. A form
-POSTs and then redirects (303) to a page; its outcome travels in a short-lived flash cookie.
-Secrets made for the user (a one-time password, an API token) are shown in the POST's own
-answer instead, once, and never put in a URL or a cookie.
+Each handler reads its form, calls one service method, and renders a template. Sign-in is
+the API's: a session cookie, and for every POST the session's CSRF token in the hidden
+``csrf_token`` field. A form POSTs and then redirects (303) to a page; its outcome travels
+in a short-lived flash cookie. Secrets made for the user (a one-time password, an API token)
+are shown in the POST's own answer instead, once, and never put in a URL or a cookie.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from facesift.api.security import (
     require_caller,
     services,
 )
-from facesift.errors import FacesiftError, NotFound, Unauthenticated
+from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
@@ -48,6 +47,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
+    ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
     ("/stats", "Gallery", ()),
 )
@@ -465,6 +465,35 @@ def record_training(user_id: int, caller: Signed, svc: Svc,
     user = svc.accounts.record_training(caller.principal, user_id, expires)
     return redirect("/users", f"Training recorded for {user.name}, valid until "
                     f"{user.training_expires}.")
+
+
+@router.get("/settings", summary="Settings (admins change them; supervisors, auditors read)")
+def settings_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "settings.html", caller, settings=svc.settings.read(caller.principal))
+
+
+@router.post("/settings", summary="Change the settings (form)")
+def change_settings(
+    caller: Signed, svc: Svc,
+    offense_categories: Annotated[str, Form(max_length=10_000)],
+    refused_purposes: Annotated[str, Form(max_length=50_000)],
+    searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
+    max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
+):
+    try:
+        refused = json.loads(refused_purposes)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
+    wanted = {
+        "offense_categories": [line.strip() for line in offense_categories.splitlines()
+                               if line.strip()],
+        "refused_purposes": refused,
+        "searches_per_minute": searches_per_minute,
+        "max_upload_bytes": max_upload_bytes,
+    }
+    changed = svc.settings.update(caller.principal, wanted)
+    message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
+    return redirect("/settings", message)
 
 
 @router.get("/tokens", summary="Your API tokens")

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from facesift.api.context import Services
 from facesift.api.params import Id, OptionalIdQuery
 from facesift.api.security import SESSION_COOKIE, Caller, require_caller, services
-from facesift.governance import roles as rules
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, SESSION_HOURS
 
 router = APIRouter(prefix="/api")
@@ -146,8 +145,7 @@ def revoke_token(token_id: Id, caller: Signed, svc: Svc) -> dict:
 
 @router.get("/settings", tags=["settings"])
 def read_settings(caller: Signed, svc: Svc) -> dict:
-    rules.require_read_settings(caller.principal)
-    return svc.settings.all()
+    return svc.settings.read(caller.principal)
 
 
 @router.put("/settings/{key}", tags=["settings"])
