@@ -560,3 +560,13 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
         assert after["outcome"] == "candidates"
         assert after["candidates"][0]["image"]["collection"] == "late"
         assert after["gallery_size"] == before["gallery_size"] + 2
+
+
+def test_requests_from_another_site_are_refused(client, world) -> None:
+    forged = client.post("/login", data={"name": "ivan", "password": PASSWORD},
+                         headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    same = client.post("/login", data={"name": "ivan", "password": PASSWORD},
+                       headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert same.status_code == 303
+    client.cookies.clear()

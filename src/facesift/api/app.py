@@ -2,6 +2,7 @@
 
 Guards, outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
+- state-changing requests from another site's pages (by their Origin) are refused;
 - requests take turns on the one SQLite connection (a transaction must not interleave);
 - a request body over the upload limit is refused before it is read;
 - every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
@@ -104,6 +105,10 @@ def _add_guards(app: FastAPI) -> None:
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
+        if _cross_site(request):
+            return _secure(JSONResponse(
+                {"error": "forbidden", "message": "cross-site requests are refused"},
+                status_code=403), path)
         too_big = _oversized(request, svc)
         if too_big is not None:
             return _secure(too_big, path)
@@ -115,6 +120,16 @@ def _add_guards(app: FastAPI) -> None:
             else:
                 response = await call_next(request)
         return _secure(response, path)
+
+
+def _cross_site(request: Request) -> bool:
+    """A state-changing request sent by a page of another site. Browsers always send Origin
+    on such requests; refusing them stops forged sign-ins, which no CSRF token can (the
+    sign-in form comes before any session)."""
+    origin = request.headers.get("origin")
+    if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
+        return False
+    return origin.split("://", 1)[-1] != request.headers.get("host")
 
 
 def _oversized(request: Request, svc: Services) -> Response | None:
