@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from facesift.vision import FaceAnalyzer, VisionConfig
-from facesift.vision.detect import MmodDetector, _plan_scale
+from facesift.vision.decode import decode_image
+from facesift.vision.detect import HogDetector, MmodDetector, ScalePlan, plan_scale
 from facesift.vision.embed import DlibResnetEmbedder
 from tests.conftest import photos
 
@@ -51,10 +52,63 @@ def test_same_person_is_closer_than_different_people(analyzer) -> None:
 
 
 def test_upsampling_is_planned_from_the_smallest_face() -> None:
-    assert _plan_scale(80) == (0, 1.0)  # dlib's window is 80 px: no rescaling
-    assert _plan_scale(40) == (1, 1.0)  # one pyramid-up step finds 40 px faces
-    assert _plan_scale(20) == (2, 1.0)
-    assert _plan_scale(160) == (0, 0.5)  # big faces only: detect on a half-size image
+    assert plan_scale(80, 250, 250) == ScalePlan()  # dlib's window is 80 px: no rescaling
+    assert plan_scale(40, 250, 250) == ScalePlan(upsample=1)  # dlib's own doubling, as ever
+    assert plan_scale(20, 250, 250) == ScalePlan(upsample=2)
+    assert plan_scale(160, 4000, 3000) == ScalePlan(factor=0.5)  # big faces: half-size scan
+    # Between powers of two: exactly as much as needed, not the next doubling.
+    assert plan_scale(50, 250, 250) == ScalePlan(factor=1.6)
+    assert plan_scale(60, 250, 250).scale == pytest.approx(4 / 3)
+    assert plan_scale(30, 250, 250).scale == pytest.approx(8 / 3)  # was 4x
+    # No face of 40 px fits in a 39 px high image: nothing to scan.
+    assert plan_scale(40, 500, 39).skip and not plan_scale(40, 500, 40).skip
+
+
+def test_default_detector_finds_exactly_what_dlib_finds_with_one_upsampling() -> None:
+    """The default plan (40 px) is dlib's HOG with one pyramid-up step, box for box: the
+    scale plan must not lose, move or add a face at the default."""
+    import dlib
+
+    reference = dlib.get_frontal_face_detector()
+    detector = HogDetector()
+    for photo in photos("group") + photos("probe"):
+        image = decode_image(photo.path.read_bytes())
+        rects, scores, _ = reference.run(image, 1, 0.0)
+        expected = [
+            ((r.left(), r.top(), r.right() + 1, r.bottom() + 1), s)
+            for r, s in zip(rects, scores, strict=True)
+        ]
+        found = [
+            ((d.box.x1, d.box.y1, d.box.x2, d.box.y2), d.score) for d in detector.detect(image)
+        ]
+        assert found == expected, photo.path.name
+
+
+@pytest.mark.parametrize("min_face", [50, 60])
+def test_scan_between_powers_of_two_keeps_the_group_faces(min_face) -> None:
+    """Scanned at 1.6x or 1.33x instead of 2x, every group-photo face of at least
+    ``min_face`` px that the default finds is found again, in the same place."""
+    coarse, fine = HogDetector(min_face), HogDetector()
+    for photo in photos("group"):
+        image = decode_image(photo.path.read_bytes())
+        wanted = [d.box for d in fine.detect(image) if min(d.box.width, d.box.height) >= min_face]
+        found = [d.box for d in coarse.detect(image)]
+        assert len(found) == photo.expected_faces, photo.path.name
+        for box in wanted:
+            assert any(_iou(box, other) >= 0.5 for other in found), (photo.path.name, box)
+
+
+def test_image_smaller_than_the_smallest_face_is_not_scanned() -> None:
+    portrait = decode_image(photos("probe")[0].path.read_bytes())
+    assert HogDetector(min_face_px=40).detect(portrait[:39]) == []
+    assert len(HogDetector(min_face_px=40).detect(portrait)) == 1
+
+
+def _iou(a, b) -> float:
+    w = max(0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    h = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    inter = w * h
+    return inter / (a.width * a.height + b.width * b.height - inter)
 
 
 def test_large_min_face_skips_small_faces_but_keeps_big_ones() -> None:
