@@ -11,7 +11,7 @@ on the exact landmark positions, which is how dlib's ResNet reaches its publishe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dlib
 import numpy as np
@@ -67,13 +67,27 @@ class FivePointAligner:
         image: np.ndarray, shape: dlib.full_object_detection, variants: tuple[ChipVariant, ...]
     ) -> np.ndarray:
         """One chip per variant, cut from the image itself (so shifted chips have no
-        empty borders). The plain variant equals ``chip``."""
+        empty borders). The plain variant equals ``chip``. A mirrored variant is its
+        unmirrored twin flipped, so each geometry is cut from the image only once."""
         details = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING)
-        return np.stack([_cut(image, details, v) for v in variants])
+        cut: dict[tuple[ChipVariant, bool], np.ndarray] = {}
+        chips = []
+        for variant in variants:
+            # The plain chip is cut by dlib's own geometry and its mirror by the general one
+            # (whose box is half a pixel wider), so those two are cut apart, as they always were.
+            key = (replace(variant, mirror=False), variant == _PLAIN)
+            if key not in cut:
+                cut[key] = _cut(image, details, *key)
+            chip = cut[key]
+            chips.append(np.ascontiguousarray(chip[:, ::-1]) if variant.mirror else chip)
+        return np.stack(chips)
 
 
-def _cut(image: np.ndarray, details: dlib.chip_details, variant: ChipVariant) -> np.ndarray:
-    if variant == _PLAIN:
+def _cut(
+    image: np.ndarray, details: dlib.chip_details, variant: ChipVariant, plain: bool
+) -> np.ndarray:
+    """The unmirrored chip of ``variant``: by dlib's geometry when ``plain``."""
+    if plain:
         chip = dlib.extract_image_chip(image, details)
     else:
         r = details.rect
@@ -85,5 +99,4 @@ def _cut(image: np.ndarray, details: dlib.chip_details, variant: ChipVariant) ->
         chip = dlib.extract_image_chip(
             image, dlib.chip_details(moved, dlib.chip_dims(CHIP_SIZE, CHIP_SIZE), angle)
         )
-    chip = np.asarray(chip)
-    return np.ascontiguousarray(chip[:, ::-1]) if variant.mirror else chip
+    return np.asarray(chip)
