@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision.align import CHIP_VARIANTS
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import HogDetector, MmodDetector, ScalePlan, plan_scale
 from facesift.vision.embed import DlibResnetEmbedder
@@ -123,3 +124,33 @@ def test_mmod_cnn_detector_finds_the_face_in_a_portrait() -> None:
     analyzer = FaceAnalyzer(MmodDetector(min_face_px=80), DlibResnetEmbedder())
     faces = analyzer.analyze_bytes(portrait.path.read_bytes()).faces
     assert len(faces) == 1 and faces[0].box.width > 60
+
+
+def test_cuda_is_preferred_when_onnxruntime_has_it(monkeypatch) -> None:
+    from facesift.vision import resnet_onnx
+
+    def offer(*names: str) -> None:
+        monkeypatch.setattr(resnet_onnx.ort, "get_available_providers", lambda: list(names))
+
+    offer("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    assert resnet_onnx.default_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    offer("CPUExecutionProvider")
+    assert resnet_onnx.default_providers() == ["CPUExecutionProvider"]
+
+
+def test_asking_for_cuda_without_a_gpu_falls_back_to_the_cpu(analyzer) -> None:
+    """A CUDA-first provider list on a machine or build without CUDA still embeds, on the
+    CPU, with the same vectors."""
+    from facesift.vision import model_files
+    from facesift.vision.resnet_onnx import OnnxResnetEmbedder
+
+    cpu = analyzer.embedder
+    cuda_first = OnnxResnetEmbedder.from_cache(
+        model_files.cache_dir(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert "CPUExecutionProvider" in cuda_first.providers
+    portrait = decode_image(photos("probe")[0].path.read_bytes())
+    face = analyzer.analyze(portrait).faces[0]
+    shape = analyzer.aligner.landmarks(portrait, face.box)
+    chip = analyzer.aligner.chips(portrait, shape, CHIP_VARIANTS["none"])
+    np.testing.assert_allclose(cuda_first.embed(chip), cpu.embed(chip), atol=1e-5)
