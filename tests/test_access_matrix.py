@@ -102,6 +102,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/tokens/{token_id}/revoke"): {"investigator", "admin"},
     ("GET", "/stats"): SIGNED_IN,
     ("GET", "/activity"): OVERSIGHT,
+    ("GET", "/account"): SIGNED_IN,
+    ("POST", "/account/password"): SIGNED_IN,
+    ("PUT", "/api/me/password"): SIGNED_IN,
     ("GET", "/settings"): {"admin", "supervisor", "auditor"},
     ("POST", "/settings"): {"admin"},
 }
@@ -177,6 +180,12 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("POST", "/users/{user_id}/status"): {"data": {"disabled": "false"}},
         ("POST", "/users/{user_id}/training"): {"data": {"expires": "2099-01-01"}},
         ("POST", "/tokens"): {"data": {"name": f"page token {n}"}},
+        # Wrong current password: a 403 would read as "denied", so send a valid change
+        # that fails on input instead (the new password is too short: 400).
+        ("POST", "/account/password"): {"data": {
+            "current_password": PASSWORD, "new_password": "short", "repeat_password": "short"}},
+        ("PUT", "/api/me/password"): {"json": {
+            "current_password": PASSWORD, "new_password": "short"}},
         ("POST", "/settings"): {"data": {
             "offense_categories": "robbery\nfraud", "refused_purposes": "[]",
             "searches_per_minute": "1000", "max_upload_bytes": "10000000"}},

@@ -570,3 +570,35 @@ def test_requests_from_another_site_are_refused(client, world) -> None:
                        headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert same.status_code == 303
     client.cookies.clear()
+
+
+def test_users_change_their_own_password_knowing_the_current_one(fresh_world) -> None:
+    w = fresh_world
+    with TestClient(create_app(w.data_dir)) as c:
+        wrong = c.put("/api/me/password", headers=w.auth("rita"),
+                      json={"current_password": "not it at all", "new_password": "x" * 14})
+        assert wrong.status_code == 403
+        short = c.put("/api/me/password", headers=w.auth("rita"),
+                      json={"current_password": PASSWORD, "new_password": "short"})
+        assert short.status_code == 400 and "12 characters" in short.json()["message"]
+        done = c.put("/api/me/password", headers=w.auth("rita"),
+                     json={"current_password": PASSWORD, "new_password": "a much longer one"})
+        assert done.status_code == 200
+        assert c.post("/api/session", json={"name": "rita", "password": PASSWORD}
+                      ).status_code == 401
+        assert c.post("/api/session", json={"name": "rita", "password": "a much longer one"}
+                      ).status_code == 200
+
+
+def test_repeated_failed_sign_ins_lock_the_name_for_a_while(fresh_world) -> None:
+    w = fresh_world
+    with TestClient(create_app(w.data_dir)) as c:
+        codes = [c.post("/api/session", json={"name": "rory", "password": f"guess {i}"}
+                        ).status_code for i in range(5)]
+        assert codes == [401] * 5
+        locked = c.post("/api/session", json={"name": "rory", "password": PASSWORD})
+        assert locked.status_code == 401 and "too many failed sign-ins" in locked.json()["message"]
+        # Another name is not affected, and the lock-out is in the audit log.
+        assert c.post("/api/session", json={"name": "rita", "password": PASSWORD}
+                      ).status_code == 200
+        assert audit_actions(c, w, action="login_locked")[0]["details"]["user"] == "rory"

@@ -27,6 +27,10 @@ from facesift.store import Store
 from facesift.store.accounts import AccountRecords, ApiToken, User
 
 SESSION_HOURS = 12
+# Password guessing: after this many failed sign-ins for one name within the window, that
+# name is locked until the window has passed (each refusal is audited too).
+MAX_FAILED_SIGN_INS = 5
+LOCKOUT_MINUTES = 15
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 365
 OPERATOR = "operator"  # the actor for changes made on the command line, by the machine's owner
@@ -196,6 +200,18 @@ class Accounts:
                                actor.name if actor else OPERATOR)
         return one_time
 
+    def change_own_password(self, actor: Principal, current: str, new: str) -> None:
+        """A signed-in user replaces their password (the one-time one, for a start)."""
+        user = self.user(actor.user_id)
+        if not verify_password(user.password_hash, current):
+            self._audit.append("password_change_failed", {"user": user.name}, user.name)
+            raise Forbidden("the current password is wrong")
+        if new == current:
+            raise InvalidInput("the new password must differ from the current one")
+        with self._store.transaction():
+            self.records.update_user(user.id, password_hash=hash_password(new))
+            self._audit.append("password_changed", {"user": user.name}, user.name)
+
     def _guard_last_admin(self, user: User, removing: bool) -> None:
         if (removing and "admin" in user.roles and user.status == "active"
                 and self.records.active_admin_count() <= 1):
@@ -204,6 +220,13 @@ class Accounts:
     # -- signing in ----------------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, via: str = "web") -> Session:
+        window_start = _later(minutes=-LOCKOUT_MINUTES)
+        if self._audit.count_since("login_failed", window_start, user=name) >= \
+                MAX_FAILED_SIGN_INS:
+            self._audit.append("login_locked", {"user": name, "via": via}, "unknown")
+            raise Unauthenticated(
+                f"too many failed sign-ins for this name; try again in {LOCKOUT_MINUTES} minutes"
+            )
         user = self.records.user_by_name(name)
         ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.status != "active":

@@ -151,6 +151,15 @@ class AuditLog:
         )
         return total, [_row_to_entry(row) for row in rows]
 
+    def count_since(self, action: str, since: str, **details: object) -> int:
+        """How many ``action`` entries since ``since`` have these values in their details."""
+        sql = "SELECT COUNT(*) FROM audit_log WHERE action = ? AND at > ?"
+        args: list[object] = [action, since]
+        for key, value in details.items():
+            sql += f" AND json_extract(details, '$.{key}') = ?"
+            args.append(value)
+        return self._conn.execute(sql, args).fetchone()[0]
+
     def actions(self) -> list[str]:
         return [r[0] for r in self._conn.execute(
             "SELECT DISTINCT action FROM audit_log ORDER BY action")]

@@ -496,6 +496,25 @@ def change_settings(
     return redirect("/settings", message)
 
 
+@router.get("/account", summary="Your account: roles, training, password")
+def account_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "account.html", caller,
+                  account=svc.accounts.user(caller.principal.user_id).describe())
+
+
+@router.post("/account/password", summary="Change your own password (form)")
+def change_own_password(
+    caller: Signed, svc: Svc,
+    current_password: Annotated[str, Form(max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+    repeat_password: Annotated[str, Form(max_length=256)],
+):
+    if new_password != repeat_password:
+        raise InvalidInput("the two new passwords differ")
+    svc.accounts.change_own_password(caller.principal, current_password, new_password)
+    return redirect("/account", "Your password is changed.")
+
+
 @router.get("/tokens", summary="Your API tokens")
 def tokens_page(request: Request, caller: Signed, svc: Svc):
     return _tokens_page_with(request, caller, svc, made=None)

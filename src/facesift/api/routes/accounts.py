@@ -45,6 +45,11 @@ class PasswordBody(BaseModel):
                                  description="leave out to have one generated")
 
 
+class OwnPasswordBody(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
+
+
 class NewTokenBody(BaseModel):
     name: str = Field(max_length=80)
     days: int = Field(default=DEFAULT_TOKEN_DAYS, ge=1, le=365)
@@ -82,6 +87,12 @@ def me(caller: Signed, svc: Svc) -> dict:
     user = svc.accounts.user(caller.principal.user_id).describe()
     return {"user": user, "csrf_token": caller.csrf_token,
             "training_valid": caller.principal.training_valid()}
+
+
+@router.put("/me/password", tags=["session"], summary="Change your own password")
+def change_own_password(body: OwnPasswordBody, caller: Signed, svc: Svc) -> dict:
+    svc.accounts.change_own_password(caller.principal, body.current_password, body.new_password)
+    return {"changed": True}
 
 
 @router.get("/users", tags=["users"])
