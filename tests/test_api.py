@@ -563,9 +563,10 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
 
 
 def test_requests_from_another_site_are_refused(client, world) -> None:
-    forged = client.post("/login", data={"name": "ivan", "password": PASSWORD},
-                         headers={"Origin": "https://evil.example"}, follow_redirects=False)
-    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    for origin in ("https://evil.example", "null", "http://testserver.evil.example"):
+        forged = client.post("/login", data={"name": "ivan", "password": PASSWORD},
+                             headers={"Origin": origin}, follow_redirects=False)
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
     same = client.post("/login", data={"name": "ivan", "password": PASSWORD},
                        headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert same.status_code == 303

@@ -128,8 +128,9 @@ def _cross_site(request: Request) -> bool:
     sign-in form comes before any session)."""
     origin = request.headers.get("origin")
     if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
-        return False
-    return origin.split("://", 1)[-1] != request.headers.get("host")
+        return False  # scripts and same-origin navigations
+    # "null": a page hiding where it comes from, e.g. a sandboxed frame or no-referrer.
+    return origin == "null" or origin.split("://", 1)[-1] != request.headers.get("host")
 
 
 def _oversized(request: Request, svc: Services) -> Response | None:
@@ -155,7 +156,9 @@ def _secure(response: Response, path: str) -> Response:
     headers["Content-Security-Policy"] = DOCS_CSP if path == "/docs" else CSP
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer, browsers send "Origin: null" even on
+    # our own forms, and the cross-site check below could not tell them from a forgery.
+    headers["Referrer-Policy"] = "same-origin"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not path.startswith("/static/"):
