@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from facesift.api.context import Services
+from facesift.api.params import Id
 from facesift.api.routes.accounts import set_session_cookie
 from facesift.api.security import (
     SESSION_COOKIE,
@@ -235,7 +236,7 @@ def new_case(
 
 
 @router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
-def case_page(case_id: int, request: Request, caller: Signed, svc: Svc):
+def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     work, who = svc.casework, caller.principal
     case = work.case(who, case_id)
     return render(request, "case.html", caller, case=case, probes=work.probes(who, case_id),
@@ -245,7 +246,7 @@ def case_page(case_id: int, request: Request, caller: Signed, svc: Svc):
 
 @router.post("/cases/{case_id}/probes", summary="Upload a probe photo (form)")
 async def upload_probe(
-    case_id: int, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
+    case_id: Id, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
 ):
     limit = svc.settings.get("max_upload_bytes")
     content = await file.read(limit + 1)
@@ -257,13 +258,13 @@ async def upload_probe(
 
 
 @router.post("/cases/{case_id}/close", summary="Close a case (form)")
-def close_case(case_id: int, caller: Signed, svc: Svc):
+def close_case(case_id: Id, caller: Signed, svc: Svc):
     case = svc.casework.close_case(caller.principal, case_id)
     return redirect(f"/cases/{case_id}", f"Case {case['reference']} is closed.")
 
 
 @router.get("/cases/{case_id}/disclosure", summary="The disclosure packet, printable")
-def disclosure_page(case_id: int, request: Request, caller: Signed, svc: Svc):
+def disclosure_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     packet = svc.casework.disclosure(caller.principal, case_id)
     return render(request, "disclosure.html", caller, packet=packet)
 
@@ -286,16 +287,16 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 
 
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
-def probe_page(probe_id: int, request: Request, caller: Signed, svc: Svc):
+def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
     probe = svc.casework.probe(caller.principal, probe_id)
-    collections = [c["name"] for c in svc.gallery.store.stats().collections]
+    collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(request, "probe.html", caller, probe=probe, faces=_faces_in_percent(probe),
                   collections=collections, top_k=DEFAULT_TOP_K, max_top_k=MAX_TOP_K)
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
 def edit_probe(
-    probe_id: int, caller: Signed, svc: Svc,
+    probe_id: Id, caller: Signed, svc: Svc,
     operation: Annotated[str, Form(max_length=10)],
     degrees: Annotated[int | None, Form()] = None,
     x1: Annotated[int | None, Form()] = None,
@@ -312,7 +313,7 @@ def edit_probe(
 
 @router.post("/probes/{probe_id}/search", summary="Search the gallery for a face (form)")
 def run_search(
-    probe_id: int, caller: Signed, svc: Svc,
+    probe_id: Id, caller: Signed, svc: Svc,
     face: Annotated[int, Form(ge=0, le=1000)],
     collection: Annotated[str, Form(max_length=200)] = "",
     top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
@@ -322,14 +323,14 @@ def run_search(
 
 
 @router.get("/searches/{search_id}", summary="A candidate list")
-def search_page(search_id: int, request: Request, caller: Signed, svc: Svc):
+def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     return render(request, "search.html", caller, search=search)
 
 
 @router.get("/searches/{search_id}/compare/{face_id}",
             summary="The probe's face beside one candidate's face")
-def compare_page(search_id: int, face_id: int, request: Request, caller: Signed, svc: Svc):
+def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
     if candidate is None:
@@ -350,14 +351,14 @@ def review_queue(request: Request, caller: Signed, svc: Svc):
 
 
 @router.get("/searches/{search_id}/review", summary="The review form")
-def review_page(search_id: int, request: Request, caller: Signed, svc: Svc):
+def review_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search_to_review(caller.principal, search_id)
     return render(request, "review.html", caller, search=search)
 
 
 @router.post("/searches/{search_id}/review", summary="Record your review (form)")
 def review(
-    search_id: int, caller: Signed, svc: Svc,
+    search_id: Id, caller: Signed, svc: Svc,
     decision: Annotated[str, Form(max_length=20)],
     similarities: Annotated[str, Form(max_length=4000)],
     differences: Annotated[str, Form(max_length=4000)],
@@ -431,21 +432,21 @@ def add_user(
 
 
 @router.post("/users/{user_id}/roles", summary="Change a user's roles (form)")
-def set_roles(user_id: int, caller: Signed, svc: Svc,
+def set_roles(user_id: Id, caller: Signed, svc: Svc,
               roles: Annotated[list[str] | None, Form(max_length=5)] = None):
     user = svc.accounts.set_roles(caller.principal, user_id, roles or [])
     return redirect("/users", f"{user.name} now has the roles: {', '.join(sorted(user.roles))}.")
 
 
 @router.post("/users/{user_id}/status", summary="Disable or enable an account (form)")
-def set_status(user_id: int, caller: Signed, svc: Svc,
+def set_status(user_id: Id, caller: Signed, svc: Svc,
                disabled: Annotated[bool, Form()]):
     user = svc.accounts.set_disabled(caller.principal, user_id, disabled)
     return redirect("/users", f"{user.name} is now {user.status}.")
 
 
 @router.post("/users/{user_id}/password", summary="Reset a password (form); shown once")
-def reset_password(user_id: int, request: Request, caller: Signed, svc: Svc):
+def reset_password(user_id: Id, request: Request, caller: Signed, svc: Svc):
     password = svc.accounts.set_password(caller.principal, user_id, None)
     name = svc.accounts.user(user_id).name
     return _users_page_with(request, caller, svc, created={
@@ -454,13 +455,13 @@ def reset_password(user_id: int, request: Request, caller: Signed, svc: Svc):
 
 
 @router.post("/users/{user_id}/approve", summary="Approve a pending account (form)")
-def approve_user(user_id: int, caller: Signed, svc: Svc):
+def approve_user(user_id: Id, caller: Signed, svc: Svc):
     user = svc.accounts.approve(caller.principal, user_id)
     return redirect("/users", f"{user.name} is approved and active.")
 
 
 @router.post("/users/{user_id}/training", summary="Record a training attestation (form)")
-def record_training(user_id: int, caller: Signed, svc: Svc,
+def record_training(user_id: Id, caller: Signed, svc: Svc,
                     expires: Annotated[str, Form(max_length=10)]):
     user = svc.accounts.record_training(caller.principal, user_id, expires)
     return redirect("/users", f"Training recorded for {user.name}, valid until "
@@ -539,7 +540,7 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke", summary="Revoke an API token (form)")
-def revoke_token(token_id: int, caller: Signed, svc: Svc):
+def revoke_token(token_id: Id, caller: Signed, svc: Svc):
     token = svc.accounts.revoke_token(caller.principal, token_id)
     return redirect("/tokens", f"Token “{token.name}” is revoked.")
 
