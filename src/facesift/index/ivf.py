@@ -20,19 +20,29 @@ from facesift.index.vector_file import VectorFile
 
 # Lists to visit, as a share of all lists. Same-person faces are far apart compared with the
 # lists' size, so a face's mates are spread over many lists: measured on real LFW mates in
-# 1M- and 10M-face galleries, visiting 1/8 of the lists finds over 99% of them
-# (bench/search.py).
+# galleries of 100k to 10M faces, visiting 1/8 of the lists finds over 99% of them
+# (bench/search.py). A share, not a count, because recall at a given share holds or rises as
+# lists get smaller (more of them), while at a fixed count it falls.
 PROBE_SHARE = 1 / 8
-DEFAULT_SHORTLIST = 256  # re-ranked exactly; 64-byte codes rarely push a mate past it
+DEFAULT_SHORTLIST = 256  # re-ranked exactly; 4-bit codes push about 1 mate in 200 past 128
 
-
+MIN_LISTS = 256
+SINGLE_QUERY_SCAN = 11  # IndexIVFFastScan.implem: one query at a time, a reservoir of results
 MAX_LISTS = 4096  # more lists make every add slower (each vector is compared with each list)
 
 
 def ivf_factory(expected_faces: int) -> str:
-    """About 4 * sqrt(N) lists (FAISS's rule of thumb), between 256 and MAX_LISTS."""
-    nlist = 256
-    while nlist * nlist < 16 * expected_faces and nlist < MAX_LISTS:
+    """About 2 * sqrt(N) lists (a power of two), between MIN_LISTS and MAX_LISTS.
+
+    Scanning 1/8 of the codes costs the same whatever the number of lists; what the number
+    changes is the fixed cost of a query (one distance per list to choose them, and a start-up
+    cost per list visited) against the recall at that share. At 1M faces, 2048 lists of ~500
+    faces gave mate recall 0.996 in 0.7 ms of scanning; 4096 lists of ~250 gave 0.997 in
+    1.0 ms, 1024 lists 0.992 (bench/README.md). FAISS's usual 4-16 * sqrt(N) suits
+    smaller shortlists at lower recall, where the fixed costs matter less.
+    """
+    nlist = MIN_LISTS
+    while nlist * nlist < 4 * expected_faces and nlist < MAX_LISTS:
         nlist *= 2
     return f"IVF{nlist},PQ64x4fs"
 
@@ -51,6 +61,7 @@ class IvfIndex:
     ):
         self.dim = index.d
         self._index = index
+        self._fast_scan = hasattr(index, "implem")  # IndexIVFFastScan (always, when built here)
         self.vectors = vectors
         nlist = faiss.extract_index_ivf(index).nlist
         self.nprobe = nprobe or max(16, round(nlist * PROBE_SHARE))
@@ -102,6 +113,10 @@ class IvfIndex:
         params = faiss.SearchParametersIVF(nprobe=self.nprobe)
         if allowed_ids is not None:
             params.sel = IdFilter.of(allowed_ids).selector()
+        # FAISS's default scan groups queries by list, which pays off for batches; one query
+        # is about 5% faster scanned list by list (callers serialise searches: Gallery's lock).
+        if self._fast_scan:
+            self._index.implem = SINGLE_QUERY_SCAN if len(queries) == 1 else 0
         _, candidates = self._index.search(queries, shortlist, params=params)
         return self._rerank(queries, candidates, k)
 
