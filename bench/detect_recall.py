@@ -5,7 +5,8 @@
 The reference is dlib's HOG as facesift ran it before the scale plan (and as
 face_recognition runs it): one upsampling step for any minimum face from 40 to 79 px. For
 each minimum face size, every reference face at least that big must be found again, i.e. a
-box with IoU >= 0.5 must come out of facesift's detector. Also checks the fixture's group
+box with IoU >= 0.5 must come out of facesift's detector
+(``--exact-scale``: scanned at exactly 80 / min_face). Also checks the fixture's group
 photos against their expected face counts.
 """
 
@@ -32,16 +33,16 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union else 0.0
 
 
-def _detect_all(args: tuple[list[str], list[int]]) -> list[tuple[str, Boxes, dict, dict]]:
+def _detect_all(args: tuple[list[str], list[int], bool]) -> list[tuple[str, Boxes, dict, dict]]:
     """(path, reference boxes, {min_face: boxes}, {min_face or 'ref': seconds}) per image."""
     import dlib
 
     from facesift.vision.decode import decode_image
     from facesift.vision.detect import HogDetector
 
-    paths, min_faces = args
+    paths, min_faces, exact = args
     reference = dlib.get_frontal_face_detector()
-    detectors = {m: HogDetector(m) for m in min_faces}
+    detectors = {m: HogDetector(m, exact_scale=exact) for m in min_faces}
     out = []
     for path in paths:
         image = decode_image(Path(path).read_bytes())
@@ -71,9 +72,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--min-face", type=int, nargs="+", default=[40])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--exact-scale", action="store_true", help="scan at exactly 80/min_face (plan_scale)"
+    )
     args = parser.parse_args()
     paths = lfw_paths(args.images)
-    chunks = [(paths[i : i + 50], args.min_face) for i in range(0, len(paths), 50)]
+    chunks = [
+        (paths[i : i + 50], args.min_face, args.exact_scale) for i in range(0, len(paths), 50)
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = [row for chunk in pool.map(_detect_all, chunks) for row in chunk]
 
@@ -85,21 +91,23 @@ def main() -> None:
     )
     lost_any = False
     for m in args.min_face:
-        wanted = kept = extra = 0
+        wanted = kept = kept_all = extra = 0
         lost = []
         for path, ref, found, _ in rows:
             for box in ref:
+                again = any(iou(box, f) >= 0.5 for f in found[m])
+                kept_all += again
                 if min(box[2] - box[0], box[3] - box[1]) < m:
                     continue
                 wanted += 1
-                if any(iou(box, f) >= 0.5 for f in found[m]):
-                    kept += 1
-                else:
+                kept += again
+                if not again:
                     lost.append((Path(path).name, box))
             extra += sum(1 for f in found[m] if not any(iou(f, b) >= 0.5 for b in ref))
         seconds = sum(s[m] for *_, s in rows)
         print(
-            f"min face {m} px: {kept}/{wanted} reference faces >= {m} px kept, "
+            f"min face {m} px: {kept}/{wanted} reference faces >= {m} px kept "
+            f"({kept_all}/{sum(len(r) for _, r, _, _ in rows)} of all), "
             f"{len(lost)} lost, {extra} new boxes; {1000 * seconds / len(rows):.2f} ms an "
             f"image ({seconds / ref_seconds:.0%} of the reference)"
         )
@@ -113,7 +121,7 @@ def main() -> None:
     with (DATA / "fixture" / "labels.csv").open(newline="") as handle:
         groups = [r for r in csv.DictReader(handle) if r["role"] in ("group", "negative")]
     for m in args.min_face:
-        detector = HogDetector(m)
+        detector = HogDetector(m, exact_scale=args.exact_scale)
         counts = [
             f"{Path(r['path']).stem}: "
             f"{len(detector.detect(decode_image((DATA / 'fixture' / r['path']).read_bytes())))}"

@@ -57,10 +57,13 @@ def test_upsampling_is_planned_from_the_smallest_face() -> None:
     assert plan_scale(40, 250, 250) == ScalePlan(upsample=1)  # dlib's own doubling, as ever
     assert plan_scale(20, 250, 250) == ScalePlan(upsample=2)
     assert plan_scale(160, 4000, 3000) == ScalePlan(factor=0.5)  # big faces: half-size scan
-    # Between powers of two: exactly as much as needed, not the next doubling.
-    assert plan_scale(50, 250, 250) == ScalePlan(factor=1.6)
-    assert plan_scale(60, 250, 250).scale == pytest.approx(4 / 3)
-    assert plan_scale(30, 250, 250).scale == pytest.approx(8 / 3)  # was 4x
+    # Between powers of two: the next doubling, or on request exactly as much as needed.
+    assert plan_scale(50, 250, 250) == ScalePlan(upsample=1)
+    assert plan_scale(30, 250, 250) == ScalePlan(upsample=2)
+    assert plan_scale(50, 250, 250, exact=True) == ScalePlan(factor=1.6)
+    assert plan_scale(60, 250, 250, exact=True).scale == pytest.approx(4 / 3)
+    assert plan_scale(30, 250, 250, exact=True).scale == pytest.approx(8 / 3)
+    assert plan_scale(40, 250, 250, exact=True) == ScalePlan(upsample=1)
     # No face of 40 px fits in a 39 px high image: nothing to scan.
     assert plan_scale(40, 500, 39).skip and not plan_scale(40, 500, 40).skip
 
@@ -89,7 +92,7 @@ def test_default_detector_finds_exactly_what_dlib_finds_with_one_upsampling() ->
 def test_scan_between_powers_of_two_keeps_the_group_faces(min_face) -> None:
     """Scanned at 1.6x or 1.33x instead of 2x, every group-photo face of at least
     ``min_face`` px that the default finds is found again, in the same place."""
-    coarse, fine = HogDetector(min_face), HogDetector()
+    coarse, fine = HogDetector(min_face, exact_scale=True), HogDetector()
     for photo in photos("group"):
         image = decode_image(photo.path.read_bytes())
         wanted = [d.box for d in fine.detect(image) if min(d.box.width, d.box.height) >= min_face]
