@@ -114,9 +114,11 @@ class IvfIndex:
         if allowed_ids is not None:
             params.sel = IdFilter.of(allowed_ids).selector()
         # FAISS's default scan groups queries by list, which pays off for batches; one query
-        # is about 5% faster scanned list by list (callers serialise searches: Gallery's lock).
+        # without a filter is about 5% faster scanned list by list. (Setting it here is safe
+        # because callers serialise searches: Gallery's lock.)
         if self._fast_scan:
-            self._index.implem = SINGLE_QUERY_SCAN if len(queries) == 1 else 0
+            single = len(queries) == 1 and allowed_ids is None
+            self._index.implem = SINGLE_QUERY_SCAN if single else 0
         _, candidates = self._index.search(queries, shortlist, params=params)
         return self._rerank(queries, candidates, k)
 
