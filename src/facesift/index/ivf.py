@@ -34,12 +34,12 @@ MAX_LISTS = 4096  # more lists make every add slower (each vector is compared wi
 def ivf_factory(expected_faces: int) -> str:
     """About 2 * sqrt(N) lists (a power of two), between MIN_LISTS and MAX_LISTS.
 
-    Scanning 1/8 of the codes costs the same whatever the number of lists; what the number
-    changes is the fixed cost of a query (one distance per list to choose them, and a start-up
-    cost per list visited) against the recall at that share. At 1M faces, 2048 lists of ~500
-    faces gave mate recall 0.996 in 0.7 ms of scanning; 4096 lists of ~250 gave 0.997 in
-    1.0 ms, 1024 lists 0.992 (bench/README.md). FAISS's usual 4-16 * sqrt(N) suits
-    smaller shortlists at lower recall, where the fixed costs matter less.
+    Scanning 1/8 of the codes costs about the same whatever the number of lists; what the
+    number changes is the fixed cost of a query (one distance per list to choose them, and a
+    start-up cost per list visited) against the recall at that share. In a sweep at 1M faces
+    probing 1/8: 1024 lists gave mate recall 0.992, 2048 lists 0.996, 4096 lists 0.997, each
+    doubling about 30% slower (bench/README.md). FAISS's usual 4-16 * sqrt(N) pays more of
+    those fixed costs for little recall here.
     """
     nlist = MIN_LISTS
     while nlist * nlist < 4 * expected_faces and nlist < MAX_LISTS:
