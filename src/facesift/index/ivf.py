@@ -32,6 +32,10 @@ MAX_LISTS = 4096  # more lists make every add slower (each vector is compared wi
 
 
 def ivf_factory(expected_faces: int) -> str:
+    return f"IVF{list_count(expected_faces)},PQ64x4fs"
+
+
+def list_count(expected_faces: int) -> int:
     """About 2 * sqrt(N) lists (a power of two), between MIN_LISTS and MAX_LISTS.
 
     Scanning 1/8 of the codes costs about the same whatever the number of lists; what the
@@ -44,7 +48,7 @@ def ivf_factory(expected_faces: int) -> str:
     nlist = MIN_LISTS
     while nlist * nlist < 4 * expected_faces and nlist < MAX_LISTS:
         nlist *= 2
-    return f"IVF{nlist},PQ64x4fs"
+    return nlist
 
 
 def vector_path(index_path: Path) -> Path:

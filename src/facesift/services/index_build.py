@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facesift.index import IVF_MIN_FACES, FlatIndex, IvfIndex, VectorIndex, load_index
-from facesift.index.ivf import vector_path
+from facesift.index.ivf import list_count, vector_path
 from facesift.services.gallery import EMBEDDING_DIM, Gallery
 
 CHUNK = 20_000
 TRAINING_SAMPLE = 100_000
+TRAINING_PER_LIST = 40  # FAISS's k-means wants at least 39 points per list
 KINDS = ("auto", "flat", "ivf")
 
 
@@ -85,7 +86,8 @@ def _highest_id(index: VectorIndex) -> int:
 def _new_index(gallery: Gallery, kind: str, work_path: Path, total: int) -> VectorIndex:
     if kind == "flat":
         return FlatIndex(EMBEDDING_DIM)
-    sample = gallery.store.sample_embeddings(TRAINING_SAMPLE)
+    wanted = max(TRAINING_SAMPLE, TRAINING_PER_LIST * list_count(total))
+    sample = gallery.store.sample_embeddings(wanted)
     if len(sample) < 1024:
         raise ValueError(f"a compressed index needs at least 1024 faces; there are {total}")
     return IvfIndex.train(sample, work_path, max(total, len(sample)))
