@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from facesift.api.context import Services
 from facesift.errors import Forbidden, Unauthenticated
 from facesift.governance.roles import Principal
 from facesift.governance.secrets import same_secret
+from facesift.services.accounts import SESSION_HOURS
 
 SESSION_COOKIE = "facesift_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -78,3 +79,10 @@ async def optional_caller(request: Request) -> Caller | None:
         return identify(request)
     except Unauthenticated:
         return None
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https", path="/",
+    )

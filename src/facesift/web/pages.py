@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from facesift.api.context import Services
 from facesift.api.params import Id
-from facesift.api.routes.accounts import set_session_cookie
 from facesift.api.security import (
     SESSION_COOKIE,
     Caller,
@@ -27,6 +26,7 @@ from facesift.api.security import (
     optional_caller,
     require_caller,
     services,
+    set_session_cookie,
 )
 from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role

@@ -9,8 +9,14 @@ from pydantic import BaseModel, Field
 
 from facesift.api.context import Services
 from facesift.api.params import Id, OptionalIdQuery
-from facesift.api.security import SESSION_COOKIE, Caller, require_caller, services
-from facesift.services.accounts import DEFAULT_TOKEN_DAYS, SESSION_HOURS
+from facesift.api.security import (
+    SESSION_COOKIE,
+    Caller,
+    require_caller,
+    services,
+    set_session_cookie,
+)
+from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 
 router = APIRouter(prefix="/api")
 Svc = Annotated[Services, Depends(services)]
@@ -57,13 +63,6 @@ class NewTokenBody(BaseModel):
 
 class SettingBody(BaseModel):
     value: Any
-
-
-def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path="/",
-    )
 
 
 @router.post("/session", tags=["session"], summary="Sign in (sets the session cookie)")
