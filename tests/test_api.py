@@ -603,3 +603,30 @@ def test_repeated_failed_sign_ins_lock_the_name_for_a_while(fresh_world) -> None
         assert c.post("/api/session", json={"name": "rita", "password": PASSWORD}
                       ).status_code == 200
         assert audit_actions(c, w, action="login_locked")[0]["details"]["user"] == "rory"
+
+
+def test_a_slow_upload_does_not_hold_up_other_requests(server_world, tmp_path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    w = server_world.copy_to(tmp_path / "data")
+    with start_server(w.data_dir) as server:
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            # Headers for a 100 kB upload, then only a trickle of it.
+            slow.sendall((f"POST /api/cases/1/probes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          f"Authorization: Bearer {w.tokens['ivan']}\r\n"
+                          "Content-Type: multipart/form-data; boundary=x\r\n"
+                          "Content-Length: 100000\r\n\r\n--x\r\n").encode())
+            time.sleep(0.5)
+            request = urllib.request.Request(server.url_for("/api/me"),
+                                             headers=w.auth("rita"))
+            started = time.monotonic()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+            assert time.monotonic() - started < 2
+        finally:
+            slow.close()

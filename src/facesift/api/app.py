@@ -112,6 +112,9 @@ def _add_guards(app: FastAPI) -> None:
         too_big = _oversized(request, svc)
         if too_big is not None:
             return _secure(too_big, path)
+        # Receive the whole (size-checked) body before taking a turn, so a slow upload
+        # holds up nobody else.
+        await request.body()
         async with request.app.state.turn:
             if path != "/healthz" and not svc.accounts.has_admin():
                 response: Response = JSONResponse(
