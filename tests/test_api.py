@@ -405,6 +405,17 @@ def test_reviewers_never_review_their_own_search_nor_twice(client, world) -> Non
         "/api/reviews/queue", headers=world.auth("rory")).json()}
 
 
+def test_an_auditor_who_is_also_a_reviewer_cannot_review_blind(fresh_world) -> None:
+    w = fresh_world
+    with TestClient(create_app(w.data_dir)) as c:
+        c.put(f"/api/users/{w.user_ids['rita']}/roles", json={"roles": ["reviewer", "auditor"]},
+              headers=w.auth("admin"))
+        search = searched(c, w)
+        face_id = search["candidates"][0]["face_id"]
+        refused = review(c, w, "rita", search["id"], "confirm", face_id)
+        assert refused.status_code == 403 and "blind" in refused.json()["message"]
+
+
 @pytest.mark.parametrize("second, outcome", [("no_lead", "inconclusive"),
                                              ("confirm_other", "inconclusive")])
 def test_disagreeing_reviewers_leave_no_lead(client, world, second, outcome) -> None:

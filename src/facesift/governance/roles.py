@@ -94,6 +94,9 @@ def require_review(principal: Principal, requested_by: int) -> None:
     _require_training(principal, "reviewing")
     if requested_by == principal.user_id:
         raise Forbidden("a reviewer never reviews their own search (separation of duties)")
+    if principal.has(Role.AUDITOR):
+        # The audit log shows each review as it is written: an auditor cannot review blind.
+        raise Forbidden("a user with the auditor role cannot review (reviews must be blind)")
 
 
 def can_view_case(principal: Principal, case_created_by: int) -> bool:
