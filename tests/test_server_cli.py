@@ -88,3 +88,16 @@ def test_bad_roles_and_dates_are_explained(tmp_path: Path) -> None:
     run_cli("users", "add", "x2", "--role", "investigator", data_dir=data, check=True)
     bad_date = run_cli("users", "training", "x2", "--until", "next year", data_dir=data)
     assert bad_date.returncode == 1 and "not a date" in bad_date.stderr
+
+
+def test_the_command_line_search_is_refused_once_there_are_accounts(server_world,
+                                                                     tmp_path: Path) -> None:
+    from tests.server_world import PROBE
+
+    world = server_world.copy_to(tmp_path / "data")
+    refused = run_cli("search", PROBE, "--case", "C-1", "--purpose", "identify a robber",
+                      data_dir=world.data_dir)
+    assert refused.returncode == 4
+    assert "facesift serve" in refused.stderr
+    shown = run_cli("audit", "show", "--json", data_dir=world.data_dir, check=True)
+    assert '"search_refused"' in shown.stdout

@@ -10,6 +10,17 @@ from facesift.errors import SearchRefused
 MIN_PURPOSE_CHARS = 5
 
 
+def require_no_accounts(accounts: int) -> None:
+    """The command-line search is for a gallery run by one operator. Once the gallery has
+    user accounts, a search must belong to a signed-in user and an opened case: the server."""
+    if accounts:
+        raise SearchRefused(
+            "search refused: this gallery has user accounts, so every search must belong to "
+            "a signed-in user and a case. Search through the server (facesift serve): the web "
+            "app, or the API with an API token."
+        )
+
+
 def require_grounds(case: str | None, purpose: str | None) -> tuple[str, str]:
     """The cleaned (case, purpose), or SearchRefused saying what is missing."""
     case = (case or "").strip()

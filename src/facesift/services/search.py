@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facesift.errors import FacesiftError, SearchRefused
-from facesift.governance.search_policy import require_grounds
+from facesift.governance.search_policy import require_grounds, require_no_accounts
 from facesift.schemas import Face
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
@@ -96,6 +96,7 @@ def search(
     probe_sha = hashlib.sha256(probe).hexdigest()
     audit = gallery.store.audit
     try:
+        require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
     except SearchRefused as refusal:
         audit.append(

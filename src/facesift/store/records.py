@@ -173,6 +173,9 @@ class Store:
         ).fetchall()
         return _unpack(rows)[1]
 
+    def account_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
     def faces_fingerprint(self) -> tuple[int, int]:
         """(count, largest id) of the faces: changes whenever faces are added or removed."""
         row = self.conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
