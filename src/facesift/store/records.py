@@ -176,6 +176,10 @@ class Store:
     def account_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the database (not our own)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def faces_fingerprint(self) -> tuple[int, int]:
         """(count, largest id) of the faces: changes whenever faces are added or removed."""
         row = self.conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
