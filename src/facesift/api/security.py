@@ -9,8 +9,9 @@ token, because a browser never adds that header by itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from facesift.api.context import Services
 from facesift.errors import Forbidden, Unauthenticated
@@ -79,6 +80,11 @@ async def optional_caller(request: Request) -> Caller | None:
         return identify(request)
     except Unauthenticated:
         return None
+
+
+# Handler parameters: the app's services, and the signed-in (CSRF-checked) caller.
+Svc = Annotated[Services, Depends(services)]
+Signed = Annotated[Caller, Depends(require_caller)]
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

@@ -423,7 +423,6 @@ class Casework:
         case = self.case(actor, case_id)
         searches = [self.search(actor, s["id"])
                     for s in reversed(self.records.searches(case_id=case_id))]
-        head = self._audit.entries(since_id=0)[-1:]  # the chain head at export time
         packet = {
             "format": "facesift-disclosure/1",
             "generated_at": utc_now(),
@@ -434,11 +433,12 @@ class Casework:
             "timeline": self.timeline(actor, case_id),
             "lead_notice": LEAD_NOTICE,
         }
-        with self._transaction():
-            entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
+        entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
+        # The export's own entry, and the head it was chained to: the log as it stood.
         packet["audit_chain_head"] = {
             "id": entry.id, "hash": entry.hash,
-            "previous_head": {"id": head[0].id, "hash": head[0].hash} if head else None,
+            "previous_head": {"id": entry.id - 1, "hash": entry.prev_hash} if entry.id > 1
+            else None,
         }
         return packet
 

@@ -22,10 +22,10 @@ from facesift.api.params import Id
 from facesift.api.security import (
     SESSION_COOKIE,
     Caller,
+    Signed,
+    Svc,
     identify,
     optional_caller,
-    require_caller,
-    services,
     set_session_cookie,
 )
 from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
@@ -35,8 +35,6 @@ from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
-Svc = Annotated[Services, Depends(services)]
-Signed = Annotated[Caller, Depends(require_caller)]
 FLASH_COOKIE = "facesift_flash"
 AUDIT_PAGE = 50
 CASE_VIEWERS = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR)

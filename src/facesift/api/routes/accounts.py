@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from facesift.api.context import Services
 from facesift.api.params import Id, OptionalIdQuery
 from facesift.api.security import (
     SESSION_COOKIE,
-    Caller,
-    require_caller,
-    services,
+    Signed,
+    Svc,
     set_session_cookie,
 )
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 
 router = APIRouter(prefix="/api")
-Svc = Annotated[Services, Depends(services)]
-Signed = Annotated[Caller, Depends(require_caller)]
 
 
 class Credentials(BaseModel):

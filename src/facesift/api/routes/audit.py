@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from facesift.api.context import Services
 from facesift.api.params import MAX_ID, OptionalIdQuery
-from facesift.api.security import Caller, require_caller, services
+from facesift.api.security import Signed, Svc
 
 router = APIRouter()
-Svc = Annotated[Services, Depends(services)]
-Signed = Annotated[Caller, Depends(require_caller)]
 
 
 @router.get("/healthz", tags=["health"], summary="Liveness; needs no sign-in")

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, UploadFile
+from fastapi import APIRouter, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from facesift.api.context import Services
 from facesift.api.params import MAX_ID, Id
-from facesift.api.security import Caller, require_caller, services
+from facesift.api.security import Signed, Svc
 from facesift.services.casework import MAX_TOP_K
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
-Svc = Annotated[Services, Depends(services)]
-Signed = Annotated[Caller, Depends(require_caller)]
 
 
 class NewCase(BaseModel):
