@@ -246,9 +246,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
 async def upload_probe(
     case_id: Id, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
 ):
-    limit = svc.settings.get("max_upload_bytes")
-    content = await file.read(limit + 1)
-    probe = svc.casework.add_probe(caller.principal, case_id, content)
+    probe = svc.casework.add_probe(caller.principal, case_id, await file.read())
     found = len(probe["faces"])
     return redirect(f"/probes/{probe['id']}",
                     f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",
