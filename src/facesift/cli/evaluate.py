@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from facesift.cli.common import (
     resolve_data_dir,
 )
 from facesift.errors import FacesiftError
+from facesift.machine import usable_cores
 from facesift.services import lfw
 from facesift.services.calibration import Calibration
 from facesift.vision import VisionConfig
@@ -66,7 +66,7 @@ def eval_lfw(
         needed += [path for path, _ in labels]
     except (FacesiftError, OSError) as exc:
         raise fail(str(exc)) from None
-    _embed_with_progress(lfw_dir, needed, cache, config, workers or os.cpu_count() or 1, as_json)
+    _embed_with_progress(lfw_dir, needed, cache, config, workers or usable_cores(), as_json)
 
     report = lfw.LfwReport(model_id=model_id, detector=config.detector)
     report.verification = lfw.verify(protocol, test, train, cache)

@@ -8,7 +8,6 @@ stderr, 2 a usage error, 3 a search probe with no face, 4 a search refused by po
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +30,7 @@ from facesift.cli.common import (
 )
 from facesift.cli.render import faces_table, print_ingest_summary, print_search
 from facesift.errors import FacesiftError, SearchRefused
+from facesift.machine import usable_cores
 from facesift.services import index_build
 from facesift.services.calibration import load_calibration
 from facesift.services.gallery import Gallery
@@ -84,7 +84,7 @@ def ingest_command(
     options = IngestOptions(
         collection=collection,
         manifest=manifest,
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or usable_cores(),
         write_batch=write_batch,
         vision=VisionConfig(detector=detector, min_face_px=min_face),
     )

@@ -9,13 +9,13 @@ transaction, an interrupted or killed run resumes by simply running again.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from facesift.errors import FacesiftError
+from facesift.machine import usable_cores
 from facesift.services.batch import BatchItem, BatchResult, analyze_batch
 from facesift.services.gallery import Gallery
 from facesift.services.parallel import map_batches
@@ -34,7 +34,7 @@ INDEX_SAVE_SECONDS = 30.0
 class IngestOptions:
     collection: str = DEFAULT_COLLECTION
     manifest: Path | None = None
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=usable_cores)
     images_per_task: int = 4  # per pool task: enough faces for a useful ONNX batch
     write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
     max_bytes: int = DEFAULT_MAX_BYTES

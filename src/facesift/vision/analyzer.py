@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facesift.machine import usable_cores
 from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
@@ -34,7 +35,8 @@ class VisionConfig:
     chip_variants: str = "jitter"
     # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib".
     embedder: str = "onnx"
-    # onnxruntime threads; None: every core. A pool of one process per core wants 1.
+    # Threads one image may use (onnxruntime, and HOG's pyramid scan); None: every core.
+    # A pool of one process per core wants 1.
     threads: int | None = None
 
     @property
@@ -77,7 +79,8 @@ class FaceAnalyzer:
         fallback = None
         if config.fallback_detector:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
-        detector = make_detector(config.detector, config.min_face_px)
+        threads = config.threads or usable_cores()
+        detector = make_detector(config.detector, config.min_face_px, threads)
         return cls(
             detector, make_embedder(config), fallback=fallback, chip_variants=config.chip_variants
         )
@@ -95,6 +98,7 @@ class FaceAnalyzer:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces ordered left to right; the fallback detector runs only if none is found."""
+        image = np.ascontiguousarray(image)  # dlib-bin misreads some views (see detect)
         detections = self.detector.detect(image)
         if not detections and self.fallback is not None:
             detections = self.fallback.detect(image)
@@ -109,6 +113,7 @@ class FaceAnalyzer:
         """Align, assess and embed faces at known places (from a detector, or drawn by hand)."""
         if not detections:
             return []
+        image = np.ascontiguousarray(image)  # dlib-bin misreads some views (see detect)
         shapes = [self.aligner.landmarks(image, d.box) for d in detections]
         chips = np.stack([self.aligner.chips(image, s, self._variants) for s in shapes])
         vectors = self._embed(chips)

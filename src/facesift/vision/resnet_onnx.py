@@ -8,11 +8,7 @@ in batches, on all cores (or on a GPU when onnxruntime has one).
 The .dat file is dlib's binary serialization of ``anet_type`` from dlib's
 ``examples/dnn_face_recognition_ex.cpp``. Reading it takes three facts from dlib's source:
 
-* Numbers (``dlib/serialize.h``): an integer is a control byte (low 4 bits: how many bytes
-  follow; bit 7: negative) and then its magnitude, little endian. A bool is the character
-  '1' or '0'. A string is its length and then its bytes. A lone float is two integers,
-  mantissa and exponent (``dlib/float_details.h``). A tensor (``dlib/dnn/tensor.h``) is a
-  version, four dimensions and then its values as 4-byte little-endian floats.
+* Numbers, strings and tensors: dlib's serialization, read by ``dlib_format.DlibReader``.
 * Nesting (``dlib/dnn/core.h``): every layer writes its version, then *the whole network
   below it*, then its own details. So the file opens with one version number per layer,
   outermost first; then comes the input layer; then each layer's details from the bottom up.
@@ -39,7 +35,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from facesift.machine import usable_cores
 from facesift.vision import model_files
+from facesift.vision.dlib_format import DlibFormatError, DlibReader
 
 MODEL_ID = "dlib_resnet_v1"
 CACHE_FILE = f"{MODEL_ID}.onnx"
@@ -162,81 +160,17 @@ Layer = InputRGB | Conv | Affine | Relu | Pool | Tag | Skip | AddPrev | FcNoBias
 
 
 # ----------------------------------------------------------------------------------------
-# dlib's serialization format.
+# Reading the layers (the number format is in dlib_format).
 
 
-class DlibFormatError(ValueError):
-    """The file is not the dlib network this module knows how to read."""
-
-
-# float_details::is_inf, is_ninf and is_nan: exponents that stand for values.
-_SPECIAL_EXPONENTS = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
-
-
-class _Reader:
-    def __init__(self, data: bytes):
-        self._data = memoryview(data)
-        self._pos = 0
-
-    def _take(self, size: int) -> memoryview:
-        if self._pos + size > len(self._data):
-            raise DlibFormatError(f"file ends early (wanted {size} bytes at {self._pos})")
-        chunk = self._data[self._pos : self._pos + size]
-        self._pos += size
-        return chunk
-
-    def int(self) -> int:
-        control = self._take(1)[0]
-        size = control & 0x0F
-        value = int.from_bytes(self._take(size), "little")
-        return -value if control & 0x80 else value
-
-    def bool(self) -> bool:
-        char = bytes(self._take(1))
-        if char not in (b"0", b"1"):
-            raise DlibFormatError(f"expected a bool at {self._pos - 1}, found {char!r}")
-        return char == b"1"
-
-    def string(self) -> str:
-        return bytes(self._take(self.int())).decode("ascii")
-
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
-        return float(_SPECIAL_EXPONENTS.get(exponent, mantissa * 2.0**exponent))
-
-    def tensor(self) -> np.ndarray:
-        version = self.int()
-        shape = tuple(self.int() for _ in range(4))  # num_samples, k, nr, nc
-        count = int(np.prod(shape))
-        if version == 2:
-            values = np.frombuffer(self._take(4 * count), dtype="<f4")
-        elif version == 1:  # older dlib: every value in the portable float format
-            values = np.array([self.float() for _ in range(count)], dtype=np.float32)
-        else:
-            raise DlibFormatError(f"unknown tensor version {version}")
-        return values.astype(np.float32).reshape(shape)
-
-    def alias_tensor(self) -> tuple[int, int, int, int]:
-        """A view's shape; the values live in the layer's params tensor."""
-        self.expect(self.int(), 1, "alias_tensor version")
-        return (self.int(), self.int(), self.int(), self.int())
-
-    def expect(self, found: object, wanted: object, what: str) -> None:
-        if found != wanted:
-            raise DlibFormatError(f"{what}: expected {wanted!r}, found {found!r} near {self._pos}")
-
-    def at_end(self) -> bool:
-        return self._pos == len(self._data)
-
-
-def _read_input(r: _Reader) -> InputRGB:
+def _read_input(r: DlibReader) -> InputRGB:
     r.expect(r.string(), "input_rgb_image_sized", "input layer")
     means = np.array([r.float(), r.float(), r.float()], dtype=np.float32)
     # dlib's to_tensor() divides by 256; the file does not say so.
     return InputRGB(means=means, scale=1 / 256, rows=r.int(), cols=r.int())
 
 
-def _read_con(r: _Reader) -> Conv:
+def _read_con(r: DlibReader) -> Conv:
     r.expect(r.string(), "con_4", "con layer")
     params = r.tensor().ravel()
     num_filters, rows, cols = r.int(), r.int(), r.int()
@@ -257,7 +191,7 @@ def _read_con(r: _Reader) -> Conv:
     )
 
 
-def _read_affine(r: _Reader) -> Affine:
+def _read_affine(r: DlibReader) -> Affine:
     r.expect(r.string(), "affine_", "affine layer")
     params = r.tensor().ravel()
     gamma = r.alias_tensor()
@@ -268,12 +202,12 @@ def _read_affine(r: _Reader) -> Affine:
     return Affine(gamma=params[:channels], beta=params[channels : 2 * channels])
 
 
-def _read_relu(r: _Reader) -> Relu:
+def _read_relu(r: DlibReader) -> Relu:
     r.expect(r.string(), "relu_", "relu layer")
     return Relu()
 
 
-def _read_pool(r: _Reader, op: str) -> Pool:
+def _read_pool(r: DlibReader, op: str) -> Pool:
     r.expect(r.string(), f"{op}_pool_2", f"{op}_pool layer")
     window = (r.int(), r.int())
     stride = (r.int(), r.int())
@@ -281,12 +215,12 @@ def _read_pool(r: _Reader, op: str) -> Pool:
     return Pool(op=op, window=window, stride=stride, padding=padding)
 
 
-def _read_add_prev(r: _Reader, tag: int) -> AddPrev:
+def _read_add_prev(r: DlibReader, tag: int) -> AddPrev:
     r.expect(r.string(), "add_prev_", "add_prev layer")
     return AddPrev(tag=tag)
 
 
-def _read_fc(r: _Reader) -> FcNoBias:
+def _read_fc(r: DlibReader) -> FcNoBias:
     r.expect(r.string(), "fc_2", "fc layer")
     outputs, inputs = r.int(), r.int()
     params = r.tensor().ravel()
@@ -298,7 +232,7 @@ def _read_fc(r: _Reader) -> FcNoBias:
     return FcNoBias(weight=params[: inputs * outputs].reshape(inputs, outputs))
 
 
-def _read_details(r: _Reader, kind: str) -> Layer:
+def _read_details(r: DlibReader, kind: str) -> Layer:
     if kind == "con":
         return _read_con(r)
     if kind == "affine":
@@ -314,7 +248,7 @@ def _read_details(r: _Reader, kind: str) -> Layer:
     raise ValueError(f"no reader for {kind}")
 
 
-def _skip_add_layer_state(r: _Reader, version: int) -> None:
+def _skip_add_layer_state(r: DlibReader, version: int) -> None:
     """What add_layer writes after its layer's details: training state we don't need."""
     for _ in range(3):  # setup called, gradient stale, output getters disabled
         r.bool()
@@ -327,7 +261,7 @@ def _skip_add_layer_state(r: _Reader, version: int) -> None:
 
 def parse_dlib_resnet(data: bytes) -> list[Layer]:
     """The network in the .dat file's bytes, as layers from the input up."""
-    r = _Reader(data)
+    r = DlibReader(data)
     r.expect(r.int(), 1, "add_loss_layer version")
     r.expect(r.string(), "loss_metric_2", "loss layer")
     r.float()  # margin and distance threshold: training only
@@ -596,14 +530,6 @@ def default_providers() -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def _usable_cores() -> int:
-    """Cores this process may run on (a container or taskset can give fewer than the box)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class OnnxResnetEmbedder:
     """dlib's ResNet run by onnxruntime: vectors equal to DlibResnetEmbedder's (within
     1e-4), many times faster, most on batches.
@@ -620,7 +546,7 @@ class OnnxResnetEmbedder:
     ):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads = threads or _usable_cores()
+        options.intra_op_num_threads = self.threads = threads or usable_cores()
         self._session = ort.InferenceSession(
             str(onnx_path), sess_options=options, providers=providers or default_providers()
         )
