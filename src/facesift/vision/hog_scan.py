@@ -132,6 +132,7 @@ class SplitHogScan:
         self._pool_pid = 0
 
     def run(self, image: np.ndarray, upsample: int = 0, threshold: float = 0.0) -> Detections:
+        image = np.ascontiguousarray(image)  # dlib-bin misreads some views
         work = _upsampled(image, upsample)
         if work.shape[0] * work.shape[1] < MIN_SPLIT_PIXELS or not self._splits(work):
             return self._whole.run(image, upsample, threshold)
@@ -140,10 +141,11 @@ class SplitHogScan:
         for _ in range(FIRST_LEVELS):
             rest = _SHRINK(rest)
         boxes, scores, indices = self._rest.run(rest, 0, threshold)
-        found = [
-            (score, index, self._from_rest(box))
-            for box, score, index in zip(boxes, scores, indices, strict=True)
-        ]
+        mapped = [self._from_rest(box) for box in boxes]
+        if None in mapped:  # a box of no level's size: never seen, but never guess
+            first.result()
+            return self._whole.run(image, upsample, threshold)
+        found = list(zip(scores, indices, mapped, strict=True))
         boxes, scores, indices = first.result()
         found += list(zip(scores, indices, boxes, strict=True))
         kept = self._suppress(found)
@@ -165,12 +167,16 @@ class SplitHogScan:
             if levels > FIRST_LEVELS:
                 return True
 
-    def _from_rest(self, box: dlib.rectangle) -> dlib.rectangle:
+    def _from_rest(self, box: dlib.rectangle) -> dlib.rectangle | None:
         """A box from the second scan, in the whole pyramid's first level, as dlib maps it:
-        its level's corners taken up all levels at once, rounded once at the end."""
+        the window's corners at its own level taken up all levels at once, rounded once at
+        the end. The level is told by the box's size (a window grows 6/5 a level); None if
+        the corners found do not map back to the box."""
         side = min(box.width(), box.height())
-        level = round(math.log(side / self._window_px) / math.log(_SHRINK_RATIO))
+        level = max(0, round(math.log(side / self._window_px) / math.log(_SHRINK_RATIO)))
         corners = _SHRINK.rect_down(box, level) if level else box
+        if level and _SHRINK.rect_up(corners, level) != box:
+            return None
         return _SHRINK.rect_up(corners, level + FIRST_LEVELS)
 
     def _suppress(
