@@ -348,3 +348,18 @@ def test_crash_between_commit_and_anchor_is_not_a_false_alarm(store: Store, tmp_
     anchor.write_text(behind)
     report = store.audit.verify()
     assert report.ok and report.entries == 3
+
+
+def test_recent_entries_of_one_action_are_counted_through_the_index(store: Store) -> None:
+    """Each sign-in and search counts recent entries of one action (lock-out, rate limit);
+    that must stay an index lookup, not a scan of a log that only grows."""
+    fill(store, 3)
+    store.audit.append("login_failed", {"user": "rita"}, actor="rita")
+    assert store.audit.count_since("login_failed", "2000-01-01", user="rita") == 1
+    assert store.audit.count_since("login_failed", "2000-01-01", user="rory") == 0
+    assert store.audit.count_since("search", "2000-01-01") == 3
+    plan = store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM audit_log WHERE action = ? AND at > ?",
+        ("login_failed", "2000-01-01"),
+    ).fetchall()
+    assert any("INDEX audit_log_action_at" in row[3] for row in plan), [tuple(r) for r in plan]
