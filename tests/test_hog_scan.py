@@ -10,7 +10,7 @@ from PIL import Image
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import HogDetector
 from facesift.vision.dlib_format import DlibReader, pack_float, pack_int
-from facesift.vision.hog_scan import FIRST_LEVELS, SplitHogScan, _SerializedDetector
+from facesift.vision.hog_scan import FIRST_LEVELS, SerializedHogDetector, SplitHogScan
 from tests.conftest import photos
 
 
@@ -71,7 +71,7 @@ def test_the_rewritten_detectors_change_only_levels_and_overlap(dlib_hog) -> Non
     """A 1 MP portrait's face is ~400 px: far past the first two levels (80-96 px windows),
     so the first scan finds nothing; without the overlap rule the full scan returns the
     face's neighbouring windows too, and dlib's rule keeps one of them."""
-    saved = _SerializedDetector.of(dlib_hog)
+    saved = SerializedHogDetector.of(dlib_hog)
     portrait = _scaled(decode_image(photos("probe")[0].path.read_bytes()), 1_000_000)
     first, every_box = saved.variant(FIRST_LEVELS), saved.variant(1000)
     assert first.run(portrait, 0, 0.0)[0] == dlib.rectangles()
@@ -82,7 +82,7 @@ def test_the_rewritten_detectors_change_only_levels_and_overlap(dlib_hog) -> Non
 
 
 def test_the_detector_file_is_read_and_rewritten_as_dlib_writes_it(dlib_hog) -> None:
-    saved = _SerializedDetector.of(dlib_hog)
+    saved = SerializedHogDetector.of(dlib_hog)
     start, end = saved.max_levels_at
     assert saved.data[start:end] == pack_int(1000)  # dlib's default: every level
     start, end = saved.overlap_at

@@ -49,7 +49,7 @@ _DOUBLE = dlib.pyramid_down(2)  # what dlib's run(image, upsample) doubles and m
 
 
 @dataclass(frozen=True)
-class _SerializedDetector:
+class SerializedHogDetector:
     """A saved ``object_detector<scan_fhog_pyramid<pyramid_down<6>>>`` and where in its
     bytes the two settings we change are."""
 
@@ -61,7 +61,7 @@ class _SerializedDetector:
     min_layer: tuple[int, int]  # the pyramid stops at levels narrower or lower than this
 
     @classmethod
-    def of(cls, detector: dlib.fhog_object_detector) -> _SerializedDetector:
+    def of(cls, detector: dlib.fhog_object_detector) -> SerializedHogDetector:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "detector.svm"
             detector.save(str(path))
@@ -124,7 +124,7 @@ class SplitHogScan:
 
     def __init__(self, detector: dlib.fhog_object_detector):
         self._whole = detector
-        self._saved = _SerializedDetector.of(detector)
+        self._saved = SerializedHogDetector.of(detector)
         self._first = self._saved.variant(FIRST_LEVELS)
         self._rest = self._saved.variant(1000)  # dlib's default: every level
         self._window_px = self._window_box_px()
