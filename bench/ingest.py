@@ -31,12 +31,15 @@ def lfw_sample(lfw: Path, count: int) -> list[Path]:
     return paths[::step][:count]
 
 
-def bench_facesift(images: list[Path], workers: int, variants: str) -> tuple[float, int]:
+def bench_facesift(
+    images: list[Path], workers: int, variants: str, min_face: int
+) -> tuple[float, int]:
     from facesift.services.gallery import Gallery
     from facesift.services.ingest import IngestOptions, ingest
     from facesift.vision import VisionConfig
 
-    options = IngestOptions(workers=workers, vision=VisionConfig(chip_variants=variants))
+    vision = VisionConfig(chip_variants=variants, min_face_px=min_face)
+    options = IngestOptions(workers=workers, vision=vision)
     with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
         started = time.perf_counter()
         summary = ingest(gallery, images, options)
@@ -73,14 +76,19 @@ def main() -> None:
         help="facesift's chips per face, one run each: jitter (the default, 6), flip (2) or "
         "none (1, like the library)",
     )
+    parser.add_argument(
+        "--min-face", type=int, default=40,
+        help="facesift's smallest face in px (40, the default, is what the library finds)",
+    )
     args = parser.parse_args()
     images = lfw_sample(args.lfw, args.images)
-    print(f"{len(images)} LFW images, {os.cpu_count()} cores, facesift workers={args.workers}")
+    print(f"{len(images)} LFW images, {os.cpu_count()} cores, facesift workers={args.workers}, "
+          f"smallest face {args.min_face} px")
 
     rows, cpu = [], {}
     for variants in args.chip_variants:
         cpu_before = cpu_seconds()
-        seconds, faces = bench_facesift(images, args.workers, variants)
+        seconds, faces = bench_facesift(images, args.workers, variants, args.min_face)
         cpu[variants] = (cpu_seconds() - cpu_before) / seconds
         rows.append((f"facesift ({variants})", seconds, faces))
     try:
