@@ -314,6 +314,35 @@ def test_animated_images_are_refused_as_not_still(client, world) -> None:
     assert response.status_code == 422 and response.json()["error"] == "not_still"
 
 
+def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_faces(
+    client, world
+) -> None:
+    """Over 4 MP the scan is capped (16 MP after doubling): the probe says how small a face
+    was looked for, in the API and on its page; cropping to the area of interest makes a
+    probe small enough to be searched down to 40 px again."""
+    image = Image.open(PROBE).convert("RGB")
+    big = image.resize((2500, 2500), Image.Resampling.BILINEAR)  # 6.25 MP
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    case = open_case(client, world)
+    probe = upload(client, world, case["id"], buffer.getvalue()).json()
+    assert len(probe["faces"]) == 1
+    assert probe["scan_capped"] and probe["smallest_face_px"] == 50  # 80 / sqrt(16 / 6.25)
+    assert client.get(f"/api/probes/{probe['id']}", headers=world.auth("ivan")).json()[
+        "smallest_face_px"] == 50
+    browser = TestClient(client.app)
+    browser.post("/login", data={"name": "ivan", "password": PASSWORD})
+    assert "too big to scan whole" in browser.get(f"/probes/{probe['id']}").text
+    cropped = client.post(f"/api/probes/{probe['id']}/edits",
+                          json={"operation": "crop", "box": [250, 250, 2250, 2250]},
+                          headers=world.auth("ivan")).json()
+    assert not cropped["scan_capped"] and cropped["smallest_face_px"] == 40
+    assert len(cropped["faces"]) == 1
+    small = upload(client, world, case["id"], PROBE.read_bytes()).json()
+    assert not small["scan_capped"] and small["smallest_face_px"] == 40
+    assert "too big to scan whole" not in browser.get(f"/probes/{small['id']}").text
+
+
 def test_a_mirrored_probe_is_a_derivative_with_both_hashes(client, world) -> None:
     case = open_case(client, world)
     original = upload(client, world, case["id"], PROBE.read_bytes()).json()

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from facesift.store.records import DATABASE_FILE
 from tests.bad_files import truncated_jpeg
@@ -95,6 +96,23 @@ def test_audit_verify_names_an_edited_entry(tmp_path, data_dir) -> None:
     result = run_cli("audit", "verify", data_dir=copy)
     assert result.returncode == 1
     assert "entry 1" in result.stderr and "edited" in result.stderr
+
+
+def test_big_photos_are_scanned_capped_and_the_output_says_so(tmp_path) -> None:
+    """A 6.25 MP photo is searched for faces of 50 px and up by default; --max-scan-mp 0
+    scans it whole for 40 px faces. Ingest counts the photos it could not scan whole."""
+    big = tmp_path / "big.jpg"
+    Image.open(photos("probe")[0].path).convert("RGB").resize((2500, 2500)).save(big)
+    code, capped = run_json("faces", big, data_dir=None)
+    assert code == 0 and capped["smallest_face_px"] == 50 and len(capped["faces"]) == 1
+    code, whole = run_json("faces", big, "--max-scan-mp", "0", data_dir=None)
+    assert code == 0 and whole["smallest_face_px"] == 40 and len(whole["faces"]) == 1
+    human = run_cli("faces", big, data_dir=None)
+    assert "faces smaller than 50 px were not looked for" in human.stdout
+    small = photos("gallery")[0].path
+    code, summary = run_json("ingest", big, small, data_dir=tmp_path / "data")
+    assert code == 0 and summary["ingested"] == 2
+    assert (summary["scan_capped"], summary["capped_smallest_face_px"]) == (1, 50)
 
 
 def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:

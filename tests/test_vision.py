@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
@@ -113,6 +116,33 @@ def _iou(a, b) -> float:
     h = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
     inter = w * h
     return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def test_big_photos_are_scanned_at_a_capped_size() -> None:
+    """At most 16 MP are scanned: a 4 MP photo is doubled for 40 px faces as any other, a
+    12 MP one is scanned at 1.15x and searched for faces of 70 px and up."""
+    assert plan_scale(40, 2000, 2000) == ScalePlan(upsample=1)  # 16 MP scanned: the cap
+    capped = plan_scale(40, 4000, 3000)
+    assert capped.factor == pytest.approx((16 / 12) ** 0.5) and capped.upsample == 0
+    assert capped.smallest_face_px == 70
+    assert plan_scale(40, 4000, 3000, max_pixels=None) == ScalePlan(upsample=1)
+    assert plan_scale(160, 8000, 6000).smallest_face_px == 160  # 12 MP: under the cap
+    assert plan_scale(40, 250, 250).smallest_face_px == 40
+
+
+def test_a_photo_over_the_cap_keeps_its_faces_and_says_what_was_looked_for(analyzer) -> None:
+    """The 6-face group photo at 6 MP: scanned at 16 MP instead of 24, every face found,
+    and the analysis says faces under 49 px were not looked for."""
+    group = next(p for p in photos("group") if p.expected_faces == 6)
+    image = decode_image(group.path.read_bytes())
+    scale = (6_000_000 / (image.shape[0] * image.shape[1])) ** 0.5
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    big = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    analysis = analyzer.analyze(big)
+    assert len(analysis.faces) == 6
+    expected = math.ceil(80 / (16_000_000 / (size[0] * size[1])) ** 0.5)
+    assert analysis.smallest_face_px == expected == 49
+    assert analyzer.analyze(image).smallest_face_px == 40
 
 
 def test_large_min_face_skips_small_faces_but_keeps_big_ones() -> None:

@@ -80,6 +80,7 @@ class ImageAnalysis:
     width: int
     height: int
     faces: list[Face]  # ordered left to right, so "face N" is stable
+    smallest_face_px: int = 0  # faces smaller than this were not looked for (0: unknown)
 
 
 @dataclass(frozen=True)

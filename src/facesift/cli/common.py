@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from facesift.cli.settings import default_data_dir
+from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS
 
 EXIT_ERROR = 1
 
@@ -35,6 +36,19 @@ DataDir = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Detector = Annotated[str, typer.Option(help="Face detector: hog (fast) or mmod (CNN).")]
 MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]
+MaxScanMegapixels = Annotated[
+    float,
+    typer.Option(
+        "--max-scan-mp", min=0,
+        help="Scan at most this many megapixels a photo (after upsampling for small faces); "
+        "bigger photos are searched for bigger faces only. 0: no cap.",
+    ),
+]
+DEFAULT_MAX_SCAN_MP = DEFAULT_MAX_SCAN_PIXELS / 1_000_000
+
+
+def max_scan_pixels(megapixels: float) -> int | None:
+    return round(megapixels * 1_000_000) or None
 
 
 def resolve_data_dir(value: Path | None) -> Path:

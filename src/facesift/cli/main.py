@@ -16,15 +16,18 @@ from rich.progress import TextColumn
 
 from facesift.cli import evaluate, server
 from facesift.cli.common import (
+    DEFAULT_MAX_SCAN_MP,
     EXIT_ERROR,
     DataDir,
     Detector,
     JsonFlag,
+    MaxScanMegapixels,
     MinFace,
     console,
     errors,
     fail,
     make_progress,
+    max_scan_pixels,
     print_json,
     resolve_data_dir,
 )
@@ -75,6 +78,7 @@ def ingest_command(
     ),
     detector: Detector = "hog",
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
+    max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -86,7 +90,9 @@ def ingest_command(
         manifest=manifest,
         workers=workers or usable_cores(),
         write_batch=write_batch,
-        vision=VisionConfig(detector=detector, min_face_px=min_face),
+        vision=VisionConfig(
+            detector=detector, min_face_px=min_face, max_scan_pixels=max_scan_pixels(max_scan_mp)
+        ),
     )
     try:
         with Gallery.open(resolve_data_dir(data_dir)) as gallery:
@@ -177,23 +183,34 @@ def faces_command(
     photo: Annotated[Path, typer.Argument(help="A photo.")],
     detector: Detector = "hog",
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
+    max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
+    config = VisionConfig(
+        detector=detector, min_face_px=min_face, fallback_detector="mmod",
+        max_scan_pixels=max_scan_pixels(max_scan_mp),
+    )
     try:
-        analyzer = FaceAnalyzer.from_config(VisionConfig(detector, min_face, "mmod"))
-        analysis = analyzer.analyze_bytes(_read_probe(photo))
+        analysis = FaceAnalyzer.from_config(config).analyze_bytes(_read_probe(photo))
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:
         print_json(
             {"width": analysis.width, "height": analysis.height,
+             "smallest_face_px": analysis.smallest_face_px,
              "faces": [f.describe() for f in analysis.faces]}
         )
-    elif analysis.faces:
+        return
+    if analysis.faces:
         console.print(faces_table(analysis.faces))
     else:
         console.print("No face found.")
+    if analysis.smallest_face_px > min_face:
+        console.print(
+            f"The photo is too big to scan whole for {min_face} px faces: faces smaller than "
+            f"{analysis.smallest_face_px} px were not looked for (--max-scan-mp raises the cap)."
+        )
 
 
 @app.command("stats")

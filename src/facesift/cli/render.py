@@ -77,6 +77,12 @@ def print_ingest_summary(console: Console, summary: IngestSummary) -> None:
         f"(already ingested), {summary.failed} failed; {summary.seconds:.1f} s, "
         f"{rate:.1f} images/s."
     )
+    if summary.scan_capped:
+        console.print(
+            f"{summary.scan_capped} photos were too big to scan whole for the smallest faces: "
+            f"in them, faces under {summary.capped_smallest_face_px} px (at most) were not "
+            "looked for (--max-scan-mp raises the cap)."
+        )
     if summary.failures:
         table = Table(title="Failed files")
         for column in ("file", "error", "reason"):

@@ -196,7 +196,14 @@ class Casework:
             if edit:
                 details |= {"parent_probe_id": parent["id"], "edit": edit, "after_sha256": sha}
             self._audit.append("probe_edited" if edit else "probe_uploaded", details, actor.name)
-        return self.records.probe(probe_id)
+        return self._described(self.records.probe(probe_id))
+
+    def _described(self, probe: dict) -> dict:
+        """A probe with the smallest face looked for in it: more than the configured minimum
+        where the photo was too big to scan whole (see vision.detect.plan_scale)."""
+        smallest = self._analyzer.smallest_face_px(probe["width"], probe["height"])
+        capped = smallest > self._analyzer.detector.min_face_px
+        return probe | {"smallest_face_px": smallest, "scan_capped": capped}
 
     def probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
         probe = self.records.probe(probe_id, with_content=with_content)
@@ -205,7 +212,7 @@ class Casework:
         case = self.records.case(probe["case_id"])
         if not rules.can_view_search(actor, case["created_by"]):
             raise Forbidden("you may see only probes of your own cases, or those you review")
-        return probe
+        return self._described(probe)
 
     def probes(self, actor: Principal, case_id: int) -> list[dict]:
         self.case(actor, case_id)

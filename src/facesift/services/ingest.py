@@ -49,6 +49,10 @@ class IngestSummary:
     skipped: int = 0  # already in the gallery, or the same content twice in this run
     failed: int = 0
     no_face: int = 0
+    # Photos too big to scan for the configured smallest face (see detect.plan_scale), and
+    # the largest smallest face one of them was searched for.
+    scan_capped: int = 0
+    capped_smallest_face_px: int = 0
     interrupted: bool = False
     seconds: float = 0.0
     failures: list[dict] = field(default_factory=list)
@@ -166,6 +170,16 @@ class _IngestRun:
             self.summary.ingested += len(self._to_write)
             self.summary.faces += faces
             self.summary.no_face += sum(1 for i in self._to_write if not i.analysis.faces)
+            wanted = self.options.vision.min_face_px
+            capped = [
+                i.analysis.smallest_face_px
+                for i in self._to_write
+                if i.analysis.smallest_face_px > wanted
+            ]
+            self.summary.scan_capped += len(capped)
+            self.summary.capped_smallest_face_px = max(
+                [self.summary.capped_smallest_face_px, *capped]
+            )
             self._to_write = []
         self._last_write = time.monotonic()
         if time.monotonic() - self._last_index_save > INDEX_SAVE_SECONDS:

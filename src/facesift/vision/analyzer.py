@@ -12,6 +12,7 @@ from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import (
+    DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     FaceDetector,
     make_detector,
@@ -38,6 +39,9 @@ class VisionConfig:
     # Threads one image may use (onnxruntime, and HOG's pyramid scan); None: every core.
     # A pool of one process per core wants 1.
     threads: int | None = None
+    # HOG scans at most this many pixels a photo; bigger photos are searched for bigger
+    # faces only (see detect.plan_scale). None: no cap, however long it takes.
+    max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS
 
     @property
     def model_id(self) -> str:
@@ -80,7 +84,9 @@ class FaceAnalyzer:
         if config.fallback_detector:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
         threads = config.threads or usable_cores()
-        detector = make_detector(config.detector, config.min_face_px, threads)
+        detector = make_detector(
+            config.detector, config.min_face_px, threads, config.max_scan_pixels
+        )
         return cls(
             detector, make_embedder(config), fallback=fallback, chip_variants=config.chip_variants
         )
@@ -107,7 +113,17 @@ class FaceAnalyzer:
     def analyze(self, image: np.ndarray) -> ImageAnalysis:
         detections = self.detect(image)
         height, width = image.shape[:2]
-        return ImageAnalysis(width=width, height=height, faces=self.faces_at(image, detections))
+        return ImageAnalysis(
+            width=width,
+            height=height,
+            faces=self.faces_at(image, detections),
+            smallest_face_px=self.smallest_face_px(width, height),
+        )
+
+    def smallest_face_px(self, width: int, height: int) -> int:
+        """The smallest face looked for in an image of this size: the configured minimum,
+        or more where a big photo's scan was capped."""
+        return self.detector.smallest_face_px(width, height)
 
     def faces_at(self, image: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Align, assess and embed faces at known places (from a detector, or drawn by hand)."""

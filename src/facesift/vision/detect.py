@@ -6,7 +6,11 @@ they find is about 80 px. To find faces down to ``min_face_px`` the image is sca
 faster) when the caller only wants large ones. Boxes are mapped back to the original pixels.
 
 The cost of HOG grows with the pixels scanned: upsampling by 2 costs about 4 times as much,
-which is why a 40 px minimum makes detection the dearest step of an ingest. Where one image
+which is why a 40 px minimum makes detection the dearest step of an ingest. The scan is
+capped at ``max_scan_pixels`` (16 MP: a 4 MP photo doubled), so a 12 MP phone photo costs a
+second, not four, and a few hundred MB, not a GB: bigger photos are scanned at the size that
+fits, and the smallest face they are searched for grows with them (70 px at 12 MP; the
+analysis reports it as ``smallest_face_px``). Where one image
 may use two cores (a probe, not an ingest worker), ``hog_scan`` splits that scan between two
 threads with the same result.
 """
@@ -27,14 +31,20 @@ from facesift.vision.hog_scan import SplitHogScan
 
 DETECTOR_WINDOW_PX = 80
 DEFAULT_MIN_FACE_PX = 40
+DEFAULT_MAX_SCAN_PIXELS = 16_000_000  # a 4 MP photo doubled for 40 px faces
 FALLBACK_MMOD_MAX_SIDE = 640  # about 2 s on one core of this machine's class
 
 
 class FaceDetector(Protocol):
     name: str
+    min_face_px: int  # the smallest face wanted (a big photo's scan may find only larger)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Find faces in an RGB uint8 image. Boxes are clipped to the image."""
+        ...
+
+    def smallest_face_px(self, width: int, height: int) -> int:
+        """The smallest face this detector looks for in an image of this size."""
         ...
 
 
@@ -53,8 +63,19 @@ class ScalePlan:
         """Work-image pixels per original pixel."""
         return self.factor * 2**self.upsample
 
+    @property
+    def smallest_face_px(self) -> int:
+        """The smallest face the scan can find, in the original image's pixels."""
+        return math.ceil(DETECTOR_WINDOW_PX / self.scale - 1e-9)
 
-def plan_scale(min_face_px: int, width: int, height: int, exact: bool = False) -> ScalePlan:
+
+def plan_scale(
+    min_face_px: int,
+    width: int,
+    height: int,
+    exact: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
+) -> ScalePlan:
     """A scan that brings a ``min_face_px`` face up to the 80 px window.
 
     * ``min_face_px`` >= 80: downscale by ``80 / min_face_px`` (a 160 px minimum scans a
@@ -64,11 +85,19 @@ def plan_scale(min_face_px: int, width: int, height: int, exact: bool = False) -
       instead of doubling: 1.6x or 1.33x scans 64% or 44% of doubling's pixels, but finds a
       slightly different set of faces (on LFW 0.4-0.5% of those doubling finds are lost and
       0.9% new ones found; bench/README.md), so it is not the default.
+    * ``max_pixels``: a scan that would cover more pixels is made at the largest size that
+      fits instead (a plain resize), and finds correspondingly larger faces only.
     """
     min_face_px = max(1, min_face_px)
     if min(width, height) < min_face_px:
         return ScalePlan(skip=True)
-    scale = DETECTOR_WINDOW_PX / min_face_px
+    plan = _plan_for(DETECTOR_WINDOW_PX / min_face_px, exact)
+    if max_pixels and width * height * plan.scale**2 > max_pixels:
+        return ScalePlan(factor=math.sqrt(max_pixels / (width * height)))
+    return plan
+
+
+def _plan_for(scale: float, exact: bool) -> ScalePlan:
     if scale <= 1.0:
         return ScalePlan(factor=scale)
     steps = math.log2(scale)
@@ -108,16 +137,27 @@ class HogDetector:
         threshold: float = 0.0,
         exact_scale: bool = False,
         threads: int = 1,
+        max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
     ):
         detector = dlib.get_frontal_face_detector()
         self._scan = SplitHogScan(detector) if threads > 1 else detector
         self.min_face_px = min_face_px
         self.exact_scale = exact_scale  # see plan_scale
+        self.max_scan_pixels = max_scan_pixels
         self._threshold = threshold
+
+    def plan(self, width: int, height: int) -> ScalePlan:
+        return plan_scale(
+            self.min_face_px, width, height, self.exact_scale, self.max_scan_pixels
+        )
+
+    def smallest_face_px(self, width: int, height: int) -> int:
+        plan = self.plan(width, height)
+        return min(width, height) + 1 if plan.skip else plan.smallest_face_px
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
-        plan = plan_scale(self.min_face_px, width, height, self.exact_scale)
+        plan = self.plan(width, height)
         if plan.skip:
             return []
         work = image if plan.factor == 1.0 else _resize(image, plan.factor)
@@ -140,12 +180,18 @@ class MmodDetector:
 
     def __init__(self, min_face_px: int = DEFAULT_MIN_FACE_PX, max_side: int = 1000):
         self._detector = dlib.cnn_face_detection_model_v1(str(model_files.mmod_detector()))
-        self._min_face_px = min_face_px
+        self.min_face_px = min_face_px
         self._max_side = max_side
+
+    def _factor(self, width: int, height: int) -> float:
+        return min(DETECTOR_WINDOW_PX / self.min_face_px, self._max_side / max(height, width))
+
+    def smallest_face_px(self, width: int, height: int) -> int:
+        return math.ceil(DETECTOR_WINDOW_PX / self._factor(width, height) - 1e-9)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
-        factor = min(DETECTOR_WINDOW_PX / self._min_face_px, self._max_side / max(height, width))
+        factor = self._factor(width, height)
         work = np.ascontiguousarray(image if factor == 1.0 else _resize(image, factor))
         found = [
             Detection(_to_box(d.rect, factor, width, height), float(d.confidence))
@@ -155,11 +201,15 @@ class MmodDetector:
 
 
 def make_detector(
-    name: str = "hog", min_face_px: int = DEFAULT_MIN_FACE_PX, threads: int = 1
+    name: str = "hog",
+    min_face_px: int = DEFAULT_MIN_FACE_PX,
+    threads: int = 1,
+    max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
 ) -> FaceDetector:
-    """``threads``: cores one image's detection may use (only HOG uses more than one)."""
+    """``threads``: cores one image's detection may use (only HOG uses more than one);
+    ``max_scan_pixels``: HOG's cap on the scanned image (see ``plan_scale``)."""
     if name == "hog":
-        return HogDetector(min_face_px, threads=threads)
+        return HogDetector(min_face_px, threads=threads, max_scan_pixels=max_scan_pixels)
     if name == "mmod":
         return MmodDetector(min_face_px)
     raise ValueError(f"unknown detector {name!r}; choose hog or mmod")
