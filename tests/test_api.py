@@ -670,3 +670,54 @@ def test_a_slow_upload_does_not_hold_up_other_requests(server_world, tmp_path) -
             assert time.monotonic() - started < 2
         finally:
             slow.close()
+
+
+def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp_path) -> None:
+    """A probe's analysis (about a second for this 6 MP photo, run twice) gives up the
+    database's turn: other users' requests are answered meanwhile, not after it."""
+    import threading
+    import time
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    big = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((2500, 2500)).save(big, format="JPEG", quality=90)
+    boundary = "facesift-test"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    body += big.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    w = server_world.copy_to(tmp_path / "data")
+    with start_server(w.data_dir) as server:
+        case = json.load(urllib.request.urlopen(urllib.request.Request(
+            server.url_for("/api/cases"), method="POST", headers={
+                **w.auth("ivan"), "Content-Type": "application/json"},
+            data=json.dumps({"reference": "BUSY-1", "offense_category": "robbery",
+                             "purpose": "identify the suspect in a robbery"}).encode())))
+        uploads: list[float] = []
+
+        def upload_twice() -> None:
+            for _ in range(2):
+                started = time.monotonic()
+                request = urllib.request.Request(
+                    server.url_for(f"/api/cases/{case['id']}/probes"), data=body, method="POST",
+                    headers={**w.auth("ivan"),
+                             "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    assert response.status == 201
+                uploads.append(time.monotonic() - started)
+
+        uploader = threading.Thread(target=upload_twice)
+        uploader.start()
+        waits = []
+        while uploader.is_alive():
+            started = time.monotonic()
+            with urllib.request.urlopen(urllib.request.Request(
+                    server.url_for("/api/me"), headers=w.auth("rita")), timeout=60) as response:
+                assert response.status == 200
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+        uploader.join()
+    assert len(uploads) == 2 and min(uploads) > 0.5, uploads
+    # Held up by an analysis, a request would wait about as long as the upload takes.
+    assert len(waits) >= 10 and max(waits) < min(uploads) / 2, (max(waits), uploads)

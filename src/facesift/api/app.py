@@ -3,7 +3,8 @@
 Guards, outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
 - state-changing requests from another site's pages (by their Origin) are refused;
-- requests take turns on the one SQLite connection (a transaction must not interleave);
+- requests take turns on the one SQLite connection (a transaction must not interleave); a
+  probe's analysis gives its turn up while it runs (see ``Casework``);
 - a request body over the upload limit is refused before it is read;
 - every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
 """
@@ -11,9 +12,11 @@ Guards, outermost first:
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import anyio
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -58,7 +61,9 @@ def status_for(error: FacesiftError) -> int:
 def create_app(data_dir: Path, vision: VisionConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.services = Services.open(data_dir, vision)
+        app.state.services = Services.open(
+            data_dir, vision, outside_turn=lambda: _turn_given_up(app.state.turn)
+        )
         try:
             yield
         finally:
@@ -96,6 +101,17 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
         )
+
+
+@contextmanager
+def _turn_given_up(turn: asyncio.Lock) -> Iterator[None]:
+    """Called from a handler's worker thread during its turn: lets other requests take
+    theirs while it computes without the database, and waits for the turn back after."""
+    anyio.from_thread.run_sync(turn.release)
+    try:
+        yield
+    finally:
+        anyio.from_thread.run(turn.acquire)
 
 
 def _add_guards(app: FastAPI) -> None:

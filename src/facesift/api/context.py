@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,13 @@ class Services:
     oversight: Oversight
 
     @classmethod
-    def open(cls, data_dir: Path, vision: VisionConfig | None = None) -> Services:
+    def open(
+        cls,
+        data_dir: Path,
+        vision: VisionConfig | None = None,
+        outside_turn: Callable[[], AbstractContextManager] = nullcontext,
+    ) -> Services:
+        """``outside_turn``: see ``Casework``."""
         gallery = Gallery.open(data_dir)
         analyzer = FaceAnalyzer.from_config(vision or VisionConfig())
         calibration = load_calibration(analyzer.model_id)
@@ -35,7 +43,7 @@ class Services:
             gallery=gallery,
             accounts=Accounts(gallery.store),
             settings=settings,
-            casework=Casework(gallery, analyzer, calibration, settings),
+            casework=Casework(gallery, analyzer, calibration, settings, outside_turn),
             calibration=calibration,
             oversight=Oversight(gallery, calibration),
         )

@@ -23,6 +23,8 @@ import hashlib
 import io
 import json
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -41,6 +43,7 @@ from facesift.errors import (
 from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
+from facesift.schemas import ImageAnalysis
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.search import DEFAULT_TOP_K, find_candidates
@@ -66,15 +69,21 @@ MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
 
 
 class Casework:
+    """``outside_turn``: a context in which the caller gives up the database while it
+    computes. The server passes one that lets other requests take their turns while a probe
+    is decoded and analysed (up to a second or two of CPU); nothing in it touches SQLite."""
+
     def __init__(
         self, gallery: Gallery, analyzer: FaceAnalyzer, calibration: Calibration,
         settings: Settings,
+        outside_turn: Callable[[], AbstractContextManager] = nullcontext,
     ):
         self.gallery = gallery
         self.records = CaseRecords(gallery.store.conn)
         self.settings = settings
         self._analyzer = analyzer
         self._calibration = calibration
+        self._outside_turn = outside_turn
         self._vision_lock = threading.Lock()  # dlib's detectors are not thread-safe
 
     @property
@@ -149,35 +158,37 @@ class Casework:
 
     def add_probe(self, actor: Principal, case_id: int, content: bytes) -> dict:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
-        case = self._case_for_search(actor, case_id)
+        self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        pixels, media_type = _decode_upload(content, limit)
-        return self._store_probe(actor, case, content, media_type, pixels, parent=None, edit=None)
+        with self._outside_turn():
+            pixels, media_type = _decode_upload(content, limit)
+            analysis = self._analyze(pixels)
+        return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
         """Crop, rotate or mirror a probe: a new derivative probe; the original stays."""
         parent = self.probe(actor, probe_id, with_content=True)
-        case = self._case_for_search(actor, parent["case_id"])
+        self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        image = Image.fromarray(decode_image(parent["content"]))
-        if edit["operation"] == "crop":
-            image = image.crop(tuple(edit["box"]))
-        elif edit["operation"] == "rotate":
-            image = image.transpose(ROTATIONS[edit["degrees"]])
-        else:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")  # lossless: the edit is the only change
-        content = buffer.getvalue()
+        with self._outside_turn():
+            image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")  # lossless: the edit is the only change
+            analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
         return self._store_probe(
-            actor, case, content, "image/png", np.asarray(image), parent=parent, edit=edit
+            actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit
         )
 
-    def _store_probe(self, actor: Principal, case: dict, content: bytes, media_type: str,
-                     pixels: np.ndarray, parent: dict | None, edit: dict | None) -> dict:
+    def _analyze(self, pixels: np.ndarray) -> ImageAnalysis:
         with self._vision_lock:
-            analysis = self._analyzer.analyze(pixels)
+            return self._analyzer.analyze(pixels)
+
+    def _store_probe(self, actor: Principal, case_id: int, content: bytes, media_type: str,
+                     analysis: ImageAnalysis, parent: dict | None, edit: dict | None = None
+                     ) -> dict:
+        # Checked again: while the photo was analysed, the case may have been closed.
+        case = self._case_for_search(actor, case_id)
         faces = [face.describe() for face in analysis.faces]
         embeddings = np.stack([f.embedding for f in analysis.faces]) if faces else np.zeros(
             (0, 128), np.float32
@@ -491,6 +502,14 @@ def _clean_case(values: dict) -> dict:
         except ValueError:
             raise InvalidInput("authorisation expires is a date like 2027-06-30") from None
     return case
+
+
+def _edited(image: Image.Image, edit: dict) -> Image.Image:
+    if edit["operation"] == "crop":
+        return image.crop(tuple(edit["box"]))
+    if edit["operation"] == "rotate":
+        return image.transpose(ROTATIONS[edit["degrees"]])
+    return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
 
 
 def _clean_edit(edit: dict, width: int, height: int) -> dict:

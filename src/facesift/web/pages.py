@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlencode
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from facesift.api.context import Services
 from facesift.api.params import Id
@@ -246,7 +247,8 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
 async def upload_probe(
     case_id: Id, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
 ):
-    probe = svc.casework.add_probe(caller.principal, case_id, await file.read())
+    content = await file.read()  # then analysed in a worker thread, not on the event loop
+    probe = await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
     found = len(probe["faces"])
     return redirect(f"/probes/{probe['id']}",
                     f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",

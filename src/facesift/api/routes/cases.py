@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from facesift.api.params import MAX_ID, Id
 from facesift.api.security import Signed, Svc
@@ -93,7 +94,9 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
 async def upload_probe(case_id: Id, file: UploadFile, caller: Signed, svc: Svc) -> dict:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
-    return svc.casework.add_probe(caller.principal, case_id, await file.read())
+    # In a worker thread, not on the event loop: the analysis takes up to a second or two.
+    content = await file.read()
+    return await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
 
 
 @router.get("/probes/{probe_id}", tags=["probes"])
