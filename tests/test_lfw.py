@@ -8,7 +8,7 @@ import pytest
 from facesift.services import lfw
 from facesift.services.calibration import load_calibration
 from tests.conftest import LFW
-from tests.helpers import run_json
+from tests.helpers import run_cli, run_json
 
 
 def test_read_pairs_view2_has_ten_balanced_folds() -> None:
@@ -57,3 +57,9 @@ def test_view1_accuracy_of_the_shipped_model(tmp_path) -> None:
     # A second run reuses the cached embeddings and gives the same figure.
     code, again = run_json("eval", "lfw", LFW, "--protocol", "view1", data_dir=tmp_path)
     assert again["verification"]["accuracy"] == verification["accuracy"]
+
+
+def test_an_unknown_chip_setting_is_refused_before_any_work(tmp_path) -> None:
+    result = run_cli("eval", "lfw", LFW, "--chip-variants", "many", data_dir=tmp_path)
+    assert result.returncode == 2 and "none, flip, jitter" in result.stderr
+    assert not (tmp_path / "cache").exists()

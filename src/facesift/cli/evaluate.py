@@ -23,6 +23,7 @@ from facesift.machine import usable_cores
 from facesift.services import lfw
 from facesift.services.calibration import Calibration
 from facesift.vision import VisionConfig
+from facesift.vision.align import CHIP_VARIANTS
 
 eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
 
@@ -43,6 +44,9 @@ def eval_lfw(
         typer.Option(help="Write the score calibration (needs --identification's embeddings)."),
     ] = None,
     workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
+    chip_variants: Annotated[
+        str, typer.Option(help="Chips embedded a face: jitter (6, the default), flip (2), none.")
+    ] = "jitter",
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -50,7 +54,9 @@ def eval_lfw(
     Embeddings are cached in the data folder, so an interrupted run resumes."""
     if protocol not in ("view1", "view2"):
         raise fail("--protocol must be view1 or view2", 2)
-    config = VisionConfig(fallback_detector="mmod")
+    if chip_variants not in CHIP_VARIANTS:
+        raise fail(f"--chip-variants must be one of {', '.join(CHIP_VARIANTS)}", 2)
+    config = VisionConfig(fallback_detector="mmod", chip_variants=chip_variants)
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
     cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
