@@ -104,7 +104,6 @@ class FaceAnalyzer:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces ordered left to right; the fallback detector runs only if none is found."""
-        image = np.ascontiguousarray(image)  # dlib-bin misreads some views (see detect)
         detections = self.detector.detect(image)
         if not detections and self.fallback is not None:
             detections = self.fallback.detect(image)
@@ -129,7 +128,7 @@ class FaceAnalyzer:
         """Align, assess and embed faces at known places (from a detector, or drawn by hand)."""
         if not detections:
             return []
-        image = np.ascontiguousarray(image)  # dlib-bin misreads some views (see detect)
+        image = np.ascontiguousarray(image)  # dlib misreads some views (see detect)
         shapes = [self.aligner.landmarks(image, d.box) for d in detections]
         chips = np.stack([self.aligner.chips(image, s, self._variants) for s in shapes])
         vectors = self._embed(chips)

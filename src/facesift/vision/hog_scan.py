@@ -111,16 +111,20 @@ def _upsampled(image: np.ndarray, times: int) -> np.ndarray:
     """``image`` doubled ``times`` times exactly as dlib's run(image, upsample) doubles it
     (``pyramid_up``: bilinear, to the size ``pyramid_down<2>`` maps the image up to)."""
     for _ in range(times):
-        height, width = image.shape[:2]
-        up = _DOUBLE.rect_up(dlib.rectangle(0, 0, width - 1, height - 1))
+        up = _DOUBLE.rect_up(_rect_of(image))
         image = dlib.resize_image(image, up.bottom() + 1, up.right() + 1)
     return image
+
+
+def _rect_of(image: np.ndarray) -> dlib.rectangle:
+    return dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
 
 
 class SplitHogScan:
     """``run`` as dlib's ``fhog_object_detector.run``, on this thread and one other.
 
-    Not for concurrent use: each scanner keeps its pyramid while it runs."""
+    Not for concurrent use: each scanner keeps its pyramid while it runs. Images must be
+    contiguous (``HogDetector`` makes them so)."""
 
     def __init__(self, detector: dlib.fhog_object_detector):
         self._whole = detector
@@ -132,10 +136,12 @@ class SplitHogScan:
         self._pool_pid = 0
 
     def run(self, image: np.ndarray, upsample: int = 0, threshold: float = 0.0) -> Detections:
-        image = np.ascontiguousarray(image)  # dlib-bin misreads some views
-        work = _upsampled(image, upsample)
-        if work.shape[0] * work.shape[1] < MIN_SPLIT_PIXELS or not self._splits(work):
+        work_rect = _rect_of(image)
+        for _ in range(upsample):
+            work_rect = _DOUBLE.rect_up(work_rect)
+        if work_rect.area() < MIN_SPLIT_PIXELS or not self._splits(work_rect):
             return self._whole.run(image, upsample, threshold)
+        work = _upsampled(image, upsample)
         first = self._executor().submit(self._first.run, work, 0, threshold)
         rest = work
         for _ in range(FIRST_LEVELS):
@@ -155,9 +161,10 @@ class SplitHogScan:
             [index for _, index, _ in kept],
         )
 
-    def _splits(self, work: np.ndarray) -> bool:
-        """Whether the pyramid has levels past the first scan's (dlib's count, from load())."""
-        rect, levels = dlib.rectangle(0, 0, work.shape[1] - 1, work.shape[0] - 1), 0
+    def _splits(self, rect: dlib.rectangle) -> bool:
+        """Whether the pyramid of an image this size has levels past the first scan's
+        (dlib's count, from load())."""
+        levels = 0
         min_width, min_height = self._saved.min_layer
         while True:
             rect = _SHRINK.rect_down(rect)
