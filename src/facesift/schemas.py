@@ -81,6 +81,7 @@ class ImageAnalysis:
     height: int
     faces: list[Face]  # ordered left to right, so "face N" is stable
     smallest_face_px: int = 0  # faces smaller than this were not looked for (0: unknown)
+    scan_capped: bool = False  # too big to scan whole for the configured smallest face
 
 
 @dataclass(frozen=True)

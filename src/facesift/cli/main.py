@@ -206,7 +206,7 @@ def faces_command(
         console.print(faces_table(analysis.faces))
     else:
         console.print("No face found.")
-    if analysis.smallest_face_px > min_face:
+    if analysis.scan_capped:
         console.print(
             f"The photo is too big to scan whole for {min_face} px faces: faces smaller than "
             f"{analysis.smallest_face_px} px were not looked for (--max-scan-mp raises the cap)."

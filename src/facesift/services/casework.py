@@ -212,9 +212,11 @@ class Casework:
     def _described(self, probe: dict) -> dict:
         """A probe with the smallest face looked for in it: more than the configured minimum
         where the photo was too big to scan whole (see vision.detect.plan_scale)."""
-        smallest = self._analyzer.smallest_face_px(probe["width"], probe["height"])
-        capped = smallest > self._analyzer.detector.min_face_px
-        return probe | {"smallest_face_px": smallest, "scan_capped": capped}
+        width, height = probe["width"], probe["height"]
+        return probe | {
+            "smallest_face_px": self._analyzer.smallest_face_px(width, height),
+            "scan_capped": self._analyzer.scan_capped(width, height),
+        }
 
     def probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
         probe = self.records.probe(probe_id, with_content=with_content)

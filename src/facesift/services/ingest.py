@@ -170,12 +170,7 @@ class _IngestRun:
             self.summary.ingested += len(self._to_write)
             self.summary.faces += faces
             self.summary.no_face += sum(1 for i in self._to_write if not i.analysis.faces)
-            wanted = self.options.vision.min_face_px
-            capped = [
-                i.analysis.smallest_face_px
-                for i in self._to_write
-                if i.analysis.smallest_face_px > wanted
-            ]
+            capped = [i.analysis.smallest_face_px for i in self._to_write if i.analysis.scan_capped]
             self.summary.scan_capped += len(capped)
             self.summary.capped_smallest_face_px = max(
                 [self.summary.capped_smallest_face_px, *capped]

@@ -117,12 +117,17 @@ class FaceAnalyzer:
             height=height,
             faces=self.faces_at(image, detections),
             smallest_face_px=self.smallest_face_px(width, height),
+            scan_capped=self.scan_capped(width, height),
         )
 
     def smallest_face_px(self, width: int, height: int) -> int:
         """The smallest face looked for in an image of this size: the configured minimum,
         or more where a big photo's scan was capped."""
         return self.detector.smallest_face_px(width, height)
+
+    def scan_capped(self, width: int, height: int) -> bool:
+        """Whether an image this size is too big to scan whole for the configured minimum."""
+        return self.smallest_face_px(width, height) > self.detector.min_face_px
 
     def faces_at(self, image: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Align, assess and embed faces at known places (from a detector, or drawn by hand)."""
