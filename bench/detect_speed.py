@@ -92,10 +92,7 @@ def main() -> None:
     with (DATA / "lfw" / "labels.csv").open(newline="") as handle:
         paths = [DATA / "lfw" / row["path"] for row in csv.DictReader(handle)]
     lfw = [np.asarray(Image.open(p).convert("RGB")) for p in paths[:: len(paths) // args.images]]
-    probe = Image.open(DATA / "fixture/identities/Colin_Powell/Colin_Powell_0003.jpg")
-    scale = (1_000_000 / (probe.width * probe.height)) ** 0.5
-    probe = probe.convert("RGB").resize((round(probe.width * scale), round(probe.height * scale)))
-    one_mp = [np.asarray(probe)]
+    one_mp = [scaled(DATA / "fixture/identities/Colin_Powell/Colin_Powell_0003.jpg", 1_000_000)]
 
     shipped = dlib.get_frontal_face_detector()
     saved = SerializedHogDetector.of(shipped)
