@@ -49,9 +49,7 @@ def check(data_dir: Path, sample: int = 50) -> dict:
     """Open the gallery as a restarted process would, and verify every invariant."""
     conn = sqlite3.connect(data_dir / DATABASE_FILE)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database corrupt"
-    duplicates = conn.execute(
-        "SELECT COUNT(*) - COUNT(DISTINCT sha256) FROM images"
-    ).fetchone()[0]
+    duplicates = conn.execute("SELECT COUNT(*) - COUNT(DISTINCT sha256) FROM images").fetchone()[0]
     assert duplicates == 0, "an image was stored twice"
     conn.close()
     with Gallery.open(data_dir) as gallery:
@@ -101,8 +99,9 @@ def orphaned_workers() -> list[int]:
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
-                          if ":\t" in line)
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
             cmdline = (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
@@ -114,16 +113,19 @@ def orphaned_workers() -> list[int]:
 def crash_ingest(work: Path, kills: int, rng: random.Random) -> None:
     photos = fixture_photos()
     reference, crashed = work / "reference", work / "crashed"
-    subprocess.run(facesift("ingest", *photos, "--data-dir", reference), check=True,
-                   capture_output=True)
+    subprocess.run(
+        facesift("ingest", *photos, "--data-dir", reference), check=True, capture_output=True
+    )
     ingest = facesift("ingest", *photos, "--data-dir", crashed, "--write-batch", "2")
     landed = 0
     for attempt in range(1, kills + 1):
         killed = kill_at_random(ingest, rng, (1.0, 8.0))
         landed += killed
         found = check(crashed) if (crashed / DATABASE_FILE).exists() else {"images": 0}
-        print(f"ingest kill {attempt:2d}: {'killed' if killed else 'had finished'}, "
-              f"{found['images']} images stored, invariants hold")
+        print(
+            f"ingest kill {attempt:2d}: {'killed' if killed else 'had finished'}, "
+            f"{found['images']} images stored, invariants hold"
+        )
         if found["images"] == len(set(photos)):  # done: start over for more mid-run kills
             subprocess.run(["rm", "-rf", str(crashed)], check=True)
     subprocess.run(ingest, check=False, capture_output=True)
@@ -145,8 +147,10 @@ def crash_rebuild(work: Path, kills: int, rng: random.Random, faces: int) -> Non
         killed = kill_at_random(rebuild, rng, (0.5, 6.0))
         landed += killed
         found = check(data_dir)
-        print(f"rebuild kill {attempt:2d}: {'killed' if killed else 'had finished'}, "
-              f"{found['faces']} faces all searchable")
+        print(
+            f"rebuild kill {attempt:2d}: {'killed' if killed else 'had finished'}, "
+            f"{found['faces']} faces all searchable"
+        )
     subprocess.run(rebuild, check=True, capture_output=True)
     check(data_dir)
     print(f"rebuild: {landed} kills landed mid-run; the final index holds every face")

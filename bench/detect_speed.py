@@ -105,12 +105,16 @@ def main() -> None:
         "dlib, grey image": lambda im: shipped.run(np.ascontiguousarray(im[..., 1]), 1, 0.0),
         "facesift two-thread scan": lambda im: split.run(im, 1, 0.0),
     }
-    print(f"{len(lfw)} LFW images (250x250) and one 1 MP probe, each doubled (40 px faces); "
-          f"{os.cpu_count()} cores; best of {args.repeats}")
+    print(
+        f"{len(lfw)} LFW images (250x250) and one 1 MP probe, each doubled (40 px faces); "
+        f"{os.cpu_count()} cores; best of {args.repeats}"
+    )
     print(f"{'':34} {'LFW ms/image':>13} {'1 MP ms':>8}")
     for name, run in plans.items():
-        print(f"{name:34} {ms_per_image(run, lfw, args.repeats):13.1f} "
-              f"{ms_per_image(run, one_mp, args.repeats * 3):8.1f}")
+        print(
+            f"{name:34} {ms_per_image(run, lfw, args.repeats):13.1f} "
+            f"{ms_per_image(run, one_mp, args.repeats * 3):8.1f}"
+        )
     big_photo_table(args.repeats)
 
 

@@ -72,18 +72,24 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
-        "--chip-variants", nargs="+", default=["jitter"],
+        "--chip-variants",
+        nargs="+",
+        default=["jitter"],
         help="facesift's chips per face, one run each: jitter (the default, 6), flip (2) or "
         "none (1, like the library)",
     )
     parser.add_argument(
-        "--min-face", type=int, default=40,
+        "--min-face",
+        type=int,
+        default=40,
         help="facesift's smallest face in px (40, the default, is what the library finds)",
     )
     args = parser.parse_args()
     images = lfw_sample(args.lfw, args.images)
-    print(f"{len(images)} LFW images, {os.cpu_count()} cores, facesift workers={args.workers}, "
-          f"smallest face {args.min_face} px")
+    print(
+        f"{len(images)} LFW images, {os.cpu_count()} cores, facesift workers={args.workers}, "
+        f"smallest face {args.min_face} px"
+    )
 
     rows, cpu = [], {}
     for variants in args.chip_variants:
@@ -96,18 +102,25 @@ def main() -> None:
         baseline = ("face_recognition API", seconds_fr, faces_fr)
     except ImportError:
         baseline = None
-        print("face_recognition is not installed: pip install --no-deps face_recognition",
-              file=sys.stderr)
+        print(
+            "face_recognition is not installed: pip install --no-deps face_recognition",
+            file=sys.stderr,
+        )
 
-    print(f"{'':24} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
-          f"{'CPU':>5} {'ratio':>6}")
+    print(
+        f"{'':24} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
+        f"{'CPU':>5} {'ratio':>6}"
+    )
     for name, secs, found in rows + ([baseline] if baseline else []):
         variants = name[name.find("(") + 1 : -1]
         usage = f"{cpu[variants]:5.0%}" if variants in cpu else f"{'':5}"
         ratio = f"{baseline[1] / secs:5.2f}x" if baseline else ""
-        print(f"{name:24} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
-              f"{usage} {ratio:>6}")
+        print(
+            f"{name:24} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
+            f"{usage} {ratio:>6}"
+        )
     print("CPU: facesift's processes, 100% = one core busy; ratio: images/s against the library")
+
 
 if __name__ == "__main__":
     main()

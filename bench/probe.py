@@ -58,8 +58,10 @@ def main() -> None:
         started = time.perf_counter()
         ingest(gallery, gallery_photos, IngestOptions(workers=2))
         add_synthetic(gallery, args.faces - len(gallery_photos))
-        print(f"gallery of {gallery.store.face_count():,} faces stored in "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"gallery of {gallery.store.face_count():,} faces stored in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
         started = time.perf_counter()
         report = index_build.rebuild(gallery, "auto")
         print(f"{report.kind} index built in {time.perf_counter() - started:.0f} s")
@@ -74,9 +76,11 @@ def main() -> None:
         for label, candidate in (("HOG on one thread", one_thread), ("HOG on two", analyzer)):
             times, result = _time_search(gallery, candidate, calibration, probe, args.runs)
             top = result.candidates[0] if result.candidates else None
-            print(f"{label}: outcome {result.outcome}, first candidate "
-                  f"{Path(top.image['path']).name if top else None}; over {args.runs} runs "
-                  f"p50 {np.percentile(times, 50):.0f} ms, p99 {np.percentile(times, 99):.0f} ms")
+            print(
+                f"{label}: outcome {result.outcome}, first candidate "
+                f"{Path(top.image['path']).name if top else None}; over {args.runs} runs "
+                f"p50 {np.percentile(times, 50):.0f} ms, p99 {np.percentile(times, 99):.0f} ms"
+            )
 
 
 def _time_search(gallery, analyzer, calibration, probe: bytes, runs: int):
@@ -87,6 +91,7 @@ def _time_search(gallery, analyzer, calibration, probe: bytes, runs: int):
         result = search(gallery, analyzer, calibration, probe, request)
         times.append(time.perf_counter() - started)
     return np.array(times[1:]) * 1000, result  # the first run warms caches
+
 
 if __name__ == "__main__":
     main()

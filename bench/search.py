@@ -56,8 +56,9 @@ class FaceShapedGenerator:
         counts = np.bincount(identity)
         multi = counts[identity] >= 2
         means = np.stack([vectors[identity == i].mean(0) for i in np.flatnonzero(counts >= 2)])
-        within = vectors[multi] - means[np.searchsorted(np.flatnonzero(counts >= 2),
-                                                        identity[multi])]
+        within = (
+            vectors[multi] - means[np.searchsorted(np.flatnonzero(counts >= 2), identity[multi])]
+        )
         self.mean = vectors.mean(0)
         self.between = np.linalg.cholesky(np.cov(means.T) + 1e-6 * np.eye(vectors.shape[1]))
         self.within = np.linalg.cholesky(np.cov(within.T) + 1e-6 * np.eye(vectors.shape[1]))
@@ -84,8 +85,10 @@ def describe_distances(name: str, vectors: np.ndarray, identity: np.ndarray) -> 
     same_pairs = [np.flatnonzero(identity == i)[:2] for i in range(identity.max() + 1)]
     same_pairs = np.array([p for p in same_pairs if len(p) == 2][:20_000])
     genuine = np.linalg.norm(vectors[same_pairs[:, 0]] - vectors[same_pairs[:, 1]], axis=1)
-    print(f"  {name:10} same-person distance {genuine.mean():.3f} ± {genuine.std():.3f}, "
-          f"different-person {impostor.mean():.3f} ± {impostor.std():.3f}")
+    print(
+        f"  {name:10} same-person distance {genuine.mean():.3f} ± {genuine.std():.3f}, "
+        f"different-person {impostor.mean():.3f} ± {impostor.std():.3f}"
+    )
 
 
 def build_gallery(size: int, lfw: np.ndarray, identity: np.ndarray, generator) -> tuple:
@@ -126,8 +129,11 @@ def mate_recall(found_ids, found_d, exact_ids, exact_d, threshold, mates) -> tup
     index also returns within it."""
     wanted = found = 0
     for q in range(len(exact_ids)):
-        truth = {i for i, d in zip(exact_ids[q], exact_d[q], strict=True)
-                 if d <= threshold and i in mates[q]}
+        truth = {
+            i
+            for i, d in zip(exact_ids[q], exact_d[q], strict=True)
+            if d <= threshold and i in mates[q]
+        }
         got = {i for i, d in zip(found_ids[q], found_d[q], strict=True) if d <= threshold}
         wanted += len(truth)
         found += len(truth & got)
@@ -194,23 +200,40 @@ def run(size: int, lfw, identity, generator, threshold: float, queries_n: int) -
         exact_fd2, exact_fids = flat.search(some, K, params=params)
         found_fd, found_fids = index.search(some, K, allowed_ids=allowed)
         result["filtered_mate_recall"], _ = mate_recall(
-            found_fids, found_fd, exact_fids, np.sqrt(np.maximum(exact_fd2, 0)), threshold,
+            found_fids,
+            found_fd,
+            exact_fids,
+            np.sqrt(np.maximum(exact_fd2, 0)),
+            threshold,
             filtered_mates[:300],
         )
         result["filtered_p50_ms"], result["filtered_p99_ms"] = time_single(
             lambda q: index.search(q, K, allowed_ids=allowed), sample
         )
         if size <= 1_000_000:
-            result.update(reference(vectors, ids, train, queries, exact_ids, exact_d,
-                                    threshold, mates, sample, Path(tmp)))
+            result.update(
+                reference(
+                    vectors,
+                    ids,
+                    train,
+                    queries,
+                    exact_ids,
+                    exact_d,
+                    threshold,
+                    mates,
+                    sample,
+                    Path(tmp),
+                )
+            )
     result["peak_rss_mb"] = rss_mb()
     for key, value in result.items():
         print(f"  {key:22} {value:,.4g}" if isinstance(value, float) else f"  {key:22} {value:,}")
     return result
 
 
-def reference(vectors, ids, train, queries, exact_ids, exact_d, threshold, mates, sample,
-              tmp: Path) -> dict:
+def reference(
+    vectors, ids, train, queries, exact_ids, exact_d, threshold, mates, sample, tmp: Path
+) -> dict:
     """The configuration the issue quotes (IVF4096,SQ8 at nprobe 64, no re-ranking), on the
     same vectors and queries, for a like-for-like comparison."""
     started = time.perf_counter()
@@ -220,8 +243,7 @@ def reference(vectors, ids, train, queries, exact_ids, exact_d, threshold, mates
     build = time.perf_counter() - started
     faiss.extract_index_ivf(index).nprobe = 64
     d2, found = index.search(queries, K)
-    recall, _ = mate_recall(found, np.sqrt(np.maximum(d2, 0)), exact_ids, exact_d, threshold,
-                            mates)
+    recall, _ = mate_recall(found, np.sqrt(np.maximum(d2, 0)), exact_ids, exact_d, threshold, mates)
     p50, p99 = time_single(lambda q: index.search(q, K), sample)
     faiss.write_index(index, str(tmp / "reference.faiss"))
     return {
@@ -248,19 +270,25 @@ def main() -> None:
     synthetic = generator.faces(40_000)
     describe_distances("synthetic", synthetic, np.arange(40_000) // 4)
     rows = [run(size, lfw, identity, generator, threshold, args.queries) for size in args.sizes]
-    print("\nfaces       build s   B/face  p50 ms  p99 ms  QPS    recall  filt.rec  "
-          "| flat p50 ms  QPS")
+    print(
+        "\nfaces       build s   B/face  p50 ms  p99 ms  QPS    recall  filt.rec  "
+        "| flat p50 ms  QPS"
+    )
     for r in rows:
-        print(f"{r['faces']:>10,} {r['ivf_build_s']:8.1f} {r['ivf_bytes_per_face']:7.1f} "
-              f"{r['ivf_p50_ms']:7.2f} {r['ivf_p99_ms']:7.2f} {r['ivf_batch_qps']:6.0f} "
-              f"{r['mate_recall']:7.4f} {r['filtered_mate_recall']:8.4f}  | "
-              f"{r['flat_p50_ms']:10.2f} {r['flat_batch_qps']:6.0f}")
+        print(
+            f"{r['faces']:>10,} {r['ivf_build_s']:8.1f} {r['ivf_bytes_per_face']:7.1f} "
+            f"{r['ivf_p50_ms']:7.2f} {r['ivf_p99_ms']:7.2f} {r['ivf_batch_qps']:6.0f} "
+            f"{r['mate_recall']:7.4f} {r['filtered_mate_recall']:8.4f}  | "
+            f"{r['flat_p50_ms']:10.2f} {r['flat_batch_qps']:6.0f}"
+        )
     for r in rows:
         if "ref_mate_recall" in r:
-            print(f"reference IVF4096,SQ8 nprobe 64 at {r['faces']:,}: build "
-                  f"{r['ref_build_s']:.1f} s, {r['ref_bytes_per_face']:.0f} B/face, p50 "
-                  f"{r['ref_p50_ms']:.2f} ms, p99 {r['ref_p99_ms']:.2f} ms, mate recall "
-                  f"{r['ref_mate_recall']:.4f}")
+            print(
+                f"reference IVF4096,SQ8 nprobe 64 at {r['faces']:,}: build "
+                f"{r['ref_build_s']:.1f} s, {r['ref_bytes_per_face']:.0f} B/face, p50 "
+                f"{r['ref_p50_ms']:.2f} ms, p99 {r['ref_p99_ms']:.2f} ms, mate recall "
+                f"{r['ref_mate_recall']:.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -188,14 +188,26 @@ def start_server(
     for _attempt in range(3):  # another process may take the free port before the server
         port = free_port()
         command = [
-            *facesift_command(), "serve", "--data-dir", str(data_dir),
-            "--host", "127.0.0.1", "--port", str(port), *(extra_args or []),
+            *facesift_command(),
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *(extra_args or []),
         ]
         log_dir = Path(tempfile.mkdtemp(prefix="facesift-serve-"))
         with (log_dir / "stdout.log").open("wb") as out, (log_dir / "stderr.log").open("wb") as err:
             process = subprocess.Popen(
-                command, cwd=REPO, env=full_env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True,
+                command,
+                cwd=REPO,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
         server = LiveServer(data_dir, port, process, log_dir, command)
         deadline = time.monotonic() + timeout
@@ -210,8 +222,11 @@ def start_server(
         server.stop()
         last_error = (
             f"`{' '.join(command)}` "
-            + (f"did not answer GET /healthz within {timeout:.0f} s" if alive
-               else f"exited with code {process.returncode} before GET /healthz answered")
+            + (
+                f"did not answer GET /healthz within {timeout:.0f} s"
+                if alive
+                else f"exited with code {process.returncode} before GET /healthz answered"
+            )
             + f"\n--- its stderr (last 4000 characters) ---\n{stderr[-4000:]}"
         )
         if alive or "address already in use" not in stderr.lower():

@@ -21,7 +21,10 @@ def run_cli(
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout,
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "COLUMNS": "200"},
     )
     if check and result.returncode != 0:
@@ -29,9 +32,7 @@ def run_cli(
     return result
 
 
-def run_json(
-    *args: str | Path, data_dir: Path | None, timeout: float = 300
-) -> tuple[int, dict]:
+def run_json(*args: str | Path, data_dir: Path | None, timeout: float = 300) -> tuple[int, dict]:
     result = run_cli(*args, "--json", data_dir=data_dir, timeout=timeout)
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
 

@@ -52,8 +52,16 @@ class World:
 
 def build_world(data_dir: Path) -> World:
     gallery = [str(p.path) for p in photos("gallery")]
-    run_cli("ingest", "--collection", "fixture", "--workers", "1", *gallery,
-            data_dir=data_dir, check=True)
+    run_cli(
+        "ingest",
+        "--collection",
+        "fixture",
+        "--workers",
+        "1",
+        *gallery,
+        data_dir=data_dir,
+        check=True,
+    )
     store = Store(data_dir)
     accounts = Accounts(store)
     tokens, ids = {}, {}

@@ -24,8 +24,13 @@ from tests.server_world import PASSWORD, PROBE, World
 pytestmark = pytest.mark.slow
 
 ROLES = ("anonymous", "investigator", "reviewer", "supervisor", "auditor", "admin")
-ACTOR = {"investigator": "ivan", "reviewer": "rita", "supervisor": "sam", "auditor": "audrey",
-         "admin": "admin"}
+ACTOR = {
+    "investigator": "ivan",
+    "reviewer": "rita",
+    "supervisor": "sam",
+    "auditor": "audrey",
+    "admin": "admin",
+}
 PUBLIC = set(ROLES)
 SIGNED_IN = set(ROLES) - {"anonymous"}
 OVERSIGHT = {"supervisor", "auditor"}
@@ -120,32 +125,56 @@ class Targets:
 
 def _prepare(client: TestClient, world: World) -> Targets:
     ivan = world.auth("ivan")
-    client.put("/api/settings/searches_per_minute", json={"value": 1000},
-               headers=world.auth("admin"))
-    case = client.post("/api/cases", json={
-        "reference": "MATRIX-1", "offense_category": "robbery",
-        "purpose": "identify the suspect in an armed robbery"}, headers=ivan).json()
-    closable = client.post("/api/cases", json={
-        "reference": "MATRIX-2", "offense_category": "robbery",
-        "purpose": "identify the suspect in an armed robbery"}, headers=ivan).json()
-    probe = client.post(f"/api/cases/{case['id']}/probes",
-                        files={"file": ("p.jpg", PROBE.read_bytes())}, headers=ivan).json()
-    search = client.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0},
-                         headers=ivan).json()
+    client.put(
+        "/api/settings/searches_per_minute", json={"value": 1000}, headers=world.auth("admin")
+    )
+    case = client.post(
+        "/api/cases",
+        json={
+            "reference": "MATRIX-1",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery",
+        },
+        headers=ivan,
+    ).json()
+    closable = client.post(
+        "/api/cases",
+        json={
+            "reference": "MATRIX-2",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery",
+        },
+        headers=ivan,
+    ).json()
+    probe = client.post(
+        f"/api/cases/{case['id']}/probes",
+        files={"file": ("p.jpg", PROBE.read_bytes())},
+        headers=ivan,
+    ).json()
+    search = client.post(
+        f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=ivan
+    ).json()
     token = client.post("/api/tokens", json={"name": "matrix"}, headers=ivan).json()
-    target = client.post("/api/users", json={"name": "target", "roles": ["reviewer"]},
-                         headers=world.auth("admin")).json()["user"]
+    target = client.post(
+        "/api/users", json={"name": "target", "roles": ["reviewer"]}, headers=world.auth("admin")
+    ).json()["user"]
     candidate = search["candidates"][0]
-    return Targets({
-        "case_id": case["id"], "probe_id": probe["id"], "search_id": search["id"],
-        "face_id": candidate["face_id"], "image_id": candidate["image"]["id"],
-        "token_id": token["id"], "user_id": target["id"], "key": "searches_per_minute",
-        "closable_case_id": closable["id"],
-    })
+    return Targets(
+        {
+            "case_id": case["id"],
+            "probe_id": probe["id"],
+            "search_id": search["id"],
+            "face_id": candidate["face_id"],
+            "image_id": candidate["image"]["id"],
+            "token_id": token["id"],
+            "user_id": target["id"],
+            "key": "searches_per_minute",
+            "closable_case_id": closable["id"],
+        }
+    )
 
 
-def _call(client: TestClient, world: World, targets: Targets, role: str, method: str,
-          path: str):
+def _call(client: TestClient, world: World, targets: Targets, role: str, method: str, path: str):
     ids = dict(targets.ids)
     if path.endswith("/close"):
         ids["case_id"] = ids["closable_case_id"]
@@ -162,19 +191,32 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("PUT", "/api/users/{user_id}/password"): {"json": {}},
         ("POST", "/api/tokens"): {"json": {"name": f"t{n}"}},
         ("PUT", "/api/settings/{key}"): {"json": {"value": 1000}},
-        ("POST", "/api/cases"): {"json": {
-            "reference": f"M-{n}", "offense_category": "fraud",
-            "purpose": "identify a fraudster seen on camera"}},
+        ("POST", "/api/cases"): {
+            "json": {
+                "reference": f"M-{n}",
+                "offense_category": "fraud",
+                "purpose": "identify a fraudster seen on camera",
+            }
+        },
         ("POST", "/api/cases/{case_id}/probes"): {"files": {"file": ("p.jpg", photo)}},
         ("POST", "/login"): {"data": {"name": "ivan", "password": PASSWORD}},
-        ("POST", "/cases/new"): {"data": {
-            "reference": f"P-{n}", "offense_category": "fraud",
-            "purpose": "identify a fraudster seen on camera"}},
+        ("POST", "/cases/new"): {
+            "data": {
+                "reference": f"P-{n}",
+                "offense_category": "fraud",
+                "purpose": "identify a fraudster seen on camera",
+            }
+        },
         ("POST", "/cases/{case_id}/probes"): {"files": {"file": ("p.jpg", photo)}},
         ("POST", "/probes/{probe_id}/edit"): {"data": {"operation": "mirror"}},
         ("POST", "/probes/{probe_id}/search"): {"data": {"face": "0"}},
-        ("POST", "/searches/{search_id}/review"): {"data": {
-            "decision": "inconclusive", "similarities": "similar", "differences": "lighting"}},
+        ("POST", "/searches/{search_id}/review"): {
+            "data": {
+                "decision": "inconclusive",
+                "similarities": "similar",
+                "differences": "lighting",
+            }
+        },
         ("POST", "/users"): {"data": {"name": f"page{n}", "roles": ["reviewer"]}},
         ("POST", "/users/{user_id}/roles"): {"data": {"roles": ["reviewer"]}},
         ("POST", "/users/{user_id}/status"): {"data": {"disabled": "false"}},
@@ -182,20 +224,37 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("POST", "/tokens"): {"data": {"name": f"page token {n}"}},
         # Wrong current password: a 403 would read as "denied", so send a valid change
         # that fails on input instead (the new password is too short: 400).
-        ("POST", "/account/password"): {"data": {
-            "current_password": PASSWORD, "new_password": "short", "repeat_password": "short"}},
-        ("PUT", "/api/me/password"): {"json": {
-            "current_password": PASSWORD, "new_password": "short"}},
-        ("POST", "/settings"): {"data": {
-            "offense_categories": "robbery\nfraud", "refused_purposes": "[]",
-            "searches_per_minute": "1000", "max_upload_bytes": "10000000"}},
+        ("POST", "/account/password"): {
+            "data": {
+                "current_password": PASSWORD,
+                "new_password": "short",
+                "repeat_password": "short",
+            }
+        },
+        ("PUT", "/api/me/password"): {
+            "json": {"current_password": PASSWORD, "new_password": "short"}
+        },
+        ("POST", "/settings"): {
+            "data": {
+                "offense_categories": "robbery\nfraud",
+                "refused_purposes": "[]",
+                "searches_per_minute": "1000",
+                "max_upload_bytes": "10000000",
+            }
+        },
         ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
         ("POST", "/api/probes/{probe_id}/searches"): {"json": {"face_index": 0}},
-        ("POST", "/api/searches/{search_id}/reviews"): {"json": {
-            "decision": "inconclusive", "similarities": "similar", "differences": "lighting"}},
+        ("POST", "/api/searches/{search_id}/reviews"): {
+            "json": {
+                "decision": "inconclusive",
+                "similarities": "similar",
+                "differences": "lighting",
+            }
+        },
     }
-    response = client.request(method, url, headers=headers, follow_redirects=False,
-                              **bodies.get((method, path), {}))
+    response = client.request(
+        method, url, headers=headers, follow_redirects=False, **bodies.get((method, path), {})
+    )
     client.cookies.clear()  # a sign-in must not carry over to the next caller
     return response
 
@@ -207,13 +266,15 @@ def _denied(response) -> bool:
     return response.status_code in (302, 303) and response.headers.get("location") == "/login"
 
 
-def test_every_route_admits_exactly_the_roles_it_should(server_world: World,
-                                                        tmp_path: Path) -> None:
+def test_every_route_admits_exactly_the_roles_it_should(
+    server_world: World, tmp_path: Path
+) -> None:
     world = server_world.copy_to(tmp_path / "data")
     with TestClient(create_app(world.data_dir)) as client:
         spec = client.get("/openapi.json").json()
-        routes = sorted((method.upper(), path) for path, item in spec["paths"].items()
-                        for method in item)
+        routes = sorted(
+            (method.upper(), path) for path, item in spec["paths"].items() for method in item
+        )
         unknown = [route for route in routes if route not in EXPECTED]
         assert not unknown, f"routes with no access decision in EXPECTED: {unknown}"
         targets = _prepare(client, world)
@@ -228,8 +289,10 @@ def test_every_route_admits_exactly_the_roles_it_should(server_world: World,
                     allowed.add(role)
             observed[(method, path)] = allowed
             if allowed != EXPECTED[(method, path)]:
-                problems.append(f"{method} {path}: allowed {sorted(allowed)}, "
-                                f"expected {sorted(EXPECTED[(method, path)])}")
+                problems.append(
+                    f"{method} {path}: allowed {sorted(allowed)}, "
+                    f"expected {sorted(EXPECTED[(method, path)])}"
+                )
     _write_matrix(observed)
     assert not problems, "\n".join(problems)
 

@@ -32,8 +32,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def client(world: World) -> Iterator[TestClient]:
     with TestClient(create_app(world.data_dir)) as test_client:
         # Many tests search as the same user within a minute; the limit has its own test.
-        test_client.put("/api/settings/searches_per_minute", json={"value": 1000},
-                        headers=world.auth("admin"))
+        test_client.put(
+            "/api/settings/searches_per_minute", json={"value": 1000}, headers=world.auth("admin")
+        )
         yield test_client
 
 
@@ -52,8 +53,14 @@ def open_case(client: TestClient, world: World, who: str = "ivan", **overrides) 
     return response.json()
 
 
-def upload(client: TestClient, world: World, case_id: int, content: bytes,
-           who: str = "ivan", name: str = "probe.jpg"):
+def upload(
+    client: TestClient,
+    world: World,
+    case_id: int,
+    content: bytes,
+    who: str = "ivan",
+    name: str = "probe.jpg",
+):
     return client.post(
         f"/api/cases/{case_id}/probes", files={"file": (name, content)}, headers=world.auth(who)
     )
@@ -62,25 +69,37 @@ def upload(client: TestClient, world: World, case_id: int, content: bytes,
 def searched(client: TestClient, world: World, photo=PROBE, who: str = "ivan") -> dict:
     case = open_case(client, world, who)
     probe = upload(client, world, case["id"], photo.read_bytes(), who).json()
-    response = client.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0},
-                           headers=world.auth(who))
+    response = client.post(
+        f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=world.auth(who)
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def review(client: TestClient, world: World, who: str, search_id: int, decision: str,
-           face_id: int | None = None):
+def review(
+    client: TestClient,
+    world: World,
+    who: str,
+    search_id: int,
+    decision: str,
+    face_id: int | None = None,
+):
     return client.post(
         f"/api/searches/{search_id}/reviews",
-        json={"decision": decision, "candidate_face_id": face_id,
-              "similarities": "same ear shape and hairline", "differences": "none of note"},
+        json={
+            "decision": decision,
+            "candidate_face_id": face_id,
+            "similarities": "same ear shape and hairline",
+            "differences": "none of note",
+        },
         headers=world.auth(who),
     )
 
 
 def audit_actions(client: TestClient, world: World, **filters) -> list[dict]:
-    response = client.get("/api/audit", params={"limit": 1000, **filters},
-                          headers=world.auth("audrey"))
+    response = client.get(
+        "/api/audit", params={"limit": 1000, **filters}, headers=world.auth("audrey")
+    )
     assert response.status_code == 200, response.text
     return response.json()["entries"]
 
@@ -131,13 +150,17 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(world) -> None:
 
 def test_cookie_sessions_need_the_csrf_token_for_changes(client, world) -> None:
     signed_in = client.post("/api/session", json={"name": "ivan", "password": PASSWORD}).json()
-    body = {"reference": "CSRF-1", "offense_category": "robbery",
-            "purpose": "identify the suspect in an armed robbery"}
+    body = {
+        "reference": "CSRF-1",
+        "offense_category": "robbery",
+        "purpose": "identify the suspect in an armed robbery",
+    }
     try:
         refused = client.post("/api/cases", json=body)
         assert refused.status_code == 403 and "security token" in refused.json()["message"]
-        accepted = client.post("/api/cases", json=body,
-                               headers={"X-CSRF-Token": signed_in["csrf_token"]})
+        accepted = client.post(
+            "/api/cases", json=body, headers={"X-CSRF-Token": signed_in["csrf_token"]}
+        )
         assert accepted.status_code == 201
     finally:
         client.delete("/api/session", headers={"X-CSRF-Token": signed_in["csrf_token"]})
@@ -146,8 +169,9 @@ def test_cookie_sessions_need_the_csrf_token_for_changes(client, world) -> None:
 
 
 def test_revoked_and_unknown_tokens_are_refused(client, world) -> None:
-    made = client.post("/api/tokens", json={"name": "one-off", "days": 1},
-                       headers=world.auth("rita"))
+    made = client.post(
+        "/api/tokens", json={"name": "one-off", "days": 1}, headers=world.auth("rita")
+    )
     assert made.status_code == 201
     token = made.json()["token"]
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
@@ -157,13 +181,17 @@ def test_revoked_and_unknown_tokens_are_refused(client, world) -> None:
     assert client.get("/api/me", headers={"Authorization": "Bearer fs_guess"}).status_code == 401
     # Someone else's token is not yours to revoke.
     other = client.post("/api/tokens", json={"name": "x"}, headers=world.auth("rory")).json()
-    assert client.delete(f"/api/tokens/{other['id']}",
-                         headers=world.auth("rita")).status_code == 403
+    assert (
+        client.delete(f"/api/tokens/{other['id']}", headers=world.auth("rita")).status_code == 403
+    )
 
 
 def test_security_headers_on_every_kind_of_response(client, world) -> None:
-    for response in (client.get("/healthz"), client.get("/api/me"),
-                     client.get("/api/stats", headers=world.auth("ivan"))):
+    for response in (
+        client.get("/healthz"),
+        client.get("/api/me"),
+        client.get("/api/stats", headers=world.auth("ivan")),
+    ):
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-store"
@@ -173,57 +201,94 @@ def test_security_headers_on_every_kind_of_response(client, world) -> None:
 
 
 def test_new_accounts_wait_for_a_supervisor_who_is_not_their_creator(client, world) -> None:
-    made = client.post("/api/users", json={"name": "newbie", "roles": ["reviewer"]},
-                       headers=world.auth("admin"))
+    made = client.post(
+        "/api/users", json={"name": "newbie", "roles": ["reviewer"]}, headers=world.auth("admin")
+    )
     assert made.status_code == 201
     user, password = made.json()["user"], made.json()["one_time_password"]
     assert user["status"] == "pending" and len(password) >= 12
-    assert client.post("/api/session", json={"name": "newbie", "password": password}
-                       ).status_code == 401
-    assert client.post(f"/api/users/{user['id']}/approve",
-                       headers=world.auth("admin")).status_code == 403
+    assert (
+        client.post("/api/session", json={"name": "newbie", "password": password}).status_code
+        == 401
+    )
+    assert (
+        client.post(f"/api/users/{user['id']}/approve", headers=world.auth("admin")).status_code
+        == 403
+    )
     approved = client.post(f"/api/users/{user['id']}/approve", headers=world.auth("sam"))
     assert approved.json()["status"] == "active" and approved.json()["approved_by"] == "sam"
-    assert client.post("/api/session", json={"name": "newbie", "password": password}
-                       ).status_code == 200
+    assert (
+        client.post("/api/session", json={"name": "newbie", "password": password}).status_code
+        == 200
+    )
     client.cookies.clear()
 
 
 def test_only_admins_manage_users_and_settings(client, world) -> None:
     for who in ("ivan", "rita", "sam", "audrey"):
-        assert client.post("/api/users", json={"name": f"x{who}", "roles": ["reviewer"]},
-                           headers=world.auth(who)).status_code == 403
-        assert client.put("/api/settings/searches_per_minute", json={"value": 1},
-                          headers=world.auth(who)).status_code == 403
-    bad = client.put("/api/settings/searches_per_minute", json={"value": "many"},
-                     headers=world.auth("admin"))
+        assert (
+            client.post(
+                "/api/users",
+                json={"name": f"x{who}", "roles": ["reviewer"]},
+                headers=world.auth(who),
+            ).status_code
+            == 403
+        )
+        assert (
+            client.put(
+                "/api/settings/searches_per_minute", json={"value": 1}, headers=world.auth(who)
+            ).status_code
+            == 403
+        )
+    bad = client.put(
+        "/api/settings/searches_per_minute", json={"value": "many"}, headers=world.auth("admin")
+    )
     assert bad.status_code == 400
 
 
 def test_the_last_admin_cannot_be_removed(fresh_world) -> None:
     w = fresh_world
     with TestClient(create_app(w.data_dir)) as c:
-        other = c.put(f"/api/users/{w.user_ids['boss']}/roles", json={"roles": ["investigator"]},
-                      headers=w.auth("admin"))
+        other = c.put(
+            f"/api/users/{w.user_ids['boss']}/roles",
+            json={"roles": ["investigator"]},
+            headers=w.auth("admin"),
+        )
         assert other.status_code == 200
-        last = c.put(f"/api/users/{w.user_ids['admin']}/roles", json={"roles": ["auditor"]},
-                     headers=w.auth("admin"))
+        last = c.put(
+            f"/api/users/{w.user_ids['admin']}/roles",
+            json={"roles": ["auditor"]},
+            headers=w.auth("admin"),
+        )
         assert last.status_code == 409 and "last active admin" in last.json()["message"]
 
 
 # -- cases and the search contract -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("purpose, category", [
-    ("locate a visa overstayer for deportation proceedings", "immigration enforcement"),
-    ("identify people at the protest outside the town hall", "monitoring of protected activity"),
-    ("find members of an ethnic minority in the district", "protected characteristic"),
-])
-def test_refused_purposes_name_their_reason_and_are_audited(client, world, purpose,
-                                                            category) -> None:
-    response = client.post("/api/cases", json={
-        "reference": f"REFUSED-{next(_counter)}", "offense_category": "robbery",
-        "purpose": purpose}, headers=world.auth("ivan"))
+@pytest.mark.parametrize(
+    "purpose, category",
+    [
+        ("locate a visa overstayer for deportation proceedings", "immigration enforcement"),
+        (
+            "identify people at the protest outside the town hall",
+            "monitoring of protected activity",
+        ),
+        ("find members of an ethnic minority in the district", "protected characteristic"),
+    ],
+)
+def test_refused_purposes_name_their_reason_and_are_audited(
+    client, world, purpose, category
+) -> None:
+    response = client.post(
+        "/api/cases",
+        json={
+            "reference": f"REFUSED-{next(_counter)}",
+            "offense_category": "robbery",
+            "purpose": purpose,
+        },
+        headers=world.auth("ivan"),
+    )
     assert response.status_code == 403
     assert category in response.json()["message"]
     refusals = audit_actions(client, world, action="case_refused")
@@ -236,41 +301,65 @@ def test_a_word_inside_another_word_is_not_refused(client, world) -> None:
 
 
 def test_offense_categories_come_from_the_allow_list(client, world) -> None:
-    response = client.post("/api/cases", json={
-        "reference": "PARKING-1", "offense_category": "parking",
-        "purpose": "identify whoever parked on the lawn"}, headers=world.auth("ivan"))
+    response = client.post(
+        "/api/cases",
+        json={
+            "reference": "PARKING-1",
+            "offense_category": "parking",
+            "purpose": "identify whoever parked on the lawn",
+        },
+        headers=world.auth("ivan"),
+    )
     assert response.status_code == 403 and "allow-list" in response.json()["message"]
 
 
 def test_an_expired_authorisation_refuses_the_case(client, world) -> None:
-    response = client.post("/api/cases", json={
-        "reference": "OLD-1", "offense_category": "fraud", "purpose": "identify a fraudster",
-        "authorisation_id": "W-1", "authorisation_expires": "2020-01-01"},
-        headers=world.auth("ivan"))
+    response = client.post(
+        "/api/cases",
+        json={
+            "reference": "OLD-1",
+            "offense_category": "fraud",
+            "purpose": "identify a fraudster",
+            "authorisation_id": "W-1",
+            "authorisation_expires": "2020-01-01",
+        },
+        headers=world.auth("ivan"),
+    )
     assert response.status_code == 403 and "expired" in response.json()["message"]
 
 
-@pytest.mark.parametrize("who, why", [
-    ("untrained", "training attestation"),
-    ("boss", "admin role cannot search"),
-    ("audrey", "investigator role"),
-    ("rita", "investigator role"),
-])
+@pytest.mark.parametrize(
+    "who, why",
+    [
+        ("untrained", "training attestation"),
+        ("boss", "admin role cannot search"),
+        ("audrey", "investigator role"),
+        ("rita", "investigator role"),
+    ],
+)
 def test_who_may_not_search(client, world, who, why) -> None:
-    response = client.post("/api/cases", json={
-        "reference": f"NOPE-{who}", "offense_category": "fraud",
-        "purpose": "identify a fraudster seen on camera"}, headers=world.auth(who))
+    response = client.post(
+        "/api/cases",
+        json={
+            "reference": f"NOPE-{who}",
+            "offense_category": "fraud",
+            "purpose": "identify a fraudster seen on camera",
+        },
+        headers=world.auth(who),
+    )
     assert response.status_code == 403 and why in response.json()["message"]
 
 
 def test_investigators_see_only_their_own_cases(client, world) -> None:
     case = open_case(client, world, "ivan")
     assert client.get(f"/api/cases/{case['id']}", headers=world.auth("iris")).status_code == 403
-    assert case["id"] not in {c["id"] for c in client.get(
-        "/api/cases", headers=world.auth("iris")).json()}
+    assert case["id"] not in {
+        c["id"] for c in client.get("/api/cases", headers=world.auth("iris")).json()
+    }
     for overseer in ("audrey", "sam"):
-        assert client.get(f"/api/cases/{case['id']}",
-                          headers=world.auth(overseer)).status_code == 200
+        assert (
+            client.get(f"/api/cases/{case['id']}", headers=world.auth(overseer)).status_code == 200
+        )
     probe = upload(client, world, case["id"], PROBE.read_bytes(), who="iris")
     assert probe.status_code == 403
 
@@ -293,15 +382,25 @@ def test_probes_are_checked_by_content_not_by_name(client, world) -> None:
 
 def test_uploads_over_the_limit_are_refused_before_they_are_read(fresh_world) -> None:
     with TestClient(create_app(fresh_world.data_dir)) as c:
-        c.put("/api/settings/max_upload_bytes", json={"value": 100_000},
-              headers=fresh_world.auth("admin"))
-        case = c.post("/api/cases", json={
-            "reference": "BIG-1", "offense_category": "fraud",
-            "purpose": "identify a fraudster seen on camera"},
-            headers=fresh_world.auth("ivan")).json()
-        response = c.post(f"/api/cases/{case['id']}/probes",
-                          files={"file": ("big.jpg", b"\xff" * 400_000)},
-                          headers=fresh_world.auth("ivan"))
+        c.put(
+            "/api/settings/max_upload_bytes",
+            json={"value": 100_000},
+            headers=fresh_world.auth("admin"),
+        )
+        case = c.post(
+            "/api/cases",
+            json={
+                "reference": "BIG-1",
+                "offense_category": "fraud",
+                "purpose": "identify a fraudster seen on camera",
+            },
+            headers=fresh_world.auth("ivan"),
+        ).json()
+        response = c.post(
+            f"/api/cases/{case['id']}/probes",
+            files={"file": ("big.jpg", b"\xff" * 400_000)},
+            headers=fresh_world.auth("ivan"),
+        )
         assert response.status_code == 413
 
 
@@ -328,14 +427,20 @@ def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_fac
     probe = upload(client, world, case["id"], buffer.getvalue()).json()
     assert len(probe["faces"]) == 1
     assert probe["scan_capped"] and probe["smallest_face_px"] == 50  # 80 / sqrt(16 / 6.25)
-    assert client.get(f"/api/probes/{probe['id']}", headers=world.auth("ivan")).json()[
-        "smallest_face_px"] == 50
+    assert (
+        client.get(f"/api/probes/{probe['id']}", headers=world.auth("ivan")).json()[
+            "smallest_face_px"
+        ]
+        == 50
+    )
     browser = TestClient(client.app)
     browser.post("/login", data={"name": "ivan", "password": PASSWORD})
     assert "too big to scan whole" in browser.get(f"/probes/{probe['id']}").text
-    cropped = client.post(f"/api/probes/{probe['id']}/edits",
-                          json={"operation": "crop", "box": [250, 250, 2250, 2250]},
-                          headers=world.auth("ivan")).json()
+    cropped = client.post(
+        f"/api/probes/{probe['id']}/edits",
+        json={"operation": "crop", "box": [250, 250, 2250, 2250]},
+        headers=world.auth("ivan"),
+    ).json()
     assert not cropped["scan_capped"] and cropped["smallest_face_px"] == 40
     assert len(cropped["faces"]) == 1
     small = upload(client, world, case["id"], PROBE.read_bytes()).json()
@@ -346,15 +451,21 @@ def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_fac
 def test_a_mirrored_probe_is_a_derivative_with_both_hashes(client, world) -> None:
     case = open_case(client, world)
     original = upload(client, world, case["id"], PROBE.read_bytes()).json()
-    edited = client.post(f"/api/probes/{original['id']}/edits", json={"operation": "mirror"},
-                         headers=world.auth("ivan"))
+    edited = client.post(
+        f"/api/probes/{original['id']}/edits",
+        json={"operation": "mirror"},
+        headers=world.auth("ivan"),
+    )
     assert edited.status_code == 201
     derivative = edited.json()
     assert derivative["parent_id"] == original["id"]
     assert derivative["edit"]["before_sha256"] == original["sha256"]
     assert derivative["sha256"] != original["sha256"] and len(derivative["faces"]) == 1
-    search = client.post(f"/api/probes/{derivative['id']}/searches", json={"face_index": 0},
-                         headers=world.auth("ivan")).json()
+    search = client.post(
+        f"/api/probes/{derivative['id']}/searches",
+        json={"face_index": 0},
+        headers=world.auth("ivan"),
+    ).json()
     assert search["edited_probe"] == 1
     assert "Colin_Powell" in search["candidates"][0]["image"]["path"]
     entry = audit_actions(client, world, action="probe_edited", case_id=case["id"])[0]
@@ -365,9 +476,11 @@ def test_a_mirrored_probe_is_a_derivative_with_both_hashes(client, world) -> Non
 def test_crops_outside_the_probe_are_refused(client, world) -> None:
     case = open_case(client, world)
     probe = upload(client, world, case["id"], PROBE.read_bytes()).json()
-    response = client.post(f"/api/probes/{probe['id']}/edits",
-                           json={"operation": "crop", "box": [0, 0, 5000, 5000]},
-                           headers=world.auth("ivan"))
+    response = client.post(
+        f"/api/probes/{probe['id']}/edits",
+        json={"operation": "crop", "box": [0, 0, 5000, 5000]},
+        headers=world.auth("ivan"),
+    )
     assert response.status_code == 400 and "within" in response.json()["message"]
 
 
@@ -385,18 +498,19 @@ def test_a_search_gives_a_candidate_list_pending_review(client, world) -> None:
     assert search["lead"] is None
     assert "match" not in json.dumps(search).lower()
     entry = audit_actions(client, world, action="search", case_id=search["case_id"])[0]
-    assert entry["details"]["candidate_face_ids"] == [c["face_id"] for c in
-                                                      search["candidates"]]
+    assert entry["details"]["candidate_face_ids"] == [c["face_id"] for c in search["candidates"]]
 
 
 def test_no_candidate_is_an_outcome_and_is_recorded(client, world) -> None:
     search = searched(client, world, photo=STRANGER)
     assert search["outcome"] == "no_candidate" and search["candidates"] == []
     assert search["status"] == "no_candidate"
-    timeline = client.get(f"/api/cases/{search['case_id']}",
-                          headers=world.auth("ivan")).json()["timeline"]
-    assert any(e["action"] == "search" and e["details"]["outcome"] == "no_candidate"
-               for e in timeline)
+    timeline = client.get(f"/api/cases/{search['case_id']}", headers=world.auth("ivan")).json()[
+        "timeline"
+    ]
+    assert any(
+        e["action"] == "search" and e["details"]["outcome"] == "no_candidate" for e in timeline
+    )
 
 
 def test_two_reviewers_confirming_the_same_candidate_release_the_lead(client, world) -> None:
@@ -406,10 +520,13 @@ def test_two_reviewers_confirming_the_same_candidate_release_the_lead(client, wo
     # The second reviewer does not see the first one's decision before giving theirs.
     seen_by_rory = client.get(f"/api/searches/{search['id']}", headers=world.auth("rory")).json()
     assert seen_by_rory["reviews"] == [] and seen_by_rory["reviews_received"] == 1
-    assert client.get(f"/api/cases/{search['case_id']}",
-                      headers=world.auth("rory")).status_code == 403
-    assert client.get(f"/api/searches/{search['id']}",
-                      headers=world.auth("ivan")).json()["lead"] is None
+    assert (
+        client.get(f"/api/cases/{search['case_id']}", headers=world.auth("rory")).status_code == 403
+    )
+    assert (
+        client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()["lead"]
+        is None
+    )
     decided = review(client, world, "rory", search["id"], "confirm", face_id).json()
     assert decided["status"] == "released"
     released = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
@@ -430,23 +547,28 @@ def test_reviewers_never_review_their_own_search_nor_twice(client, world) -> Non
     assert review(client, world, "rita", search["id"], "confirm", face_id).status_code == 409
     queue = client.get("/api/reviews/queue", headers=world.auth("rita")).json()
     assert search["id"] not in {s["id"] for s in queue}
-    assert search["id"] in {s["id"] for s in client.get(
-        "/api/reviews/queue", headers=world.auth("rory")).json()}
+    assert search["id"] in {
+        s["id"] for s in client.get("/api/reviews/queue", headers=world.auth("rory")).json()
+    }
 
 
 def test_an_auditor_who_is_also_a_reviewer_cannot_review_blind(fresh_world) -> None:
     w = fresh_world
     with TestClient(create_app(w.data_dir)) as c:
-        c.put(f"/api/users/{w.user_ids['rita']}/roles", json={"roles": ["reviewer", "auditor"]},
-              headers=w.auth("admin"))
+        c.put(
+            f"/api/users/{w.user_ids['rita']}/roles",
+            json={"roles": ["reviewer", "auditor"]},
+            headers=w.auth("admin"),
+        )
         search = searched(c, w)
         face_id = search["candidates"][0]["face_id"]
         refused = review(c, w, "rita", search["id"], "confirm", face_id)
         assert refused.status_code == 403 and "blind" in refused.json()["message"]
 
 
-@pytest.mark.parametrize("second, outcome", [("no_lead", "inconclusive"),
-                                             ("confirm_other", "inconclusive")])
+@pytest.mark.parametrize(
+    "second, outcome", [("no_lead", "inconclusive"), ("confirm_other", "inconclusive")]
+)
 def test_disagreeing_reviewers_leave_no_lead(client, world, second, outcome) -> None:
     search = searched(client, world)
     first, other = (c["face_id"] for c in search["candidates"][:2])
@@ -474,8 +596,14 @@ def test_searches_over_the_rate_limit_are_refused_and_audited(fresh_world) -> No
         c.put("/api/settings/searches_per_minute", json={"value": 2}, headers=w.auth("admin"))
         case = open_case(c, w, "iris")
         probe = upload(c, w, case["id"], PROBE.read_bytes(), who="iris").json()
-        codes = [c.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0},
-                        headers=w.auth("iris")).status_code for _ in range(3)]
+        codes = [
+            c.post(
+                f"/api/probes/{probe['id']}/searches",
+                json={"face_index": 0},
+                headers=w.auth("iris"),
+            ).status_code
+            for _ in range(3)
+        ]
         assert codes == [201, 201, 429]
         limited = audit_actions(c, w, action="search_rate_limited")
         assert limited[0]["actor"] == "iris" and limited[0]["details"]["limit_per_minute"] == 2
@@ -497,13 +625,20 @@ def test_candidate_images_are_served_by_id_only_to_those_who_may_see_them(client
     assert client.get(f"/api/images/{image_id}").status_code == 401
     views = audit_actions(client, world, action="candidate_viewed", case_id=search["case_id"])
     assert {(e["actor"], e["details"]["view"]) for e in views} >= {
-        ("ivan", "face"), ("rita", "source_image")}
+        ("ivan", "face"),
+        ("rita", "source_image"),
+    }
 
 
-@pytest.mark.parametrize("path", [
-    "/api/images/..%2F..%2Fetc%2Fpasswd", "/api/images/%2Fetc%2Fpasswd",
-    "/static/..%2F..%2Fstore%2Fmigrations%2F0001_initial.sql", "/api/faces/1%2F..%2F2/crop",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/images/..%2F..%2Fetc%2Fpasswd",
+        "/api/images/%2Fetc%2Fpasswd",
+        "/static/..%2F..%2Fstore%2Fmigrations%2F0001_initial.sql",
+        "/api/faces/1%2F..%2F2/crop",
+    ],
+)
 def test_paths_never_reach_the_file_system(client, world, path) -> None:
     response = client.get(path, headers=world.auth("audrey"))
     assert response.status_code in (404, 422)
@@ -518,8 +653,9 @@ def test_the_disclosure_packet_holds_the_whole_case(client, world) -> None:
     face_id = search["candidates"][0]["face_id"]
     review(client, world, "rita", search["id"], "confirm", face_id)
     review(client, world, "rory", search["id"], "no_lead")
-    response = client.get(f"/api/cases/{search['case_id']}/disclosure",
-                          headers=world.auth("audrey"))
+    response = client.get(
+        f"/api/cases/{search['case_id']}/disclosure", headers=world.auth("audrey")
+    )
     assert response.status_code == 200
     assert "attachment" in response.headers["content-disposition"]
     packet = response.json()
@@ -551,14 +687,21 @@ def test_the_audit_export_can_be_checked_by_a_third_party(client, world) -> None
     # Recompute the chain from the exported lines alone, as an outside party would.
     previous = "0" * 64
     for entry in entries:
-        details = json.dumps(entry["details"], sort_keys=True, separators=(",", ":"),
-                             ensure_ascii=False)
+        details = json.dumps(
+            entry["details"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         assert entry["prev_hash"] == previous
-        assert entry_hash(previous, entry["id"], entry["at"], entry["actor"], entry["action"],
-                          details) == entry["hash"]
+        assert (
+            entry_hash(previous, entry["id"], entry["at"], entry["actor"], entry["action"], details)
+            == entry["hash"]
+        )
         previous = entry["hash"]
-    assert checkpoint == {**checkpoint, "id": entries[-1]["id"], "hash": previous,
-                          "entries": len(entries)}
+    assert checkpoint == {
+        **checkpoint,
+        "id": entries[-1]["id"],
+        "hash": previous,
+        "entries": len(entries),
+    }
 
 
 def test_the_audit_log_filters_by_user_case_action_and_date(client, world) -> None:
@@ -580,8 +723,12 @@ def test_the_team_activity_is_for_supervisors_and_auditors(client, world) -> Non
 
 def test_openapi_describes_the_api(client) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/api/cases", "/api/probes/{probe_id}/searches", "/audit/export",
-            "/api/searches/{search_id}/reviews"} <= set(spec["paths"])
+    assert {
+        "/api/cases",
+        "/api/probes/{probe_id}/searches",
+        "/audit/export",
+        "/api/searches/{search_id}/reviews",
+    } <= set(spec["paths"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
@@ -594,8 +741,16 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
     with TestClient(create_app(w.data_dir)) as c:
         before = searched(c, w, photo=STRANGER)
         assert before["outcome"] == "no_candidate"
-        run_cli("ingest", "--collection", "late", "--workers", "1", STRANGER,
-                data_dir=w.data_dir, check=True)
+        run_cli(
+            "ingest",
+            "--collection",
+            "late",
+            "--workers",
+            "1",
+            STRANGER,
+            data_dir=w.data_dir,
+            check=True,
+        )
         after = searched(c, w, photo=STRANGER)
         assert after["outcome"] == "candidates"
         assert after["candidates"][0]["image"]["collection"] == "late"
@@ -604,11 +759,19 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
 
 def test_requests_from_another_site_are_refused(client, world) -> None:
     for origin in ("https://evil.example", "null", "http://testserver.evil.example"):
-        forged = client.post("/login", data={"name": "ivan", "password": PASSWORD},
-                             headers={"Origin": origin}, follow_redirects=False)
+        forged = client.post(
+            "/login",
+            data={"name": "ivan", "password": PASSWORD},
+            headers={"Origin": origin},
+            follow_redirects=False,
+        )
         assert forged.status_code == 403 and "set-cookie" not in forged.headers
-    same = client.post("/login", data={"name": "ivan", "password": PASSWORD},
-                       headers={"Origin": "http://testserver"}, follow_redirects=False)
+    same = client.post(
+        "/login",
+        data={"name": "ivan", "password": PASSWORD},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
     assert same.status_code == 303
     client.cookies.clear()
 
@@ -616,32 +779,49 @@ def test_requests_from_another_site_are_refused(client, world) -> None:
 def test_users_change_their_own_password_knowing_the_current_one(fresh_world) -> None:
     w = fresh_world
     with TestClient(create_app(w.data_dir)) as c:
-        wrong = c.put("/api/me/password", headers=w.auth("rita"),
-                      json={"current_password": "not it at all", "new_password": "x" * 14})
+        wrong = c.put(
+            "/api/me/password",
+            headers=w.auth("rita"),
+            json={"current_password": "not it at all", "new_password": "x" * 14},
+        )
         assert wrong.status_code == 403
-        short = c.put("/api/me/password", headers=w.auth("rita"),
-                      json={"current_password": PASSWORD, "new_password": "short"})
+        short = c.put(
+            "/api/me/password",
+            headers=w.auth("rita"),
+            json={"current_password": PASSWORD, "new_password": "short"},
+        )
         assert short.status_code == 400 and "12 characters" in short.json()["message"]
-        done = c.put("/api/me/password", headers=w.auth("rita"),
-                     json={"current_password": PASSWORD, "new_password": "a much longer one"})
+        done = c.put(
+            "/api/me/password",
+            headers=w.auth("rita"),
+            json={"current_password": PASSWORD, "new_password": "a much longer one"},
+        )
         assert done.status_code == 200
-        assert c.post("/api/session", json={"name": "rita", "password": PASSWORD}
-                      ).status_code == 401
-        assert c.post("/api/session", json={"name": "rita", "password": "a much longer one"}
-                      ).status_code == 200
+        assert (
+            c.post("/api/session", json={"name": "rita", "password": PASSWORD}).status_code == 401
+        )
+        assert (
+            c.post(
+                "/api/session", json={"name": "rita", "password": "a much longer one"}
+            ).status_code
+            == 200
+        )
 
 
 def test_repeated_failed_sign_ins_lock_the_name_for_a_while(fresh_world) -> None:
     w = fresh_world
     with TestClient(create_app(w.data_dir)) as c:
-        codes = [c.post("/api/session", json={"name": "rory", "password": f"guess {i}"}
-                        ).status_code for i in range(5)]
+        codes = [
+            c.post("/api/session", json={"name": "rory", "password": f"guess {i}"}).status_code
+            for i in range(5)
+        ]
         assert codes == [401] * 5
         locked = c.post("/api/session", json={"name": "rory", "password": PASSWORD})
         assert locked.status_code == 401 and "too many failed sign-ins" in locked.json()["message"]
         # Another name is not affected, and the lock-out is in the audit log.
-        assert c.post("/api/session", json={"name": "rita", "password": PASSWORD}
-                      ).status_code == 200
+        assert (
+            c.post("/api/session", json={"name": "rita", "password": PASSWORD}).status_code == 200
+        )
         assert audit_actions(c, w, action="login_locked")[0]["details"]["user"] == "rory"
 
 
@@ -657,13 +837,16 @@ def test_a_slow_upload_does_not_hold_up_other_requests(server_world, tmp_path) -
         slow = socket.create_connection(("127.0.0.1", server.port))
         try:
             # Headers for a 100 kB upload, then only a trickle of it.
-            slow.sendall((f"POST /api/cases/1/probes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          f"Authorization: Bearer {w.tokens['ivan']}\r\n"
-                          "Content-Type: multipart/form-data; boundary=x\r\n"
-                          "Content-Length: 100000\r\n\r\n--x\r\n").encode())
+            slow.sendall(
+                (
+                    f"POST /api/cases/1/probes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Authorization: Bearer {w.tokens['ivan']}\r\n"
+                    "Content-Type: multipart/form-data; boundary=x\r\n"
+                    "Content-Length: 100000\r\n\r\n--x\r\n"
+                ).encode()
+            )
             time.sleep(0.5)
-            request = urllib.request.Request(server.url_for("/api/me"),
-                                             headers=w.auth("rita"))
+            request = urllib.request.Request(server.url_for("/api/me"), headers=w.auth("rita"))
             started = time.monotonic()
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
@@ -684,25 +867,43 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
     big = io.BytesIO()
     Image.open(PROBE).convert("RGB").resize((2500, 2500)).save(big, format="JPEG", quality=90)
     boundary = "facesift-test"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    ).encode()
     body += big.getvalue() + f"\r\n--{boundary}--\r\n".encode()
     w = server_world.copy_to(tmp_path / "data")
     with start_server(w.data_dir) as server:
-        case = json.load(urllib.request.urlopen(urllib.request.Request(
-            server.url_for("/api/cases"), method="POST", headers={
-                **w.auth("ivan"), "Content-Type": "application/json"},
-            data=json.dumps({"reference": "BUSY-1", "offense_category": "robbery",
-                             "purpose": "identify the suspect in a robbery"}).encode())))
+        case = json.load(
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    server.url_for("/api/cases"),
+                    method="POST",
+                    headers={**w.auth("ivan"), "Content-Type": "application/json"},
+                    data=json.dumps(
+                        {
+                            "reference": "BUSY-1",
+                            "offense_category": "robbery",
+                            "purpose": "identify the suspect in a robbery",
+                        }
+                    ).encode(),
+                )
+            )
+        )
         uploads: list[float] = []
 
         def upload_twice() -> None:
             for _ in range(2):
                 started = time.monotonic()
                 request = urllib.request.Request(
-                    server.url_for(f"/api/cases/{case['id']}/probes"), data=body, method="POST",
-                    headers={**w.auth("ivan"),
-                             "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                    server.url_for(f"/api/cases/{case['id']}/probes"),
+                    data=body,
+                    method="POST",
+                    headers={
+                        **w.auth("ivan"),
+                        "Content-Type": f"multipart/form-data; boundary={boundary}",
+                    },
+                )
                 with urllib.request.urlopen(request, timeout=60) as response:
                     assert response.status == 201
                 uploads.append(time.monotonic() - started)
@@ -712,8 +913,10 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
         waits = []
         while uploader.is_alive():
             started = time.monotonic()
-            with urllib.request.urlopen(urllib.request.Request(
-                    server.url_for("/api/me"), headers=w.auth("rita")), timeout=60) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(server.url_for("/api/me"), headers=w.auth("rita")),
+                timeout=60,
+            ) as response:
                 assert response.status == 200
             waits.append(time.monotonic() - started)
             time.sleep(0.02)

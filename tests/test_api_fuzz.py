@@ -36,20 +36,28 @@ def fuzz_server(fuzz_world: World) -> Iterator[LiveServer]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_request_makes_the_server_fail(mode, fuzz_world: World,
-                                          fuzz_server: LiveServer) -> None:
+def test_no_request_makes_the_server_fail(mode, fuzz_world: World, fuzz_server: LiveServer) -> None:
     schema = schemathesis.openapi.from_url(fuzz_server.url_for("/openapi.json"))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def send(case) -> None:
             for who in FUZZ_AS:
-                response = case.call(base_url=fuzz_server.url, headers=fuzz_world.auth(who),
-                                     allow_redirects=False, timeout=60)
+                response = case.call(
+                    base_url=fuzz_server.url,
+                    headers=fuzz_world.auth(who),
+                    allow_redirects=False,
+                    timeout=60,
+                )
                 case.validate_response(response, checks=[not_a_server_error])
 
         try:
@@ -60,8 +68,9 @@ def test_no_request_makes_the_server_fail(mode, fuzz_world: World,
     assert fuzz_server.alive()
 
 
-def test_the_server_logs_no_secrets_or_probe_data(fuzz_server: LiveServer,
-                                                  fuzz_world: World) -> None:
+def test_the_server_logs_no_secrets_or_probe_data(
+    fuzz_server: LiveServer, fuzz_world: World
+) -> None:
     logs = fuzz_server.stdout() + fuzz_server.stderr()
     for token in fuzz_world.tokens.values():
         assert token not in logs

@@ -90,7 +90,7 @@ def test_audit_verify_names_an_edited_entry(tmp_path, data_dir) -> None:
     source.close()
     (copy / "audit.anchor").write_bytes((data_dir / "audit.anchor").read_bytes())
     target.execute("DROP TRIGGER audit_log_no_update")
-    target.execute("UPDATE audit_log SET details = '{\"case\":\"forged\"}' WHERE id = 1")
+    target.execute('UPDATE audit_log SET details = \'{"case":"forged"}\' WHERE id = 1')
     target.commit()
     target.close()
     result = run_cli("audit", "verify", data_dir=copy)
@@ -135,8 +135,17 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path
 
     killed = tmp_path / "killed"
     command = [
-        sys.executable, "-m", "facesift", "ingest", *map(str, everything),
-        "--workers", "1", "--write-batch", "3", "--data-dir", str(killed),
+        sys.executable,
+        "-m",
+        "facesift",
+        "ingest",
+        *map(str, everything),
+        "--workers",
+        "1",
+        "--write-batch",
+        "3",
+        "--data-dir",
+        str(killed),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -157,8 +166,17 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path
 def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
     everything = [p.path for p in photos("gallery") + photos("probe")]
     command = [
-        sys.executable, "-m", "facesift", "ingest", *map(str, everything),
-        "--workers", "2", "--write-batch", "2", "--data-dir", str(tmp_path),
+        sys.executable,
+        "-m",
+        "facesift",
+        "ingest",
+        *map(str, everything),
+        "--workers",
+        "2",
+        "--write-batch",
+        "2",
+        "--data-dir",
+        str(tmp_path),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_images(tmp_path / DATABASE_FILE, at_least=4, process=process)
@@ -206,6 +224,9 @@ def test_env_var_sets_the_data_folder(tmp_path) -> None:
     env = {**os.environ, "FACESIFT_HOME": str(tmp_path / "home")}
     result = subprocess.run(
         [sys.executable, "-m", "facesift", "stats", "--json"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 0 and str(tmp_path / "home") in result.stdout

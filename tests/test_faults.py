@@ -20,9 +20,21 @@ from tests.conftest import LFW, REPO, photos
 def test_random_sigkills_during_ingest_and_rebuild_lose_nothing() -> None:
     """The short CI run of bench/crash.py; the benchmark runs it with 20+ kills each."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "crash.py"), "--ingest-kills", "3",
-         "--rebuild-kills", "3", "--rebuild-faces", "8000", "--seed", "7"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "bench" / "crash.py"),
+            "--ingest-kills",
+            "3",
+            "--rebuild-kills",
+            "3",
+            "--rebuild-faces",
+            "8000",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "final gallery equals the uninterrupted one" in result.stdout
@@ -36,9 +48,22 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path) -> None:
         ingest(gallery, [p.path for p in photos("gallery")], IngestOptions(workers=1))
     extra = sorted((LFW / "images").glob("A*/*.jpg"))[:150]
     writer = subprocess.Popen(
-        [sys.executable, "-m", "facesift", "ingest", *map(str, extra), "--workers", "1",
-         "--write-batch", "4", "--data-dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "facesift",
+            "ingest",
+            *map(str, extra),
+            "--workers",
+            "1",
+            "--write-batch",
+            "4",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     probes = photos("probe")
     answered = 0

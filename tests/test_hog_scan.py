@@ -105,4 +105,3 @@ def test_two_threads_find_what_one_finds() -> None:
     one, two = HogDetector(threads=1), HogDetector(threads=2)
     for name, image in _test_images():
         assert two.detect(image) == one.detect(image), name
-

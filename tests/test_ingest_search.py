@@ -165,7 +165,9 @@ def test_manifest_provenance_and_a_bad_manifest(tmp_path) -> None:
         assert [f["code"] for f in summary.failures] == ["bad_manifest_row"]
         row = gallery.store.conn.execute("SELECT * FROM images").fetchone()
         assert (row["source_url"], row["legal_basis"], row["captured_at"]) == (
-            "https://example.org/a.jpg", "court order 17", "2003-05-01"
+            "https://example.org/a.jpg",
+            "court order 17",
+            "2003-05-01",
         )
         summary = ingest(gallery, [folder], IngestOptions(manifest=bad, workers=1))
         assert summary.failures[0]["code"] == "bad_manifest"

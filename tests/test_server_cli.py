@@ -29,8 +29,12 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict]:
 
 
 def _post_json(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response)
@@ -45,29 +49,44 @@ def test_the_first_admin_comes_from_the_command_line_never_from_defaults(tmp_pat
         assert status == 503 and "facesift users add NAME --role admin" in body["message"]
         assert "users add" in server.stderr()  # the operator is told at start-up too
         for name, password in (("admin", "admin"), ("admin", "password"), ("root", "root")):
-            assert _post_json(server.url_for("/api/session"),
-                              {"name": name, "password": password})[0] == 503
+            assert (
+                _post_json(server.url_for("/api/session"), {"name": name, "password": password})[0]
+                == 503
+            )
 
         made = run_cli("users", "add", "chief", "--role", "admin", data_dir=data, check=True)
         password = re.search(r"one-time password: (\S+)", made.stdout).group(1)
         # The running server notices the new admin: no restart needed.
-        status, body = _post_json(server.url_for("/api/session"),
-                                  {"name": "chief", "password": password})
+        status, body = _post_json(
+            server.url_for("/api/session"), {"name": "chief", "password": password}
+        )
         assert status == 200 and body["user"]["roles"] == ["admin"]
-        assert _post_json(server.url_for("/api/session"),
-                          {"name": "chief", "password": "admin"})[0] == 401
+        assert (
+            _post_json(server.url_for("/api/session"), {"name": "chief", "password": "admin"})[0]
+            == 401
+        )
 
 
 def test_tokens_made_on_the_command_line_work_until_revoked(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_cli("users", "add", "chief", "--role", "admin", data_dir=data, check=True)
     run_cli("users", "add", "ann", "--role", "auditor", data_dir=data, check=True)
-    made = run_cli("tokens", "create", "ann", "--name", "nightly export", "--days", "7",
-                   data_dir=data, check=True)
+    made = run_cli(
+        "tokens",
+        "create",
+        "ann",
+        "--name",
+        "nightly export",
+        "--days",
+        "7",
+        data_dir=data,
+        check=True,
+    )
     token = re.search(r"(fs_\S+)", made.stdout).group(1)
     token_id = re.search(r"token (\d+) for ann", made.stdout).group(1)
-    listed = json.loads(run_cli("tokens", "list", "ann", "--json", data_dir=data,
-                                check=True).stdout)
+    listed = json.loads(
+        run_cli("tokens", "list", "ann", "--json", data_dir=data, check=True).stdout
+    )
     assert [t["name"] for t in listed] == ["nightly export"]
     assert token not in json.dumps(listed)
     with start_server(data) as server:
@@ -90,13 +109,15 @@ def test_bad_roles_and_dates_are_explained(tmp_path: Path) -> None:
     assert bad_date.returncode == 1 and "not a date" in bad_date.stderr
 
 
-def test_the_command_line_search_is_refused_once_there_are_accounts(server_world,
-                                                                     tmp_path: Path) -> None:
+def test_the_command_line_search_is_refused_once_there_are_accounts(
+    server_world, tmp_path: Path
+) -> None:
     from tests.server_world import PROBE
 
     world = server_world.copy_to(tmp_path / "data")
-    refused = run_cli("search", PROBE, "--case", "C-1", "--purpose", "identify a robber",
-                      data_dir=world.data_dir)
+    refused = run_cli(
+        "search", PROBE, "--case", "C-1", "--purpose", "identify a robber", data_dir=world.data_dir
+    )
     assert refused.returncode == 4
     assert "facesift serve" in refused.stderr
     shown = run_cli("audit", "show", "--json", data_dir=world.data_dir, check=True)

@@ -21,9 +21,7 @@ def analyzer() -> FaceAnalyzer:
     return FaceAnalyzer.from_config(VisionConfig())
 
 
-@pytest.mark.parametrize(
-    "photo", photos("group") + photos("negative"), ids=lambda p: p.path.name
-)
+@pytest.mark.parametrize("photo", photos("group") + photos("negative"), ids=lambda p: p.path.name)
 def test_group_and_negative_photos_yield_expected_face_counts(analyzer, photo) -> None:
     assert len(analyzer.analyze_bytes(photo.path.read_bytes()).faces) == photo.expected_faces
 

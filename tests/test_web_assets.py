@@ -37,7 +37,8 @@ FACES = [
 
 def _files() -> dict[str, tuple[str, bytes]]:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(WEB / "templates"), autoescape=True,
+        loader=jinja2.FileSystemLoader(WEB / "templates"),
+        autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
     html = env.from_string(PAGE).render(
@@ -64,8 +65,9 @@ def test_base_page_renders_under_the_csp_with_working_face_picker_and_confirm(br
     with static_server(_files()) as (url, posts):
         page.goto(url + "/")
         expect(page).to_have_title("Assets · facesift")
-        expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Cases")) \
-            .to_have_attribute("aria-current", "page")
+        expect(
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Cases")
+        ).to_have_attribute("aria-current", "page")
         expect(page.locator(".user-box")).to_contain_text("Ada Reviewer")
         expect(page.locator(".user-box")).to_contain_text("investigator, reviewer")
         expect(page.get_by_role("status")).to_contain_text("Saved.")

@@ -92,7 +92,8 @@ def test_search_review_release_and_audit_in_a_browser(
     expect(first.locator(".source-path")).to_contain_text(f"/{PERSON}/{PERSON}_")
     expect(page.locator(".expected")).to_contain_text("per search")
     expect(first.locator("img.candidate-crop")).to_have_attribute(
-        "src", re.compile(r"^/api/faces/\d+/crop$"))
+        "src", re.compile(r"^/api/faces/\d+/crop$")
+    )
     assert first.locator("img.candidate-crop").evaluate("img => img.naturalWidth") > 0
     _no_match_word(page)
     search_url = page.url

@@ -24,8 +24,9 @@ def app(fresh_world: World):
 def _client(app, name: str | None = None) -> TestClient:
     client = TestClient(app)
     if name:
-        answer = client.post("/login", data={"name": name, "password": PASSWORD},
-                             follow_redirects=False)
+        answer = client.post(
+            "/login", data={"name": name, "password": PASSWORD}, follow_redirects=False
+        )
         assert answer.status_code == 303, answer.text
     return client
 
@@ -73,7 +74,14 @@ def test_a_form_without_its_csrf_token_is_refused_with_a_page(clients) -> None:
 def test_the_navigation_shows_only_what_the_roles_can_use(clients) -> None:
     assert _nav(clients("ivan").get("/").text) == ["/", "/tokens", "/stats"]
     assert _nav(clients("audrey").get("/").text) == [
-        "/", "/activity", "/audit", "/users", "/settings", "/tokens", "/stats"]
+        "/",
+        "/activity",
+        "/audit",
+        "/users",
+        "/settings",
+        "/tokens",
+        "/stats",
+    ]
     assert _nav(clients("rita").get("/reviews").text) == ["/reviews", "/tokens", "/stats"]
     admin = clients("admin").get("/", follow_redirects=False)
     assert admin.status_code == 303 and admin.headers["location"] == "/users"
@@ -89,8 +97,9 @@ def test_a_forbidden_page_explains_why(clients) -> None:
 def test_a_new_password_and_a_new_token_are_shown_once(clients) -> None:
     admin = clients("admin")
     csrf = _csrf(admin, "/users")
-    made = admin.post("/users", data={"csrf_token": csrf, "name": "newbie",
-                                      "roles": ["investigator", "reviewer"]})
+    made = admin.post(
+        "/users", data={"csrf_token": csrf, "name": "newbie", "roles": ["investigator", "reviewer"]}
+    )
     assert made.status_code == 200
     password = re.search(r'class="secret">([^<]+)<', made.text).group(1)
     assert password not in admin.get("/users").text
@@ -119,24 +128,49 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
     w = fresh_world
     with TestClient(create_app(w.data_dir)) as c:
         refused = [{"category": "test", "reason": "not allowed here", "terms": ["parade"]}]
-        answer = c.post("/settings", headers=w.auth("admin"), follow_redirects=False, data={
-            "offense_categories": "robbery\n fraud \n\n", "refused_purposes":
-            _json.dumps(refused), "searches_per_minute": "5", "max_upload_bytes": "10485760"})
+        answer = c.post(
+            "/settings",
+            headers=w.auth("admin"),
+            follow_redirects=False,
+            data={
+                "offense_categories": "robbery\n fraud \n\n",
+                "refused_purposes": _json.dumps(refused),
+                "searches_per_minute": "5",
+                "max_upload_bytes": "10485760",
+            },
+        )
         assert answer.status_code == 303
         settings = c.get("/api/settings", headers=w.auth("audrey")).json()
         assert settings["offense_categories"] == ["robbery", "fraud"]
         assert settings["refused_purposes"] == refused and settings["searches_per_minute"] == 5
-        changes = c.get("/api/audit", params={"action": "setting_changed"},
-                        headers=w.auth("audrey")).json()["entries"]
+        changes = c.get(
+            "/api/audit", params={"action": "setting_changed"}, headers=w.auth("audrey")
+        ).json()["entries"]
         assert {e["details"]["key"] for e in changes} == {
-            "offense_categories", "refused_purposes", "searches_per_minute"}
-        case = c.post("/api/cases", headers=w.auth("ivan"), json={
-            "reference": "P-1", "offense_category": "robbery",
-            "purpose": "identify a robber seen at the parade"})
+            "offense_categories",
+            "refused_purposes",
+            "searches_per_minute",
+        }
+        case = c.post(
+            "/api/cases",
+            headers=w.auth("ivan"),
+            json={
+                "reference": "P-1",
+                "offense_category": "robbery",
+                "purpose": "identify a robber seen at the parade",
+            },
+        )
         assert case.status_code == 403 and "not allowed here" in case.json()["message"]
-        bad = c.post("/settings", headers=w.auth("admin"), data={
-            "offense_categories": "x", "refused_purposes": "{not json",
-            "searches_per_minute": "5", "max_upload_bytes": "10"})
+        bad = c.post(
+            "/settings",
+            headers=w.auth("admin"),
+            data={
+                "offense_categories": "x",
+                "refused_purposes": "{not json",
+                "searches_per_minute": "5",
+                "max_upload_bytes": "10",
+            },
+        )
         assert bad.status_code == 400 and "not valid JSON" in bad.text
         page = c.get("/settings", headers=w.auth("audrey"))
         assert page.status_code == 200 and "readonly" in page.text

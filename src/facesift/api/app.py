@@ -46,9 +46,16 @@ NO_ADMIN_MESSAGE = (
 BODY_SLACK = 64 * 1024  # room for the form fields around an upload
 
 _STATUS = {
-    "invalid": 400, "unauthenticated": 401, "forbidden": 403, "search_refused": 403,
-    "not_found": 404, "conflict": 409, "rate_limited": 429, "too_large": 413,
-    "not_an_image": 415, "unsupported_format": 415,
+    "invalid": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "search_refused": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "rate_limited": 429,
+    "too_large": 413,
+    "not_an_image": 415,
+    "unsupported_format": 415,
 }
 
 
@@ -96,7 +103,8 @@ def _add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="facesift API",
+            openapi_url="/openapi.json",
+            title="facesift API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
@@ -122,9 +130,13 @@ def _add_guards(app: FastAPI) -> None:
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
         if _cross_site(request):
-            return _secure(JSONResponse(
-                {"error": "forbidden", "message": "cross-site requests are refused"},
-                status_code=403), path)
+            return _secure(
+                JSONResponse(
+                    {"error": "forbidden", "message": "cross-site requests are refused"},
+                    status_code=403,
+                ),
+                path,
+            )
         too_big = _oversized(request, svc)
         if too_big is not None:
             return _secure(too_big, path)
@@ -159,8 +171,10 @@ def _oversized(request: Request, svc: Services) -> Response | None:
     length = request.headers.get("content-length")
     if length is None:
         if request.headers.get("transfer-encoding"):
-            return JSONResponse({"error": "length_required",
-                                 "message": "send a Content-Length header"}, status_code=411)
+            return JSONResponse(
+                {"error": "length_required", "message": "send a Content-Length header"},
+                status_code=411,
+            )
         return None
     if not length.isdigit() or int(length) > limit:
         return JSONResponse(

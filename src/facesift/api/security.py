@@ -89,6 +89,11 @@ Signed = Annotated[Caller, Depends(require_caller)]
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
     )

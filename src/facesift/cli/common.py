@@ -39,7 +39,8 @@ MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find,
 MaxScanMegapixels = Annotated[
     float,
     typer.Option(
-        "--max-scan-mp", min=0,
+        "--max-scan-mp",
+        min=0,
         help="Scan at most this many megapixels a photo (after upsampling for small faces); "
         "bigger photos are searched for bigger faces only. 0: no cap.",
     ),
@@ -62,8 +63,6 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 def print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-
-
 
 
 def make_progress(label: str, *extra: ProgressColumn, show: bool = True) -> Progress:

@@ -89,9 +89,9 @@ def eval_lfw(
             f"LFW deep-funneled, all {len(labels)} images, {config.detector} detector "
             f"with {config.fallback_detector} fallback"
         )
-        Calibration.from_histograms(
-            model_id, source, CALIBRATION_EDGES, genuine, impostor
-        ).save(write_calibration)
+        Calibration.from_histograms(model_id, source, CALIBRATION_EDGES, genuine, impostor).save(
+            write_calibration
+        )
     if as_json:
         print_json(report.as_dict())
     else:
@@ -99,14 +99,22 @@ def eval_lfw(
 
 
 def _embed_with_progress(
-    lfw_dir: Path, paths: list[str], cache: lfw.EmbeddingCache, config: VisionConfig,
-    workers: int, as_json: bool,
+    lfw_dir: Path,
+    paths: list[str],
+    cache: lfw.EmbeddingCache,
+    config: VisionConfig,
+    workers: int,
+    as_json: bool,
 ) -> None:
     progress = make_progress("embed LFW", show=not as_json)
     task = progress.add_task("embed", total=None)
     with progress:
         lfw.embed_images(
-            lfw_dir, paths, cache, config, workers,
+            lfw_dir,
+            paths,
+            cache,
+            config,
+            workers,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
 

@@ -65,6 +65,7 @@ app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
 app.command("serve")(server.serve)
 
+
 @app.command("ingest")
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Folders, image files, .zip or .tar(.gz).")],
@@ -155,9 +156,7 @@ def search_command(
         # A probe is one photo: worth the CNN detector's time if HOG finds no face.
         analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
         with Gallery.open(resolve_data_dir(data_dir)) as gallery:
-            result = search(
-                gallery, analyzer, load_calibration(analyzer.model_id), probe, request
-            )
+            result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
     except FacesiftError as exc:
@@ -188,7 +187,9 @@ def faces_command(
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
     config = VisionConfig(
-        detector=detector, min_face_px=min_face, fallback_detector="mmod",
+        detector=detector,
+        min_face_px=min_face,
+        fallback_detector="mmod",
         max_scan_pixels=max_scan_pixels(max_scan_mp),
     )
     try:
@@ -197,9 +198,12 @@ def faces_command(
         raise fail(exc.message) from None
     if as_json:
         print_json(
-            {"width": analysis.width, "height": analysis.height,
-             "smallest_face_px": analysis.smallest_face_px,
-             "faces": [f.describe() for f in analysis.faces]}
+            {
+                "width": analysis.width,
+                "height": analysis.height,
+                "smallest_face_px": analysis.smallest_face_px,
+                "faces": [f.describe() for f in analysis.faces],
+            }
         )
         return
     if analysis.faces:
@@ -346,4 +350,3 @@ def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
         )
     if not report.ok:
         raise typer.Exit(EXIT_ERROR)
-

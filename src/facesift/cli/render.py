@@ -30,8 +30,11 @@ def faces_table(faces: list[Face], searched: int | None = None) -> Table:
     for number, face in enumerate(faces):
         mark = "*" if number == searched else ""
         table.add_row(
-            f"{number}{mark}", ",".join(map(str, face.box.as_list())), str(face.quality.size_px),
-            f"{face.quality.sharpness:.0f}", f"{face.quality.score:.2f}",
+            f"{number}{mark}",
+            ",".join(map(str, face.box.as_list())),
+            str(face.quality.size_px),
+            f"{face.quality.sharpness:.0f}",
+            f"{face.quality.score:.2f}",
             f"{face.detector_score:.2f}",
         )
     return table
@@ -61,8 +64,12 @@ def print_search(console: Console, result: SearchResult) -> None:
     for c in result.candidates:
         source = c.image["path"] + (f"\n{c.image['source_url']}" if c.image["source_url"] else "")
         table.add_row(
-            str(c.rank), str(c.face_id), f"{c.distance:.3f}", one_in(c.score),
-            c.image["collection"], source,
+            str(c.rank),
+            str(c.face_id),
+            f"{c.distance:.3f}",
+            one_in(c.score),
+            c.image["collection"],
+            source,
         )
     console.print(table)
     console.print(f"[yellow]{LEAD_WARNING}[/]")

@@ -107,7 +107,8 @@ def users_roles(name: str, role: RoleOption, data_dir: DataDir = None) -> None:
 
 @users_app.command("training")
 def users_training(
-    name: str, until: Annotated[str, typer.Option(help="Expiry date, e.g. 2027-06-30.")],
+    name: str,
+    until: Annotated[str, typer.Option(help="Expiry date, e.g. 2027-06-30.")],
     data_dir: DataDir = None,
 ) -> None:
     """Record NAME's training attestation and its expiry date."""
@@ -133,7 +134,8 @@ def users_password(name: str, data_dir: DataDir = None) -> None:
 
 @tokens_app.command("create")
 def tokens_create(
-    user: str, name: Annotated[str, typer.Option(help="What the token is for.")],
+    user: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")],
     days: Annotated[int, typer.Option(help="Days until it expires (1-365).")] = (
         DEFAULT_TOKEN_DAYS
     ),
@@ -148,7 +150,8 @@ def tokens_create(
 
 @tokens_app.command("list")
 def tokens_list(
-    user: Annotated[str | None, typer.Argument()] = None, data_dir: DataDir = None,
+    user: Annotated[str | None, typer.Argument()] = None,
+    data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     with _accounts(data_dir) as accounts:

@@ -31,20 +31,49 @@ DEFAULT_REFUSED_PURPOSES = [
     {
         "category": "immigration enforcement",
         "reason": "facesift is not used to enforce immigration law",
-        "terms": ["immigration", "deportation", "deport", "visa status", "undocumented",
-                  "illegal alien", "asylum"],
+        "terms": [
+            "immigration",
+            "deportation",
+            "deport",
+            "visa status",
+            "undocumented",
+            "illegal alien",
+            "asylum",
+        ],
     },
     {
         "category": "monitoring of protected activity",
         "reason": "facesift is not used to monitor protest, religious practice or the press",
-        "terms": ["protest", "demonstration", "rally", "march", "religio", "church", "mosque",
-                  "synagogue", "temple", "worship", "journalist", "press", "reporter"],
+        "terms": [
+            "protest",
+            "demonstration",
+            "rally",
+            "march",
+            "religio",
+            "church",
+            "mosque",
+            "synagogue",
+            "temple",
+            "worship",
+            "journalist",
+            "press",
+            "reporter",
+        ],
     },
     {
         "category": "protected characteristic",
         "reason": "a search may not be based on a protected characteristic",
-        "terms": ["race", "racial", "ethnic", "skin colour", "skin color", "gender",
-                  "sexual orientation", "disability", "nationality"],
+        "terms": [
+            "race",
+            "racial",
+            "ethnic",
+            "skin colour",
+            "skin color",
+            "gender",
+            "sexual orientation",
+            "disability",
+            "nationality",
+        ],
     },
 ]
 
@@ -70,8 +99,12 @@ def refused_purposes(setting: list[dict]) -> list[RefusedPurpose]:
     ]
 
 
-def check_purpose(purpose: str, offense_category: str, refused: list[RefusedPurpose],
-                  offense_categories: list[str]) -> None:
+def check_purpose(
+    purpose: str,
+    offense_category: str,
+    refused: list[RefusedPurpose],
+    offense_categories: list[str],
+) -> None:
     """Raise SearchRefused, naming the rule, if this case may not be searched for."""
     if offense_category not in offense_categories:
         raise SearchRefused(

@@ -57,8 +57,9 @@ class NewToken:
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(user.id, user.name, frozenset(Role(r) for r in user.roles),
-                     user.training_expires)
+    return Principal(
+        user.id, user.name, frozenset(Role(r) for r in user.roles), user.training_expires
+    )
 
 
 def _later(**delta: float) -> str:
@@ -80,7 +81,10 @@ class Accounts:
     # -- users ---------------------------------------------------------------------------------
 
     def add_user(
-        self, name: str, role_names: list[str], actor: Principal | None = None,
+        self,
+        name: str,
+        role_names: list[str],
+        actor: Principal | None = None,
         password: str | None = None,
     ) -> NewUser:
         """``actor`` None: the operator on the command line; the account is active at once.
@@ -88,9 +92,7 @@ class Accounts:
         if actor is not None:
             rules.require_manage_users(actor)
         if not _NAME.match(name):
-            raise InvalidInput(
-                "a user name is 2-64 letters, digits, dots, dashes or underscores"
-            )
+            raise InvalidInput("a user name is 2-64 letters, digits, dots, dashes or underscores")
         roles = parse_roles(role_names)
         one_time = None if password else generate_password()
         password_hash = hash_password(password or one_time)
@@ -160,11 +162,15 @@ class Accounts:
             if disabled:
                 self._guard_last_admin(user, removing=True)
                 self.records.delete_sessions_of(user_id)
-            status = "disabled" if disabled else ("active" if user.approved_by
-                                                  or user.created_by == OPERATOR else "pending")
+            status = (
+                "disabled"
+                if disabled
+                else ("active" if user.approved_by or user.created_by == OPERATOR else "pending")
+            )
             self.records.update_user(user_id, status=status)
             self._audit.append(
-                "user_disabled" if disabled else "user_enabled", {"user": user.name},
+                "user_disabled" if disabled else "user_enabled",
+                {"user": user.name},
                 actor.name if actor else OPERATOR,
             )
         return self.user(user_id)
@@ -180,7 +186,8 @@ class Accounts:
         with self._store.transaction():
             self.records.update_user(user_id, training_expires=expires)
             self._audit.append(
-                "training_recorded", {"user": user.name, "expires": expires},
+                "training_recorded",
+                {"user": user.name, "expires": expires},
                 actor.name if actor else OPERATOR,
             )
         return self.user(user_id)
@@ -196,8 +203,9 @@ class Accounts:
         with self._store.transaction():
             self.records.update_user(user_id, password_hash=hash_password(password or one_time))
             self.records.delete_sessions_of(user_id)
-            self._audit.append("password_changed", {"user": user.name},
-                               actor.name if actor else OPERATOR)
+            self._audit.append(
+                "password_changed", {"user": user.name}, actor.name if actor else OPERATOR
+            )
         return one_time
 
     def change_own_password(self, actor: Principal, current: str, new: str) -> None:
@@ -213,16 +221,19 @@ class Accounts:
             self._audit.append("password_changed", {"user": user.name}, user.name)
 
     def _guard_last_admin(self, user: User, removing: bool) -> None:
-        if (removing and "admin" in user.roles and user.status == "active"
-                and self.records.active_admin_count() <= 1):
+        if (
+            removing
+            and "admin" in user.roles
+            and user.status == "active"
+            and self.records.active_admin_count() <= 1
+        ):
             raise Conflict("this is the last active admin; make another admin first")
 
     # -- signing in ----------------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, via: str = "web") -> Session:
         window_start = _later(minutes=-LOCKOUT_MINUTES)
-        if self._audit.count_since("login_failed", window_start, user=name) >= \
-                MAX_FAILED_SIGN_INS:
+        if self._audit.count_since("login_failed", window_start, user=name) >= MAX_FAILED_SIGN_INS:
             self._audit.append("login_locked", {"user": name, "via": via}, "unknown")
             raise Unauthenticated(
                 f"too many failed sign-ins for this name; try again in {LOCKOUT_MINUTES} minutes"
@@ -231,8 +242,11 @@ class Accounts:
         ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.status != "active":
             reason = "bad credentials" if not ok or user is None else f"account {user.status}"
-            self._audit.append("login_failed", {"user": name, "via": via, "reason": reason},
-                               name if user else "unknown")
+            self._audit.append(
+                "login_failed",
+                {"user": name, "via": via, "reason": reason},
+                name if user else "unknown",
+            )
             # One message for every cause, so it does not reveal which names exist.
             raise Unauthenticated("wrong user name or password, or the account is not active")
         token, csrf = new_token(), new_token()
@@ -273,8 +287,8 @@ class Accounts:
         with self._store.transaction():
             token_id = self.records.add_token(user_id, name, token_hash(token), _later(days=days))
             self._audit.append(
-                "token_created", {"user": user.name, "token_id": token_id, "name": name,
-                                  "days": days},
+                "token_created",
+                {"user": user.name, "token_id": token_id, "name": name, "days": days},
                 actor.name if actor else OPERATOR,
             )
         return NewToken(token, self.records.token(token_id))
@@ -293,7 +307,8 @@ class Accounts:
         with self._store.transaction():
             self.records.revoke_token(token_id)
             self._audit.append(
-                "token_revoked", {"token_id": token_id, "user_id": record.user_id},
+                "token_revoked",
+                {"token_id": token_id, "user_id": record.user_id},
                 actor.name if actor else OPERATOR,
             )
         return self.records.token(token_id)

@@ -94,8 +94,13 @@ class Calibration:
 
     @classmethod
     def from_histograms(
-        cls, model_id: str, source: str, edges: np.ndarray, genuine: np.ndarray,
-        impostor: np.ndarray, target: float = DEFAULT_TARGET_FMR,
+        cls,
+        model_id: str,
+        source: str,
+        edges: np.ndarray,
+        genuine: np.ndarray,
+        impostor: np.ndarray,
+        target: float = DEFAULT_TARGET_FMR,
     ) -> Calibration:
         return cls(model_id, source, edges, np.cumsum(impostor), np.cumsum(genuine), target)
 

@@ -54,16 +54,17 @@ from facesift.store.cases import CaseRecords
 from facesift.vision import FaceAnalyzer
 from facesift.vision.decode import decode_image
 
-LEAD_NOTICE = (
-    "investigative lead only, not an identification; requires independent corroboration"
-)
+LEAD_NOTICE = "investigative lead only, not an identification; requires independent corroboration"
 PENDING, RELEASED, NO_LEAD, INCONCLUSIVE = "pending_review", "released", "no_lead", "inconclusive"
 NO_CANDIDATE = "no_candidate"
 DECISIONS = ("confirm", "no_lead", "inconclusive")
 REVIEWS_NEEDED = 2
 MAX_TOP_K = 50
-ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
-             270: Image.Transpose.ROTATE_270}
+ROTATIONS = {
+    90: Image.Transpose.ROTATE_90,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_270,
+}
 CROP_MARGIN = 0.3  # a face crop shows this share of the box around it
 MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
 
@@ -74,7 +75,10 @@ class Casework:
     is decoded and analysed (up to a second or two of CPU); nothing in it touches SQLite."""
 
     def __init__(
-        self, gallery: Gallery, analyzer: FaceAnalyzer, calibration: Calibration,
+        self,
+        gallery: Gallery,
+        analyzer: FaceAnalyzer,
+        calibration: Calibration,
         settings: Settings,
         outside_turn: Callable[[], AbstractContextManager] = nullcontext,
     ):
@@ -117,7 +121,9 @@ class Casework:
 
     def _check_grounds(self, case: dict) -> None:
         policy.check_purpose(
-            case["purpose"], case["offense_category"], self.settings.refused_purposes(),
+            case["purpose"],
+            case["offense_category"],
+            self.settings.refused_purposes(),
             self.settings.get("offense_categories"),
         )
         expires = case.get("authorisation_expires")
@@ -184,26 +190,40 @@ class Casework:
         with self._vision_lock:
             return self._analyzer.analyze(pixels)
 
-    def _store_probe(self, actor: Principal, case_id: int, content: bytes, media_type: str,
-                     analysis: ImageAnalysis, parent: dict | None, edit: dict | None = None
-                     ) -> dict:
+    def _store_probe(
+        self,
+        actor: Principal,
+        case_id: int,
+        content: bytes,
+        media_type: str,
+        analysis: ImageAnalysis,
+        parent: dict | None,
+        edit: dict | None = None,
+    ) -> dict:
         # Checked again: while the photo was analysed, the case may have been closed.
         case = self._case_for_search(actor, case_id)
         faces = [face.describe() for face in analysis.faces]
-        embeddings = np.stack([f.embedding for f in analysis.faces]) if faces else np.zeros(
-            (0, 128), np.float32
+        embeddings = (
+            np.stack([f.embedding for f in analysis.faces])
+            if faces
+            else np.zeros((0, 128), np.float32)
         )
         sha = hashlib.sha256(content).hexdigest()
         record = {
-            "case_id": case["id"], "parent_id": parent["id"] if parent else None, "edit": edit,
-            "sha256": sha, "content": content, "media_type": media_type,
-            "width": analysis.width, "height": analysis.height, "faces": faces,
+            "case_id": case["id"],
+            "parent_id": parent["id"] if parent else None,
+            "edit": edit,
+            "sha256": sha,
+            "content": content,
+            "media_type": media_type,
+            "width": analysis.width,
+            "height": analysis.height,
+            "faces": faces,
             "created_by": actor.user_id,
         }
         with self._transaction():
             probe_id = self.records.add_probe(record, embeddings)
-            details = {**_case_ref(case), "probe_id": probe_id, "sha256": sha,
-                       "faces": len(faces)}
+            details = {**_case_ref(case), "probe_id": probe_id, "sha256": sha, "faces": len(faces)}
             if edit:
                 details |= {"parent_probe_id": parent["id"], "edit": edit, "after_sha256": sha}
             self._audit.append("probe_edited" if edit else "probe_uploaded", details, actor.name)
@@ -241,7 +261,11 @@ class Casework:
     # -- searches ------------------------------------------------------------------------------
 
     def run_search(
-        self, actor: Principal, probe_id: int, face_index: int, collection: str | None = None,
+        self,
+        actor: Principal,
+        probe_id: int,
+        face_index: int,
+        collection: str | None = None,
         top_k: int = DEFAULT_TOP_K,
     ) -> dict:
         probe = self.probe(actor, probe_id)
@@ -255,37 +279,62 @@ class Casework:
         try:
             self._check_grounds(case)  # settings or the authorisation may have changed
         except SearchRefused as refusal:
-            self._audit.append("search_refused", {**_case_ref(case), "probe_id": probe_id,
-                                                  "reason": refusal.message}, actor.name)
+            self._audit.append(
+                "search_refused",
+                {**_case_ref(case), "probe_id": probe_id, "reason": refusal.message},
+                actor.name,
+            )
             raise
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
         threshold = self._calibration.default_threshold
         size = self.gallery.size(collection)
         candidates = find_candidates(
-            self.gallery, self._calibration, self.records.probe_embedding(probe_id, face_index),
-            collection, top_k, threshold,
+            self.gallery,
+            self._calibration,
+            self.records.probe_embedding(probe_id, face_index),
+            collection,
+            top_k,
+            threshold,
         )
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
-            "case_id": case["id"], "probe_id": probe_id, "face_index": face_index,
-            "requested_by": actor.user_id, "collection": collection, "top_k": top_k,
-            "threshold": threshold, "gallery_size": size,
+            "case_id": case["id"],
+            "probe_id": probe_id,
+            "face_index": face_index,
+            "requested_by": actor.user_id,
+            "collection": collection,
+            "top_k": top_k,
+            "threshold": threshold,
+            "gallery_size": size,
             "expected_false_candidates": self._calibration.expected_false_candidates(
-                threshold, size),
-            "outcome": outcome, "status": PENDING if candidates else NO_CANDIDATE,
+                threshold, size
+            ),
+            "outcome": outcome,
+            "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
             search_id = self.records.add_search(search, shown)
-            entry = self._audit.append("search", {
-                **_case_ref(case), "purpose": case["purpose"], "search_id": search_id,
-                "probe_id": probe_id, "probe_sha256": probe["sha256"], "face": face_index,
-                "edited_probe": bool(search["edited_probe"]), "collection": collection,
-                "threshold": threshold, "gallery_size": size, "outcome": outcome,
-                "candidate_face_ids": [c["face_id"] for c in shown],
-            }, actor.name)
+            entry = self._audit.append(
+                "search",
+                {
+                    **_case_ref(case),
+                    "purpose": case["purpose"],
+                    "search_id": search_id,
+                    "probe_id": probe_id,
+                    "probe_sha256": probe["sha256"],
+                    "face": face_index,
+                    "edited_probe": bool(search["edited_probe"]),
+                    "collection": collection,
+                    "threshold": threshold,
+                    "gallery_size": size,
+                    "outcome": outcome,
+                    "candidate_face_ids": [c["face_id"] for c in shown],
+                },
+                actor.name,
+            )
             self.records.set_search(search_id, audit_id=entry.id)
         return self.search(actor, search_id)
 
@@ -294,7 +343,8 @@ class Casework:
         since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="microseconds")
         if self.records.searches_since(actor.user_id, since) >= per_minute:
             self._audit.append(
-                "search_rate_limited", {**_case_ref(case), "limit_per_minute": per_minute},
+                "search_rate_limited",
+                {**_case_ref(case), "limit_per_minute": per_minute},
                 actor.name,
             )
             raise RateLimited(f"at most {per_minute} searches a minute; wait and try again")
@@ -309,9 +359,9 @@ class Casework:
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.
-        search["reviews"] = reviews if decided else [
-            r for r in reviews if r["reviewer_id"] == actor.user_id
-        ]
+        search["reviews"] = (
+            reviews if decided else [r for r in reviews if r["reviewer_id"] == actor.user_id]
+        )
         search["reviews_received"] = len(reviews)
         search["reviews_needed"] = REVIEWS_NEEDED
         search["lead"] = self._lead(search) if search["status"] == RELEASED else None
@@ -352,27 +402,32 @@ class Casework:
         candidates = {c["face_id"] for c in self.records.candidates(search_id)}
         review = _clean_review(review, candidates)
         with self._transaction():
-            if any(r["reviewer_id"] == actor.user_id
-                   for r in self.records.reviews([search_id])):
+            if any(r["reviewer_id"] == actor.user_id for r in self.records.reviews([search_id])):
                 raise Conflict("you have already reviewed this search")
             review_id = self.records.add_review(
                 {"search_id": search_id, "reviewer_id": actor.user_id, **review}
             )
             ref = {"case_id": search["case_id"], "case": search["case_reference"]}
-            self._audit.append("review", {**ref, "search_id": search_id, "review_id": review_id,
-                                          **review}, actor.name)
+            self._audit.append(
+                "review",
+                {**ref, "search_id": search_id, "review_id": review_id, **review},
+                actor.name,
+            )
             status, lead = _outcome(self.records.reviews([search_id]))
             if status != PENDING:
                 self.records.set_search(search_id, status=status, lead_face_id=lead)
-                self._audit.append("review_outcome", {**ref, "search_id": search_id,
-                                                      "outcome": status, "lead_face_id": lead},
-                                   actor.name)
+                self._audit.append(
+                    "review_outcome",
+                    {**ref, "search_id": search_id, "outcome": status, "lead_face_id": lead},
+                    actor.name,
+                )
         return self.search(actor, search_id)
 
     # -- gallery images shown with candidates ----------------------------------------------------
 
-    def _require_image_access(self, actor: Principal, face_id: int | None = None,
-                              image_id: int | None = None) -> dict:
+    def _require_image_access(
+        self, actor: Principal, face_id: int | None = None, image_id: int | None = None
+    ) -> dict:
         """A gallery image is shown only to someone who may see a search that listed it.
         The view is audited against the newest such search."""
         shown_in = self.records.searches_showing(face_id=face_id, image_id=image_id)
@@ -388,9 +443,16 @@ class Casework:
             raise NotFound(f"face {face_id} has been removed from the gallery")
         pixels = self._read_gallery_image(details["path"])
         image = Image.fromarray(pixels).crop(_crop_box(details, pixels.shape))
-        self._audit.append("candidate_viewed", {
-            "case_id": search["case_id"], "search_id": search["id"], "face_id": face_id,
-            "view": "face"}, actor.name)
+        self._audit.append(
+            "candidate_viewed",
+            {
+                "case_id": search["case_id"],
+                "search_id": search["id"],
+                "face_id": face_id,
+                "view": "face",
+            },
+            actor.name,
+        )
         return _jpeg(image)
 
     def gallery_image(self, actor: Principal, image_id: int) -> bytes:
@@ -402,9 +464,16 @@ class Casework:
             raise NotFound(f"image {image_id} has been removed from the gallery")
         image = Image.fromarray(self._read_gallery_image(row["path"]))
         image.thumbnail((MAX_SHOWN_SIDE, MAX_SHOWN_SIDE))
-        self._audit.append("candidate_viewed", {
-            "case_id": search["case_id"], "search_id": search["id"], "image_id": image_id,
-            "view": "source_image"}, actor.name)
+        self._audit.append(
+            "candidate_viewed",
+            {
+                "case_id": search["case_id"],
+                "search_id": search["id"],
+                "image_id": image_id,
+                "view": "source_image",
+            },
+            actor.name,
+        )
         return _jpeg(image)
 
     def _read_gallery_image(self, path: str) -> np.ndarray:
@@ -425,7 +494,8 @@ class Casework:
         rows = conn.execute(
             "SELECT id, at, actor, action, details FROM audit_log"
             " WHERE json_extract(details, '$.case_id') = ? AND action NOT IN"
-            " ('probe_viewed', 'candidate_viewed') ORDER BY id", (case_id,)
+            " ('probe_viewed', 'candidate_viewed') ORDER BY id",
+            (case_id,),
         ).fetchall()
         pending = {s["id"] for s in self.records.searches(case_id=case_id, status=PENDING)}
         events = []
@@ -433,16 +503,19 @@ class Casework:
             event = _event(row)
             if event["action"] == "review" and event["details"]["search_id"] in pending:
                 # Undecided: say that a review came in, not what it said.
-                event["details"] = {"search_id": event["details"]["search_id"],
-                                    "decision": "(hidden until both reviews are in)"}
+                event["details"] = {
+                    "search_id": event["details"]["search_id"],
+                    "decision": "(hidden until both reviews are in)",
+                }
             events.append(event)
         return events
 
     def disclosure(self, actor: Principal, case_id: int) -> dict:
         """The disclosure packet: the case, its probes, searches, reviews and audit trail."""
         case = self.case(actor, case_id)
-        searches = [self.search(actor, s["id"])
-                    for s in reversed(self.records.searches(case_id=case_id))]
+        searches = [
+            self.search(actor, s["id"]) for s in reversed(self.records.searches(case_id=case_id))
+        ]
         packet = {
             "format": "facesift-disclosure/1",
             "generated_at": utc_now(),
@@ -456,8 +529,10 @@ class Casework:
         entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
         # The export's own entry, and the head it was chained to: the log as it stood.
         packet["audit_chain_head"] = {
-            "id": entry.id, "hash": entry.hash,
-            "previous_head": {"id": entry.id - 1, "hash": entry.prev_hash} if entry.id > 1
+            "id": entry.id,
+            "hash": entry.hash,
+            "previous_head": {"id": entry.id - 1, "hash": entry.prev_hash}
+            if entry.id > 1
             else None,
         }
         return packet
@@ -471,8 +546,13 @@ def _case_ref(case: dict) -> dict:
 
 
 def _event(row) -> dict:
-    return {"audit_id": row["id"], "at": row["at"], "actor": row["actor"],
-            "action": row["action"], "details": json.loads(row["details"])}
+    return {
+        "audit_id": row["id"],
+        "at": row["at"],
+        "actor": row["actor"],
+        "action": row["action"],
+        "details": json.loads(row["details"]),
+    }
 
 
 def _text(values: dict, key: str, *, required: bool = True, max_chars: int = 2000) -> str | None:
@@ -500,7 +580,8 @@ def _clean_case(values: dict) -> dict:
     if case["authorisation_expires"]:
         try:
             case["authorisation_expires"] = date.fromisoformat(
-                case["authorisation_expires"]).isoformat()
+                case["authorisation_expires"]
+            ).isoformat()
         except ValueError:
             raise InvalidInput("authorisation expires is a date like 2027-06-30") from None
     return case
@@ -518,8 +599,11 @@ def _clean_edit(edit: dict, width: int, height: int) -> dict:
     operation = edit.get("operation")
     if operation == "crop":
         box = edit.get("box")
-        if not (isinstance(box, list) and len(box) == 4
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in box)):
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+        ):
             raise InvalidInput("a crop needs box: [x1, y1, x2, y2] in whole pixels")
         x1, y1, x2, y2 = box
         if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
@@ -570,8 +654,15 @@ def _outcome(reviews: list[dict]) -> tuple[str, int | None]:
     return INCONCLUSIVE, None
 
 
-_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
-                "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff", "GIF": "image/gif"}
+_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
 
 
 def _decode_upload(content: bytes, limit: int) -> tuple[np.ndarray, str]:

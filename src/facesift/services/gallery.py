@@ -160,8 +160,12 @@ class Gallery:
                 removed += face_ids
                 self.store.audit.append(
                     "remove_image",
-                    {"image_id": row["id"], "path": row["path"], "sha256": row["sha256"],
-                     "face_ids": face_ids},
+                    {
+                        "image_id": row["id"],
+                        "path": row["path"],
+                        "sha256": row["sha256"],
+                        "face_ids": face_ids,
+                    },
                     actor,
                 )
         self._unindex(removed)
@@ -181,18 +185,14 @@ class Gallery:
             self._members.clear()
         self.save()
 
-    def nearest(
-        self, vector: np.ndarray, k: int, collection: str | None = None
-    ) -> list[Neighbour]:
+    def nearest(self, vector: np.ndarray, k: int, collection: str | None = None) -> list[Neighbour]:
         allowed = None if collection is None else self._collection_faces(collection)
         if allowed is not None and len(allowed.ids) == 0:
             return []
         with self._lock:
             distances, ids = self.index.search(vector[None, :], k, allowed)
         return [
-            Neighbour(int(i), float(d))
-            for d, i in zip(distances[0], ids[0], strict=True)
-            if i >= 0
+            Neighbour(int(i), float(d)) for d, i in zip(distances[0], ids[0], strict=True) if i >= 0
         ]
 
     def _collection_faces(self, collection: str) -> IdFilter:

@@ -27,13 +27,27 @@ class Oversight:
     def _audit(self):
         return self._gallery.store.audit
 
-    def entries(self, actor: Principal, *, user: str | None = None, action: str | None = None,
-                case_id: int | None = None, since: str | None = None, until: str | None = None,
-                limit: int = 100, offset: int = 0) -> dict:
+    def entries(
+        self,
+        actor: Principal,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        case_id: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict:
         rules.require_read_audit(actor)
         total, entries = self._audit.filtered(
-            actor=user, action=action, case_id=case_id, since=since, until=until,
-            limit=limit, offset=offset,
+            actor=user,
+            action=action,
+            case_id=case_id,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
         )
         return {"total": total, "entries": [dataclasses.asdict(e) for e in entries]}
 
@@ -44,8 +58,9 @@ class Oversight:
     def verify(self, actor: Principal) -> dict:
         rules.require_read_audit(actor)
         report = self._audit.verify()
-        self._audit.append("audit_verified", {"ok": report.ok, "entries": report.entries},
-                           actor.name)
+        self._audit.append(
+            "audit_verified", {"ok": report.ok, "entries": report.entries}, actor.name
+        )
         return dataclasses.asdict(report)
 
     def export(self, actor: Principal) -> Iterator[str]:
@@ -68,15 +83,28 @@ class Oversight:
         size = self._gallery.size()
         threshold = self._calibration.default_threshold
         return {
-            "collections": numbers.collections, "images": numbers.images,
-            "faces": numbers.faces, "ingest_failures": numbers.failures,
-            "indexed_faces": size, "model_id": self._calibration.model_id,
+            "collections": numbers.collections,
+            "images": numbers.images,
+            "faces": numbers.faces,
+            "ingest_failures": numbers.failures,
+            "indexed_faces": size,
+            "model_id": self._calibration.model_id,
             "threshold": threshold,
-            "expected_false_candidates_per_search":
-                self._calibration.expected_false_candidates(threshold, size),
+            "expected_false_candidates_per_search": self._calibration.expected_false_candidates(
+                threshold, size
+            ),
         }
 
 
 def _checkpoint(entry, count: int) -> str:
-    return json.dumps({"checkpoint": {"id": entry.id, "hash": entry.hash, "entries": count,
-                                      "exported_at": utc_now()}}, sort_keys=True)
+    return json.dumps(
+        {
+            "checkpoint": {
+                "id": entry.id,
+                "hash": entry.hash,
+                "entries": count,
+                "exported_at": utc_now(),
+            }
+        },
+        sort_keys=True,
+    )

@@ -101,8 +101,12 @@ def search(
     except SearchRefused as refusal:
         audit.append(
             "search_refused",
-            {"case": request.case, "purpose": request.purpose, "probe_sha256": probe_sha,
-             "reason": refusal.message},
+            {
+                "case": request.case,
+                "purpose": request.purpose,
+                "probe_sha256": probe_sha,
+                "reason": refusal.message,
+            },
             actor,
         )
         raise
@@ -125,8 +129,12 @@ def search(
     if faces:
         result.searched_face = _choose_face(faces, request.face_index)
         result.candidates = find_candidates(
-            gallery, calibration, faces[result.searched_face].embedding,
-            request.collection, request.top_k, threshold,
+            gallery,
+            calibration,
+            faces[result.searched_face].embedding,
+            request.collection,
+            request.top_k,
+            threshold,
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
     entry = audit.append(
@@ -136,8 +144,10 @@ def search(
             "purpose": purpose,
             "probe_sha256": probe_sha,
             "parameters": {
-                "collection": request.collection, "top_k": request.top_k,
-                "threshold": threshold, "face": result.searched_face,
+                "collection": request.collection,
+                "top_k": request.top_k,
+                "threshold": threshold,
+                "face": result.searched_face,
             },
             "outcome": result.outcome,
             "faces_in_probe": len(faces),

@@ -166,8 +166,9 @@ def _csv_rows(manifest: Path) -> Iterator[tuple[int, dict | str]]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                yield reader.line_num, (
-                    f"line {reader.line_num} has {len(row)} fields; the header has {len(header)}"
+                yield (
+                    reader.line_num,
+                    (f"line {reader.line_num} has {len(row)} fields; the header has {len(header)}"),
                 )
             else:
                 yield reader.line_num, dict(zip(header, row, strict=True))
@@ -202,16 +203,15 @@ def _check_columns(manifest: Path, header: list[str]) -> None:
         )
 
 
-def _manifest_item(
-    manifest: Path, base: Path, line: int, row: dict
-) -> SourceItem | SourceFailure:
+def _manifest_item(manifest: Path, base: Path, line: int, row: dict) -> SourceItem | SourceFailure:
     raw = str(row.get("path") or "").strip()
     if not raw:
         return SourceFailure(f"{manifest}:{line}", "bad_manifest_row", f"line {line}: empty path")
     file = (base / raw).resolve()
     if not file.is_relative_to(base):
         return SourceFailure(
-            f"{manifest}:{line}", "unsafe_path",
+            f"{manifest}:{line}",
+            "unsafe_path",
             f"line {line}: {raw!r} is outside the manifest's folder {base}",
         )
     values = {f.name: _clean(row.get(f.name)) for f in fields(Provenance)}

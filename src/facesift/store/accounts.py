@@ -50,9 +50,13 @@ class ApiToken:
 
     def describe(self) -> dict:
         return {
-            "id": self.id, "user_id": self.user_id, "name": self.name,
-            "created_at": self.created_at, "expires_at": self.expires_at,
-            "revoked_at": self.revoked_at, "last_used_at": self.last_used_at,
+            "id": self.id,
+            "user_id": self.user_id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "last_used_at": self.last_used_at,
         }
 
 
@@ -111,8 +115,15 @@ class AccountRecords:
         rows = self._conn.execute("SELECT role FROM user_roles WHERE user_id = ?", (row["id"],))
         roles = frozenset(r["role"] for r in rows)
         return User(
-            row["id"], row["name"], row["status"], roles, row["training_expires"],
-            row["created_at"], row["created_by"], row["approved_by"], row["password_hash"],
+            row["id"],
+            row["name"],
+            row["status"],
+            roles,
+            row["training_expires"],
+            row["created_at"],
+            row["created_by"],
+            row["approved_by"],
+            row["password_hash"],
         )
 
     # -- sessions ------------------------------------------------------------------------------
@@ -195,6 +206,11 @@ class AccountRecords:
 
 def _to_token(row: sqlite3.Row) -> ApiToken:
     return ApiToken(
-        row["id"], row["user_id"], row["name"], row["created_at"], row["expires_at"],
-        row["revoked_at"], row["last_used_at"],
+        row["id"],
+        row["user_id"],
+        row["name"],
+        row["created_at"],
+        row["expires_at"],
+        row["revoked_at"],
+        row["last_used_at"],
     )

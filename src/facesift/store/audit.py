@@ -128,17 +128,25 @@ class AuditLog:
         return [_row_to_entry(row) for row in self._conn.execute(sql, args)]
 
     def filtered(
-        self, *, actor: str | None = None, action: str | None = None,
-        case_id: int | None = None, since: str | None = None, until: str | None = None,
-        limit: int = 100, offset: int = 0,
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        case_id: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> tuple[int, list[AuditEntry]]:
         """Entries matching every filter given, newest first, and how many match in all.
         ``since`` and ``until`` are ISO dates or times, compared as text (UTC)."""
         clauses, args = [], []
         for clause, value in (
-            ("actor = ?", actor), ("action = ?", action),
+            ("actor = ?", actor),
+            ("action = ?", action),
             ("json_extract(details, '$.case_id') = ?", case_id),
-            ("at >= ?", since), ("at < ?", until),
+            ("at >= ?", since),
+            ("at < ?", until),
         ):
             if value is not None and value != "":
                 clauses.append(clause)
@@ -161,8 +169,10 @@ class AuditLog:
         return self._conn.execute(sql, args).fetchone()[0]
 
     def actions(self) -> list[str]:
-        return [r[0] for r in self._conn.execute(
-            "SELECT DISTINCT action FROM audit_log ORDER BY action")]
+        return [
+            r[0]
+            for r in self._conn.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")
+        ]
 
     def verify(self) -> ChainReport:
         """Walk the chain from the start; report the first entry that does not fit."""
@@ -186,7 +196,9 @@ class AuditLog:
             return ChainReport(False, count, None, "the anchor file is damaged")
         if anchor_id > last_id:
             return ChainReport(
-                False, count, last_id + 1,
+                False,
+                count,
+                last_id + 1,
                 f"entries {last_id + 1}..{anchor_id} were deleted from the end of the log",
             )
         stored = self._conn.execute(
@@ -215,6 +227,11 @@ def _check_row(row: sqlite3.Row, expected_id: int, expected_prev: str) -> str | 
 
 def _row_to_entry(row: sqlite3.Row) -> AuditEntry:
     return AuditEntry(
-        row["id"], row["at"], row["actor"], row["action"], json.loads(row["details"]),
-        row["prev_hash"], row["hash"],
+        row["id"],
+        row["at"],
+        row["actor"],
+        row["action"],
+        json.loads(row["details"]),
+        row["prev_hash"],
+        row["hash"],
     )

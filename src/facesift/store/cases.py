@@ -12,7 +12,11 @@ import numpy as np
 from facesift.store.audit import utc_now
 
 CASE_COLUMNS = (
-    "reference", "offense_category", "purpose", "authorisation_id", "authorisation_expires",
+    "reference",
+    "offense_category",
+    "purpose",
+    "authorisation_id",
+    "authorisation_expires",
 )
 
 
@@ -35,15 +39,18 @@ class CaseRecords:
         return int(cur.lastrowid)
 
     def case(self, case_id: int) -> dict | None:
-        return _dict(self._conn.execute(
-            "SELECT cases.*, users.name AS created_by_name FROM cases"
-            " JOIN users ON users.id = cases.created_by WHERE cases.id = ?", (case_id,)
-        ).fetchone())
+        return _dict(
+            self._conn.execute(
+                "SELECT cases.*, users.name AS created_by_name FROM cases"
+                " JOIN users ON users.id = cases.created_by WHERE cases.id = ?",
+                (case_id,),
+            ).fetchone()
+        )
 
     def case_by_reference(self, reference: str) -> dict | None:
-        return _dict(self._conn.execute(
-            "SELECT * FROM cases WHERE reference = ?", (reference,)
-        ).fetchone())
+        return _dict(
+            self._conn.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
+        )
 
     def cases(self, created_by: int | None = None) -> list[dict]:
         sql = (
@@ -67,12 +74,18 @@ class CaseRecords:
             " height, faces, embeddings, created_by, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                probe["case_id"], probe.get("parent_id"),
+                probe["case_id"],
+                probe.get("parent_id"),
                 json.dumps(probe["edit"]) if probe.get("edit") else None,
-                probe["sha256"], probe["content"], probe["media_type"], probe["width"],
-                probe["height"], json.dumps(probe["faces"]),
+                probe["sha256"],
+                probe["content"],
+                probe["media_type"],
+                probe["width"],
+                probe["height"],
+                json.dumps(probe["faces"]),
                 np.ascontiguousarray(embeddings, dtype="<f4").tobytes(),
-                probe["created_by"], utc_now(),
+                probe["created_by"],
+                utc_now(),
             ),
         )
         return int(cur.lastrowid)
@@ -81,7 +94,8 @@ class CaseRecords:
         columns = "probes.*" if with_content else _PROBE_COLUMNS
         row = self._conn.execute(
             f"SELECT {columns}, users.name AS created_by_name FROM probes"
-            " JOIN users ON users.id = probes.created_by WHERE probes.id = ?", (probe_id,)
+            " JOIN users ON users.id = probes.created_by WHERE probes.id = ?",
+            (probe_id,),
         ).fetchone()
         return _probe_dict(row) if row else None
 
@@ -113,8 +127,16 @@ class CaseRecords:
             "INSERT INTO search_candidates (search_id, rank, face_id, image_id, distance, score,"
             " expected_false_candidates, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (search_id, c["rank"], c["face_id"], c["image"]["id"], c["distance"], c["score"],
-                 c["expected_false_candidates"], json.dumps({"box": c["box"], "image": c["image"]}))
+                (
+                    search_id,
+                    c["rank"],
+                    c["face_id"],
+                    c["image"]["id"],
+                    c["distance"],
+                    c["score"],
+                    c["expected_false_candidates"],
+                    json.dumps({"box": c["box"], "image": c["image"]}),
+                )
                 for c in candidates
             ],
         )
@@ -130,17 +152,24 @@ class CaseRecords:
         )
 
     def search(self, search_id: int) -> dict | None:
-        return _dict(self._conn.execute(
-            f"{_SEARCH_SELECT} WHERE searches.id = ?", (search_id,)
-        ).fetchone())
+        return _dict(
+            self._conn.execute(f"{_SEARCH_SELECT} WHERE searches.id = ?", (search_id,)).fetchone()
+        )
 
     def searches(
-        self, *, case_id: int | None = None, status: str | None = None,
-        requested_by: int | None = None, limit: int = 500,
+        self,
+        *,
+        case_id: int | None = None,
+        status: str | None = None,
+        requested_by: int | None = None,
+        limit: int = 500,
     ) -> list[dict]:
         clauses, args = [], []
-        for column, value in (("searches.case_id", case_id), ("searches.status", status),
-                              ("searches.requested_by", requested_by)):
+        for column, value in (
+            ("searches.case_id", case_id),
+            ("searches.status", status),
+            ("searches.requested_by", requested_by),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
@@ -162,14 +191,16 @@ class CaseRecords:
         )
         return [{**dict(r), **json.loads(r["details"])} | {"details": None} for r in rows]
 
-    def searches_showing(self, *, face_id: int | None = None,
-                         image_id: int | None = None) -> list[dict]:
+    def searches_showing(
+        self, *, face_id: int | None = None, image_id: int | None = None
+    ) -> list[dict]:
         """The searches whose candidate list holds this gallery face or image, newest first."""
         column, value = ("face_id", face_id) if face_id is not None else ("image_id", image_id)
         rows = self._conn.execute(
             f"{_SEARCH_SELECT} WHERE searches.id IN"
             f" (SELECT search_id FROM search_candidates WHERE {column} = ?)"
-            " ORDER BY searches.id DESC", (value,)
+            " ORDER BY searches.id DESC",
+            (value,),
         )
         return [dict(r) for r in rows]
 

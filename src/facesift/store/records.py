@@ -97,9 +97,18 @@ class Store:
             " source_url, page_url, caption, captured_at, legal_basis, ingested_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                collection_id, image.sha256, image.path, image.byte_size,
-                image.analysis.width, image.analysis.height, p.source_url, p.page_url,
-                p.caption, p.captured_at, p.legal_basis, utc_now(),
+                collection_id,
+                image.sha256,
+                image.path,
+                image.byte_size,
+                image.analysis.width,
+                image.analysis.height,
+                p.source_url,
+                p.page_url,
+                p.caption,
+                p.captured_at,
+                p.legal_basis,
+                utc_now(),
             ),
         )
         image_id = int(cur.lastrowid)
@@ -112,8 +121,17 @@ class Store:
             "INSERT INTO faces (image_id, x1, y1, x2, y2, landmarks, detector_score, quality,"
             " size_px, sharpness, model_id, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                image_id, b.x1, b.y1, b.x2, b.y2, json.dumps(face.landmarks),
-                face.detector_score, q.score, q.size_px, q.sharpness, face.model_id,
+                image_id,
+                b.x1,
+                b.y1,
+                b.x2,
+                b.y2,
+                json.dumps(face.landmarks),
+                face.detector_score,
+                q.score,
+                q.size_px,
+                q.sharpness,
+                face.model_id,
                 np.asarray(face.embedding, dtype="<f4").tobytes(),
             ),
         )
@@ -142,8 +160,7 @@ class Store:
 
     def face_ids_in_collection(self, collection_id: int) -> np.ndarray:
         rows = self.conn.execute(
-            "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
-            " WHERE i.collection_id = ?",
+            "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id WHERE i.collection_id = ?",
             (collection_id,),
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -146,9 +146,7 @@ class HogDetector:
         self._threshold = threshold
 
     def plan(self, width: int, height: int) -> ScalePlan:
-        return plan_scale(
-            self.min_face_px, width, height, self.exact_scale, self.max_scan_pixels
-        )
+        return plan_scale(self.min_face_px, width, height, self.exact_scale, self.max_scan_pixels)
 
     def smallest_face_px(self, width: int, height: int) -> int:
         plan = self.plan(width, height)

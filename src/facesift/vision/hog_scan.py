@@ -209,4 +209,3 @@ class SplitHogScan:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hog-scan")
             self._pool_pid = os.getpid()
         return self._pool
-

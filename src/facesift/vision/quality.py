@@ -19,11 +19,7 @@ def laplacian_variance(chip: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian of the grey chip: low for blurred faces."""
     grey = chip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     lap = (
-        -4 * grey[1:-1, 1:-1]
-        + grey[:-2, 1:-1]
-        + grey[2:, 1:-1]
-        + grey[1:-1, :-2]
-        + grey[1:-1, 2:]
+        -4 * grey[1:-1, 1:-1] + grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
     )
     return float(lap.var())
 

@@ -69,7 +69,7 @@ def _one_in(rate: float | None) -> str:
 def _number(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "–"
-    if value and abs(value) < 10 ** -digits:
+    if value and abs(value) < 10**-digits:
         return f"{value:.1e}"
     return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
 
@@ -104,8 +104,9 @@ def _nav(principal: Principal | None, path: str) -> list[tuple[str, str, bool]]:
     for href, label, roles in NAV:
         if roles and not principal.has_any(*roles):
             continue
-        active = path == "/" or path.startswith("/cases") if href == "/" else (
-            path.startswith(href))
+        active = (
+            path == "/" or path.startswith("/cases") if href == "/" else (path.startswith(href))
+        )
         items.append((href, label, active))
     return items
 
@@ -121,16 +122,24 @@ def _take_flash(request: Request) -> list[tuple[str, str]]:
 
 
 def render(
-    request: Request, template: str, caller: Caller | None = None, status: int = 200,
+    request: Request,
+    template: str,
+    caller: Caller | None = None,
+    status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
     principal = caller.principal if caller else None
     messages = _take_flash(request) + context.pop("messages", [])
     html = _env.get_template(template).render(
-        request=request, user=principal, caller=caller, path=request.url.path,
+        request=request,
+        user=principal,
+        caller=caller,
+        path=request.url.path,
         nav=_nav(principal, request.url.path),
-        csrf_token=caller.csrf_token if caller else "", messages=messages,
-        roles=_role_flags(principal), **context,
+        csrf_token=caller.csrf_token if caller else "",
+        messages=messages,
+        roles=_role_flags(principal),
+        **context,
     )
     response = HTMLResponse(html, status_code=status)
     if request.cookies.get(FLASH_COOKIE):
@@ -145,8 +154,14 @@ def _role_flags(principal: Principal | None) -> dict[str, bool]:
 def redirect(url: str, message: str | None = None, level: str = "success") -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     if message:
-        response.set_cookie(FLASH_COOKIE, quote(f"{level}:{message}"), max_age=60,
-                            httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            FLASH_COOKIE,
+            quote(f"{level}:{message}"),
+            max_age=60,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
     return response
 
 
@@ -157,11 +172,24 @@ def error_page(request: Request, error: FacesiftError, status: int) -> Response:
         caller = identify(request)
     except FacesiftError:
         caller = None
-    titles = {400: "That did not work", 403: "Not allowed", 404: "Not found",
-              409: "Not possible now", 413: "Too large", 415: "Not an accepted image",
-              429: "Too many searches"}
-    return render(request, "error.html", caller, status=status, status_code=status,
-                  title=titles.get(status, "That did not work"), error=error)
+    titles = {
+        400: "That did not work",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Not possible now",
+        413: "Too large",
+        415: "Not an accepted image",
+        429: "Too many searches",
+    }
+    return render(
+        request,
+        "error.html",
+        caller,
+        status=status,
+        status_code=status,
+        title=titles.get(status, "That did not work"),
+        error=error,
+    )
 
 
 # -- signing in --------------------------------------------------------------------------------
@@ -176,15 +204,17 @@ def login_page(request: Request, caller: Annotated[Caller | None, Depends(option
 
 @router.post("/login", summary="Sign in (form)")
 def login(
-    request: Request, svc: Svc,
+    request: Request,
+    svc: Svc,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
 ):
     try:
         session = svc.accounts.sign_in(name, password, via="web")
     except Unauthenticated as failed:
-        return render(request, "login.html", status=401, name=name,
-                      messages=[("error", failed.message)])
+        return render(
+            request, "login.html", status=401, name=name, messages=[("error", failed.message)]
+        )
     response = redirect("/")
     set_session_cookie(response, request, session.token)
     return response
@@ -214,23 +244,34 @@ def home(request: Request, caller: Signed, svc: Svc):
 
 @router.get("/cases/new", summary="New case form")
 def new_case_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "case_new.html", caller,
-                  categories=svc.casework.offense_categories(caller.principal))
+    return render(
+        request,
+        "case_new.html",
+        caller,
+        categories=svc.casework.offense_categories(caller.principal),
+    )
 
 
 @router.post("/cases/new", summary="Open a case (form)")
 def new_case(
-    caller: Signed, svc: Svc,
+    caller: Signed,
+    svc: Svc,
     reference: Annotated[str, Form(max_length=100)],
     offense_category: Annotated[str, Form(max_length=100)],
     purpose: Annotated[str, Form(max_length=2000)],
     authorisation_id: Annotated[str, Form(max_length=100)] = "",
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
 ):
-    case = svc.casework.open_case(caller.principal, {
-        "reference": reference, "offense_category": offense_category, "purpose": purpose,
-        "authorisation_id": authorisation_id, "authorisation_expires": authorisation_expires,
-    })
+    case = svc.casework.open_case(
+        caller.principal,
+        {
+            "reference": reference,
+            "offense_category": offense_category,
+            "purpose": purpose,
+            "authorisation_id": authorisation_id,
+            "authorisation_expires": authorisation_expires,
+        },
+    )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
 
 
@@ -238,21 +279,33 @@ def new_case(
 def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     work, who = svc.casework, caller.principal
     case = work.case(who, case_id)
-    return render(request, "case.html", caller, case=case, probes=work.probes(who, case_id),
-                  searches=work.searches(who, case_id), timeline=work.timeline(who, case_id),
-                  owner=case["created_by"] == who.user_id)
+    return render(
+        request,
+        "case.html",
+        caller,
+        case=case,
+        probes=work.probes(who, case_id),
+        searches=work.searches(who, case_id),
+        timeline=work.timeline(who, case_id),
+        owner=case["created_by"] == who.user_id,
+    )
 
 
 @router.post("/cases/{case_id}/probes", summary="Upload a probe photo (form)")
 async def upload_probe(
-    case_id: Id, caller: Signed, svc: Svc, file: Annotated[UploadFile, File()],
+    case_id: Id,
+    caller: Signed,
+    svc: Svc,
+    file: Annotated[UploadFile, File()],
 ):
     content = await file.read()  # then analysed in a worker thread, not on the event loop
     probe = await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
     found = len(probe["faces"])
-    return redirect(f"/probes/{probe['id']}",
-                    f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",
-                    "success" if found else "warning")
+    return redirect(
+        f"/probes/{probe['id']}",
+        f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",
+        "success" if found else "warning",
+    )
 
 
 @router.post("/cases/{case_id}/close", summary="Close a case (form)")
@@ -275,12 +328,16 @@ def _faces_in_percent(probe: dict) -> list[dict]:
     faces = []
     for index, face in enumerate(probe["faces"]):
         x1, y1, x2, y2 = face["box"]
-        faces.append({
-            "index": index, "box": face["box"],
-            "left": round(100 * x1 / width, 2), "top": round(100 * y1 / height, 2),
-            "width": round(100 * (x2 - x1) / width, 2),
-            "height": round(100 * (y2 - y1) / height, 2),
-        })
+        faces.append(
+            {
+                "index": index,
+                "box": face["box"],
+                "left": round(100 * x1 / width, 2),
+                "top": round(100 * y1 / height, 2),
+                "width": round(100 * (x2 - x1) / width, 2),
+                "height": round(100 * (y2 - y1) / height, 2),
+            }
+        )
     return faces
 
 
@@ -288,13 +345,23 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
     probe = svc.casework.probe(caller.principal, probe_id)
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
-    return render(request, "probe.html", caller, probe=probe, faces=_faces_in_percent(probe),
-                  collections=collections, top_k=DEFAULT_TOP_K, max_top_k=MAX_TOP_K)
+    return render(
+        request,
+        "probe.html",
+        caller,
+        probe=probe,
+        faces=_faces_in_percent(probe),
+        collections=collections,
+        top_k=DEFAULT_TOP_K,
+        max_top_k=MAX_TOP_K,
+    )
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
 def edit_probe(
-    probe_id: Id, caller: Signed, svc: Svc,
+    probe_id: Id,
+    caller: Signed,
+    svc: Svc,
     operation: Annotated[str, Form(max_length=10)],
     degrees: Annotated[int | None, Form()] = None,
     x1: Annotated[int | None, Form()] = None,
@@ -303,15 +370,20 @@ def edit_probe(
     y2: Annotated[int | None, Form()] = None,
 ):
     box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
-    made = svc.casework.edit_probe(caller.principal, probe_id,
-                                   {"operation": operation, "degrees": degrees, "box": box})
-    return redirect(f"/probes/{made['id']}",
-                    f"Made an edited copy of probe {probe_id} ({operation}); the original stays.")
+    made = svc.casework.edit_probe(
+        caller.principal, probe_id, {"operation": operation, "degrees": degrees, "box": box}
+    )
+    return redirect(
+        f"/probes/{made['id']}",
+        f"Made an edited copy of probe {probe_id} ({operation}); the original stays.",
+    )
 
 
 @router.post("/probes/{probe_id}/search", summary="Search the gallery for a face (form)")
 def run_search(
-    probe_id: Id, caller: Signed, svc: Svc,
+    probe_id: Id,
+    caller: Signed,
+    svc: Svc,
     face: Annotated[int, Form(ge=0, le=1000)],
     collection: Annotated[str, Form(max_length=200)] = "",
     top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
@@ -326,8 +398,10 @@ def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
     return render(request, "search.html", caller, search=search)
 
 
-@router.get("/searches/{search_id}/compare/{face_id}",
-            summary="The probe's face beside one candidate's face")
+@router.get(
+    "/searches/{search_id}/compare/{face_id}",
+    summary="The probe's face beside one candidate's face",
+)
 def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
@@ -335,8 +409,9 @@ def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, s
         raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
     probe = svc.casework.probe(caller.principal, search["probe_id"])
     face = _faces_in_percent(probe)[search["face_index"]]
-    return render(request, "compare.html", caller, search=search, candidate=candidate,
-                  probe=probe, face=face)
+    return render(
+        request, "compare.html", caller, search=search, candidate=candidate, probe=probe, face=face
+    )
 
 
 # -- review ------------------------------------------------------------------------------------
@@ -344,8 +419,9 @@ def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, s
 
 @router.get("/reviews", summary="Searches awaiting your review")
 def review_queue(request: Request, caller: Signed, svc: Svc):
-    return render(request, "reviews.html", caller,
-                  queue=svc.casework.review_queue(caller.principal))
+    return render(
+        request, "reviews.html", caller, queue=svc.casework.review_queue(caller.principal)
+    )
 
 
 @router.get("/searches/{search_id}/review", summary="The review form")
@@ -356,20 +432,34 @@ def review_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 
 @router.post("/searches/{search_id}/review", summary="Record your review (form)")
 def review(
-    search_id: Id, caller: Signed, svc: Svc,
+    search_id: Id,
+    caller: Signed,
+    svc: Svc,
     decision: Annotated[str, Form(max_length=20)],
     similarities: Annotated[str, Form(max_length=4000)],
     differences: Annotated[str, Form(max_length=4000)],
     candidate_face_id: Annotated[int | None, Form()] = None,
 ):
-    search = svc.casework.submit_review(caller.principal, search_id, {
-        "decision": decision, "candidate_face_id": candidate_face_id,
-        "similarities": similarities, "differences": differences,
-    })
+    search = svc.casework.submit_review(
+        caller.principal,
+        search_id,
+        {
+            "decision": decision,
+            "candidate_face_id": candidate_face_id,
+            "similarities": similarities,
+            "differences": differences,
+        },
+    )
     outcome = search["status"].replace("_", " ")
-    return redirect("/reviews", f"Your review of search {search_id} is recorded"
-                    + (f"; the outcome is now: {outcome}." if search["status"] != "pending_review"
-                       else "; it awaits another reviewer."))
+    return redirect(
+        "/reviews",
+        f"Your review of search {search_id} is recorded"
+        + (
+            f"; the outcome is now: {outcome}."
+            if search["status"] != "pending_review"
+            else "; it awaits another reviewer."
+        ),
+    )
 
 
 # -- audit, users, tokens, statistics, activity ------------------------------------------------
@@ -377,7 +467,9 @@ def review(
 
 @router.get("/audit", summary="The audit log, filtered (auditors)")
 def audit_page(
-    request: Request, caller: Signed, svc: Svc,
+    request: Request,
+    caller: Signed,
+    svc: Svc,
     user: Annotated[str, Query(max_length=64)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     case_id: Annotated[str, Query(max_length=12)] = "",
@@ -386,22 +478,40 @@ def audit_page(
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
     case = int(case_id) if case_id.strip().isdigit() else None
-    found = svc.oversight.entries(caller.principal, user=user or None, action=action or None,
-                                  case_id=case, since=since or None, until=until or None,
-                                  limit=AUDIT_PAGE, offset=offset)
-    filters = {"user": user, "action": action, "case_id": case_id, "since": since,
-               "until": until}
+    found = svc.oversight.entries(
+        caller.principal,
+        user=user or None,
+        action=action or None,
+        case_id=case,
+        since=since or None,
+        until=until or None,
+        limit=AUDIT_PAGE,
+        offset=offset,
+    )
+    filters = {"user": user, "action": action, "case_id": case_id, "since": since, "until": until}
     query = urlencode({k: v for k, v in filters.items() if v})
-    return render(request, "audit.html", caller, found=found, filters=filters, query=query,
-                  offset=offset, page=AUDIT_PAGE, actions=svc.oversight.actions(caller.principal))
+    return render(
+        request,
+        "audit.html",
+        caller,
+        found=found,
+        filters=filters,
+        query=query,
+        offset=offset,
+        page=AUDIT_PAGE,
+        actions=svc.oversight.actions(caller.principal),
+    )
 
 
 @router.post("/audit/verify", summary="Verify the audit chain (form)")
 def verify_audit(caller: Signed, svc: Svc):
     report = svc.oversight.verify(caller.principal)
     if report["ok"]:
-        return redirect("/audit", f"Chain verified: all {report['entries']:,} entries are intact"
-                        " and linked to the anchor.")
+        return redirect(
+            "/audit",
+            f"Chain verified: all {report['entries']:,} entries are intact"
+            " and linked to the anchor.",
+        )
     where = f" at entry {report['first_bad_id']}" if report["first_bad_id"] else ""
     return redirect("/audit", f"The chain is broken{where}: {report['problem']}.", "error")
 
@@ -412,33 +522,49 @@ def users_page(request: Request, caller: Signed, svc: Svc):
 
 
 def _users_page_with(request: Request, caller: Caller, svc: Services, **shown: Any):
-    return render(request, "users.html", caller,
-                  users=[u.describe() for u in svc.accounts.list_users(caller.principal)],
-                  **shown)
+    return render(
+        request,
+        "users.html",
+        caller,
+        users=[u.describe() for u in svc.accounts.list_users(caller.principal)],
+        **shown,
+    )
 
 
 @router.post("/users", summary="Create an account (form); shows its one-time password once")
 def add_user(
-    request: Request, caller: Signed, svc: Svc,
+    request: Request,
+    caller: Signed,
+    svc: Svc,
     name: Annotated[str, Form(max_length=64)],
     roles: Annotated[list[str] | None, Form(max_length=5)] = None,
 ):
     made = svc.accounts.add_user(name, roles or [], caller.principal)
-    return _users_page_with(request, caller, svc, created={
-        "name": made.user.name, "password": made.password,
-        "what": "Account created; it stays pending until a supervisor approves it."})
+    return _users_page_with(
+        request,
+        caller,
+        svc,
+        created={
+            "name": made.user.name,
+            "password": made.password,
+            "what": "Account created; it stays pending until a supervisor approves it.",
+        },
+    )
 
 
 @router.post("/users/{user_id}/roles", summary="Change a user's roles (form)")
-def set_roles(user_id: Id, caller: Signed, svc: Svc,
-              roles: Annotated[list[str] | None, Form(max_length=5)] = None):
+def set_roles(
+    user_id: Id,
+    caller: Signed,
+    svc: Svc,
+    roles: Annotated[list[str] | None, Form(max_length=5)] = None,
+):
     user = svc.accounts.set_roles(caller.principal, user_id, roles or [])
     return redirect("/users", f"{user.name} now has the roles: {', '.join(sorted(user.roles))}.")
 
 
 @router.post("/users/{user_id}/status", summary="Disable or enable an account (form)")
-def set_status(user_id: Id, caller: Signed, svc: Svc,
-               disabled: Annotated[bool, Form()]):
+def set_status(user_id: Id, caller: Signed, svc: Svc, disabled: Annotated[bool, Form()]):
     user = svc.accounts.set_disabled(caller.principal, user_id, disabled)
     return redirect("/users", f"{user.name} is now {user.status}.")
 
@@ -447,9 +573,16 @@ def set_status(user_id: Id, caller: Signed, svc: Svc,
 def reset_password(user_id: Id, request: Request, caller: Signed, svc: Svc):
     password = svc.accounts.set_password(caller.principal, user_id, None)
     name = svc.accounts.user(user_id).name
-    return _users_page_with(request, caller, svc, created={
-        "name": name, "password": password,
-        "what": "Password reset; their sessions are signed out."})
+    return _users_page_with(
+        request,
+        caller,
+        svc,
+        created={
+            "name": name,
+            "password": password,
+            "what": "Password reset; their sessions are signed out.",
+        },
+    )
 
 
 @router.post("/users/{user_id}/approve", summary="Approve a pending account (form)")
@@ -459,11 +592,13 @@ def approve_user(user_id: Id, caller: Signed, svc: Svc):
 
 
 @router.post("/users/{user_id}/training", summary="Record a training attestation (form)")
-def record_training(user_id: Id, caller: Signed, svc: Svc,
-                    expires: Annotated[str, Form(max_length=10)]):
+def record_training(
+    user_id: Id, caller: Signed, svc: Svc, expires: Annotated[str, Form(max_length=10)]
+):
     user = svc.accounts.record_training(caller.principal, user_id, expires)
-    return redirect("/users", f"Training recorded for {user.name}, valid until "
-                    f"{user.training_expires}.")
+    return redirect(
+        "/users", f"Training recorded for {user.name}, valid until {user.training_expires}."
+    )
 
 
 @router.get("/settings", summary="Settings (admins change them; supervisors, auditors read)")
@@ -473,7 +608,8 @@ def settings_page(request: Request, caller: Signed, svc: Svc):
 
 @router.post("/settings", summary="Change the settings (form)")
 def change_settings(
-    caller: Signed, svc: Svc,
+    caller: Signed,
+    svc: Svc,
     offense_categories: Annotated[str, Form(max_length=10_000)],
     refused_purposes: Annotated[str, Form(max_length=50_000)],
     searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
@@ -484,8 +620,9 @@ def change_settings(
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
     wanted = {
-        "offense_categories": [line.strip() for line in offense_categories.splitlines()
-                               if line.strip()],
+        "offense_categories": [
+            line.strip() for line in offense_categories.splitlines() if line.strip()
+        ],
         "refused_purposes": refused,
         "searches_per_minute": searches_per_minute,
         "max_upload_bytes": max_upload_bytes,
@@ -497,13 +634,18 @@ def change_settings(
 
 @router.get("/account", summary="Your account: roles, training, password")
 def account_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "account.html", caller,
-                  account=svc.accounts.user(caller.principal.user_id).describe())
+    return render(
+        request,
+        "account.html",
+        caller,
+        account=svc.accounts.user(caller.principal.user_id).describe(),
+    )
 
 
 @router.post("/account/password", summary="Change your own password (form)")
 def change_own_password(
-    caller: Signed, svc: Svc,
+    caller: Signed,
+    svc: Svc,
     current_password: Annotated[str, Form(max_length=256)],
     new_password: Annotated[str, Form(max_length=256)],
     repeat_password: Annotated[str, Form(max_length=256)],
@@ -522,19 +664,29 @@ def tokens_page(request: Request, caller: Signed, svc: Svc):
 def _tokens_page_with(request: Request, caller: Caller, svc: Services, **shown: Any):
     who = caller.principal
     tokens = [t.describe() for t in svc.accounts.tokens(who, who.user_id)]
-    return render(request, "tokens.html", caller, tokens=tokens, default_days=DEFAULT_TOKEN_DAYS,
-                  max_days=MAX_TOKEN_DAYS, **shown)
+    return render(
+        request,
+        "tokens.html",
+        caller,
+        tokens=tokens,
+        default_days=DEFAULT_TOKEN_DAYS,
+        max_days=MAX_TOKEN_DAYS,
+        **shown,
+    )
 
 
 @router.post("/tokens", summary="Make an API token (form); shown once")
 def create_token(
-    request: Request, caller: Signed, svc: Svc,
+    request: Request,
+    caller: Signed,
+    svc: Svc,
     name: Annotated[str, Form(max_length=80)],
     days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = DEFAULT_TOKEN_DAYS,
 ):
     made = svc.accounts.create_token(caller.principal, caller.principal.user_id, name, days)
-    return _tokens_page_with(request, caller, svc,
-                             made={"token": made.token, **made.record.describe()})
+    return _tokens_page_with(
+        request, caller, svc, made={"token": made.token, **made.record.describe()}
+    )
 
 
 @router.post("/tokens/{token_id}/revoke", summary="Revoke an API token (form)")
@@ -550,5 +702,6 @@ def stats_page(request: Request, caller: Signed, svc: Svc):
 
 @router.get("/activity", summary="The team's searches (supervisors, auditors)")
 def activity_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "activity.html", caller,
-                  searches=svc.casework.searches(caller.principal))
+    return render(
+        request, "activity.html", caller, searches=svc.casework.searches(caller.principal)
+    )

@@ -43,8 +43,9 @@ class StatusBody(BaseModel):
 
 
 class PasswordBody(BaseModel):
-    password: str | None = Field(default=None, max_length=256,
-                                 description="leave out to have one generated")
+    password: str | None = Field(
+        default=None, max_length=256, description="leave out to have one generated"
+    )
 
 
 class OwnPasswordBody(BaseModel):
@@ -65,8 +66,10 @@ class SettingBody(BaseModel):
 def sign_in(body: Credentials, request: Request, response: Response, svc: Svc) -> dict:
     session = svc.accounts.sign_in(body.name, body.password, via="api")
     set_session_cookie(response, request, session.token)
-    return {"user": svc.accounts.user(session.principal.user_id).describe(),
-            "csrf_token": session.csrf_token}
+    return {
+        "user": svc.accounts.user(session.principal.user_id).describe(),
+        "csrf_token": session.csrf_token,
+    }
 
 
 @router.delete("/session", tags=["session"], summary="Sign out")
@@ -80,8 +83,11 @@ def sign_out(caller: Signed, response: Response, svc: Svc) -> dict:
 @router.get("/me", tags=["session"], summary="Who is signed in")
 def me(caller: Signed, svc: Svc) -> dict:
     user = svc.accounts.user(caller.principal.user_id).describe()
-    return {"user": user, "csrf_token": caller.csrf_token,
-            "training_valid": caller.principal.training_valid()}
+    return {
+        "user": user,
+        "csrf_token": caller.csrf_token,
+        "training_valid": caller.principal.training_valid(),
+    }
 
 
 @router.put("/me/password", tags=["session"], summary="Change your own password")
@@ -95,8 +101,12 @@ def list_users(caller: Signed, svc: Svc) -> list[dict]:
     return [u.describe() for u in svc.accounts.list_users(caller.principal)]
 
 
-@router.post("/users", tags=["users"], status_code=201,
-             summary="Create an account (pending until a supervisor approves it)")
+@router.post(
+    "/users",
+    tags=["users"],
+    status_code=201,
+    summary="Create an account (pending until a supervisor approves it)",
+)
 def add_user(body: NewUserBody, caller: Signed, svc: Svc) -> dict:
     made = svc.accounts.add_user(body.name, body.roles, caller.principal, body.password)
     return {"user": made.user.describe(), "one_time_password": made.password}
@@ -112,8 +122,11 @@ def set_roles(user_id: Id, body: RolesBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.set_roles(caller.principal, user_id, body.roles).describe()
 
 
-@router.put("/users/{user_id}/training", tags=["users"],
-            summary="Record a training attestation and its expiry")
+@router.put(
+    "/users/{user_id}/training",
+    tags=["users"],
+    summary="Record a training attestation and its expiry",
+)
 def record_training(user_id: Id, body: TrainingBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.record_training(caller.principal, user_id, body.expires).describe()
 
@@ -135,8 +148,12 @@ def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> li
     return [t.describe() for t in svc.accounts.tokens(caller.principal, owner)]
 
 
-@router.post("/tokens", tags=["tokens"], status_code=201,
-             summary="Make an API token for yourself; it is shown once")
+@router.post(
+    "/tokens",
+    tags=["tokens"],
+    status_code=201,
+    summary="Make an API token for yourself; it is shown once",
+)
 def create_token(body: NewTokenBody, caller: Signed, svc: Svc) -> dict:
     made = svc.accounts.create_token(
         caller.principal, caller.principal.user_id, body.name, body.days

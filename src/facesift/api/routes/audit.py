@@ -20,7 +20,8 @@ def healthz() -> dict:
 
 @router.get("/api/audit", tags=["audit"], summary="Browse the audit log, newest first")
 def audit_entries(
-    caller: Signed, svc: Svc,
+    caller: Signed,
+    svc: Svc,
     user: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     case_id: OptionalIdQuery = None,
@@ -29,8 +30,16 @@ def audit_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict:
-    return svc.oversight.entries(caller.principal, user=user, action=action, case_id=case_id,
-                                 since=since, until=until, limit=limit, offset=offset)
+    return svc.oversight.entries(
+        caller.principal,
+        user=user,
+        action=action,
+        case_id=case_id,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/api/audit/verify", tags=["audit"], summary="Verify the whole hash chain")
@@ -38,12 +47,17 @@ def verify_audit(caller: Signed, svc: Svc) -> dict:
     return svc.oversight.verify(caller.principal)
 
 
-@router.get("/audit/export", tags=["audit"], response_class=Response,
-            summary="The whole log as JSONL, with checkpoint hashes a third party can keep")
+@router.get(
+    "/audit/export",
+    tags=["audit"],
+    response_class=Response,
+    summary="The whole log as JSONL, with checkpoint hashes a third party can keep",
+)
 def export_audit(caller: Signed, svc: Svc) -> Response:
     lines = list(svc.oversight.export(caller.principal))
     return Response(
-        "\n".join(lines) + "\n", media_type="application/x-ndjson",
+        "\n".join(lines) + "\n",
+        media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="facesift-audit.jsonl"'},
     )
 

@@ -23,8 +23,7 @@ class NewCase(BaseModel):
     offense_category: str = Field(max_length=100)
     purpose: str = Field(max_length=2000)
     authorisation_id: str | None = Field(default=None, max_length=100)
-    authorisation_expires: str | None = Field(default=None, max_length=10,
-                                              description="ISO date")
+    authorisation_expires: str | None = Field(default=None, max_length=10, description="ISO date")
 
 
 class ProbeEdit(BaseModel):
@@ -60,8 +59,9 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
     return svc.casework.open_case(caller.principal, body.model_dump())
 
 
-@router.get("/cases/{case_id}", tags=["cases"],
-            summary="A case with its probes, searches and timeline")
+@router.get(
+    "/cases/{case_id}", tags=["cases"], summary="A case with its probes, searches and timeline"
+)
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
@@ -77,20 +77,27 @@ def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.close_case(caller.principal, case_id)
 
 
-@router.get("/cases/{case_id}/disclosure", tags=["cases"],
-            summary="The disclosure packet (JSON); audited")
+@router.get(
+    "/cases/{case_id}/disclosure", tags=["cases"], summary="The disclosure packet (JSON); audited"
+)
 def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     packet = svc.casework.disclosure(caller.principal, case_id)
-    reference = "".join(ch if ch.isalnum() or ch in "-_" else "_"
-                        for ch in packet["case"]["reference"])
+    reference = "".join(
+        ch if ch.isalnum() or ch in "-_" else "_" for ch in packet["case"]["reference"]
+    )
     return Response(
-        json.dumps(packet, indent=2, default=str), media_type="application/json",
+        json.dumps(packet, indent=2, default=str),
+        media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="disclosure-{reference}.json"'},
     )
 
 
-@router.post("/cases/{case_id}/probes", tags=["probes"], status_code=201,
-             summary="Upload a still probe photo (checked by content); finds its faces")
+@router.post(
+    "/cases/{case_id}/probes",
+    tags=["probes"],
+    status_code=201,
+    summary="Upload a still probe photo (checked by content); finds its faces",
+)
 async def upload_probe(case_id: Id, file: UploadFile, caller: Signed, svc: Svc) -> dict:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
@@ -110,14 +117,22 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     return Response(content, media_type=media_type)
 
 
-@router.post("/probes/{probe_id}/edits", tags=["probes"], status_code=201,
-             summary="Crop, rotate or mirror a probe: makes a derivative probe")
+@router.post(
+    "/probes/{probe_id}/edits",
+    tags=["probes"],
+    status_code=201,
+    summary="Crop, rotate or mirror a probe: makes a derivative probe",
+)
 def edit_probe(probe_id: Id, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
     return svc.casework.edit_probe(caller.principal, probe_id, body.model_dump())
 
 
-@router.post("/probes/{probe_id}/searches", tags=["searches"], status_code=201,
-             summary="Search the gallery for one face of the probe")
+@router.post(
+    "/probes/{probe_id}/searches",
+    tags=["searches"],
+    status_code=201,
+    summary="Search the gallery for one face of the probe",
+)
 def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
     return svc.casework.run_search(
         caller.principal, probe_id, body.face_index, body.collection, body.top_k
@@ -144,13 +159,21 @@ def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
     return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
 
 
-@router.get("/faces/{face_id}/crop", tags=["images"], response_class=Response,
-            summary="A candidate's face, cropped (only for searches you may see)")
+@router.get(
+    "/faces/{face_id}/crop",
+    tags=["images"],
+    response_class=Response,
+    summary="A candidate's face, cropped (only for searches you may see)",
+)
 def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
     return _jpeg(svc.casework.face_crop(caller.principal, face_id))
 
 
-@router.get("/images/{image_id}", tags=["images"], response_class=Response,
-            summary="A candidate's source photo (only for searches you may see)")
+@router.get(
+    "/images/{image_id}",
+    tags=["images"],
+    response_class=Response,
+    summary="A candidate's source photo (only for searches you may see)",
+)
 def gallery_image(image_id: Id, caller: Signed, svc: Svc) -> Response:
     return _jpeg(svc.casework.gallery_image(caller.principal, image_id))
