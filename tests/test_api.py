@@ -495,10 +495,33 @@ def test_a_search_gives_a_candidate_list_pending_review(client, world) -> None:
     assert first["image"]["collection"] == "fixture"
     assert first["distance"] <= search["threshold"] and 0 <= first["score"] < 1e-3
     assert search["gallery_size"] == 20 and search["expected_false_candidates"] > 0
+    # The threshold comes from the target FPIR at this gallery's size, and says so.
+    assert search["target_fpir"] == 0.01
+    assert search["expected_false_candidates"] <= search["target_fpir"]
     assert search["lead"] is None
     assert "match" not in json.dumps(search).lower()
     entry = audit_actions(client, world, action="search", case_id=search["case_id"])[0]
     assert entry["details"]["candidate_face_ids"] == [c["face_id"] for c in search["candidates"]]
+
+
+def test_the_target_fpir_is_a_bounded_setting_that_tightens_the_threshold(client, world) -> None:
+    admin = world.auth("admin")
+    for bad in (0.5, 0, -0.01, "0.01", True, None):
+        response = client.put("/api/settings/target_fpir", json={"value": bad}, headers=admin)
+        assert response.status_code == 400, bad
+        assert "between" in response.json()["message"]
+    loose = searched(client, world)
+    assert client.put(
+        "/api/settings/target_fpir", json={"value": 0.001}, headers=admin
+    ).status_code in (200, 204)
+    try:
+        strict = searched(client, world)
+    finally:
+        client.put("/api/settings/target_fpir", json={"value": 0.01}, headers=admin)
+    assert strict["target_fpir"] == 0.001 and strict["threshold"] < loose["threshold"]
+    entry = audit_actions(client, world, action="search", case_id=strict["case_id"])[0]
+    assert entry["details"]["target_fpir"] == 0.001
+    assert entry["details"]["threshold"] == strict["threshold"]
 
 
 def test_no_candidate_is_an_outcome_and_is_recorded(client, world) -> None:

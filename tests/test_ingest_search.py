@@ -53,7 +53,7 @@ def test_each_probe_ranks_its_own_person_first(gallery, analyzer, probe) -> None
     assert result.outcome == CANDIDATES
     first = result.candidates[0]
     assert Path(first.image["path"]).parent.name == probe.identity
-    assert first.distance <= result.threshold
+    assert first.distance <= result.operating.threshold
     assert first.image["collection"] == "default"
     assert 0 < first.score < 1e-3  # a strong candidate: different people are rarely this close
 

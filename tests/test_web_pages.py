@@ -137,12 +137,14 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
                 "refused_purposes": _json.dumps(refused),
                 "searches_per_minute": "5",
                 "max_upload_bytes": "10485760",
+                "target_fpir_percent": "0.5",
             },
         )
         assert answer.status_code == 303
         settings = c.get("/api/settings", headers=w.auth("audrey")).json()
         assert settings["offense_categories"] == ["robbery", "fraud"]
         assert settings["refused_purposes"] == refused and settings["searches_per_minute"] == 5
+        assert settings["target_fpir"] == 0.005
         changes = c.get(
             "/api/audit", params={"action": "setting_changed"}, headers=w.auth("audrey")
         ).json()["entries"]
@@ -150,6 +152,7 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
             "offense_categories",
             "refused_purposes",
             "searches_per_minute",
+            "target_fpir",
         }
         case = c.post(
             "/api/cases",
@@ -172,5 +175,18 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
             },
         )
         assert bad.status_code == 400 and "not valid JSON" in bad.text
+        too_loose = c.post(
+            "/settings",
+            headers=w.auth("admin"),
+            data={
+                "offense_categories": "robbery",
+                "refused_purposes": "[]",
+                "searches_per_minute": "5",
+                "max_upload_bytes": "10485760",
+                "target_fpir_percent": "20",
+            },
+        )
+        assert too_loose.status_code == 400 and "target_fpir" in too_loose.text
+        assert c.get("/api/settings", headers=w.auth("audrey")).json()["target_fpir"] == 0.005
         page = c.get("/settings", headers=w.auth("audrey"))
         assert page.status_code == 200 and "readonly" in page.text

@@ -45,7 +45,7 @@ class Services:
             settings=settings,
             casework=Casework(gallery, analyzer, calibration, settings, outside_turn),
             calibration=calibration,
-            oversight=Oversight(gallery, calibration),
+            oversight=Oversight(gallery, calibration, settings),
         )
 
     def close(self) -> None:

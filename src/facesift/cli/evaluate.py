@@ -19,9 +19,13 @@ from facesift.cli.common import (
     resolve_data_dir,
 )
 from facesift.errors import FacesiftError
+from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
 from facesift.machine import usable_cores
 from facesift.services import lfw
-from facesift.services.calibration import Calibration
+from facesift.services import open_set as open_set_study
+from facesift.services.calibration import Calibration, load_calibration
+from facesift.services.open_set import OpenSetReport
+from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
 
@@ -39,6 +43,17 @@ def eval_lfw(
     identification: Annotated[
         bool, typer.Option("--identification", help="Also 1:N rank-1/rank-5 over all images.")
     ] = False,
+    open_set: Annotated[
+        bool,
+        typer.Option(
+            "--open-set",
+            help="Open-set identification: FNIR at FPIR 0.1/1/10%, rank-1/10, for the default "
+            "threshold rule and each technique tried.",
+        ),
+    ] = False,
+    target_fpir: Annotated[
+        float, typer.Option(help="The FPIR the default rule is run at, with --open-set.")
+    ] = DEFAULT_TARGET_FPIR,
     write_calibration: Annotated[
         Path | None,
         typer.Option(help="Write the score calibration (needs --identification's embeddings)."),
@@ -68,7 +83,8 @@ def eval_lfw(
             test = lfw.read_pairs(lfw_dir / "pairsDevTest.txt")
             train = lfw.read_pairs(lfw_dir / "pairsDevTrain.txt")
         needed = [p for pair in test + (train or []) for p in (pair.first, pair.second)]
-        labels = lfw.read_labels(lfw_dir) if identification or write_calibration else []
+        wants_all = identification or write_calibration or open_set
+        labels = sorted(lfw.read_labels(lfw_dir)) if wants_all else []
         needed += [path for path, _ in labels]
     except (FacesiftError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -92,10 +108,80 @@ def eval_lfw(
         Calibration.from_histograms(model_id, source, CALIBRATION_EDGES, genuine, impostor).save(
             write_calibration
         )
+    if open_set:
+        report.open_set = _open_set(labels, cache, model_id, target_fpir)
     if as_json:
         print_json(report.as_dict())
     else:
         _print_report(report)
+        if report.open_set:
+            _print_open_set(report.open_set)
+
+
+def _open_set(
+    labels: list[tuple[str, str]], cache: lfw.EmbeddingCache, model_id: str, target_fpir: float
+) -> OpenSetReport:
+    vectors = np.stack([cache.vectors[p] for p, _ in labels]).astype(np.float32)
+    quality = np.array([cache.quality[p] for p, _ in labels])
+
+    def calibrate_on(mask: np.ndarray) -> Calibration:
+        subset = [label for label, keep in zip(labels, mask, strict=True) if keep]
+        genuine, impostor = lfw.distance_histograms(subset, cache, CALIBRATION_EDGES)
+        return Calibration.from_histograms(
+            model_id, "LFW subset", CALIBRATION_EDGES, genuine, impostor
+        )
+
+    return open_set_study.evaluate(
+        vectors,
+        [name for _, name in labels],
+        quality,
+        load_calibration(model_id),
+        target_fpir,
+        DEFAULT_TOP_K,
+        held_out_calibration=calibrate_on,
+    )
+
+
+def _print_open_set(report: OpenSetReport) -> None:
+    console.print(
+        f"Open set on LFW: {report.gallery_faces:,} gallery faces, {report.mated_probes:,} "
+        f"mated and {report.non_mated_probes:,} non-mated probes; candidates within the "
+        f"threshold and the first {report.top} ranks."
+    )
+    rule = Table(title="The default rule: threshold from a target FPIR and the gallery size")
+    rule.add_column("calibration")
+    for column in ("target FPIR", "faces", "threshold", "FPIR measured", "FNIR"):
+        rule.add_column(column, justify="right")
+    for point in report.default:
+        rule.add_row(
+            point.calibration,
+            f"{point.target_fpir:.2%}",
+            f"{point.gallery_size:,}",
+            f"{point.threshold:.4f}",
+            f"{point.measured_fpir:.2%}",
+            f"{point.measured_fnir:.2%}",
+        )
+    console.print(rule)
+    table = Table(
+        title="Techniques: FNIR at a fixed FPIR (threshold set on the non-mated searches)"
+    )
+    for column in ("technique", "gallery"):
+        table.add_column(column)
+    for point in open_set_study.FPIR_POINTS:
+        table.add_column(f"FNIR @ FPIR {point:.1%}", justify="right")
+    table.add_column("rank-1", justify="right")
+    table.add_column("rank-10", justify="right")
+    for t in report.techniques:
+        table.add_row(
+            t.technique,
+            t.protocol,
+            *(f"{v:.2%}" for v in t.fnir_at_fpir.values()),
+            f"{t.rank1:.2%}",
+            f"{t.rank10:.2%}",
+        )
+    console.print(table)
+    for note in report.notes:
+        console.print(note)
 
 
 def _embed_with_progress(

@@ -140,8 +140,19 @@ def search_command(
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
     collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
     top: Annotated[int, typer.Option(help="At most this many candidates.", min=1, max=1000)] = 10,
+    fpir: Annotated[
+        float | None,
+        typer.Option(
+            help="Target false positive identification rate: the share of searches for someone "
+            "not in the gallery that may return a candidate [default: the gallery's setting, 0.01]."
+        ),
+    ] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Largest distance for a candidate [default: calibrated].")
+        float | None,
+        typer.Option(
+            help="Expert: a fixed per-comparison distance instead of --fpir (at most the "
+            "calibrated ceiling, a false match rate of 1 in 100)."
+        ),
     ] = None,
     face: Annotated[
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
@@ -150,7 +161,7 @@ def search_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
-    request = SearchRequest(case, purpose, collection, top, threshold, face)
+    request = SearchRequest(case, purpose, collection, top, threshold, face, fpir)
     try:
         probe = _read_probe(photo)
         # A probe is one photo: worth the CNN detector's time if HOG finds no face.

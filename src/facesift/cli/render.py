@@ -7,7 +7,7 @@ from rich.table import Table
 
 from facesift.schemas import Face
 from facesift.services.ingest import IngestSummary
-from facesift.services.search import NO_CANDIDATE, NO_FACE, SearchResult
+from facesift.services.search import NO_CANDIDATE, NO_FACE, OperatingPoint, SearchResult
 
 LEAD_WARNING = (
     "Candidate leads only, not identifications: each needs review by trained people and "
@@ -40,17 +40,33 @@ def faces_table(faces: list[Face], searched: int | None = None) -> Table:
     return table
 
 
+def operating_text(point: OperatingPoint) -> str:
+    """What the threshold means, in the words a search result uses."""
+    size = f"Gallery: {point.gallery_size:,} faces. Threshold: distance <= {point.threshold:.3f}"
+    if point.target_fpir is None:
+        rule = (
+            "an expert's fixed per-comparison threshold: the chance that a stranger gets a "
+            "candidate is not bounded"
+        )
+    else:
+        rule = (
+            f"at most {point.target_fpir:.2%} of searches for someone not in the gallery "
+            "return a candidate (the false positive identification rate)"
+        )
+    return (
+        f"{size}, {rule}; about {point.expected_false_candidates:.2g} different-person faces "
+        f"are expected within it by chance, and about {point.true_match_rate:.0%} of "
+        "same-person photo pairs lie within it."
+    )
+
+
 def print_search(console: Console, result: SearchResult) -> None:
     console.print(f"Probe SHA-256: {result.probe_sha256}")
     if result.outcome == NO_FACE:
         console.print("[bold]Outcome: no face[/] - no face was found in the probe photo.")
         return
     console.print(faces_table(result.probe_faces, result.searched_face))
-    console.print(
-        f"Gallery: {result.gallery_size:,} faces. Threshold: distance <= {result.threshold:.3f}; "
-        f"about {result.expected_false_candidates:.2g} different-person faces are expected "
-        "within it by chance."
-    )
+    console.print(operating_text(result.operating))
     if result.outcome == NO_CANDIDATE:
         console.print(
             "[bold]Outcome: no candidate[/] - no gallery face lies within the threshold. "

@@ -9,6 +9,13 @@ from facesift.errors import SearchRefused
 
 MIN_PURPOSE_CHARS = 5
 
+# The false positive identification rate a search is run at: the chance that a search for
+# someone not in the gallery returns any candidate. 1% by default; an admin may set it between
+# these bounds, and the single operator may pass --fpir within them.
+DEFAULT_TARGET_FPIR = 0.01
+MIN_TARGET_FPIR = 0.0001
+MAX_TARGET_FPIR = 0.05
+
 
 def require_no_accounts(accounts: int) -> None:
     """The command-line search is for a gallery run by one operator. Once the gallery has
@@ -36,3 +43,22 @@ def require_grounds(case: str | None, purpose: str | None) -> tuple[str, str]:
             f"search refused: the purpose {purpose!r} is too short to explain the search"
         )
     return case, purpose
+
+
+def require_target_fpir(fpir: float) -> float:
+    if not (isinstance(fpir, int | float) and MIN_TARGET_FPIR <= fpir <= MAX_TARGET_FPIR):
+        raise SearchRefused(
+            f"search refused: the target false positive identification rate must be between "
+            f"{MIN_TARGET_FPIR:g} and {MAX_TARGET_FPIR:g} (got {fpir!r})"
+        )
+    return float(fpir)
+
+
+def require_within_ceiling(threshold: float, ceiling: float) -> float:
+    """An expert's per-comparison threshold, if it is no looser than the calibrated ceiling."""
+    if not (isinstance(threshold, int | float) and 0.0 <= threshold <= ceiling):
+        raise SearchRefused(
+            f"search refused: a threshold must be between 0 and {ceiling:.4f}, the distance at "
+            f"which 1 in 100 faces of other people would be candidates (got {threshold!r})"
+        )
+    return float(threshold)

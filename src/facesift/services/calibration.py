@@ -8,8 +8,21 @@ pairs (about 87 million, every pair of images of different people) and same-pers
   This is each candidate's ``score``: lower is stronger evidence.
 - ``expected_false_candidates(d, n)``: ``false_match_rate(d) * n``, the number of
   different-person faces to expect within ``d`` in a gallery of ``n`` faces.
-- ``default_threshold``: the largest distance whose false match rate is at most
-  ``target_false_match_rate``.
+- ``threshold_for_fpir(fpir, n)``: the search threshold. A stranger searched against a
+  gallery of ``n`` faces gets a candidate if any of the ``n`` comparisons falls within the
+  threshold; keeping each comparison's false match rate at most ``fpir / n`` keeps that
+  chance, the false positive identification rate, at most ``fpir`` (a union bound). So the
+  threshold tightens as the gallery grows. On LFW's open-set protocol (1,680 gallery faces)
+  a target of 1% gave a measured FPIR of about 1% (``facesift eval lfw --open-set``).
+- ``ceiling``: the loosest per-comparison threshold anyone may ask for (a false match rate of
+  1 in 100); an expert's explicit threshold beyond it is refused.
+
+**The tail.** Rates below about 1 in 10 million rest on fewer than ten LFW pairs, several of
+them labelling errors (the same person under two names). Below the distance where ten pairs
+are reached, the rate is extrapolated: log-linear in distance, with the slope the tail has
+between ten and a thousand pairs. That slope is shallower than the curve's further up, so
+the extrapolated rates are, if anything, too high, and the thresholds they give too tight.
+Galleries of more than about 90,000 faces at an FPIR of 1% reach into that region.
 
 LFW holds news photos of public figures; rates on other photos can differ. The file is
 rebuilt with ``facesift eval lfw DIR --identification --write-calibration FILE``.
@@ -19,12 +32,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_TARGET_FMR = 1e-3
+CEILING_FMR = 1e-2  # no threshold may admit more than 1 in 100 different-person faces
+TAIL_PAIRS = 10  # below this many different-person pairs the rate is extrapolated
+TAIL_SLOPE_SPAN = 100  # the slope is measured from TAIL_PAIRS to this many times as many
 
 
 @dataclass(frozen=True)
@@ -50,10 +67,27 @@ class Calibration:
         return min(i, len(self.edges) - 2)
 
     def false_match_rate(self, distance: float) -> float:
-        """Fraction of different-person pairs this close or closer. When none was seen,
-        the bound 1/N is returned rather than a claim of zero."""
+        """Fraction of different-person pairs this close or closer: measured where at least
+        ``TAIL_PAIRS`` pairs were seen, extrapolated along the tail below that."""
+        anchor, rate_at_anchor, slope = self._tail
+        if distance < anchor:
+            return rate_at_anchor * 10.0 ** (-slope * (anchor - distance))
         count = self.impostor_at_or_below[self._bin(distance)]
-        return max(float(count), 1.0) / self.impostor_pairs
+        return float(count) / self.impostor_pairs
+
+    @cached_property
+    def _tail(self) -> tuple[float, float, float]:
+        """(anchor distance, rate there, log10 rate per unit distance) of the extrapolated
+        tail: the anchor is the first grid distance with ``TAIL_PAIRS`` pairs at or below it."""
+        counts = self.impostor_at_or_below
+        first = int(np.searchsorted(counts, TAIL_PAIRS, side="left"))
+        far = int(np.searchsorted(counts, TAIL_PAIRS * TAIL_SLOPE_SPAN, side="left"))
+        first, far = min(first, len(counts) - 1), min(far, len(counts) - 1)
+        anchor, rate = float(self.edges[first + 1]), counts[first] / self.impostor_pairs
+        if far <= first:
+            return anchor, float(rate), 0.0
+        rise = np.log10(counts[far] / counts[first])
+        return anchor, float(rate), float(rise / (self.edges[far + 1] - self.edges[first + 1]))
 
     def true_match_rate(self, distance: float) -> float:
         return float(self.genuine_at_or_below[self._bin(distance)]) / self.genuine_pairs
@@ -66,9 +100,26 @@ class Calibration:
         return self.threshold_for(self.target_false_match_rate)
 
     def threshold_for(self, false_match_rate: float) -> float:
+        """The largest distance whose false match rate is at most ``false_match_rate``."""
+        anchor, rate_at_anchor, slope = self._tail
+        if false_match_rate < rate_at_anchor:
+            if slope <= 0:
+                return float(self.edges[0])
+            below = np.log10(rate_at_anchor / false_match_rate) / slope
+            return max(float(self.edges[0]), anchor - float(below))
         rates = self.impostor_at_or_below / self.impostor_pairs
         ok = np.flatnonzero(rates <= false_match_rate)
         return float(self.edges[ok[-1] + 1]) if len(ok) else float(self.edges[0])
+
+    def threshold_for_fpir(self, fpir: float, gallery_size: int) -> float:
+        """The search threshold at which a stranger searched against ``gallery_size`` faces
+        gets a candidate with probability at most ``fpir``."""
+        return self.threshold_for(fpir / max(gallery_size, 1))
+
+    @property
+    def ceiling(self) -> float:
+        """The loosest threshold any search may use."""
+        return self.threshold_for(CEILING_FMR)
 
     def to_json(self) -> dict:
         return {

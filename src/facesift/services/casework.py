@@ -46,7 +46,7 @@ from facesift.governance.roles import Principal, Role
 from facesift.schemas import ImageAnalysis
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
-from facesift.services.search import DEFAULT_TOP_K, find_candidates
+from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.store.audit import utc_now
@@ -287,15 +287,15 @@ class Casework:
             raise
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
-        threshold = self._calibration.default_threshold
         size = self.gallery.size(collection)
+        operating = operating_point(self._calibration, size, self.settings.get("target_fpir"))
         candidates = find_candidates(
             self.gallery,
             self._calibration,
             self.records.probe_embedding(probe_id, face_index),
             collection,
             top_k,
-            threshold,
+            operating.threshold,
         )
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
@@ -305,11 +305,10 @@ class Casework:
             "requested_by": actor.user_id,
             "collection": collection,
             "top_k": top_k,
-            "threshold": threshold,
+            "threshold": operating.threshold,
+            "target_fpir": operating.target_fpir,
             "gallery_size": size,
-            "expected_false_candidates": self._calibration.expected_false_candidates(
-                threshold, size
-            ),
+            "expected_false_candidates": operating.expected_false_candidates,
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
@@ -328,7 +327,8 @@ class Casework:
                     "face": face_index,
                     "edited_probe": bool(search["edited_probe"]),
                     "collection": collection,
-                    "threshold": threshold,
+                    "threshold": operating.threshold,
+                    "target_fpir": operating.target_fpir,
                     "gallery_size": size,
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],

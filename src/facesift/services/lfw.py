@@ -24,6 +24,7 @@ import numpy as np
 from facesift.errors import FacesiftError
 from facesift.schemas import Box, Detection
 from facesift.services.batch import BatchItem, analyzer_for
+from facesift.services.open_set import OpenSetReport
 from facesift.services.parallel import map_batches
 from facesift.vision import VisionConfig, decode_image
 
@@ -74,6 +75,7 @@ class LfwReport:
     detector: str
     verification: Verification | None = None
     identification: Identification | None = None
+    open_set: OpenSetReport | None = None
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -119,8 +121,9 @@ BY_DETECTOR, BY_FALLBACK_DETECTOR, BY_CENTRAL_BOX = 0, 1, 2
 
 def embed_lfw_batch(
     config: VisionConfig, items: list[BatchItem]
-) -> list[tuple[str, np.ndarray, int]]:
-    """(path, embedding, how found) per image, for the face nearest the image's centre."""
+) -> list[tuple[str, np.ndarray, int, float]]:
+    """(path, embedding, how found, quality score) per image, for the face nearest the
+    image's centre."""
     analyzer = analyzer_for(config)
     results = []
     for item in items:
@@ -134,7 +137,7 @@ def embed_lfw_batch(
         else:
             chosen, found = Detection(LFW_CENTRAL_BOX, 0.0), BY_CENTRAL_BOX
         face = analyzer.faces_at(image, [chosen])[0]
-        results.append((item.key, face.embedding, found))
+        results.append((item.key, face.embedding, found, face.quality.score))
     return results
 
 
@@ -149,13 +152,23 @@ class EmbeddingCache:
         self.path = path
         self.vectors: dict[str, np.ndarray] = {}
         self.found_by: dict[str, int] = {}
+        self.quality: dict[str, float] = {}  # the face's quality score, for the open-set study
         if path.exists():
             with np.load(path) as saved:
-                for key, vector, found in zip(
-                    saved["paths"], saved["vectors"], saved["found_by"], strict=True
+                # Caches written before the quality column lack it: those images are embedded
+                # again, once.
+                if "quality" not in saved:
+                    return
+                for key, vector, found, quality in zip(
+                    saved["paths"],
+                    saved["vectors"],
+                    saved["found_by"],
+                    saved["quality"],
+                    strict=True,
                 ):
                     self.vectors[str(key)] = vector
                     self.found_by[str(key)] = int(found)
+                    self.quality[str(key)] = float(quality)
 
     def detected(self, path: str) -> bool:
         """Whether the main detector found the face (no fallback needed)."""
@@ -172,6 +185,7 @@ class EmbeddingCache:
             paths=np.array(keys),
             vectors=np.stack([self.vectors[k] for k in keys]),
             found_by=np.array([self.found_by[k] for k in keys], dtype=np.int8),
+            quality=np.array([self.quality[k] for k in keys], dtype=np.float32),
         )
         os.replace(tmp, self.path)
 
@@ -195,9 +209,10 @@ def embed_images(
 
     try:
         for results in map_batches(embed_lfw_batch, config, batches(), workers):
-            for key, vector, found in results:
+            for key, vector, found, quality in results:
                 cache.vectors[key] = vector
                 cache.found_by[key] = found
+                cache.quality[key] = quality
             done += len(results)
             on_progress(done, total)
             if done % CACHE_SAVE_EVERY < len(results):

@@ -13,15 +13,18 @@ from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.search import operating_point
+from facesift.services.settings import Settings
 from facesift.store.audit import utc_now
 
 CHECKPOINT_EVERY = 1000
 
 
 class Oversight:
-    def __init__(self, gallery: Gallery, calibration: Calibration):
+    def __init__(self, gallery: Gallery, calibration: Calibration, settings: Settings):
         self._gallery = gallery
         self._calibration = calibration
+        self._settings = settings
 
     @property
     def _audit(self):
@@ -81,7 +84,7 @@ class Oversight:
         del actor  # every signed-in user may see the gallery's size
         numbers = self._gallery.store.stats()
         size = self._gallery.size()
-        threshold = self._calibration.default_threshold
+        operating = operating_point(self._calibration, size, self._settings.get("target_fpir"))
         return {
             "collections": numbers.collections,
             "images": numbers.images,
@@ -89,10 +92,10 @@ class Oversight:
             "ingest_failures": numbers.failures,
             "indexed_faces": size,
             "model_id": self._calibration.model_id,
-            "threshold": threshold,
-            "expected_false_candidates_per_search": self._calibration.expected_false_candidates(
-                threshold, size
-            ),
+            "threshold": operating.threshold,
+            "target_fpir": operating.target_fpir,
+            "expected_false_candidates_per_search": operating.expected_false_candidates,
+            "true_match_rate": operating.true_match_rate,
         }
 
 

@@ -3,6 +3,13 @@
 Results are candidates for a person to review, never identifications. A candidate is shown
 only if it lies within the threshold; when none does, the outcome is ``no_candidate`` and the
 nearest faces are deliberately withheld. Every search, refused ones included, is audited.
+
+The threshold comes from a target false positive identification rate (FPIR, 1% unless an
+admin sets another): the chance that a search for someone who is *not* in the gallery returns
+any candidate. Because every gallery face is one more chance of a look-alike, the threshold
+tightens as the searched gallery grows (``Calibration.threshold_for_fpir``). A fixed
+per-comparison threshold, which facesift used before, gave 26 of 100 strangers candidates on
+a 726-face gallery; an expert may still give one explicitly, up to the calibrated ceiling.
 """
 
 from __future__ import annotations
@@ -13,10 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facesift.errors import FacesiftError, SearchRefused
-from facesift.governance.search_policy import require_grounds, require_no_accounts
+from facesift.governance.search_policy import (
+    DEFAULT_TARGET_FPIR,
+    require_grounds,
+    require_no_accounts,
+    require_target_fpir,
+    require_within_ceiling,
+)
 from facesift.schemas import Face
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.settings import Settings
 from facesift.vision import FaceAnalyzer
 
 CANDIDATES = "candidates"
@@ -31,8 +45,56 @@ class SearchRequest:
     purpose: str | None
     collection: str | None = None
     top_k: int = DEFAULT_TOP_K
-    threshold: float | None = None  # None: the calibrated default
+    threshold: float | None = None  # an expert's per-comparison threshold; None: from the FPIR
     face_index: int | None = None  # None: the largest face
+    fpir: float | None = None  # the target FPIR; None: the gallery's setting
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold a search runs at, and what it means at the searched gallery's size."""
+
+    threshold: float
+    target_fpir: float | None  # None: an expert's explicit per-comparison threshold
+    gallery_size: int
+    expected_false_candidates: float  # different-person faces to expect within the threshold
+    true_match_rate: float  # share of LFW's same-person pairs within the threshold
+
+    def as_dict(self) -> dict:
+        return {
+            "threshold": round(self.threshold, 4),
+            "threshold_rule": "per_comparison" if self.target_fpir is None else "fpir",
+            "target_fpir": self.target_fpir,
+            "gallery_size": self.gallery_size,
+            "expected_false_candidates": self.expected_false_candidates,
+            "true_match_rate": round(self.true_match_rate, 4),
+        }
+
+
+def operating_point(
+    calibration: Calibration,
+    gallery_size: int,
+    target_fpir: float | None,
+    threshold: float | None = None,
+) -> OperatingPoint:
+    """The threshold for a search of ``gallery_size`` faces: from ``target_fpir``, or an
+    expert's explicit ``threshold`` (refused beyond the calibrated ceiling)."""
+    if threshold is not None:
+        if target_fpir is not None:
+            raise SearchRefused("search refused: give a target FPIR or a threshold, not both")
+        threshold = require_within_ceiling(threshold, calibration.ceiling)
+    else:
+        target_fpir = require_target_fpir(
+            DEFAULT_TARGET_FPIR if target_fpir is None else target_fpir
+        )
+        threshold = calibration.threshold_for_fpir(target_fpir, gallery_size)
+    return OperatingPoint(
+        threshold=threshold,
+        target_fpir=target_fpir,
+        gallery_size=gallery_size,
+        expected_false_candidates=calibration.expected_false_candidates(threshold, gallery_size),
+        true_match_rate=calibration.true_match_rate(threshold),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,9 +125,7 @@ class SearchResult:
     probe_sha256: str
     probe_faces: list[Face]
     searched_face: int | None
-    threshold: float
-    gallery_size: int
-    expected_false_candidates: float  # at the threshold, for this gallery
+    operating: OperatingPoint
     candidates: list[Candidate] = field(default_factory=list)
     audit_id: int | None = None
 
@@ -77,9 +137,7 @@ class SearchResult:
                 "faces": [f.describe() for f in self.probe_faces],
             },
             "searched_face": self.searched_face,
-            "threshold": round(self.threshold, 4),
-            "gallery_size": self.gallery_size,
-            "expected_false_candidates": self.expected_false_candidates,
+            **self.operating.as_dict(),
             "candidates": [c.as_dict() for c in self.candidates],
             "audit_id": self.audit_id,
         }
@@ -95,9 +153,14 @@ def search(
 ) -> SearchResult:
     probe_sha = hashlib.sha256(probe).hexdigest()
     audit = gallery.store.audit
+    size = gallery.size(request.collection)
     try:
         require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
+        fpir = request.fpir
+        if fpir is None and request.threshold is None:
+            fpir = Settings(gallery.store).get("target_fpir")
+        operating = operating_point(calibration, size, fpir, request.threshold)
     except SearchRefused as refusal:
         audit.append(
             "search_refused",
@@ -115,16 +178,12 @@ def search(
             f"the calibration is for {calibration.model_id}, the embedder is {analyzer.model_id}"
         )
     faces = analyzer.analyze_bytes(probe).faces
-    threshold = calibration.default_threshold if request.threshold is None else request.threshold
-    size = gallery.size(request.collection)
     result = SearchResult(
         outcome=NO_FACE,
         probe_sha256=probe_sha,
         probe_faces=faces,
         searched_face=None,
-        threshold=threshold,
-        gallery_size=size,
-        expected_false_candidates=calibration.expected_false_candidates(threshold, size),
+        operating=operating,
     )
     if faces:
         result.searched_face = _choose_face(faces, request.face_index)
@@ -134,7 +193,7 @@ def search(
             faces[result.searched_face].embedding,
             request.collection,
             request.top_k,
-            threshold,
+            operating.threshold,
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
     entry = audit.append(
@@ -146,7 +205,8 @@ def search(
             "parameters": {
                 "collection": request.collection,
                 "top_k": request.top_k,
-                "threshold": threshold,
+                "threshold": operating.threshold,
+                "target_fpir": operating.target_fpir,
                 "face": result.searched_face,
             },
             "outcome": result.outcome,

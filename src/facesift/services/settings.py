@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from facesift.errors import InvalidInput
-from facesift.governance import policy
+from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.store import Store
@@ -14,6 +14,7 @@ DEFAULTS: dict[str, object] = {
     "refused_purposes": policy.DEFAULT_REFUSED_PURPOSES,
     "searches_per_minute": policy.DEFAULT_SEARCHES_PER_MINUTE,
     "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
+    "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
 }
 
 
@@ -33,6 +34,11 @@ def _check(key: str, value: object) -> None:
         isinstance(value, int) and not isinstance(value, bool) and value > 0
     ):
         raise InvalidInput(f"{key} is a positive whole number")
+    low, high = search_policy.MIN_TARGET_FPIR, search_policy.MAX_TARGET_FPIR
+    if key == "target_fpir" and not (
+        isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+    ):
+        raise InvalidInput(f"target_fpir is a rate between {low:g} and {high:g}")
 
 
 class Settings:

@@ -74,6 +74,10 @@ def _number(value: float | None, digits: int = 4) -> str:
     return f"{value:,.{digits}f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
 
 
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:g}%"
+
+
 def _details(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
@@ -84,7 +88,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(when=_when, one_in=_one_in, number=_number, details=_details)
+_env.filters.update(when=_when, one_in=_one_in, number=_number, percent=_percent, details=_details)
 _env.globals.update(LEAD_NOTICE=LEAD_NOTICE, ALL_ROLES=[str(r) for r in ALL_ROLES])
 
 
@@ -614,6 +618,7 @@ def change_settings(
     refused_purposes: Annotated[str, Form(max_length=50_000)],
     searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
     max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
+    target_fpir_percent: Annotated[float | None, Form(ge=0.0001, le=100)] = None,
 ):
     try:
         refused = json.loads(refused_purposes)
@@ -627,6 +632,8 @@ def change_settings(
         "searches_per_minute": searches_per_minute,
         "max_upload_bytes": max_upload_bytes,
     }
+    if target_fpir_percent is not None:  # the settings' own check says which rates are allowed
+        wanted["target_fpir"] = round(target_fpir_percent / 100, 8)
     changed = svc.settings.update(caller.principal, wanted)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
