@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-# Fixtures for the browser end-to-end tests: browser, browser_page, live_server_factory.
-pytest_plugins = ["tests.browser_support", "tests.server_world"]
+# Fixtures: browser, browser_page, live_server_factory (browser tests); milvus_url.
+pytest_plugins = ["tests.browser_support", "tests.server_world", "tests.milvus_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces"))

@@ -65,11 +65,15 @@ def status_for(error: FacesiftError) -> int:
     return 422 if isinstance(error, ImageError) else 400
 
 
-def create_app(data_dir: Path, vision: VisionConfig | None = None) -> FastAPI:
+def create_app(
+    data_dir: Path, vision: VisionConfig | None = None, vectors: str | None = None
+) -> FastAPI:
+    """``vectors``: a Milvus URL for the face vectors (see ``Gallery.open``)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = Services.open(
-            data_dir, vision, outside_turn=lambda: _turn_given_up(app.state.turn)
+            data_dir, vision, outside_turn=lambda: _turn_given_up(app.state.turn), vectors=vectors
         )
         try:
             yield

@@ -32,9 +32,10 @@ class Services:
         data_dir: Path,
         vision: VisionConfig | None = None,
         outside_turn: Callable[[], AbstractContextManager] = nullcontext,
+        vectors: str | None = None,
     ) -> Services:
-        """``outside_turn``: see ``Casework``."""
-        gallery = Gallery.open(data_dir)
+        """``outside_turn``: see ``Casework``; ``vectors``: see ``Gallery.open``."""
+        gallery = Gallery.open(data_dir, vectors)
         analyzer = FaceAnalyzer.from_config(vision or VisionConfig())
         calibration = load_calibration(analyzer.model_id)
         settings = Settings(gallery.store)

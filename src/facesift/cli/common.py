@@ -33,6 +33,15 @@ DataDir = Annotated[
         "--data-dir", help="Data folder [default: $FACESIFT_HOME or ~/.local/share/facesift]"
     ),
 ]
+VectorsUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--vectors",
+        envvar="FACESIFT_VECTORS",
+        help="Keep the face vectors in Milvus: milvus://HOST:PORT/NAME [default: FAISS files "
+        "in the data folder].",
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Detector = Annotated[str, typer.Option(help="Face detector: hog (fast) or mmod (CNN).")]
 MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]

@@ -23,6 +23,7 @@ from facesift.cli.common import (
     JsonFlag,
     MaxScanMegapixels,
     MinFace,
+    VectorsUrl,
     console,
     errors,
     fail,
@@ -81,6 +82,7 @@ def ingest_command(
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
@@ -96,7 +98,7 @@ def ingest_command(
         ),
     )
     try:
-        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
             summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
             if index_build.needs_upgrade(gallery) and not summary.interrupted:
                 errors.print("The gallery has outgrown exact search: building a compressed index.")
@@ -158,6 +160,7 @@ def search_command(
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
     ] = None,
     data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
@@ -166,7 +169,7 @@ def search_command(
         probe = _read_probe(photo)
         # A probe is one photo: worth the CNN detector's time if HOG finds no face.
         analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
-        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
             result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
@@ -229,9 +232,11 @@ def faces_command(
 
 
 @app.command("stats")
-def stats_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+def stats_command(
+    data_dir: DataDir = None, vectors: VectorsUrl = None, as_json: JsonFlag = False
+) -> None:
     """Collections, images, faces and index size."""
-    with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+    with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
         stats = gallery.store.stats()
         indexed = len(gallery.index)
         index_kind = type(gallery.index).__name__
@@ -262,12 +267,13 @@ def remove_command(
     image: Annotated[str | None, typer.Option(help="Image path (as ingested) or SHA-256.")] = None,
     face: Annotated[int | None, typer.Option(help="Face id.")] = None,
     data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
 ) -> None:
     """Remove an image (with all its faces) or one face: the record and the vector. Audited."""
     if (image is None) == (face is None):
         raise fail("give exactly one of --image or --face", 2)
     try:
-        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
             if image is not None:
                 # As recorded (absolute path, archive member or SHA-256), else as a local path.
                 keys = [image, str(Path(image).expanduser().resolve())]
@@ -297,10 +303,11 @@ def index_rebuild(
         str, typer.Option(help="auto (by gallery size), flat (exact) or ivf (compressed).")
     ] = "auto",
     data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
     try:
-        with Gallery.open(resolve_data_dir(data_dir)) as gallery:
+        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
         raise fail(str(exc)) from None

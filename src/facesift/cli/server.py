@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from facesift.cli.common import DataDir, JsonFlag, console, errors, fail, print_json
+from facesift.cli.common import DataDir, JsonFlag, VectorsUrl, console, errors, fail, print_json
 from facesift.cli.common import resolve_data_dir as data_dir_of
 from facesift.errors import FacesiftError
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
@@ -39,6 +39,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
 ) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -54,7 +55,7 @@ def serve(
                 f"--data-dir {folder}"
             )
     # access_log off: request lines are not needed, and logs must never hold probe data.
-    uvicorn.run(create_app(folder), host=host, port=port, access_log=False)
+    uvicorn.run(create_app(folder, vectors=vectors), host=host, port=port, access_log=False)
 
 
 @users_app.command("add")

@@ -41,8 +41,9 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add (N,) int64 ids with their (N, dim) float32 vectors."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, groups: np.ndarray | None = None) -> None:
+        """Add (N,) int64 ids with their (N, dim) float32 vectors and, for indexes that filter
+        by it, the collection id of each."""
         ...
 
     def remove(self, ids: np.ndarray) -> int:

@@ -29,7 +29,8 @@ class FlatIndex:
     def __len__(self) -> int:
         return self._index.ntotal
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, groups: np.ndarray | None = None) -> None:
+        del groups  # collections are filtered by id (IdFilter)
         if len(ids) == 0:
             return
         ids, vectors = as_batch(ids, vectors, self.dim)

@@ -4,6 +4,12 @@ Every change goes to SQLite first (one transaction) and to the vector index seco
 between the two leaves the index behind the records, never ahead of them in a way that
 matters: ``Gallery.open`` compares the two and repairs the index from the stored embeddings,
 so a face can be found exactly when its record exists.
+
+The vectors may instead live in a Milvus server (``vectors="milvus://HOST:PORT/NAME"``), for
+galleries past one machine. The store stays the source of truth: Milvus answers at bounded
+consistency, so a search asks it for a few more neighbours than wanted and keeps only the
+faces the store still holds. A removed or opted-out face is never shown, however stale the
+replica that answered.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 
 from facesift.errors import NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
+from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.store import Store, StoredImage
 
 INDEX_FILE = "faces.faiss"
@@ -47,11 +54,18 @@ class Gallery:
         self._seen_version = store.data_version()
 
     @classmethod
-    def open(cls, data_dir: Path) -> Gallery:
+    def open(cls, data_dir: Path, vectors: str | None = None) -> Gallery:
+        """The gallery in ``data_dir``; its vectors in FAISS there, or at ``vectors``."""
         data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(data_dir)
         index_path = data_dir / INDEX_FILE
-        index = load_index(index_path) if index_path.exists() else FlatIndex(EMBEDDING_DIM)
+        index: VectorIndex
+        if vectors:
+            index = MilvusIndex(MilvusTarget.parse(vectors), EMBEDDING_DIM)
+        elif index_path.exists():
+            index = load_index(index_path)
+        else:
+            index = FlatIndex(EMBEDDING_DIM)
         gallery = cls(store, index, index_path)
         repair = gallery.reconcile()
         if repair.added or repair.removed:
@@ -77,7 +91,7 @@ class Gallery:
             missing = np.setdiff1d(stored, indexed, assume_unique=True)
             removed = self.index.remove(orphans)
             ids, vectors = self.store.embeddings(missing)
-            self.index.add(ids, vectors)
+            self.index.add(ids, vectors, self.store.face_collections(ids))
             self._dirty |= bool(removed or len(ids))
             return Repair(added=len(ids), removed=removed)
 
@@ -90,6 +104,10 @@ class Gallery:
         if stamp == self._seen[0] and version == self._seen_version:
             return False
         self._seen_version = version
+        if self.remote:  # other processes write to Milvus themselves
+            with self._lock:
+                self._members.clear()
+            return True
         fingerprint = self.store.faces_fingerprint()
         if (stamp, fingerprint) == self._seen:
             return False
@@ -142,8 +160,9 @@ class Gallery:
                 face_ids += self.store.add_image(collection_id, image)
                 vectors += [face.embedding for face in image.analysis.faces]
         if face_ids:
+            groups = np.full(len(face_ids), collection_id, dtype=np.int64)
             with self._lock:
-                self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors))
+                self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors), groups)
                 self._dirty = True
                 self._members.clear()
         return len(face_ids)
@@ -186,6 +205,8 @@ class Gallery:
         self.save()
 
     def nearest(self, vector: np.ndarray, k: int, collection: str | None = None) -> list[Neighbour]:
+        if self.remote:
+            return self._nearest_remote(vector, k, collection)
         allowed = None if collection is None else self._collection_faces(collection)
         if allowed is not None and len(allowed.ids) == 0:
             return []
@@ -195,17 +216,42 @@ class Gallery:
             Neighbour(int(i), float(d)) for d, i in zip(distances[0], ids[0], strict=True) if i >= 0
         ]
 
-    def _collection_faces(self, collection: str) -> IdFilter:
-        """A collection's faces; cached, because a big one takes a while to read."""
+    def _nearest_remote(
+        self, vector: np.ndarray, k: int, collection: str | None
+    ) -> list[Neighbour]:
+        """Milvus filters by collection itself. Its answer is re-ranked with the exact
+        distances of the embeddings the store holds, so a face the store no longer has is
+        dropped, and a quantized index's approximate distances are never shown."""
+        group = None if collection is None else self._collection_id(collection)
+        _, found = self.index.search(vector[None, :], k + STALE_MARGIN, group=group)
+        ids, vectors = self.store.embeddings(int(i) for i in found[0] if i >= 0)
+        if len(ids) == 0:
+            return []
+        exact = np.linalg.norm(vectors - vector[None, :], axis=1)
+        order = np.argsort(exact, kind="stable")[:k]
+        return [Neighbour(int(ids[i]), float(exact[i])) for i in order]
+
+    def _collection_id(self, collection: str) -> int:
         collection_id = self.store.find_collection(collection)
         if collection_id is None:
             raise NotFound(f"there is no collection named {collection!r}")
+        return collection_id
+
+    def _collection_faces(self, collection: str) -> IdFilter:
+        """A collection's faces; cached, because a big one takes a while to read."""
+        collection_id = self._collection_id(collection)
         if collection_id not in self._members:
             ids = self.store.face_ids_in_collection(collection_id)
             self._members[collection_id] = IdFilter(ids)
         return self._members[collection_id]
 
+    @property
+    def remote(self) -> bool:
+        """Whether the vectors live in a server (Milvus) rather than in the data folder."""
+        return getattr(self.index, "remote", False)
+
     def size(self, collection: str | None = None) -> int:
         if collection is None:
-            return len(self.index)
+            # A remote index counts at Strong consistency (about 200 ms): ask the store.
+            return self.store.face_count() if self.remote else len(self.index)
         return len(self._collection_faces(collection).ids)

@@ -4,6 +4,10 @@ clusters, or to move from exact to compressed search as the gallery grows.
 The new index is built beside the old one, which keeps serving until the final rename. It
 is saved after every chunk, in id order, so a rebuild that is interrupted or killed resumes
 after the highest id its saved copy holds when run again.
+
+With the vectors in Milvus, a rebuild writes every stored embedding again (an upsert, so a
+rerun after an interruption simply repeats it) and removes the vectors the store no longer
+holds. To change Milvus's index type, rebuild into a new collection name.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ def rebuild(
     chunk: int = CHUNK,
 ) -> RebuildReport:
     total = gallery.store.face_count()
+    if gallery.remote:
+        return _rebuild_remote(gallery, on_progress, chunk, total)
     kind = choose_kind(kind, total)
     work_path = gallery.index_path.with_name(gallery.index_path.name + ".rebuild")
     index = _resume(work_path, kind) or _new_index(gallery, kind, work_path, total)
@@ -68,6 +74,23 @@ def rebuild(
     gallery.replace_index(load_index(gallery.index_path))
     gallery.store.audit.append("index_rebuild", {"kind": kind, "faces": len(gallery.index)})
     return RebuildReport(kind, len(gallery.index), resumed_from)
+
+
+def _rebuild_remote(
+    gallery: Gallery, on_progress: Callable[[int, int], None], chunk: int, total: int
+) -> RebuildReport:
+    last_id, done = 0, 0
+    on_progress(done, total)
+    while True:
+        ids, vectors = gallery.store.embedding_chunk(last_id, chunk)
+        if len(ids) == 0:
+            break
+        gallery.index.add(ids, vectors, gallery.store.face_collections(ids))
+        last_id, done = int(ids[-1]), done + len(ids)
+        on_progress(done, total)
+    gallery.reconcile()
+    gallery.store.audit.append("index_rebuild", {"kind": "milvus", "faces": done})
+    return RebuildReport("milvus", done, 0)
 
 
 def _resume(work_path: Path, kind: str) -> VectorIndex | None:

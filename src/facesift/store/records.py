@@ -177,6 +177,21 @@ class Store:
             ).fetchall()
         return _unpack(rows)
 
+    def face_collections(self, face_ids: np.ndarray) -> np.ndarray:
+        """The collection id of each face (in the order given; -1 for an unknown face)."""
+        wanted = [int(i) for i in face_ids]
+        found: dict[int, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found.update(
+                self.conn.execute(
+                    "SELECT f.id, i.collection_id FROM faces f JOIN images i ON i.id = f.image_id"
+                    f" WHERE f.id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return np.asarray([found.get(i, -1) for i in wanted], dtype=np.int64)
+
     def embedding_chunk(self, after_id: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """The next ``limit`` (ids, vectors) with id > ``after_id``, in id order."""
         rows = self.conn.execute(
