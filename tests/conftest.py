@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
-# Fixtures: browser, browser_page, live_server_factory (browser tests); milvus_url.
-pytest_plugins = ["tests.browser_support", "tests.server_world", "tests.milvus_server"]
+# Fixtures: browser, browser_page, live_server_factory (browser tests); milvus_url; dask_cluster.
+pytest_plugins = [
+    "tests.browser_support",
+    "tests.server_world",
+    "tests.milvus_server",
+    "tests.dask_cluster",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces"))

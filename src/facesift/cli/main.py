@@ -75,6 +75,13 @@ def ingest_command(
         Path | None, typer.Option(help="CSV or JSONL manifest with provenance per file.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FACESIFT_CLUSTER",
+            help="Analyse on a Dask cluster: its scheduler's address, tcp://HOST:PORT.",
+        ),
+    ] = None,
     write_batch: Annotated[int, typer.Option(help="Images per database transaction.", min=1)] = (
         WRITE_BATCH_IMAGES
     ),
@@ -92,6 +99,7 @@ def ingest_command(
         collection=collection,
         manifest=manifest,
         workers=workers or usable_cores(),
+        cluster=cluster,
         write_batch=write_batch,
         vision=VisionConfig(
             detector=detector, min_face_px=min_face, max_scan_pixels=max_scan_pixels(max_scan_mp)

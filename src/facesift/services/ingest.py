@@ -35,6 +35,7 @@ class IngestOptions:
     collection: str = DEFAULT_COLLECTION
     manifest: Path | None = None
     workers: int = field(default_factory=usable_cores)
+    cluster: str | None = None  # a Dask scheduler's address: analyse there instead
     images_per_task: int = 4  # per pool task: enough faces for a useful ONNX batch
     write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -106,8 +107,10 @@ class _IngestRun:
         self.summary.total = len(found)
         self.on_progress(self.summary)
         batches = self._tasks(found)
-        workers = self.options.workers
-        for results in map_batches(analyze_batch, self.options.vision, batches, workers):
+        options = self.options
+        for results in map_batches(
+            analyze_batch, options.vision, batches, options.workers, options.cluster
+        ):
             self._absorb(results)
         self._flush()
 
