@@ -2,6 +2,7 @@
 
     .venv/bin/pip install --no-deps face_recognition   # on top of dlib-bin; once
     .venv/bin/python bench/ingest.py --images 1000
+    .venv/bin/python bench/ingest.py --images 400 --cluster   # the Dask cluster's overhead
 
 Both sides use the same shipped models: HOG detection with one upsampling step, 5-point
 landmarks and dlib's ResNet. face_recognition's API is one process; facesift uses its whole
@@ -32,20 +33,71 @@ def lfw_sample(lfw: Path, count: int) -> list[Path]:
 
 
 def bench_facesift(
-    images: list[Path], workers: int, variants: str, min_face: int
+    images: list[Path], workers: int, variants: str, min_face: int, cluster: str | None = None
 ) -> tuple[float, int]:
     from facesift.services.gallery import Gallery
     from facesift.services.ingest import IngestOptions, ingest
     from facesift.vision import VisionConfig
 
     vision = VisionConfig(chip_variants=variants, min_face_px=min_face)
-    options = IngestOptions(workers=workers, vision=vision)
+    options = IngestOptions(workers=workers, vision=vision, cluster=cluster)
     with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
         started = time.perf_counter()
         summary = ingest(gallery, images, options)
         seconds = time.perf_counter() - started
     assert summary.failed == 0, summary.failures
     return seconds, summary.faces
+
+
+def bench_on_cluster(
+    images: list[Path], workers: int, variants: str, min_face: int
+) -> tuple[float, int]:
+    """The same ingest through a Dask cluster started here as a user would start one: a
+    scheduler process and ``workers`` single-threaded worker processes, on 127.0.0.1 only.
+    Starting it is not timed; its workers load the models on their first batch, as the
+    pool's do."""
+    import signal
+    import socket
+    import subprocess
+
+    from distributed import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **quiet,
+        ),
+        subprocess.Popen(
+            [
+                dask,
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nworkers",
+                str(workers),
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+            ],
+            **quiet,
+        ),
+    ]
+    try:
+        time.sleep(1.0)
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=60)
+        return bench_facesift(images, workers, variants, min_face, address)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
 
 
 def bench_face_recognition(images: list[Path]) -> tuple[float, int]:
@@ -84,6 +136,12 @@ def main() -> None:
         default=40,
         help="facesift's smallest face in px (40, the default, is what the library finds)",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also ingest through a Dask cluster of --workers single-threaded workers on "
+        "127.0.0.1, in the same run, and compare it with the local process pool",
+    )
     args = parser.parse_args()
     images = lfw_sample(args.lfw, args.images)
     print(
@@ -97,6 +155,17 @@ def main() -> None:
         seconds, faces = bench_facesift(images, args.workers, variants, args.min_face)
         cpu[variants] = (cpu_seconds() - cpu_before) / seconds
         rows.append((f"facesift ({variants})", seconds, faces))
+    if args.cluster:
+        pool_seconds = rows[0][1]
+        seconds, faces = bench_on_cluster(
+            images, args.workers, args.chip_variants[0], args.min_face
+        )
+        rows.append((f"facesift on Dask, {args.chip_variants[0]}", seconds, faces))
+        print(
+            f"Dask cluster against the local pool, {args.workers} workers each: "
+            f"{pool_seconds / seconds:.3f}x the pool's images/s "
+            f"({(seconds / pool_seconds - 1):+.1%} time)"
+        )
     try:
         seconds_fr, faces_fr = bench_face_recognition(images)
         baseline = ("face_recognition API", seconds_fr, faces_fr)
