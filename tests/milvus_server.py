@@ -68,7 +68,9 @@ def milvus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _stop(process: subprocess.Popen, folder: Path) -> None:
     """Stop the wrapper and the server binary it runs from a copy in the data folder (in a
-    session of its own, so the wrapper's process group does not hold it)."""
+    session of its own, so the wrapper's process group does not hold it). The binary also
+    writes /tmp/milvus/server_id_PID whatever TMPDIR says: those files are removed."""
+    servers = _processes_running_from(folder)
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
@@ -78,6 +80,8 @@ def _stop(process: subprocess.Popen, folder: Path) -> None:
     for pid in _processes_running_from(folder):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    for pid in servers:
+        Path(f"/tmp/milvus/server_id_{pid}").unlink(missing_ok=True)
 
 
 def _processes_running_from(folder: Path) -> list[int]:
