@@ -2,6 +2,8 @@
 synthetic face-shaped vectors with real LFW faces mixed in as the people to find.
 
     .venv/bin/python bench/search.py --sizes 100000 1000000 10000000
+    milvus-server --data /tmp/mv --proxy-port 19530 &      # then, in the same run as FAISS:
+    .venv/bin/python bench/search.py --sizes 1000000 --backend milvus://127.0.0.1:19530
 
 The synthetic vectors follow the statistics of real embeddings: identity centres are drawn
 from the spread of LFW's per-person means, and each face adds LFW's within-person spread, so
@@ -144,7 +146,9 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(size: int, lfw, identity, generator, threshold: float, queries_n: int) -> dict:
+def run(
+    size: int, lfw, identity, generator, threshold: float, queries_n: int, backends: list[str]
+) -> dict:
     print(f"\n== {size:,} faces")
     vectors, queries, query_identity, gallery_identity = build_gallery(
         size, lfw, identity, generator
@@ -210,6 +214,10 @@ def run(size: int, lfw, identity, generator, threshold: float, queries_n: int) -
         result["filtered_p50_ms"], result["filtered_p99_ms"] = time_single(
             lambda q: index.search(q, K, allowed_ids=allowed), sample
         )
+        for backend in backends:
+            result.update(
+                milvus_backend(backend, vectors, ids, queries, exact_ids, exact_d, threshold, mates)
+            )
         if size <= 1_000_000:
             result.update(
                 reference(
@@ -229,6 +237,74 @@ def run(size: int, lfw, identity, generator, threshold: float, queries_n: int) -
     for key, value in result.items():
         print(f"  {key:22} {value:,.4g}" if isinstance(value, float) else f"  {key:22} {value:,}")
     return result
+
+
+MILVUS_INDEX_TYPES = ("IVF_SQ8", "IVF_PQ", "HNSW")
+CONCURRENT_CLIENTS = 8
+
+
+def milvus_server_rss_mb() -> float:
+    """Resident memory of every Milvus server process on this machine."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            if b"milvus" not in command or b"run" not in command:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        total += next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
+        )
+    return total / 1024
+
+
+def milvus_backend(url: str, vectors, ids, queries, exact_ids, exact_d, threshold, mates) -> dict:
+    """Each Milvus index type on the same vectors: build time (insert, index, load), mate
+    recall against exact search, one-query latency, queries/s from 8 concurrent clients,
+    and the server's memory. Distances are Milvus's own, not re-ranked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facesift.index.milvus import MilvusIndex, MilvusTarget
+
+    out = {}
+    for index_type in MILVUS_INDEX_TYPES:
+        target = MilvusTarget.parse(f"{url.rstrip('/')}/bench_{index_type.lower()}", index_type)
+        index = MilvusIndex(target)
+        index.drop()
+        started = time.perf_counter()
+        index = MilvusIndex(target)
+        index.add(ids, vectors)
+        index._client.flush(target.name)
+        index._client.release_collection(target.name)
+        index._client.load_collection(target.name)  # waits for the index on sealed segments
+        out[f"milvus_{index_type}_build_s"] = time.perf_counter() - started
+        strong = MilvusIndex(
+            MilvusTarget(target.host, target.port, target.name, index_type, "Strong")
+        )
+        found_d, found_ids = np.empty((len(queries), K)), np.empty((len(queries), K), np.int64)
+        for start in range(0, len(queries), 100):
+            d, i = strong.search(queries[start : start + 100], K)
+            found_d[start : start + 100], found_ids[start : start + 100] = d, i
+        recall, _ = mate_recall(found_ids, found_d, exact_ids, exact_d, threshold, mates)
+        out[f"milvus_{index_type}_mate_recall"] = recall
+        sample = queries[:200]
+        times = []
+        for q in sample:
+            began = time.perf_counter()
+            index.search(q[None, :], K)
+            times.append(time.perf_counter() - began)
+        out[f"milvus_{index_type}_p50_ms"], out[f"milvus_{index_type}_p99_ms"] = percentiles(times)
+        began = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENT_CLIENTS) as pool:
+            list(pool.map(lambda q, i=index: i.search(q[None, :], K), queries[:800]))
+        out[f"milvus_{index_type}_qps_8_clients"] = 800 / (time.perf_counter() - began)
+        out[f"milvus_{index_type}_server_rss_mb"] = milvus_server_rss_mb()
+        index.drop()
+    return out
 
 
 def reference(
@@ -261,6 +337,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--lfw-cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared/faces/lfw")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        default=[],
+        help="also a Milvus server, milvus://HOST:PORT (each index type in turn, same run)",
+    )
     args = parser.parse_args()
     lfw, identity = load_lfw(args.lfw_cache, args.lfw)
     generator = FaceShapedGenerator(lfw, identity)
@@ -269,7 +351,10 @@ def main() -> None:
     describe_distances("LFW", lfw, identity)
     synthetic = generator.faces(40_000)
     describe_distances("synthetic", synthetic, np.arange(40_000) // 4)
-    rows = [run(size, lfw, identity, generator, threshold, args.queries) for size in args.sizes]
+    rows = [
+        run(size, lfw, identity, generator, threshold, args.queries, args.backend)
+        for size in args.sizes
+    ]
     print(
         "\nfaces       build s   B/face  p50 ms  p99 ms  QPS    recall  filt.rec  "
         "| flat p50 ms  QPS"
@@ -282,6 +367,16 @@ def main() -> None:
             f"{r['flat_p50_ms']:10.2f} {r['flat_batch_qps']:6.0f}"
         )
     for r in rows:
+        for index_type in MILVUS_INDEX_TYPES:
+            key = f"milvus_{index_type}"
+            if f"{key}_mate_recall" in r:
+                print(
+                    f"Milvus {index_type} at {r['faces']:,}: build {r[key + '_build_s']:.1f} s, "
+                    f"p50 {r[key + '_p50_ms']:.2f} ms, p99 {r[key + '_p99_ms']:.2f} ms, "
+                    f"{r[key + '_qps_8_clients']:.0f} q/s from {CONCURRENT_CLIENTS} clients, "
+                    f"mate recall {r[key + '_mate_recall']:.4f}, server RSS "
+                    f"{r[key + '_server_rss_mb']:.0f} MB"
+                )
         if "ref_mate_recall" in r:
             print(
                 f"reference IVF4096,SQ8 nprobe 64 at {r['faces']:,}: build "
