@@ -37,6 +37,17 @@ def run_json(*args: str | Path, data_dir: Path | None, timeout: float = 300) -> 
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
 
 
+def ingest_fixture_gallery(data_dir: Path, *extra: str) -> None:
+    """The fixture's 20 gallery photos (10 people), ingested as the collection "fixture"."""
+    from tests.conftest import photos
+
+    gallery = [p.path for p in photos("gallery")]
+    code, summary = run_json(
+        "ingest", *gallery, "--collection", "fixture", *extra, data_dir=data_dir
+    )
+    assert code == 0 and summary["ingested"] == 20, summary
+
+
 def gallery_state(data_dir: Path) -> dict:
     """Everything that defines the gallery, independent of row ids and timestamps."""
     import faiss

@@ -17,7 +17,7 @@ from PIL import Image
 from facesift.store.records import DATABASE_FILE
 from tests.bad_files import truncated_jpeg
 from tests.conftest import photos
-from tests.helpers import gallery_state, run_cli, run_json
+from tests.helpers import gallery_state, ingest_fixture_gallery, run_cli, run_json
 
 GROUNDS = ("--case", "CLI-1", "--purpose", "end-to-end test of the command line")
 
@@ -25,9 +25,7 @@ GROUNDS = ("--case", "CLI-1", "--purpose", "end-to-end test of the command line"
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("cli")
-    gallery = [p.path for p in photos("gallery")]
-    code, summary = run_json("ingest", *gallery, "--collection", "fixture", data_dir=data_dir)
-    assert code == 0 and summary["ingested"] == 20
+    ingest_fixture_gallery(data_dir)
     return data_dir
 
 

@@ -15,7 +15,7 @@ from facesift.services import open_set
 from facesift.services.calibration import load_calibration
 from facesift.vision import VisionConfig
 from tests.conftest import LFW, photos
-from tests.helpers import run_cli, run_json
+from tests.helpers import ingest_fixture_gallery, run_cli, run_json
 
 GROUNDS = ("--case", "OPEN-1", "--purpose", "open-set test of the search threshold")
 # The per-comparison threshold facesift used by default before it followed an FPIR.
@@ -96,9 +96,7 @@ def _lfw_photos(count: int) -> list[Path]:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("open-set")
-    gallery = [p.path for p in photos("gallery")]
-    code, summary = run_json("ingest", *gallery, "--collection", "fixture", data_dir=data_dir)
-    assert code == 0 and summary["ingested"] == 20
+    ingest_fixture_gallery(data_dir)
     return data_dir
 
 
