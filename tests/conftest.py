@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # Fixtures for the browser end-to-end tests: browser, browser_page, live_server_factory.
-pytest_plugins = ["tests.browser_support", "tests.server_world"]
+pytest_plugins = ["tests.browser_support", "tests.postgres", "tests.server_world"]
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces"))

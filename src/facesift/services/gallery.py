@@ -47,9 +47,11 @@ class Gallery:
         self._seen_version = store.data_version()
 
     @classmethod
-    def open(cls, data_dir: Path) -> Gallery:
+    def open(cls, data_dir: Path, database_url: str | None = None) -> Gallery:
+        """The gallery whose index lives in ``data_dir`` and whose records live in the
+        database at ``database_url`` (None: SQLite in ``data_dir``)."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(data_dir)
+        store = Store(data_dir, database_url)
         index_path = data_dir / INDEX_FILE
         index = load_index(index_path) if index_path.exists() else FlatIndex(EMBEDDING_DIM)
         gallery = cls(store, index, index_path)
