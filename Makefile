@@ -12,10 +12,12 @@ export FACESIFT_TEST_DATA
 
 .PHONY: install demo test lint clean
 
-# install also puts Debian's chromium at /usr/bin/chromium for the browser tests (apt-get, once;
-# a quick no-op when it is there). Playwright never downloads a browser of its own.
+# install also puts Debian's chromium at /usr/bin/chromium for the browser tests, and Debian's
+# PostgreSQL 15 binaries for the tests that start their own server (apt-get, once; a quick
+# no-op when they are there). Playwright never downloads a browser of its own.
 install: $(VENV)/.installed
 	bash scripts/install-browser.sh
+	bash scripts/install-postgres.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

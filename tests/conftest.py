@@ -13,6 +13,7 @@ import pytest
 # Fixtures: browser, browser_page, live_server_factory (browser tests); milvus_url; dask_cluster.
 pytest_plugins = [
     "tests.browser_support",
+    "tests.postgres",
     "tests.server_world",
     "tests.milvus_server",
     "tests.dask_cluster",

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from facesift.services.gallery import INDEX_FILE
-from facesift.store.records import DATABASE_FILE
+from facesift.store.database import Database, resolve_url
 
 
 def run_cli(
-    *args: str | Path, data_dir: Path | None, check: bool = False, timeout: float = 300
+    *args: str | Path,
+    data_dir: Path | None,
+    check: bool = False,
+    timeout: float = 300,
+    database_url: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run ``facesift ARGS [--data-dir DATA_DIR]`` as a user would, in a fresh process."""
-    command = [sys.executable, "-m", "facesift", *map(str, args)]
+    """Run ``facesift [--database URL] ARGS [--data-dir DATA_DIR]`` as a user would, in a
+    fresh process."""
+    database = ["--database", database_url] if database_url else []
+    command = [sys.executable, "-m", "facesift", *database, *map(str, args)]
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     result = subprocess.run(
@@ -32,8 +37,10 @@ def run_cli(
     return result
 
 
-def run_json(*args: str | Path, data_dir: Path | None, timeout: float = 300) -> tuple[int, dict]:
-    result = run_cli(*args, "--json", data_dir=data_dir, timeout=timeout)
+def run_json(
+    *args: str | Path, data_dir: Path | None, timeout: float = 300, database_url: str | None = None
+) -> tuple[int, dict]:
+    result = run_cli(*args, "--json", data_dir=data_dir, timeout=timeout, database_url=database_url)
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
 
 
@@ -48,19 +55,21 @@ def ingest_fixture_gallery(data_dir: Path, *extra: str) -> None:
     assert code == 0 and summary["ingested"] == 20, summary
 
 
-def gallery_state(data_dir: Path) -> dict:
+def gallery_state(data_dir: Path, database_url: str | None = None) -> dict:
     """Everything that defines the gallery, independent of row ids and timestamps."""
     import faiss
 
-    conn = sqlite3.connect(data_dir / DATABASE_FILE)
+    conn = Database(resolve_url(data_dir, database_url))
     images = sorted(
-        conn.execute("SELECT sha256, path, byte_size, width, height FROM images").fetchall()
+        tuple(r.values())
+        for r in conn.execute("SELECT sha256, path, byte_size, width, height FROM images")
     )
     faces = sorted(
-        conn.execute(
+        tuple(r.values())
+        for r in conn.execute(
             "SELECT i.sha256, f.x1, f.y1, f.x2, f.y2, f.embedding FROM faces f"
             " JOIN images i ON i.id = f.image_id"
-        ).fetchall()
+        )
     )
     face_ids = sorted(r[0] for r in conn.execute("SELECT id FROM faces"))
     conn.close()

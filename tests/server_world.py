@@ -1,7 +1,8 @@
 """A small, real facesift installation for the server tests: the fixture's 20 gallery photos
 ingested with the real model, and one account per role, each with a password and an API token.
 
-Built once per test session (``server_world`` fixture) and copied for tests that change it.
+Built once per test session and database (``server_world`` runs each test on SQLite and on
+PostgreSQL) and copied for tests that change it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
+from facesift.api.app import create_app
+from facesift.compose import open_store
 from facesift.services.accounts import Accounts
-from facesift.store import Store
+from facesift.store.transfer import copy_database
 from tests.conftest import FIXTURE, photos
 from tests.helpers import run_cli
+from tests.postgres import PostgresServer
 
 TRAINED_UNTIL = "2099-12-31"
 # name -> (roles, trained?)
@@ -41,16 +46,33 @@ class World:
     data_dir: Path
     tokens: dict[str, str]  # user name -> API token
     user_ids: dict[str, int]
+    database_url: str | None = None  # None: SQLite in data_dir
+    postgres: PostgresServer | None = None
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
+    def env(self) -> dict[str, str]:
+        """The environment a facesift process needs to open this world's database."""
+        return {"FACESIFT_DATABASE_URL": self.database_url} if self.database_url else {}
+
+    def app(self) -> FastAPI:
+        return create_app(self.data_dir, database_url=self.database_url)
+
     def copy_to(self, target: Path) -> World:
         shutil.copytree(self.data_dir, target)
-        return World(target, self.tokens, self.user_ids)
+        if self.postgres is None:
+            return World(target, self.tokens, self.user_ids)
+        url = self.postgres.new_database()
+        source, copy = open_store(self.data_dir, self.database_url), open_store(target, url)
+        copy_database(source.db, copy.db)
+        source.close()
+        copy.close()
+        return World(target, self.tokens, self.user_ids, url, self.postgres)
 
 
-def build_world(data_dir: Path) -> World:
+def build_world(data_dir: Path, postgres: PostgresServer | None = None) -> World:
+    database_url = postgres.new_database() if postgres else None
     gallery = [str(p.path) for p in photos("gallery")]
     run_cli(
         "ingest",
@@ -61,8 +83,9 @@ def build_world(data_dir: Path) -> World:
         *gallery,
         data_dir=data_dir,
         check=True,
+        database_url=database_url,
     )
-    store = Store(data_dir)
+    store = open_store(data_dir, database_url)
     accounts = Accounts(store)
     tokens, ids = {}, {}
     for name, (roles, trained) in PEOPLE.items():
@@ -72,12 +95,15 @@ def build_world(data_dir: Path) -> World:
         tokens[name] = accounts.create_token(None, user.id, "tests").token
         ids[name] = user.id
     store.close()
-    return World(data_dir, tokens, ids)
+    return World(data_dir, tokens, ids, database_url, postgres)
 
 
-@pytest.fixture(scope="session")
-def server_world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.mktemp("world") / "data")
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The world on SQLite, and the same world on PostgreSQL: every test that uses it (or
+    ``fresh_world``) runs on both databases."""
+    postgres = request.getfixturevalue("postgres_server") if request.param != "sqlite" else None
+    return build_world(tmp_path_factory.mktemp("world") / "data", postgres)
 
 
 @pytest.fixture

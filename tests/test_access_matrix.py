@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from facesift.api import create_app
 from tests.browser_support import artifacts_dir
 from tests.server_world import PASSWORD, PROBE, World
 
@@ -270,7 +269,7 @@ def test_every_route_admits_exactly_the_roles_it_should(
     server_world: World, tmp_path: Path
 ) -> None:
     world = server_world.copy_to(tmp_path / "data")
-    with TestClient(create_app(world.data_dir)) as client:
+    with TestClient(world.app()) as client:
         spec = client.get("/openapi.json").json()
         routes = sorted(
             (method.upper(), path) for path, item in spec["paths"].items() for method in item

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from facesift.api import create_app
+from facesift.compose import open_store
 from facesift.governance.secrets import token_hash
 from facesift.services.casework import LEAD_NOTICE
 from facesift.store.audit import entry_hash
@@ -22,15 +23,17 @@ from tests.server_world import PASSWORD, PROBE, STRANGER, World, build_world
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    # A world of this module's own: these tests change settings and open many cases.
-    return build_world(tmp_path_factory.mktemp("api") / "data")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    # A world of this module's own: these tests change settings and open many cases. Every
+    # test runs on SQLite and on PostgreSQL.
+    postgres = request.getfixturevalue("postgres_server") if request.param != "sqlite" else None
+    return build_world(tmp_path_factory.mktemp("api") / "data", postgres)
 
 
 @pytest.fixture(scope="module")
 def client(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(world.data_dir)) as test_client:
+    with TestClient(world.app()) as test_client:
         # Many tests search as the same user within a minute; the limit has its own test.
         test_client.put(
             "/api/settings/searches_per_minute", json={"value": 1000}, headers=world.auth("admin")
@@ -137,12 +140,10 @@ def test_wrong_passwords_and_unknown_names_fail_alike_and_are_audited(client, wo
 
 
 def test_passwords_and_tokens_are_stored_only_as_hashes(world) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(world.data_dir / "facesift.db")
-    hashes = [r[0] for r in conn.execute("SELECT password_hash FROM users")]
-    stored_tokens = {r[0] for r in conn.execute("SELECT token_hash FROM api_tokens")}
-    conn.close()
+    store = open_store(world.data_dir, world.database_url)
+    hashes = [r[0] for r in store.db.execute("SELECT password_hash FROM users")]
+    stored_tokens = {r[0] for r in store.db.execute("SELECT token_hash FROM api_tokens")}
+    store.close()
     assert all(h.startswith("$argon2id$") and PASSWORD not in h for h in hashes)
     assert token_hash(world.tokens["ivan"]) in stored_tokens
     assert world.tokens["ivan"] not in stored_tokens
@@ -248,7 +249,7 @@ def test_only_admins_manage_users_and_settings(client, world) -> None:
 
 def test_the_last_admin_cannot_be_removed(fresh_world) -> None:
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         other = c.put(
             f"/api/users/{w.user_ids['boss']}/roles",
             json={"roles": ["investigator"]},
@@ -381,7 +382,7 @@ def test_probes_are_checked_by_content_not_by_name(client, world) -> None:
 
 
 def test_uploads_over_the_limit_are_refused_before_they_are_read(fresh_world) -> None:
-    with TestClient(create_app(fresh_world.data_dir)) as c:
+    with TestClient(fresh_world.app()) as c:
         c.put(
             "/api/settings/max_upload_bytes",
             json={"value": 100_000},
@@ -577,7 +578,7 @@ def test_reviewers_never_review_their_own_search_nor_twice(client, world) -> Non
 
 def test_an_auditor_who_is_also_a_reviewer_cannot_review_blind(fresh_world) -> None:
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         c.put(
             f"/api/users/{w.user_ids['rita']}/roles",
             json={"roles": ["reviewer", "auditor"]},
@@ -615,7 +616,7 @@ def test_a_confirmation_must_name_a_listed_candidate(client, world) -> None:
 
 def test_searches_over_the_rate_limit_are_refused_and_audited(fresh_world) -> None:
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         c.put("/api/settings/searches_per_minute", json={"value": 2}, headers=w.auth("admin"))
         case = open_case(c, w, "iris")
         probe = upload(c, w, case["id"], PROBE.read_bytes(), who="iris").json()
@@ -768,7 +769,7 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
     from tests.helpers import run_cli
 
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         before = searched(c, w, photo=STRANGER)
         assert before["outcome"] == "no_candidate"
         run_cli(
@@ -780,6 +781,7 @@ def test_a_running_server_finds_faces_ingested_beside_it(fresh_world) -> None:
             STRANGER,
             data_dir=w.data_dir,
             check=True,
+            database_url=w.database_url,
         )
         after = searched(c, w, photo=STRANGER)
         assert after["outcome"] == "candidates"
@@ -808,7 +810,7 @@ def test_requests_from_another_site_are_refused(client, world) -> None:
 
 def test_users_change_their_own_password_knowing_the_current_one(fresh_world) -> None:
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         wrong = c.put(
             "/api/me/password",
             headers=w.auth("rita"),
@@ -840,7 +842,7 @@ def test_users_change_their_own_password_knowing_the_current_one(fresh_world) ->
 
 def test_repeated_failed_sign_ins_lock_the_name_for_a_while(fresh_world) -> None:
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         codes = [
             c.post("/api/session", json={"name": "rory", "password": f"guess {i}"}).status_code
             for i in range(5)
@@ -863,7 +865,7 @@ def test_a_slow_upload_does_not_hold_up_other_requests(server_world, tmp_path) -
     from tests.browser_support import start_server
 
     w = server_world.copy_to(tmp_path / "data")
-    with start_server(w.data_dir) as server:
+    with start_server(w.data_dir, w.env()) as server:
         slow = socket.create_connection(("127.0.0.1", server.port))
         try:
             # Headers for a 100 kB upload, then only a trickle of it.
@@ -903,7 +905,7 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
     ).encode()
     body += big.getvalue() + f"\r\n--{boundary}--\r\n".encode()
     w = server_world.copy_to(tmp_path / "data")
-    with start_server(w.data_dir) as server:
+    with start_server(w.data_dir, w.env()) as server:
         case = json.load(
             urllib.request.urlopen(
                 urllib.request.Request(

@@ -31,7 +31,7 @@ def fuzz_world(server_world: World, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def fuzz_server(fuzz_world: World) -> Iterator[LiveServer]:
-    with start_server(fuzz_world.data_dir) as server:
+    with start_server(fuzz_world.data_dir, fuzz_world.env()) as server:
         yield server
 
 

@@ -11,6 +11,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import psycopg
 import pytest
 from PIL import Image
 
@@ -126,16 +127,22 @@ def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:
     assert {f["code"] for f in summary["failures"]} == {"unsafe_path", "truncated"}
 
 
-def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path) -> None:
+def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(
+    tmp_path, database_url
+) -> None:
+    """SIGKILL mid-ingest, on SQLite and on PostgreSQL: nothing committed is lost, nothing is
+    stored twice, and running the command again completes the gallery."""
     everything = [p.path for p in photos("gallery") + photos("probe")]
     reference = tmp_path / "reference"
     run_cli("ingest", *everything, "--workers", "1", data_dir=reference, check=True)
 
     killed = tmp_path / "killed"
+    database = ["--database", database_url] if database_url else []
     command = [
         sys.executable,
         "-m",
         "facesift",
+        *database,
         "ingest",
         *map(str, everything),
         "--workers",
@@ -147,18 +154,27 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(tmp_path
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_images(killed / DATABASE_FILE, at_least=6, process=process)
+        _wait_for_images(database_url or killed / DATABASE_FILE, at_least=6, process=process)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-    stored = sqlite3.connect(killed / DATABASE_FILE).execute("SELECT COUNT(*) FROM images")
-    assert 0 < stored.fetchone()[0] < len(everything), "the kill must land mid-ingest"
+    stored = _count_images(database_url or killed / DATABASE_FILE)
+    assert 0 < stored < len(everything), "the kill must land mid-ingest"
 
-    run_cli("ingest", *everything, "--workers", "1", data_dir=killed, check=True)
-    assert gallery_state(killed) == gallery_state(reference)
-    assert run_cli("audit", "verify", data_dir=killed).returncode == 0
+    run_cli(
+        "ingest",
+        *everything,
+        "--workers",
+        "1",
+        data_dir=killed,
+        check=True,
+        database_url=database_url,
+    )
+    assert gallery_state(killed, database_url) == gallery_state(reference)
+    verified = run_cli("audit", "verify", data_dir=killed, database_url=database_url)
+    assert verified.returncode == 0
 
 
 def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
@@ -189,18 +205,28 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
     assert len(state["images"]) == len(everything) and state["face_ids"] == state["indexed"]
 
 
-def _wait_for_images(database: Path, at_least: int, process: subprocess.Popen) -> None:
+def _count_images(database: Path | str) -> int:
+    """Images stored so far, read without migrating anything (the schema may not exist yet:
+    raises sqlite3.OperationalError or psycopg.errors.UndefinedTable then)."""
+    if isinstance(database, str):  # a PostgreSQL URL
+        with psycopg.connect(database) as conn:
+            return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    conn = sqlite3.connect(database, timeout=1)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _wait_for_images(database: Path | str, at_least: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, "ingest finished before it could be killed"
-        if database.exists():
+        if isinstance(database, str) or database.exists():
             try:
-                conn = sqlite3.connect(database, timeout=1)
-                count = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-                conn.close()
-                if count >= at_least:
+                if _count_images(database) >= at_least:
                     return
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
                 pass  # the schema is still being created
         time.sleep(0.05)
     raise AssertionError("ingest made no progress")

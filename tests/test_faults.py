@@ -41,10 +41,13 @@ def test_random_sigkills_during_ingest_and_rebuild_lose_nothing() -> None:
     assert "all invariants held" in result.stdout
 
 
-def test_searches_answer_correctly_while_an_ingest_runs(tmp_path) -> None:
+def test_searches_answer_correctly_while_an_ingest_runs(tmp_path, database_url) -> None:
+    """On SQLite and on PostgreSQL: a gallery held open sees what an ingest in another
+    process adds (SQLite's data_version, PostgreSQL's change counter)."""
     analyzer = FaceAnalyzer.from_config(VisionConfig())
     calibration = load_calibration(analyzer.model_id)
-    with Gallery.open(tmp_path) as gallery:
+    database = ["--database", database_url] if database_url else []
+    with Gallery.open(tmp_path, database_url) as gallery:
         ingest(gallery, [p.path for p in photos("gallery")], IngestOptions(workers=1))
     extra = sorted((LFW / "images").glob("A*/*.jpg"))[:150]
     writer = subprocess.Popen(
@@ -52,6 +55,7 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path) -> None:
             sys.executable,
             "-m",
             "facesift",
+            *database,
             "ingest",
             *map(str, extra),
             "--workers",
@@ -68,7 +72,7 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path) -> None:
     probes = photos("probe")
     answered = 0
     try:
-        with Gallery.open(tmp_path) as gallery:
+        with Gallery.open(tmp_path, database_url) as gallery:
             while writer.poll() is None or answered < len(probes):
                 probe = probes[answered % len(probes)]
                 request = SearchRequest("LOAD-1", "search during a running ingest")
@@ -81,6 +85,6 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path) -> None:
         writer.wait(timeout=300)
     assert writer.returncode == 0, writer.stderr.read()
     assert answered >= len(probes)
-    with Gallery.open(tmp_path) as gallery:
+    with Gallery.open(tmp_path, database_url) as gallery:
         assert gallery.store.stats().images == 20 + len(extra)
         assert gallery.store.audit.verify().ok

@@ -163,7 +163,7 @@ def test_manifest_provenance_and_a_bad_manifest(tmp_path) -> None:
         summary = ingest(gallery, [], IngestOptions(manifest=manifest, workers=1))
         assert summary.ingested == 1
         assert [f["code"] for f in summary.failures] == ["bad_manifest_row"]
-        row = gallery.store.conn.execute("SELECT * FROM images").fetchone()
+        row = gallery.store.db.execute("SELECT * FROM images").fetchone()
         assert (row["source_url"], row["legal_basis"], row["captured_at"]) == (
             "https://example.org/a.jpg",
             "court order 17",

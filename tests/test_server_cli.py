@@ -115,10 +115,18 @@ def test_the_command_line_search_is_refused_once_there_are_accounts(
     from tests.server_world import PROBE
 
     world = server_world.copy_to(tmp_path / "data")
+    db = world.database_url
     refused = run_cli(
-        "search", PROBE, "--case", "C-1", "--purpose", "identify a robber", data_dir=world.data_dir
+        "search",
+        PROBE,
+        "--case",
+        "C-1",
+        "--purpose",
+        "identify a robber",
+        data_dir=world.data_dir,
+        database_url=db,
     )
     assert refused.returncode == 4
     assert "facesift serve" in refused.stderr
-    shown = run_cli("audit", "show", "--json", data_dir=world.data_dir, check=True)
+    shown = run_cli("audit", "show", "--json", data_dir=world.data_dir, check=True, database_url=db)
     assert '"search_refused"' in shown.stdout

@@ -50,7 +50,7 @@ def test_search_review_release_and_audit_in_a_browser(
     browser_page: Page, live_server_factory, fresh_world
 ) -> None:
     page = browser_page
-    url = live_server_factory(fresh_world.data_dir).url
+    url = live_server_factory(fresh_world.data_dir, fresh_world.env()).url
 
     # 1. The investigator: sign in, open a case, upload the probe, pick the face, search.
     page.goto(url + "/")

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from facesift.api.app import create_app
 from tests.server_world import PASSWORD, World
 
 NAV_LINKS = re.compile(r'<nav class="site-nav".*?</nav>', re.S)
@@ -17,7 +16,7 @@ NAV_LINKS = re.compile(r'<nav class="site-nav".*?</nav>', re.S)
 
 @pytest.fixture
 def app(fresh_world: World):
-    with TestClient(create_app(fresh_world.data_dir)) as client:
+    with TestClient(fresh_world.app()) as client:
         yield client.app
 
 
@@ -123,10 +122,8 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
 
     from fastapi.testclient import TestClient
 
-    from facesift.api import create_app
-
     w = fresh_world
-    with TestClient(create_app(w.data_dir)) as c:
+    with TestClient(w.app()) as c:
         refused = [{"category": "test", "reason": "not allowed here", "terms": ["parade"]}]
         answer = c.post(
             "/settings",

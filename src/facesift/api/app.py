@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from facesift.api import routes
-from facesift.api.context import Services
+from facesift.compose import Services, open_services
 from facesift.errors import FacesiftError, ImageError, InvalidInput
 from facesift.vision import VisionConfig
 from facesift.web import pages
@@ -66,14 +66,22 @@ def status_for(error: FacesiftError) -> int:
 
 
 def create_app(
-    data_dir: Path, vision: VisionConfig | None = None, vectors: str | None = None
+    data_dir: Path,
+    vision: VisionConfig | None = None,
+    database_url: str | None = None,
+    vectors: str | None = None,
 ) -> FastAPI:
-    """``vectors``: a Milvus URL for the face vectors (see ``Gallery.open``)."""
+    """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``;
+    ``vectors``: a Milvus URL for the face vectors (see ``Gallery.open``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.services = Services.open(
-            data_dir, vision, outside_turn=lambda: _turn_given_up(app.state.turn), vectors=vectors
+        app.state.services = open_services(
+            data_dir,
+            database_url,
+            vision,
+            outside_turn=lambda: _turn_given_up(app.state.turn),
+            vectors=vectors,
         )
         try:
             yield

@@ -65,6 +65,16 @@ def resolve_data_dir(value: Path | None) -> Path:
     return (value or default_data_dir()).expanduser()
 
 
+class _Database:
+    """The database URL given to ``facesift --database`` (None: the environment's
+    ``$FACESIFT_DATABASE_URL``, else SQLite in the data folder)."""
+
+    url: str | None = None
+
+
+database = _Database()
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     errors.print(f"[red]error:[/] {message}")
     return typer.Exit(code)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.progress import TextColumn
 
-from facesift.cli import evaluate, server
+from facesift.cli import database_commands, evaluate, server
 from facesift.cli.common import (
     DEFAULT_MAX_SCAN_MP,
     EXIT_ERROR,
@@ -25,6 +25,7 @@ from facesift.cli.common import (
     MinFace,
     VectorsUrl,
     console,
+    database,
     errors,
     fail,
     make_progress,
@@ -33,6 +34,7 @@ from facesift.cli.common import (
     resolve_data_dir,
 )
 from facesift.cli.render import faces_table, print_ingest_summary, print_search
+from facesift.compose import open_gallery, open_store
 from facesift.errors import FacesiftError, SearchRefused
 from facesift.machine import usable_cores
 from facesift.services import index_build
@@ -46,6 +48,7 @@ from facesift.services.ingest import (
     ingest,
 )
 from facesift.services.search import NO_FACE, SearchRequest, search
+from facesift.store.database import dialect_of
 from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.decode import DEFAULT_MAX_BYTES
 from facesift.vision.detect import DEFAULT_MIN_FACE_PX
@@ -65,6 +68,28 @@ app.add_typer(evaluate.eval_app, name="eval")
 app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
 app.command("serve")(server.serve)
+app.add_typer(database_commands.db_app, name="db")
+
+
+@app.callback()
+def main(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="FACESIFT_DATABASE_URL",
+            help="Database URL: postgresql://USER@HOST/NAME for a team, or sqlite:///FILE "
+            "[default: SQLite in the data folder].",
+        ),
+    ] = None,
+) -> None:
+    """facesift: search lawfully held photos by face, with every search accountable."""
+    database.url = database_url or None
+    if database.url:
+        try:
+            dialect_of(database.url)
+        except FacesiftError as exc:
+            raise fail(exc.message, 2) from None
 
 
 @app.command("ingest")
@@ -106,7 +131,7 @@ def ingest_command(
         ),
     )
     try:
-        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
+        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
             if index_build.needs_upgrade(gallery) and not summary.interrupted:
                 errors.print("The gallery has outgrown exact search: building a compressed index.")
@@ -177,7 +202,7 @@ def search_command(
         probe = _read_probe(photo)
         # A probe is one photo: worth the CNN detector's time if HOG finds no face.
         analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
-        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
+        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
@@ -244,7 +269,7 @@ def stats_command(
     data_dir: DataDir = None, vectors: VectorsUrl = None, as_json: JsonFlag = False
 ) -> None:
     """Collections, images, faces and index size."""
-    with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
+    with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
         stats = gallery.store.stats()
         indexed = len(gallery.index)
         index_kind = type(gallery.index).__name__
@@ -281,7 +306,7 @@ def remove_command(
     if (image is None) == (face is None):
         raise fail("give exactly one of --image or --face", 2)
     try:
-        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
+        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             if image is not None:
                 # As recorded (absolute path, archive member or SHA-256), else as a local path.
                 keys = [image, str(Path(image).expanduser().resolve())]
@@ -315,7 +340,7 @@ def index_rebuild(
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
     try:
-        with Gallery.open(resolve_data_dir(data_dir), vectors) as gallery:
+        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -341,9 +366,7 @@ def audit_show(
     as_json: JsonFlag = False,
 ) -> None:
     """List audit entries, oldest first."""
-    from facesift.store import Store
-
-    store = Store(resolve_data_dir(data_dir))
+    store = open_store(resolve_data_dir(data_dir), database.url)
     entries = store.audit.entries(action=action)[-limit:]
     store.close()
     if as_json:
@@ -360,9 +383,7 @@ def audit_show(
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Check the whole hash chain; name the first entry that was edited, deleted or moved."""
-    from facesift.store import Store
-
-    store = Store(resolve_data_dir(data_dir))
+    store = open_store(resolve_data_dir(data_dir), database.url)
     report = store.audit.verify()
     store.close()
     if as_json:

@@ -10,11 +10,20 @@ from typing import Annotated
 
 import typer
 
-from facesift.cli.common import DataDir, JsonFlag, VectorsUrl, console, errors, fail, print_json
+from facesift.cli.common import (
+    DataDir,
+    JsonFlag,
+    VectorsUrl,
+    console,
+    database,
+    errors,
+    fail,
+    print_json,
+)
 from facesift.cli.common import resolve_data_dir as data_dir_of
+from facesift.compose import open_store
 from facesift.errors import FacesiftError
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
-from facesift.store import Store
 
 users_app = typer.Typer(help="Manage user accounts (run on the server).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens (run on the server).", no_args_is_help=True)
@@ -26,7 +35,7 @@ RoleOption = Annotated[
 
 @contextmanager
 def _accounts(data_dir) -> Iterator[Accounts]:
-    store = Store(data_dir_of(data_dir))
+    store = open_store(data_dir_of(data_dir), database.url)
     try:
         yield Accounts(store)
     except FacesiftError as exc:
@@ -55,7 +64,12 @@ def serve(
                 f"--data-dir {folder}"
             )
     # access_log off: request lines are not needed, and logs must never hold probe data.
-    uvicorn.run(create_app(folder, vectors=vectors), host=host, port=port, access_log=False)
+    uvicorn.run(
+        create_app(folder, database_url=database.url, vectors=vectors),
+        host=host,
+        port=port,
+        access_log=False,
+    )
 
 
 @users_app.command("add")

@@ -24,7 +24,8 @@ from facesift.governance.secrets import (
     verify_password,
 )
 from facesift.store import Store
-from facesift.store.accounts import AccountRecords, ApiToken, User
+from facesift.store.accounts import ApiToken, User
+from facesift.store.values import UserStatus
 
 SESSION_HOURS = 12
 # Password guessing: after this many failed sign-ins for one name within the window, that
@@ -69,7 +70,7 @@ def _later(**delta: float) -> str:
 class Accounts:
     def __init__(self, store: Store):
         self._store = store
-        self.records = AccountRecords(store.conn)
+        self.records = store.accounts
 
     @property
     def _audit(self):
@@ -97,7 +98,7 @@ class Accounts:
         one_time = None if password else generate_password()
         password_hash = hash_password(password or one_time)
         created_by = actor.name if actor else OPERATOR
-        status = "active" if actor is None else "pending"
+        status = UserStatus.ACTIVE if actor is None else UserStatus.PENDING
         with self._store.transaction():
             if self.records.user_by_name(name):
                 raise Conflict(f"there is already a user called {name!r}")
@@ -129,11 +130,11 @@ class Accounts:
     def approve(self, actor: Principal, user_id: int) -> User:
         user = self.user(user_id)
         rules.require_approve_user(actor, user_id, user.created_by)
-        if user.status != "pending":
+        if user.status != UserStatus.PENDING:
             raise Conflict(f"{user.name} is {user.status}, not pending approval")
         with self._store.transaction():
             self.records.update_user(
-                user_id, status="active", approved_by=actor.name, approved_at=_later()
+                user_id, status=UserStatus.ACTIVE, approved_by=actor.name, approved_at=_later()
             )
             self._audit.append("user_approved", {"user": user.name}, actor.name)
         return self.user(user_id)
@@ -163,9 +164,13 @@ class Accounts:
                 self._guard_last_admin(user, removing=True)
                 self.records.delete_sessions_of(user_id)
             status = (
-                "disabled"
+                UserStatus.DISABLED
                 if disabled
-                else ("active" if user.approved_by or user.created_by == OPERATOR else "pending")
+                else (
+                    UserStatus.ACTIVE
+                    if user.approved_by or user.created_by == OPERATOR
+                    else UserStatus.PENDING
+                )
             )
             self.records.update_user(user_id, status=status)
             self._audit.append(
@@ -224,7 +229,7 @@ class Accounts:
         if (
             removing
             and "admin" in user.roles
-            and user.status == "active"
+            and user.status == UserStatus.ACTIVE
             and self.records.active_admin_count() <= 1
         ):
             raise Conflict("this is the last active admin; make another admin first")
@@ -240,7 +245,7 @@ class Accounts:
             )
         user = self.records.user_by_name(name)
         ok = verify_password(user.password_hash if user else None, password)
-        if not ok or user is None or user.status != "active":
+        if not ok or user is None or user.status != UserStatus.ACTIVE:
             reason = "bad credentials" if not ok or user is None else f"account {user.status}"
             self._audit.append(
                 "login_failed",
@@ -260,7 +265,7 @@ class Accounts:
         if row is None:
             return None
         user = self.records.user(row["user_id"])
-        if user is None or user.status != "active":
+        if user is None or user.status != UserStatus.ACTIVE:
             return None
         return Session(token, row["csrf_token"], principal_of(user))
 
@@ -318,7 +323,7 @@ class Accounts:
         if record is None:
             return None
         user = self.records.user(record.user_id)
-        if user is None or user.status != "active":
+        if user is None or user.status != UserStatus.ACTIVE:
             return None
         self.records.touch_token(record.id)
         return principal_of(user)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -49,14 +48,15 @@ from facesift.services.gallery import Gallery
 from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
-from facesift.store.audit import utc_now
-from facesift.store.cases import CaseRecords
+from facesift.store.audit import AuditEntry, utc_now
+from facesift.store.values import CaseStatus, SearchStatus
 from facesift.vision import FaceAnalyzer
 from facesift.vision.decode import decode_image
 
 LEAD_NOTICE = "investigative lead only, not an identification; requires independent corroboration"
-PENDING, RELEASED, NO_LEAD, INCONCLUSIVE = "pending_review", "released", "no_lead", "inconclusive"
-NO_CANDIDATE = "no_candidate"
+PENDING, RELEASED = SearchStatus.PENDING_REVIEW, SearchStatus.RELEASED
+NO_LEAD, INCONCLUSIVE = SearchStatus.NO_LEAD, SearchStatus.INCONCLUSIVE
+NO_CANDIDATE = SearchStatus.NO_CANDIDATE
 DECISIONS = ("confirm", "no_lead", "inconclusive")
 REVIEWS_NEEDED = 2
 MAX_TOP_K = 50
@@ -83,7 +83,7 @@ class Casework:
         outside_turn: Callable[[], AbstractContextManager] = nullcontext,
     ):
         self.gallery = gallery
-        self.records = CaseRecords(gallery.store.conn)
+        self.records = gallery.store.cases
         self.settings = settings
         self._analyzer = analyzer
         self._calibration = calibration
@@ -148,7 +148,7 @@ class Casework:
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         with self._transaction():
-            self.records.set_case_status(case_id, "closed")
+            self.records.set_case_status(case_id, CaseStatus.CLOSED)
             self._audit.append("case_closed", _case_ref(case), actor.name)
         return self.records.case(case_id)
 
@@ -156,7 +156,7 @@ class Casework:
         rules.require_search(actor)
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
-        if case["status"] != "open":
+        if case["status"] != CaseStatus.OPEN:
             raise Conflict(f"case {case['reference']} is closed")
         return case
 
@@ -457,12 +457,10 @@ class Casework:
 
     def gallery_image(self, actor: Principal, image_id: int) -> bytes:
         search = self._require_image_access(actor, image_id=image_id)
-        row = self.gallery.store.conn.execute(
-            "SELECT path FROM images WHERE id = ?", (image_id,)
-        ).fetchone()
-        if row is None:
+        path = self.gallery.store.image_path(image_id)
+        if path is None:
             raise NotFound(f"image {image_id} has been removed from the gallery")
-        image = Image.fromarray(self._read_gallery_image(row["path"]))
+        image = Image.fromarray(self._read_gallery_image(path))
         image.thumbnail((MAX_SHOWN_SIDE, MAX_SHOWN_SIDE))
         self._audit.append(
             "candidate_viewed",
@@ -490,17 +488,11 @@ class Casework:
     def timeline(self, actor: Principal, case_id: int) -> list[dict]:
         """Everything done in the case, negative results and refusals included, in order."""
         self.case(actor, case_id)
-        conn = self.gallery.store.conn
-        rows = conn.execute(
-            "SELECT id, at, actor, action, details FROM audit_log"
-            " WHERE json_extract(details, '$.case_id') = ? AND action NOT IN"
-            " ('probe_viewed', 'candidate_viewed') ORDER BY id",
-            (case_id,),
-        ).fetchall()
+        entries = self._audit.case_entries(case_id, skip=("probe_viewed", "candidate_viewed"))
         pending = {s["id"] for s in self.records.searches(case_id=case_id, status=PENDING)}
         events = []
-        for row in rows:
-            event = _event(row)
+        for entry in entries:
+            event = _event(entry)
             if event["action"] == "review" and event["details"]["search_id"] in pending:
                 # Undecided: say that a review came in, not what it said.
                 event["details"] = {
@@ -545,13 +537,13 @@ def _case_ref(case: dict) -> dict:
     return {"case_id": case["id"], "case": case["reference"]}
 
 
-def _event(row) -> dict:
+def _event(entry: AuditEntry) -> dict:
     return {
-        "audit_id": row["id"],
-        "at": row["at"],
-        "actor": row["actor"],
-        "action": row["action"],
-        "details": json.loads(row["details"]),
+        "audit_id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "details": entry.details,
     }
 
 

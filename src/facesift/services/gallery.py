@@ -54,10 +54,14 @@ class Gallery:
         self._seen_version = store.data_version()
 
     @classmethod
-    def open(cls, data_dir: Path, vectors: str | None = None) -> Gallery:
-        """The gallery in ``data_dir``; its vectors in FAISS there, or at ``vectors``."""
+    def open(
+        cls, data_dir: Path, database_url: str | None = None, vectors: str | None = None
+    ) -> Gallery:
+        """The gallery whose records live in the database at ``database_url`` (None: SQLite
+        in ``data_dir``) and whose vectors live in FAISS files in ``data_dir``, or in the
+        Milvus collection at ``vectors``."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(data_dir)
+        store = Store(data_dir, database_url)
         index_path = data_dir / INDEX_FILE
         index: VectorIndex
         if vectors:

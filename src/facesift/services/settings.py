@@ -7,7 +7,6 @@ from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.store import Store
-from facesift.store.accounts import AccountRecords
 
 DEFAULTS: dict[str, object] = {
     "offense_categories": policy.DEFAULT_OFFENSE_CATEGORIES,
@@ -44,7 +43,7 @@ def _check(key: str, value: object) -> None:
 class Settings:
     def __init__(self, store: Store):
         self._store = store
-        self._records = AccountRecords(store.conn)
+        self._records = store.settings
 
     def get(self, key: str):
         value = self._records.setting(key)

@@ -13,11 +13,15 @@ import getpass
 import hashlib
 import json
 import os
-import sqlite3
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facesift.store.database import Database, Record
 
 GENESIS_HASH = "0" * 64
 
@@ -64,36 +68,30 @@ class ChainReport:
 
 
 class AuditLog:
-    def __init__(self, conn: sqlite3.Connection, anchor_path: Path):
-        self._conn = conn
+    def __init__(self, db: Database, anchor_path: Path):
+        self._db = db
         self._anchor_path = anchor_path
 
     def append(self, action: str, details: dict, actor: str | None = None) -> AuditEntry:
         """Add an entry. Runs in the caller's transaction if one is open."""
         actor = actor or current_os_user()
         details_json = canonical_json(details)
-        at = utc_now()
-        own_transaction = not self._conn.in_transaction
-        if own_transaction:
-            # IMMEDIATE takes the write lock first, so two writers cannot fork the chain.
-            self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            last = self._conn.execute(
+        own_transaction = not self._db.in_transaction
+        # Serialised: SQLite's BEGIN IMMEDIATE takes the write lock, PostgreSQL's advisory
+        # lock is held to the end of the transaction, so two writers cannot fork the chain.
+        with nullcontext() if not own_transaction else self._db.transaction():
+            self._db.lock_audit_head()
+            at = utc_now()  # under the lock, so times never go backwards along the chain
+            last = self._db.execute(
                 "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
             ).fetchone()
             entry_id, prev_hash = (last["id"] + 1, last["hash"]) if last else (1, GENESIS_HASH)
             digest = entry_hash(prev_hash, entry_id, at, actor, action, details_json)
-            self._conn.execute(
+            self._db.execute(
                 "INSERT INTO audit_log (id, at, actor, action, details, prev_hash, hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (entry_id, at, actor, action, details_json, prev_hash, digest),
             )
-            if own_transaction:
-                self._conn.execute("COMMIT")
-        except BaseException:
-            if own_transaction and self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
         if own_transaction:
             self.write_anchor(entry_id, digest)
         return AuditEntry(entry_id, at, actor, action, details, prev_hash, digest)
@@ -101,7 +99,7 @@ class AuditLog:
     def write_anchor(self, entry_id: int | None = None, digest: str | None = None) -> None:
         """Record the newest entry outside the database (atomically replaced)."""
         if entry_id is None:
-            last = self._conn.execute(
+            last = self._db.execute(
                 "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
             ).fetchone()
             if last is None:
@@ -125,7 +123,7 @@ class AuditLog:
         if limit:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_row_to_entry(row) for row in self._conn.execute(sql, args)]
+        return [_row_to_entry(row) for row in self._db.execute(sql, args)]
 
     def filtered(
         self,
@@ -144,7 +142,7 @@ class AuditLog:
         for clause, value in (
             ("actor = ?", actor),
             ("action = ?", action),
-            ("json_extract(details, '$.case_id') = ?", case_id),
+            (f"{self._db.json_text('details', 'case_id')} = {self._db.param_text()}", case_id),
             ("at >= ?", since),
             ("at < ?", until),
         ):
@@ -152,32 +150,44 @@ class AuditLog:
                 clauses.append(clause)
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = self._conn.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).fetchone()[0]
-        rows = self._conn.execute(
+        total = self._db.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).fetchone()[0]
+        rows = self._db.execute(
             f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
         return total, [_row_to_entry(row) for row in rows]
+
+    def case_entries(self, case_id: int, skip: tuple[str, ...] = ()) -> list[AuditEntry]:
+        """Every entry about this case (its details name it), oldest first, less the
+        actions in ``skip``."""
+        sql = (
+            f"SELECT * FROM audit_log WHERE {self._db.json_text('details', 'case_id')}"
+            f" = {self._db.param_text()}"
+        )
+        args: list[object] = [case_id]
+        if skip:
+            sql += f" AND action NOT IN ({', '.join('?' * len(skip))})"
+            args += skip
+        return [_row_to_entry(row) for row in self._db.execute(sql + " ORDER BY id", args)]
 
     def count_since(self, action: str, since: str, **details: object) -> int:
         """How many ``action`` entries since ``since`` have these values in their details."""
         sql = "SELECT COUNT(*) FROM audit_log WHERE action = ? AND at > ?"
         args: list[object] = [action, since]
         for key, value in details.items():
-            sql += f" AND json_extract(details, '$.{key}') = ?"
+            sql += f" AND {self._db.json_text('details', key)} = {self._db.param_text()}"
             args.append(value)
-        return self._conn.execute(sql, args).fetchone()[0]
+        return self._db.execute(sql, args).fetchone()[0]
 
     def actions(self) -> list[str]:
         return [
-            r[0]
-            for r in self._conn.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")
+            r[0] for r in self._db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")
         ]
 
     def verify(self) -> ChainReport:
         """Walk the chain from the start; report the first entry that does not fit."""
         expected_prev, expected_id, count = GENESIS_HASH, 1, 0
-        for row in self._conn.execute("SELECT * FROM audit_log ORDER BY rowid"):
+        for row in self._db.execute("SELECT * FROM audit_log ORDER BY id"):
             problem = _check_row(row, expected_id, expected_prev)
             if problem:
                 return ChainReport(False, count, first_bad_id=row["id"], problem=problem)
@@ -201,7 +211,7 @@ class AuditLog:
                 last_id + 1,
                 f"entries {last_id + 1}..{anchor_id} were deleted from the end of the log",
             )
-        stored = self._conn.execute(
+        stored = self._db.execute(
             "SELECT hash FROM audit_log WHERE id = ?", (anchor_id,)
         ).fetchone()
         if stored is None or stored["hash"] != anchor_hash:
@@ -209,7 +219,7 @@ class AuditLog:
         return ChainReport(True, count)
 
 
-def _check_row(row: sqlite3.Row, expected_id: int, expected_prev: str) -> str | None:
+def _check_row(row: Record, expected_id: int, expected_prev: str) -> str | None:
     if row["id"] < expected_id:
         return f"entry {row['id']} is out of order (expected {expected_id})"
     if row["id"] > expected_id:
@@ -225,7 +235,7 @@ def _check_row(row: sqlite3.Row, expected_id: int, expected_prev: str) -> str | 
     return None
 
 
-def _row_to_entry(row: sqlite3.Row) -> AuditEntry:
+def _row_to_entry(row: Record) -> AuditEntry:
     return AuditEntry(
         row["id"],
         row["at"],

@@ -4,12 +4,13 @@ reviews. Rows in, rows out; the rules live in the services and in governance."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 
 import numpy as np
 
 from facesift.store.audit import utc_now
+from facesift.store.database import Database, Record
+from facesift.store.values import CaseStatus
 
 CASE_COLUMNS = (
     "reference",
@@ -20,27 +21,27 @@ CASE_COLUMNS = (
 )
 
 
-def _dict(row: sqlite3.Row | None) -> dict | None:
+def _dict(row: Record | None) -> dict | None:
     return dict(row) if row is not None else None
 
 
 class CaseRecords:
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
+    def __init__(self, db: Database):
+        self._db = db
 
     # -- cases ---------------------------------------------------------------------------------
 
     def add_case(self, values: dict, created_by: int) -> int:
-        cur = self._conn.execute(
+        new_id = self._db.insert(
             f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}, created_by, created_at)"
             f" VALUES ({', '.join('?' * len(CASE_COLUMNS))}, ?, ?)",
             (*(values.get(c) for c in CASE_COLUMNS), created_by, utc_now()),
         )
-        return int(cur.lastrowid)
+        return new_id
 
     def case(self, case_id: int) -> dict | None:
         return _dict(
-            self._conn.execute(
+            self._db.execute(
                 "SELECT cases.*, users.name AS created_by_name FROM cases"
                 " JOIN users ON users.id = cases.created_by WHERE cases.id = ?",
                 (case_id,),
@@ -49,7 +50,7 @@ class CaseRecords:
 
     def case_by_reference(self, reference: str) -> dict | None:
         return _dict(
-            self._conn.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
+            self._db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
         )
 
     def cases(self, created_by: int | None = None) -> list[dict]:
@@ -61,15 +62,15 @@ class CaseRecords:
         args: tuple = ()
         if created_by is not None:
             sql, args = sql + " WHERE cases.created_by = ?", (created_by,)
-        return [dict(r) for r in self._conn.execute(sql + " ORDER BY cases.id DESC", args)]
+        return [dict(r) for r in self._db.execute(sql + " ORDER BY cases.id DESC", args)]
 
-    def set_case_status(self, case_id: int, status: str) -> None:
-        self._conn.execute("UPDATE cases SET status = ? WHERE id = ?", (status, case_id))
+    def set_case_status(self, case_id: int, status: CaseStatus) -> None:
+        self._db.execute("UPDATE cases SET status = ? WHERE id = ?", (status, case_id))
 
     # -- probes --------------------------------------------------------------------------------
 
     def add_probe(self, probe: dict, embeddings: np.ndarray) -> int:
-        cur = self._conn.execute(
+        new_id = self._db.insert(
             "INSERT INTO probes (case_id, parent_id, edit, sha256, content, media_type, width,"
             " height, faces, embeddings, created_by, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -88,11 +89,11 @@ class CaseRecords:
                 utc_now(),
             ),
         )
-        return int(cur.lastrowid)
+        return new_id
 
     def probe(self, probe_id: int, with_content: bool = False) -> dict | None:
         columns = "probes.*" if with_content else _PROBE_COLUMNS
-        row = self._conn.execute(
+        row = self._db.execute(
             f"SELECT {columns}, users.name AS created_by_name FROM probes"
             " JOIN users ON users.id = probes.created_by WHERE probes.id = ?",
             (probe_id,),
@@ -100,7 +101,7 @@ class CaseRecords:
         return _probe_dict(row) if row else None
 
     def probes(self, case_id: int) -> list[dict]:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"SELECT {_PROBE_COLUMNS}, users.name AS created_by_name FROM probes"
             " JOIN users ON users.id = probes.created_by WHERE case_id = ? ORDER BY probes.id",
             (case_id,),
@@ -108,7 +109,7 @@ class CaseRecords:
         return [_probe_dict(r) for r in rows]
 
     def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
-        blob = self._conn.execute(
+        blob = self._db.execute(
             "SELECT embeddings FROM probes WHERE id = ?", (probe_id,)
         ).fetchone()["embeddings"]
         return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)[face_index].astype(np.float32)
@@ -117,13 +118,13 @@ class CaseRecords:
 
     def add_search(self, search: dict, candidates: list[dict]) -> int:
         columns = list(search)
-        cur = self._conn.execute(
+        new_id = self._db.insert(
             f"INSERT INTO searches ({', '.join(columns)}, created_at)"
             f" VALUES ({', '.join('?' * len(columns))}, ?)",
             (*search.values(), utc_now()),
         )
-        search_id = int(cur.lastrowid)
-        self._conn.executemany(
+        search_id = new_id
+        self._db.executemany(
             "INSERT INTO search_candidates (search_id, rank, face_id, image_id, distance, score,"
             " expected_false_candidates, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -147,13 +148,13 @@ class CaseRecords:
         if set(values) - allowed:
             raise ValueError(f"cannot update {sorted(set(values) - allowed)}")
         assignments = ", ".join(f"{column} = ?" for column in values)
-        self._conn.execute(
+        self._db.execute(
             f"UPDATE searches SET {assignments} WHERE id = ?", (*values.values(), search_id)
         )
 
     def search(self, search_id: int) -> dict | None:
         return _dict(
-            self._conn.execute(f"{_SEARCH_SELECT} WHERE searches.id = ?", (search_id,)).fetchone()
+            self._db.execute(f"{_SEARCH_SELECT} WHERE searches.id = ?", (search_id,)).fetchone()
         )
 
     def searches(
@@ -174,19 +175,19 @@ class CaseRecords:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"{_SEARCH_SELECT}{where} ORDER BY searches.id DESC LIMIT ?", (*args, limit)
         )
         return [dict(r) for r in rows]
 
     def searches_since(self, user_id: int, since: str) -> int:
-        return self._conn.execute(
+        return self._db.execute(
             "SELECT COUNT(*) FROM searches WHERE requested_by = ? AND created_at > ?",
             (user_id, since),
         ).fetchone()[0]
 
     def candidates(self, search_id: int) -> list[dict]:
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT * FROM search_candidates WHERE search_id = ? ORDER BY rank", (search_id,)
         )
         return [{**dict(r), **json.loads(r["details"])} | {"details": None} for r in rows]
@@ -196,7 +197,7 @@ class CaseRecords:
     ) -> list[dict]:
         """The searches whose candidate list holds this gallery face or image, newest first."""
         column, value = ("face_id", face_id) if face_id is not None else ("image_id", image_id)
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"{_SEARCH_SELECT} WHERE searches.id IN"
             f" (SELECT search_id FROM search_candidates WHERE {column} = ?)"
             " ORDER BY searches.id DESC",
@@ -208,18 +209,18 @@ class CaseRecords:
 
     def add_review(self, review: dict) -> int:
         columns = list(review)
-        cur = self._conn.execute(
+        new_id = self._db.insert(
             f"INSERT INTO reviews ({', '.join(columns)}, created_at)"
             f" VALUES ({', '.join('?' * len(columns))}, ?)",
             (*review.values(), utc_now()),
         )
-        return int(cur.lastrowid)
+        return new_id
 
     def reviews(self, search_ids: Iterable[int]) -> list[dict]:
         ids = list(search_ids)
         if not ids:
             return []
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT reviews.*, users.name AS reviewer FROM reviews"
             " JOIN users ON users.id = reviews.reviewer_id"
             f" WHERE search_id IN ({', '.join('?' * len(ids))}) ORDER BY reviews.id",
@@ -229,7 +230,7 @@ class CaseRecords:
 
     def pending_reviews_for(self, reviewer_id: int) -> list[dict]:
         """Searches awaiting review that this reviewer did not request and has not reviewed."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             f"{_SEARCH_SELECT} WHERE searches.status = 'pending_review'"
             " AND searches.requested_by != ? AND NOT EXISTS (SELECT 1 FROM reviews"
             " WHERE reviews.search_id = searches.id AND reviews.reviewer_id = ?)"
@@ -250,7 +251,7 @@ _SEARCH_SELECT = (
 )
 
 
-def _probe_dict(row: sqlite3.Row) -> dict:
+def _probe_dict(row: Record) -> dict:
     probe = dict(row)
     probe["faces"] = json.loads(probe["faces"])
     probe["edit"] = json.loads(probe["edit"]) if probe["edit"] else None

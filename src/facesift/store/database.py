@@ -1,21 +1,313 @@
-"""Opening the SQLite database and migrating its schema.
+"""Opening the database (SQLite or PostgreSQL) and migrating its schema.
 
-Migrations are the numbered ``migrations/NNNN_*.sql`` files, applied in order inside one
-transaction each; ``PRAGMA user_version`` records the last one applied.
+Why SQLAlchemy, and why only its engine: SQLAlchemy 2 parses the database URL, loads the
+driver (``sqlite3``, ``psycopg``) and keeps the connection pool, which are what a library is
+good for. The statements themselves stay hand-written in this package, the only code that
+knows SQL: they are few and plain, both databases accept nearly all of them as written, and
+the audit chain needs exact control of transactions (``BEGIN IMMEDIATE`` on SQLite, an
+advisory lock on PostgreSQL) that an ORM or Core's implicit transactions would hide.
+Statements use ``?`` placeholders; on PostgreSQL they are rewritten to psycopg's ``%s``.
+The few places where the dialects differ ask ``Database.dialect``.
+
+Why our own migration runner and not Alembic: migrations are numbered SQL files, one folder
+per dialect (``migrations/sqlite``, ``migrations/postgresql``), applied in order, each in one
+transaction. SQLite records the last one in ``PRAGMA user_version`` exactly as before, so
+every existing ``facesift.db`` keeps opening and is migrated in place; PostgreSQL records it
+in a one-row ``schema_version`` table. That is the whole runner; Alembic would add a
+dependency, an environment module and a second way of writing schema for no gain here.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import Enum
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from facesift.errors import InvalidInput
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+DATABASE_FILE = "facesift.db"
+DATABASE_URL_VARIABLE = "FACESIFT_DATABASE_URL"
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+# The key of the advisory lock that serialises audit appends on PostgreSQL (any constant
+# bigint no other code uses; these are the ASCII bytes of "fsaudit").
+AUDIT_LOCK_KEY = 0x66736175646974
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("facesift.store") / "migrations"
+class Record(dict):
+    """A row: by column name like a dict, and by position like a tuple (``row[0]``)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+
+class Result:
+    """The rows a statement returned (already fetched), and how many rows it changed."""
+
+    def __init__(self, rows: list[Record], rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Record | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Record]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._rows)
+
+
+def _plain(value: Any) -> Any:
+    """psycopg returns BYTEA as memoryview; SQLite (and every caller) expects bytes."""
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def _param(value: Any) -> Any:
+    """Statuses are enums; both databases get their plain values (psycopg would otherwise
+    be free to send an enum's name)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def resolve_url(data_dir: Path, url: str | None = None) -> str:
+    """The database to use: ``url``, else ``$FACESIFT_DATABASE_URL``, else SQLite in the data
+    folder (as it always was)."""
+    url = url or os.environ.get(DATABASE_URL_VARIABLE) or None
+    return url if url else sqlite_url(data_dir / DATABASE_FILE)
+
+
+def _engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default would be psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def dialect_of(url: str) -> str:
+    """``sqlite`` or ``postgresql``; any other URL is refused."""
+    try:
+        dialect = make_url(_engine_url(url)).get_backend_name()
+    except Exception as exc:  # SQLAlchemy's ArgumentError for a malformed URL
+        raise InvalidInput(f"not a database URL: {url!r}") from exc
+    if dialect not in (SQLITE, POSTGRESQL):
+        raise InvalidInput(f"unsupported database {dialect!r}: use sqlite or postgresql")
+    return dialect
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(_engine_url(url)).render_as_string(hide_password=True)
+
+
+class Database:
+    """One connection to the database, used by one component at a time (callers serialise
+    it: the server's turn, or a single command). Statements outside ``transaction()`` commit
+    on their own; ``transaction()`` is one atomic unit."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.dialect = dialect_of(url)
+        engine_url = make_url(_engine_url(url))
+        if self.dialect == SQLITE and engine_url.database:
+            Path(engine_url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = _make_engine(engine_url.render_as_string(hide_password=False), self.dialect)
+        self._raw = self.engine.raw_connection()
+        self._depth = 0
+        self._lock = threading.RLock()
+        if self.dialect == SQLITE:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",  # readers keep reading while an ingest writes
+                "PRAGMA synchronous=NORMAL",  # with WAL: durable at checkpoints, never corrupt
+                "PRAGMA foreign_keys=ON",
+            ):
+                self.execute(pragma)
+        migrate(self)
+
+    def close(self) -> None:
+        self._raw.close()
+        self.engine.dispose()
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def _sql(self, sql: str, named: bool = False) -> str:
+        if self.dialect == POSTGRESQL:
+            sql = sql.replace("%", "%%")
+            return _NAMED.sub(r"%(\1)s", sql) if named else sql.replace("?", "%s")
+        return sql
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Result:
+        """``params``: a sequence for ``?`` placeholders, or a mapping for ``:name`` ones."""
+        named = isinstance(params, Mapping)
+        values: dict[str, Any] | tuple[Any, ...] = (
+            {k: _param(v) for k, v in params.items()}
+            if isinstance(params, Mapping)
+            else tuple(map(_param, params))
+        )
+        with self._lock:
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(self._sql(sql, named), values)
+                rows = self._fetch(cursor)
+                return Result(rows, cursor.rowcount)
+            finally:
+                cursor.close()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = [tuple(map(_param, r)) for r in rows]
+        if not rows:
+            return
+        with self._lock:
+            cursor = self._raw.cursor()
+            try:
+                cursor.executemany(self._sql(sql), rows)
+            finally:
+                cursor.close()
+
+    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT and return the new row's id."""
+        row = self.execute(f"{sql} RETURNING id", params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def script(self, script: str) -> None:
+        """Run several statements (a migration). SQLite needs its own call for that."""
+        with self._lock:
+            if self.dialect == SQLITE:
+                self._raw.driver_connection.executescript(script)
+            else:
+                cursor = self._raw.cursor()
+                try:
+                    cursor.execute(script)
+                finally:
+                    cursor.close()
+
+    @staticmethod
+    def _fetch(cursor: Any) -> list[Record]:
+        if cursor.description is None:
+            return []
+        names = [d[0] for d in cursor.description]
+        return [
+            Record(
+                zip(names, (bytes(v) if isinstance(v, memoryview) else v for v in row), strict=True)
+            )
+            for row in cursor.fetchall()
+        ]
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """One atomic unit. On SQLite it takes the write lock at once (``BEGIN IMMEDIATE``),
+        as before; PostgreSQL's row locks and the audit's advisory lock do that job there."""
+        with self._lock:
+            self.execute("BEGIN IMMEDIATE" if self.dialect == SQLITE else "BEGIN")
+            self._depth += 1
+            try:
+                yield self
+                self.execute("COMMIT")
+            except BaseException:
+                self.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth -= 1
+
+    def lock_audit_head(self) -> None:
+        """Inside a transaction: wait until no other transaction is appending to the audit
+        log. SQLite's write lock (``BEGIN IMMEDIATE``) already does this."""
+        if self.dialect == POSTGRESQL:
+            self.execute("SELECT pg_advisory_xact_lock(?)", (AUDIT_LOCK_KEY,))
+
+    # -- dialect differences ------------------------------------------------------------------
+
+    def json_text(self, column: str, key: str) -> str:
+        """An expression for the JSON text ``column``'s top-level ``key``, comparable with a
+        ``?`` parameter (cast to text on PostgreSQL, where JSON values are text)."""
+        if not re.fullmatch(r"\w+", key) or not re.fullmatch(r"[\w.]+", column):
+            raise ValueError(f"bad JSON key {key!r}")
+        if self.dialect == SQLITE:
+            return f"json_extract({column}, '$.{key}')"
+        return f"({column}::jsonb ->> '{key}')"
+
+    def param_text(self) -> str:
+        """A ``?`` placeholder to compare with ``json_text``."""
+        return "?" if self.dialect == SQLITE else "CAST(? AS TEXT)"
+
+    def change_counter(self) -> int:
+        """A number that changes whenever another process commits a change to the faces.
+        SQLite: ``PRAGMA data_version`` (changes on any other connection's commit).
+        PostgreSQL: a counter that triggers on ``faces`` bump (migration 0004)."""
+        if self.dialect == SQLITE:
+            return int(self.execute("PRAGMA data_version").fetchone()[0])
+        return int(self.execute("SELECT counter FROM face_changes WHERE id = 1").fetchone()[0])
+
+
+def grant_app_role(db: Database, role: str) -> None:
+    """Let the PostgreSQL role ``role`` (which facesift's commands and server log in as) read
+    and write everything, except that the audit log may only be read and appended to: it
+    gets no UPDATE, DELETE or TRUNCATE there, so even with the trigger gone the database
+    refuses to change an entry. The tables stay owned by whoever ran the migrations."""
+    if db.dialect != POSTGRESQL:
+        raise ValueError("roles exist only on PostgreSQL")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", role):
+        raise ValueError(f"bad role name {role!r}")
+    with db.transaction():
+        db.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        db.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        db.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, schema_version FROM {role}")
+        db.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+
+
+def _make_engine(url: str, dialect: str) -> Engine:
+    if dialect == SQLITE:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one
+        # transaction and nothing is committed behind our back. NullPool: a file database
+        # gains nothing from pooling, and each Database keeps its one connection.
+        engine = create_engine(
+            url,
+            poolclass=NullPool,
+            connect_args={"timeout": 30.0, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_autocommit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            dbapi_connection.isolation_level = None
+
+        return engine
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "connect")
+    def _pg_autocommit(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.autocommit = True  # BEGIN/COMMIT are ours, as on SQLite
+
+    return engine
+
+
+def _migrations(dialect: str) -> list[tuple[int, str]]:
+    folder = resources.files("facesift.store") / "migrations" / dialect
     found = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
@@ -24,34 +316,45 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def schema_version() -> int:
+def schema_version(dialect: str = SQLITE) -> int:
     """The version a fully migrated database has."""
-    return max(number for number, _ in _migrations())
+    return max(number for number, _ in _migrations(dialect))
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the database at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one
-    # transaction and nothing is committed behind our back.
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")  # readers keep reading while an ingest writes
-    conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at checkpoints, never corrupt
-    conn.execute("PRAGMA foreign_keys=ON")
-    migrate(conn)
-    return conn
+def current_version(db: Database) -> int:
+    if db.dialect == SQLITE:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    if db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in _migrations():
-        if number <= current:
-            continue
-        # executescript would commit on its own; wrap it so a failed migration leaves nothing.
-        try:
-            conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-        except sqlite3.Error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+def migrate(db: Database) -> list[int]:
+    """Apply the migrations the database lacks, each in one transaction; returns them."""
+    if db.dialect == POSTGRESQL:
+        # Two processes opening a new database at once must not both create the schema.
+        db.execute("SELECT pg_advisory_lock(?)", (AUDIT_LOCK_KEY + 1,))
+    try:
+        current = current_version(db)
+        applied = []
+        for number, script in _migrations(db.dialect):
+            if number <= current:
+                continue
+            if db.dialect == SQLITE:
+                # executescript would commit on its own; wrap it so a failure leaves nothing.
+                try:
+                    db.script(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+                except sqlite3.Error:
+                    if db._raw.driver_connection.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            else:
+                with db.transaction():
+                    db.script(script)
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            applied.append(number)
+        return applied
+    finally:
+        if db.dialect == POSTGRESQL:
+            db.execute("SELECT pg_advisory_unlock(?)", (AUDIT_LOCK_KEY + 1,))

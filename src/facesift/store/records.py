@@ -1,13 +1,16 @@
-"""The record store: collections, images with their provenance, faces, ingest failures.
+"""The record store: collections, images with their provenance, faces, ingest failures; and
+``Store``, the one object that holds the database and every repository on it.
 
-SQLite is the source of truth. Each face row keeps its embedding, so the vector index is a
-cache that can always be rebuilt or repaired from here.
+The database (SQLite or PostgreSQL) is the source of truth. Each face row keeps its
+embedding, so the vector index is a cache that can always be rebuilt or repaired from here.
+``Store`` is built once per process (``facesift.compose``) and handed to the services; they
+reach records, cases, accounts, settings and audit through it and never see a connection,
+a row or a dialect.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
+from facesift.store.accounts import AccountRecords, SettingRecords
 from facesift.store.audit import AuditLog, utc_now
-from facesift.store.database import connect
+from facesift.store.cases import CaseRecords
+from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
 
-DATABASE_FILE = "facesift.db"
+__all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
 
 
@@ -41,40 +46,46 @@ class Stats:
 
 
 class Store:
-    def __init__(self, data_dir: Path):
+    """The database and its repositories: ``self`` for the gallery's records, ``cases``,
+    ``accounts``, ``settings`` and ``audit``. ``database_url`` None: SQLite in ``data_dir``
+    (or ``$FACESIFT_DATABASE_URL``). The data folder holds the audit anchor either way."""
+
+    def __init__(self, data_dir: Path, database_url: str | None = None):
         self.data_dir = data_dir
-        self.conn = connect(data_dir / DATABASE_FILE)
-        self.audit = AuditLog(self.conn, data_dir / AUDIT_ANCHOR_FILE)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(resolve_url(data_dir, database_url))
+        self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE)
+        self.accounts = AccountRecords(self.db)
+        self.settings = SettingRecords(self.db)
+        self.cases = CaseRecords(self.db)
+
+    @property
+    def database_url(self) -> str:
+        return self.db.url
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         """One atomic unit of work. Audit entries written inside are anchored after commit."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        with self.db.transaction():
+            yield
         self.audit.write_anchor()
 
     # -- collections -------------------------------------------------------------------------
 
     def collection_id(self, name: str) -> int:
         """The id of collection ``name``, created if new. Call inside a transaction."""
-        row = self.conn.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
         if row:
             return row["id"]
-        cur = self.conn.execute(
+        return self.db.insert(
             "INSERT INTO collections (name, created_at) VALUES (?, ?)", (name, utc_now())
         )
-        return int(cur.lastrowid)
 
     def find_collection(self, name: str) -> int | None:
-        row = self.conn.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
         return row["id"] if row else None
 
     # -- images and faces --------------------------------------------------------------------
@@ -85,14 +96,14 @@ class Store:
         for start in range(0, len(hashes), 500):
             chunk = hashes[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", chunk)
+            rows = self.db.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", chunk)
             found.update(row[0] for row in rows)
         return found
 
     def add_image(self, collection_id: int, image: StoredImage) -> list[int]:
         """Insert an image and its faces; returns the new face ids. Call in a transaction."""
         p = image.provenance
-        cur = self.conn.execute(
+        image_id = self.db.insert(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
             " source_url, page_url, caption, captured_at, legal_basis, ingested_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -111,13 +122,12 @@ class Store:
                 utc_now(),
             ),
         )
-        image_id = int(cur.lastrowid)
-        self.conn.execute("DELETE FROM ingest_failures WHERE path = ?", (image.path,))
+        self.db.execute("DELETE FROM ingest_failures WHERE path = ?", (image.path,))
         return [self._add_face(image_id, face) for face in image.analysis.faces]
 
     def _add_face(self, image_id: int, face: Face) -> int:
         b, q = face.box, face.quality
-        cur = self.conn.execute(
+        return self.db.insert(
             "INSERT INTO faces (image_id, x1, y1, x2, y2, landmarks, detector_score, quality,"
             " size_px, sharpness, model_id, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -135,31 +145,31 @@ class Store:
                 np.asarray(face.embedding, dtype="<f4").tobytes(),
             ),
         )
-        return int(cur.lastrowid)
 
     def record_failure(self, path: str, sha256: str | None, code: str, message: str) -> bool:
         """Remember why ``path`` failed. Returns False if that exact failure was known."""
-        row = self.conn.execute(
+        row = self.db.execute(
             "SELECT sha256, code, message FROM ingest_failures WHERE path = ?", (path,)
         ).fetchone()
-        if row and tuple(row) == (sha256, code, message):
+        if row and tuple(row.values()) == (sha256, code, message):
             return False
-        self.conn.execute(
-            "INSERT OR REPLACE INTO ingest_failures (path, sha256, code, message, failed_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+        self.db.execute(
+            "INSERT INTO ingest_failures (path, sha256, code, message, failed_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256,"
+            " code = excluded.code, message = excluded.message, failed_at = excluded.failed_at",
             (path, sha256, code, message, utc_now()),
         )
         return True
 
-    def failures(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM ingest_failures ORDER BY path").fetchall()
+    def failures(self) -> list[Record]:
+        return self.db.execute("SELECT * FROM ingest_failures ORDER BY path").fetchall()
 
     def face_ids(self) -> np.ndarray:
-        rows = self.conn.execute("SELECT id FROM faces ORDER BY id").fetchall()
+        rows = self.db.execute("SELECT id FROM faces ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def face_ids_in_collection(self, collection_id: int) -> np.ndarray:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id WHERE i.collection_id = ?",
             (collection_id,),
         ).fetchall()
@@ -168,11 +178,11 @@ class Store:
     def embeddings(self, face_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) for the given faces that exist, in id order."""
         wanted = sorted(int(i) for i in face_ids)
-        rows: list[sqlite3.Row] = []
+        rows: list[Record] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows += self.conn.execute(
+            rows += self.db.execute(
                 f"SELECT id, embedding FROM faces WHERE id IN ({marks}) ORDER BY id", chunk
             ).fetchall()
         return _unpack(rows)
@@ -183,50 +193,54 @@ class Store:
         found: dict[int, int] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            found.update(
-                self.conn.execute(
-                    "SELECT f.id, i.collection_id FROM faces f JOIN images i ON i.id = f.image_id"
-                    f" WHERE f.id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            )
+            rows = self.db.execute(
+                "SELECT f.id, i.collection_id FROM faces f JOIN images i ON i.id = f.image_id"
+                f" WHERE f.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            found.update((int(row[0]), int(row[1])) for row in rows)
         return np.asarray([found.get(i, -1) for i in wanted], dtype=np.int64)
 
     def embedding_chunk(self, after_id: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """The next ``limit`` (ids, vectors) with id > ``after_id``, in id order."""
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT id, embedding FROM faces WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         ).fetchall()
         return _unpack(rows)
 
     def sample_embeddings(self, count: int) -> np.ndarray:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT id, embedding FROM faces ORDER BY random() LIMIT ?", (count,)
         ).fetchall()
         return _unpack(rows)[1]
 
     def account_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits to the database (not our own)."""
-        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+        """Changes whenever another process commits a change to the faces (on SQLite, any
+        change; on PostgreSQL, our own changes to the faces count too)."""
+        return self.db.change_counter()
+
+    def image_path(self, image_id: int) -> str | None:
+        row = self.db.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
+        return row["path"] if row else None
 
     def faces_fingerprint(self) -> tuple[int, int]:
         """(count, largest id) of the faces: changes whenever faces are added or removed."""
-        row = self.conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
+        row = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
         return int(row[0]), int(row[1])
 
     def face_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
 
-    def face_details(self, face_ids: Iterable[int]) -> dict[int, sqlite3.Row]:
+    def face_details(self, face_ids: Iterable[int]) -> dict[int, Record]:
         """Face rows joined with their image and collection, keyed by face id."""
         wanted = [int(i) for i in face_ids]
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT f.id AS face_id, f.x1, f.y1, f.x2, f.y2, f.quality, f.model_id,"
             " i.id AS image_id, i.path, i.sha256, i.source_url, i.page_url, i.caption,"
             " i.captured_at, i.legal_basis, c.name AS collection"
@@ -237,38 +251,38 @@ class Store:
         )
         return {row["face_id"]: row for row in rows}
 
-    def find_images(self, path: str) -> list[sqlite3.Row]:
-        return self.conn.execute(
+    def find_images(self, path: str) -> list[Record]:
+        return self.db.execute(
             "SELECT id, path, sha256 FROM images WHERE path = ? OR sha256 = ?", (path, path)
         ).fetchall()
 
     def delete_image(self, image_id: int) -> list[int]:
         """Delete an image and its faces; returns the face ids removed. Call in a transaction."""
         face_ids = [
-            r[0] for r in self.conn.execute("SELECT id FROM faces WHERE image_id = ?", (image_id,))
+            r[0] for r in self.db.execute("SELECT id FROM faces WHERE image_id = ?", (image_id,))
         ]
-        self.conn.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
-        self.conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+        self.db.execute("DELETE FROM faces WHERE image_id = ?", (image_id,))
+        self.db.execute("DELETE FROM images WHERE id = ?", (image_id,))
         return face_ids
 
     def delete_face(self, face_id: int) -> bool:
-        cur = self.conn.execute("DELETE FROM faces WHERE id = ?", (face_id,))
+        cur = self.db.execute("DELETE FROM faces WHERE id = ?", (face_id,))
         return cur.rowcount > 0
 
     def stats(self) -> Stats:
         collections = [
             dict(row)
-            for row in self.conn.execute(
+            for row in self.db.execute(
                 "SELECT c.name, COUNT(DISTINCT i.id) AS images, COUNT(f.id) AS faces"
                 " FROM collections c LEFT JOIN images i ON i.collection_id = c.id"
                 " LEFT JOIN faces f ON f.image_id = i.id GROUP BY c.id ORDER BY c.name"
             )
         ]
-        count = lambda table: self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+        count = lambda table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
         return Stats(collections, count("images"), count("faces"), count("ingest_failures"))
 
 
-def _unpack(rows: list[sqlite3.Row]) -> tuple[np.ndarray, np.ndarray]:
+def _unpack(rows: list[Record]) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

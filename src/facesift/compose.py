@@ -1,0 +1,76 @@
+"""The composition root: the one place that builds the store and the services on it.
+
+Every command and the server get their store, gallery and services from here, once per
+process, from a data folder and a database URL (``--database``, ``$FACESIFT_DATABASE_URL``,
+or else SQLite in the data folder). Services receive what they need; none of them builds a
+repository or opens a database of its own, so there is one answer to "which database is
+this" for the whole process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from facesift.services.accounts import Accounts
+from facesift.services.calibration import Calibration, load_calibration
+from facesift.services.casework import Casework
+from facesift.services.gallery import Gallery
+from facesift.services.oversight import Oversight
+from facesift.services.settings import Settings
+from facesift.store import Store
+from facesift.vision import FaceAnalyzer, VisionConfig
+
+
+def open_store(data_dir: Path, database_url: str | None = None) -> Store:
+    """The database and its repositories, without the vector index (accounts, audit)."""
+    return Store(data_dir, database_url)
+
+
+def open_gallery(
+    data_dir: Path, database_url: str | None = None, vectors: str | None = None
+) -> Gallery:
+    """The store with the vector index (in ``data_dir``, or the Milvus collection at
+    ``vectors``), repaired against the records."""
+    return Gallery.open(data_dir, database_url, vectors)
+
+
+@dataclass
+class Services:
+    """What the server holds while it runs."""
+
+    data_dir: Path
+    gallery: Gallery
+    accounts: Accounts
+    settings: Settings
+    casework: Casework
+    calibration: Calibration
+    oversight: Oversight
+
+    def close(self) -> None:
+        self.gallery.close()
+
+
+def open_services(
+    data_dir: Path,
+    database_url: str | None = None,
+    vision: VisionConfig | None = None,
+    outside_turn: Callable[[], AbstractContextManager] = nullcontext,
+    vectors: str | None = None,
+) -> Services:
+    """``outside_turn``: see ``Casework``; ``vectors``: see ``Gallery.open``."""
+    gallery = open_gallery(data_dir, database_url, vectors)
+    analyzer = FaceAnalyzer.from_config(vision or VisionConfig())
+    calibration = load_calibration(analyzer.model_id)
+    settings = Settings(gallery.store)
+    return Services(
+        data_dir=data_dir,
+        gallery=gallery,
+        accounts=Accounts(gallery.store),
+        settings=settings,
+        casework=Casework(gallery, analyzer, calibration, settings, outside_turn),
+        calibration=calibration,
+        oversight=Oversight(gallery, calibration, settings),
+    )

@@ -1,0 +1,82 @@
+"""Copying a whole gallery database to another one: ``facesift db copy``.
+
+The typical move is a single operator's SQLite file into a team's PostgreSQL. Every table is
+copied row for row with its ids, so face ids still match the vector index in the data folder,
+and the audit log keeps its ids and hashes: the copied chain verifies against the same anchor.
+The target must be empty (freshly migrated): merging two galleries would renumber faces and
+fork two audit chains, which is not a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facesift.errors import Conflict
+from facesift.store.database import POSTGRESQL, Database
+
+# Parents before children, so foreign keys hold at every insert.
+TABLES = (
+    "collections",
+    "images",
+    "faces",
+    "ingest_failures",
+    "users",
+    "user_roles",
+    "sessions",
+    "api_tokens",
+    "settings",
+    "cases",
+    "probes",
+    "searches",
+    "search_candidates",
+    "reviews",
+    "audit_log",
+)
+# Tables whose ids the database gives out (identity columns on PostgreSQL); the audit log's
+# ids are given by the chain, not by a sequence.
+_IDENTITY_TABLES = (
+    "collections",
+    "images",
+    "faces",
+    "users",
+    "api_tokens",
+    "cases",
+    "probes",
+    "searches",
+    "reviews",
+)
+BATCH_ROWS = 500
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    rows: dict[str, int]
+
+
+def copy_database(source: Database, target: Database) -> CopyReport:
+    """Copy every row of ``source`` into the empty ``target``, in one transaction."""
+    for table in TABLES:
+        if target.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
+            raise Conflict(f"the target database is not empty (table {table} has rows)")
+    counts: dict[str, int] = {}
+    with target.transaction():
+        for table in TABLES:
+            counts[table] = _copy_table(source, target, table)
+        if target.dialect == POSTGRESQL:
+            for table in _IDENTITY_TABLES:
+                target.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                )
+    return CopyReport(counts)
+
+
+def _copy_table(source: Database, target: Database, table: str) -> int:
+    rows = source.execute(f"SELECT * FROM {table}").fetchall()
+    if not rows:
+        return 0
+    columns = list(rows[0].keys())
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    for start in range(0, len(rows), BATCH_ROWS):
+        target.executemany(sql, [tuple(r.values()) for r in rows[start : start + BATCH_ROWS]])
+    return len(rows)
