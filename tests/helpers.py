@@ -73,6 +73,8 @@ def gallery_state(data_dir: Path, database_url: str | None = None) -> dict:
     )
     face_ids = sorted(r[0] for r in conn.execute("SELECT id FROM faces"))
     conn.close()
-    index = faiss.read_index(str(data_dir / INDEX_FILE))
-    indexed = sorted(faiss.vector_to_array(index.id_map).tolist())
-    return {"images": images, "faces": faces, "face_ids": face_ids, "indexed": indexed}
+    state = {"images": images, "faces": faces, "face_ids": face_ids}
+    if (data_dir / INDEX_FILE).exists():  # vectors in FAISS files, not in a Milvus server
+        index = faiss.read_index(str(data_dir / INDEX_FILE))
+        state["indexed"] = sorted(faiss.vector_to_array(index.id_map).tolist())
+    return state

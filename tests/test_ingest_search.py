@@ -1,8 +1,12 @@
-"""Ingest and search through the services, on the real model and the fixture photos."""
+"""Ingest and search through the services, on the real model and the fixture photos, with
+the vectors in FAISS files and in a real Milvus server (the ``backend`` parameter)."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +31,31 @@ def analyzer() -> FaceAnalyzer:
     return FaceAnalyzer.from_config(VisionConfig())
 
 
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def backend(request: pytest.FixtureRequest) -> Callable[[], str | None]:
+    """Where the vectors go: a new Milvus collection for each gallery a test makes, read at
+    Strong consistency here (Bounded has its own tests in test_milvus.py)."""
+    if request.param == "faiss":
+        return lambda: None
+    url = request.getfixturevalue("milvus_url")
+    return lambda: f"{url}/ingest_search_{os.getpid()}_{next(_names)}?consistency=Strong"
+
+
 @pytest.fixture(scope="module")
-def gallery_dir(tmp_path_factory) -> Path:
-    data_dir = tmp_path_factory.mktemp("gallery")
-    with Gallery.open(data_dir) as gallery:
+def gallery_dir(tmp_path_factory, backend) -> tuple[Path, str | None]:
+    data_dir, vectors = tmp_path_factory.mktemp("gallery"), backend()
+    with Gallery.open(data_dir, vectors=vectors) as gallery:
         summary = ingest(gallery, [p.path for p in photos("gallery")], IngestOptions(workers=2))
     assert (summary.ingested, summary.faces, summary.failed) == (20, 20, 0)
-    return data_dir
+    return data_dir, vectors
 
 
 @pytest.fixture
-def gallery(gallery_dir: Path):
-    with Gallery.open(gallery_dir) as gallery:
+def gallery(gallery_dir: tuple[Path, str | None]):
+    with Gallery.open(gallery_dir[0], vectors=gallery_dir[1]) as gallery:
         yield gallery
 
 
@@ -116,9 +133,9 @@ def test_every_search_is_audited_with_its_parameters_and_results(gallery, analyz
     assert gallery.store.audit.verify().ok
 
 
-def test_collection_filter_limits_candidates(tmp_path, analyzer) -> None:
+def test_collection_filter_limits_candidates(tmp_path, analyzer, backend) -> None:
     people = photos("gallery")
-    with Gallery.open(tmp_path) as gallery:
+    with Gallery.open(tmp_path, vectors=backend()) as gallery:
         ingest(gallery, [people[0].path], IngestOptions(collection="a", workers=1))
         ingest(gallery, [people[1].path], IngestOptions(collection="b", workers=1))
         probe = next(p for p in photos("probe") if p.identity == people[0].identity)
@@ -176,16 +193,18 @@ def test_manifest_provenance_and_a_bad_manifest(tmp_path) -> None:
 
 
 def test_second_ingest_changes_nothing(gallery_dir) -> None:
-    before = gallery_state(gallery_dir)
-    with Gallery.open(gallery_dir) as gallery:
+    data_dir, vectors = gallery_dir
+    with Gallery.open(data_dir, vectors=vectors) as gallery:
+        before = gallery_state(data_dir), sorted(gallery.index.ids().tolist())
         summary = ingest(gallery, [p.path for p in photos("gallery")], IngestOptions(workers=2))
+        after = gallery_state(data_dir), sorted(gallery.index.ids().tolist())
     assert (summary.ingested, summary.skipped, summary.failed) == (0, 20, 0)
-    assert gallery_state(gallery_dir) == before
+    assert after == before
 
 
-def test_remove_image_and_face_take_record_and_vector(tmp_path, analyzer) -> None:
+def test_remove_image_and_face_take_record_and_vector(tmp_path, analyzer, backend) -> None:
     people = photos("gallery")[:4]
-    with Gallery.open(tmp_path) as gallery:
+    with Gallery.open(tmp_path, vectors=backend()) as gallery:
         ingest(gallery, [p.path for p in people], IngestOptions(workers=1))
         removed = gallery.remove_image(str(people[0].path.resolve()))
         assert len(removed) == 1 and removed[0] not in gallery.index.ids()
@@ -195,5 +214,6 @@ def test_remove_image_and_face_take_record_and_vector(tmp_path, analyzer) -> Non
         assert sorted(gallery.index.ids()) == sorted(gallery.store.face_ids())
         actions = [e.action for e in gallery.store.audit.entries()]
         assert actions[-2:] == ["remove_image", "remove_face"]
+        indexed = sorted(gallery.index.ids().tolist())
     state = gallery_state(tmp_path)
-    assert state["face_ids"] == state["indexed"] and len(state["face_ids"]) == 2
+    assert state["face_ids"] == indexed and len(state["face_ids"]) == 2

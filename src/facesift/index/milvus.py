@@ -37,6 +37,7 @@ import numpy as np
 from facesift.errors import FacesiftError
 from facesift.index.base import IdFilter, as_batch
 
+QUERY_WINDOW = 16_384  # the most rows one Milvus query returns
 STALE_MARGIN = 16  # extra neighbours asked for, to make up for ids the store drops
 INSERT_BATCH = 5_000
 DEFAULT_INDEX_TYPE = "IVF_SQ8"
@@ -160,16 +161,31 @@ class MilvusIndex:
         return int(result.get("delete_count", len(ids)) if isinstance(result, dict) else len(ids))
 
     def ids(self) -> np.ndarray:
-        iterator = self._client.query_iterator(
-            self.target.name, batch_size=10_000, filter="id >= 0", output_fields=["id"]
-        )
+        """Every id, read at Strong consistency: the repair on open compares them with the
+        store and must see every write. Read in id windows of at most ``QUERY_WINDOW`` rows
+        (Milvus's query_iterator here missed rows written a moment before)."""
         found: list[int] = []
-        try:
-            while batch := iterator.next():
-                found += [row["id"] for row in batch]
-        finally:
-            iterator.close()
+        low, width = 0, QUERY_WINDOW
+        while self._query(f"id >= {low}", 1):
+            rows = self._query(f"id >= {low} and id < {low + width}", QUERY_WINDOW)
+            if len(rows) >= QUERY_WINDOW and width > 1:
+                width //= 2  # the window may hold more than one answer returns
+                continue
+            found += rows
+            low += width
+            if len(rows) < QUERY_WINDOW // 4:
+                width *= 2
         return np.asarray(sorted(found), dtype=np.int64)
+
+    def _query(self, where: str, limit: int) -> list[int]:
+        rows = self._client.query(
+            self.target.name,
+            filter=where,
+            output_fields=["id"],
+            limit=limit,
+            consistency_level="Strong",
+        )
+        return [int(row["id"]) for row in rows]
 
     def search(
         self,
