@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def _bin(name: str) -> str:
             return str(folder / name)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"PostgreSQL's {name} is not installed: run `make install`")
+        raise RuntimeError(f"PostgreSQL's {name} is not installed: run `make install`")
     return found
 
 
@@ -67,8 +68,9 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextmanager
+def start_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server in a new temporary folder, stopped and removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="facesift-pg-"))
     data = folder / "data"
     if os.geteuid() == 0:
@@ -103,6 +105,12 @@ def postgres_server() -> Iterator[PostgresServer]:
             capture_output=True,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with start_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, load_calibration
 from facesift.services.casework import Casework
@@ -58,11 +59,18 @@ def open_services(
     database_url: str | None = None,
     vision: VisionConfig | None = None,
     outside_turn: Callable[[], AbstractContextManager] = nullcontext,
+    probe_workers: int | None = None,
     vectors: str | None = None,
 ) -> Services:
-    """``outside_turn``: see ``Casework``; ``vectors``: see ``Gallery.open``."""
+    """``outside_turn``: see ``Casework``. ``probe_workers``: probe analyses that may run at
+    once (default: one per core), each with an analyzer of its own. ``vectors``: see
+    ``Gallery.open``."""
     gallery = open_gallery(data_dir, database_url, vectors)
-    analyzer = FaceAnalyzer.from_config(vision or VisionConfig())
+    config = vision or VisionConfig()
+    analyzers = [
+        FaceAnalyzer.from_config(config) for _ in range(max(1, probe_workers or usable_cores()))
+    ]
+    analyzer = analyzers[0]
     calibration = load_calibration(analyzer.model_id)
     settings = Settings(gallery.store)
     return Services(
@@ -70,7 +78,7 @@ def open_services(
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,
-        casework=Casework(gallery, analyzer, calibration, settings, outside_turn),
+        casework=Casework(gallery, analyzer, calibration, settings, outside_turn, analyzers),
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
     )

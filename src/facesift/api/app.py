@@ -3,17 +3,17 @@
 Guards, outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
 - state-changing requests from another site's pages (by their Origin) are refused;
-- requests take turns on the one SQLite connection (a transaction must not interleave); a
-  probe's analysis gives its turn up while it runs (see ``Casework``);
+- no app-wide lock: each request's worker thread has its own database connection (see
+  ``store.database.Database``), so page views, reviews and searches run side by side and a
+  probe's analysis holds up nobody but its own request;
 - a request body over the upload limit is refused before it is read;
 - every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
+import os
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -69,19 +69,17 @@ def create_app(
     data_dir: Path,
     vision: VisionConfig | None = None,
     database_url: str | None = None,
+    probe_workers: int | None = None,
     vectors: str | None = None,
 ) -> FastAPI:
-    """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``;
-    ``vectors``: a Milvus URL for the face vectors (see ``Gallery.open``)."""
+    """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``.
+    ``probe_workers``: probe analyses at once (None: one per core). ``vectors``: a Milvus URL
+    for the face vectors (see ``Gallery.open``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = open_services(
-            data_dir,
-            database_url,
-            vision,
-            outside_turn=lambda: _turn_given_up(app.state.turn),
-            vectors=vectors,
+            data_dir, database_url, vision, probe_workers=probe_workers, vectors=vectors
         )
         try:
             yield
@@ -96,7 +94,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.turn = asyncio.Lock()
     app.mount("/static/swagger", StaticFiles(directory=_swagger_assets()), name="swagger")
     app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
     app.include_router(routes.router)
@@ -105,6 +102,22 @@ def create_app(
     _add_guards(app)
     _add_error_handlers(app)
     return app
+
+
+DATA_DIR_VARIABLE = "FACESIFT_SERVE_DATA_DIR"
+PROBE_WORKERS_VARIABLE = "FACESIFT_SERVE_PROBE_WORKERS"
+VECTORS_VARIABLE = "FACESIFT_VECTORS"  # the same variable --vectors reads
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``facesift serve --workers N`` process: the data folder and the
+    database come from the environment the command set."""
+    probe_workers = int(os.environ.get(PROBE_WORKERS_VARIABLE) or 0) or None
+    return create_app(
+        Path(os.environ[DATA_DIR_VARIABLE]),
+        probe_workers=probe_workers,
+        vectors=os.environ.get(VECTORS_VARIABLE) or None,
+    )
 
 
 def _swagger_assets() -> str:
@@ -121,17 +134,6 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
         )
-
-
-@contextmanager
-def _turn_given_up(turn: asyncio.Lock) -> Iterator[None]:
-    """Called from a handler's worker thread during its turn: lets other requests take
-    theirs while it computes without the database, and waits for the turn back after."""
-    anyio.from_thread.run_sync(turn.release)
-    try:
-        yield
-    finally:
-        anyio.from_thread.run(turn.acquire)
 
 
 def _add_guards(app: FastAPI) -> None:
@@ -152,16 +154,14 @@ def _add_guards(app: FastAPI) -> None:
         too_big = _oversized(request, svc)
         if too_big is not None:
             return _secure(too_big, path)
-        # Receive the whole (size-checked) body before taking a turn, so a slow upload
-        # holds up nobody else.
+        # Receive the whole (size-checked) body first, so a slow upload holds no thread.
         await request.body()
-        async with request.app.state.turn:
-            if path != "/healthz" and not svc.accounts.has_admin():
-                response: Response = JSONResponse(
-                    {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
-                )
-            else:
-                response = await call_next(request)
+        if path != "/healthz" and not await anyio.to_thread.run_sync(svc.accounts.has_admin):
+            response: Response = JSONResponse(
+                {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
+            )
+        else:
+            response = await call_next(request)
         return _secure(response, path)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request, Response
 
 from facesift.api.context import Services
@@ -66,8 +67,10 @@ async def check_csrf(request: Request, caller: Caller) -> None:
 
 
 async def require_caller(request: Request) -> Caller:
-    """FastAPI dependency: the signed-in caller, CSRF-checked; 401 otherwise."""
-    caller = identify(request)
+    """FastAPI dependency: the signed-in caller, CSRF-checked; 401 otherwise. Looked up in
+    a worker thread: it reads (and for tokens writes) the database, which may wait for a
+    writer's lock, and the event loop must never wait."""
+    caller = await anyio.to_thread.run_sync(identify, request)
     if caller is None:
         raise Unauthenticated("sign in first")
     await check_csrf(request, caller)
@@ -77,7 +80,7 @@ async def require_caller(request: Request) -> Caller:
 
 async def optional_caller(request: Request) -> Caller | None:
     try:
-        return identify(request)
+        return await anyio.to_thread.run_sync(identify, request)
     except Unauthenticated:
         return None
 

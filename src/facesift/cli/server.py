@@ -4,6 +4,7 @@ actor "operator"."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -24,6 +25,12 @@ from facesift.cli.common import resolve_data_dir as data_dir_of
 from facesift.compose import open_store
 from facesift.errors import FacesiftError
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
+from facesift.store.database import (
+    DATABASE_URL_VARIABLE,
+    POSTGRESQL,
+    dialect_of,
+    resolve_url,
+)
 
 users_app = typer.Typer(help="Manage user accounts (run on the server).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens (run on the server).", no_args_is_help=True)
@@ -47,6 +54,12 @@ def _accounts(data_dir) -> Iterator[Accounts]:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (more than one: PostgreSQL only).")
+    ] = 1,
+    probe_workers: Annotated[
+        int, typer.Option(min=0, help="Probe analyses at once, per process [default: cores].")
+    ] = 0,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
 ) -> None:
@@ -54,8 +67,12 @@ def serve(
     import uvicorn
 
     from facesift.api import create_app
+    from facesift.api.app import DATA_DIR_VARIABLE, PROBE_WORKERS_VARIABLE, VECTORS_VARIABLE
 
     folder = data_dir_of(data_dir)
+    url = resolve_url(folder, database.url)
+    if workers > 1 and dialect_of(url) != POSTGRESQL:
+        raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
     with _accounts(data_dir) as accounts:
         if not accounts.has_admin():
             errors.print(
@@ -64,8 +81,26 @@ def serve(
                 f"--data-dir {folder}"
             )
     # access_log off: request lines are not needed, and logs must never hold probe data.
+    if workers == 1:
+        app = create_app(
+            folder,
+            database_url=database.url,
+            probe_workers=probe_workers or None,
+            vectors=vectors,
+        )
+        uvicorn.run(app, host=host, port=port, access_log=False)
+        return
+    # Each worker process builds its own app from the environment (uvicorn imports it by
+    # name); they share the database and see each other's changes through it.
+    os.environ[DATA_DIR_VARIABLE] = str(folder)
+    os.environ[DATABASE_URL_VARIABLE] = url
+    os.environ[PROBE_WORKERS_VARIABLE] = str(probe_workers)
+    if vectors:
+        os.environ[VECTORS_VARIABLE] = vectors
     uvicorn.run(
-        create_app(folder, database_url=database.url, vectors=vectors),
+        "facesift.api.app:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         access_log=False,

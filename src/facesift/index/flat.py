@@ -7,6 +7,7 @@ milliseconds on one core.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import faiss
@@ -61,6 +62,7 @@ class FlatIndex:
         return np.sqrt(np.maximum(squared, 0)), ids
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
+        # A name of this process's own: several server workers may save at once.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         faiss.write_index(self._index, str(tmp))
         os.replace(tmp, path)

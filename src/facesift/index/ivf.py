@@ -10,6 +10,7 @@ Adding and removing work in place; retraining the coarse clusters needs a rebuil
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import faiss
@@ -143,6 +144,7 @@ class IvfIndex:
 
     def save(self, path: Path) -> None:
         self.vectors.flush()
-        tmp = path.with_name(path.name + ".tmp")
+        # A name of this process's own: several server workers may save at once.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         faiss.write_index(self._index, str(tmp))
         os.replace(tmp, path)

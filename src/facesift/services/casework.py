@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
-from collections.abc import Callable
+import queue
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 
@@ -71,8 +71,12 @@ MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
 
 class Casework:
     """``outside_turn``: a context in which the caller gives up the database while it
-    computes. The server passes one that lets other requests take their turns while a probe
-    is decoded and analysed (up to a second or two of CPU); nothing in it touches SQLite."""
+    computes (a probe's decoding and analysis); nothing in it touches the database.
+
+    ``analyzers``: the probe analysis pool. An analyzer is not thread-safe, but dlib and
+    onnxruntime release the GIL, so several analyzers (one per core, built by the composition
+    root) analyse several uploads at once in the server's request threads. Without it, the
+    one ``analyzer`` serves every upload in turn."""
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class Casework:
         calibration: Calibration,
         settings: Settings,
         outside_turn: Callable[[], AbstractContextManager] = nullcontext,
+        analyzers: Sequence[FaceAnalyzer] = (),
     ):
         self.gallery = gallery
         self.records = gallery.store.cases
@@ -88,7 +93,9 @@ class Casework:
         self._analyzer = analyzer
         self._calibration = calibration
         self._outside_turn = outside_turn
-        self._vision_lock = threading.Lock()  # dlib's detectors are not thread-safe
+        self._idle: queue.SimpleQueue[FaceAnalyzer] = queue.SimpleQueue()
+        for idle in analyzers or [analyzer]:
+            self._idle.put(idle)
 
     @property
     def _audit(self):
@@ -187,8 +194,11 @@ class Casework:
         )
 
     def _analyze(self, pixels: np.ndarray) -> ImageAnalysis:
-        with self._vision_lock:
-            return self._analyzer.analyze(pixels)
+        analyzer = self._idle.get()  # waits while every analyzer is busy
+        try:
+            return analyzer.analyze(pixels)
+        finally:
+            self._idle.put(analyzer)
 
     def _store_probe(
         self,

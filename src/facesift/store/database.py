@@ -120,9 +120,12 @@ def describe_url(url: str) -> str:
 
 
 class Database:
-    """One connection to the database, used by one component at a time (callers serialise
-    it: the server's turn, or a single command). Statements outside ``transaction()`` commit
-    on their own; ``transaction()`` is one atomic unit."""
+    """The database, for every thread of a process: each thread gets a connection of its own
+    from the engine's pool the first time it asks, and keeps it, so the server's request
+    threads run their statements and transactions side by side (SQLite serialises the
+    writers with its lock, PostgreSQL with row locks and the audit's advisory lock).
+    Statements outside ``transaction()`` commit on their own; ``transaction()`` is one
+    atomic unit on the calling thread's connection."""
 
     def __init__(self, url: str):
         self.url = url
@@ -131,20 +134,40 @@ class Database:
         if self.dialect == SQLITE and engine_url.database:
             Path(engine_url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = _make_engine(engine_url.render_as_string(hide_password=False), self.dialect)
-        self._raw = self.engine.raw_connection()
-        self._depth = 0
-        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's connection, to close them all
+        self._opened_lock = threading.Lock()
+        self._changes = 0  # SQLite: see change_counter
         if self.dialect == SQLITE:
-            for pragma in (
-                "PRAGMA journal_mode=WAL",  # readers keep reading while an ingest writes
-                "PRAGMA synchronous=NORMAL",  # with WAL: durable at checkpoints, never corrupt
-                "PRAGMA foreign_keys=ON",
-            ):
-                self.execute(pragma)
+            # Kept in the file: readers keep reading while an ingest writes.
+            self.execute("PRAGMA journal_mode=WAL")
         migrate(self)
 
+    @property
+    def _raw(self) -> Any:
+        """This thread's connection (a pooled DBAPI connection)."""
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            self._local.raw, self._local.depth = raw, 0
+            with self._opened_lock:
+                self._opened.append(raw)
+        return raw
+
+    @property
+    def _depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    @_depth.setter
+    def _depth(self, value: int) -> None:
+        self._local.depth = value
+
     def close(self) -> None:
-        self._raw.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for raw in opened:
+            raw.close()
+        self._local = threading.local()
         self.engine.dispose()
 
     # -- statements ----------------------------------------------------------------------------
@@ -163,25 +186,22 @@ class Database:
             if isinstance(params, Mapping)
             else tuple(map(_param, params))
         )
-        with self._lock:
-            cursor = self._raw.cursor()
-            try:
-                cursor.execute(self._sql(sql, named), values)
-                rows = self._fetch(cursor)
-                return Result(rows, cursor.rowcount)
-            finally:
-                cursor.close()
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(self._sql(sql, named), values)
+            return Result(self._fetch(cursor), cursor.rowcount)
+        finally:
+            cursor.close()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(map(_param, r)) for r in rows]
         if not rows:
             return
-        with self._lock:
-            cursor = self._raw.cursor()
-            try:
-                cursor.executemany(self._sql(sql), rows)
-            finally:
-                cursor.close()
+        cursor = self._raw.cursor()
+        try:
+            cursor.executemany(self._sql(sql), rows)
+        finally:
+            cursor.close()
 
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT and return the new row's id."""
@@ -191,27 +211,21 @@ class Database:
 
     def script(self, script: str) -> None:
         """Run several statements (a migration). SQLite needs its own call for that."""
-        with self._lock:
-            if self.dialect == SQLITE:
-                self._raw.driver_connection.executescript(script)
-            else:
-                cursor = self._raw.cursor()
-                try:
-                    cursor.execute(script)
-                finally:
-                    cursor.close()
+        if self.dialect == SQLITE:
+            self._raw.driver_connection.executescript(script)
+            return
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(script)
+        finally:
+            cursor.close()
 
     @staticmethod
     def _fetch(cursor: Any) -> list[Record]:
         if cursor.description is None:
             return []
         names = [d[0] for d in cursor.description]
-        return [
-            Record(
-                zip(names, (bytes(v) if isinstance(v, memoryview) else v for v in row), strict=True)
-            )
-            for row in cursor.fetchall()
-        ]
+        return [Record(zip(names, map(_plain, row), strict=True)) for row in cursor.fetchall()]
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -223,17 +237,16 @@ class Database:
     def transaction(self) -> Iterator[Database]:
         """One atomic unit. On SQLite it takes the write lock at once (``BEGIN IMMEDIATE``),
         as before; PostgreSQL's row locks and the audit's advisory lock do that job there."""
-        with self._lock:
-            self.execute("BEGIN IMMEDIATE" if self.dialect == SQLITE else "BEGIN")
-            self._depth += 1
-            try:
-                yield self
-                self.execute("COMMIT")
-            except BaseException:
-                self.execute("ROLLBACK")
-                raise
-            finally:
-                self._depth -= 1
+        self.execute("BEGIN IMMEDIATE" if self.dialect == SQLITE else "BEGIN")
+        self._depth += 1
+        try:
+            yield self
+            self.execute("COMMIT")
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth -= 1
 
     def lock_audit_head(self) -> None:
         """Inside a transaction: wait until no other transaction is appending to the audit
@@ -261,7 +274,14 @@ class Database:
         SQLite: ``PRAGMA data_version`` (changes on any other connection's commit).
         PostgreSQL: a counter that triggers on ``faces`` bump (migration 0004)."""
         if self.dialect == SQLITE:
-            return int(self.execute("PRAGMA data_version").fetchone()[0])
+            # data_version is each connection's own count, and each thread has a connection:
+            # a change seen on any of them moves one counter for the whole process.
+            version = int(self.execute("PRAGMA data_version").fetchone()[0])
+            if getattr(self._local, "data_version", None) != version:
+                self._local.data_version = version
+                with self._opened_lock:
+                    self._changes += 1
+            return self._changes
         return int(self.execute("SELECT counter FROM face_changes WHERE id = 1").fetchone()[0])
 
 
@@ -285,7 +305,8 @@ def _make_engine(url: str, dialect: str) -> Engine:
     if dialect == SQLITE:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is exactly one
         # transaction and nothing is committed behind our back. NullPool: a file database
-        # gains nothing from pooling, and each Database keeps its one connection.
+        # gains nothing from pooling; each thread keeps the connection it opened. A writer
+        # waits up to 30 s for another's lock instead of failing with "database is locked".
         engine = create_engine(
             url,
             poolclass=NullPool,
@@ -295,9 +316,13 @@ def _make_engine(url: str, dialect: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_autocommit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
             dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True)
+    # A connection for each of the server's request threads (anyio runs up to 40) and a few
+    # for the rest; connections are opened as threads first need them.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=48)
 
     @event.listens_for(engine, "connect")
     def _pg_autocommit(dbapi_connection: Any, _record: object) -> None:

@@ -1,0 +1,218 @@
+"""A team on one server: investigators uploading probes and searching, while reviewers,
+supervisors and auditors browse. Loopback only; a bounded asyncio client (httpx).
+
+    .venv/bin/python bench/load.py --users 10 25 50 --seconds 20
+
+Runs, in one go, against the same gallery (the fixture's 20 photos of 10 people, with the
+server tests' accounts):
+
+- ``sqlite-1proc-1analysis``: SQLite, one server process, one probe analysis at a time
+  (``--probe-workers 1``: what the server did before requests ran in parallel);
+- ``sqlite-1proc``: SQLite, one server process, an analyzer per core;
+- ``postgresql-2workers``: PostgreSQL (a server the script starts), ``--workers 2``.
+
+Each simulated user loops without think time. Investigators (60%) upload a 1-megapixel probe
+and search it; the others read pages and API lists. Reports requests/s and p50/p99 per kind
+of request, errors (any non-2xx, or no answer) and 5xx, per setting and number of users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
+
+from tests.browser_support import start_server  # noqa: E402
+from tests.postgres import start_postgres  # noqa: E402
+from tests.server_world import PROBE, World, build_world  # noqa: E402
+
+INVESTIGATORS = ("ivan", "iris", "ivy")
+READERS = {  # who reads what
+    "rita": ("/api/reviews/queue", "/reviews", "/api/me"),
+    "rory": ("/api/reviews/queue", "/reviews", "/api/me"),
+    "sam": ("/api/searches", "/activity", "/api/cases"),
+    "audrey": ("/api/audit?limit=50", "/audit", "/api/stats"),
+}
+INVESTIGATOR_SHARE = 0.6
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    server_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    refused: set[str] = field(default_factory=set)  # what answered an error, to say so
+
+    def record(self, kind: str, started: float, status: int | None) -> None:
+        self.latencies[kind].append(time.monotonic() - started)
+        if status is None or not 200 <= status < 300:
+            self.errors[kind] += 1
+        if status is not None and status >= 500:
+            self.server_errors[kind] += 1
+
+
+def probe_photo() -> bytes:
+    """The fixture probe at 1 megapixel, as an uploaded photo would be."""
+    buffer = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((1000, 1000)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+async def _call(client: httpx.AsyncClient, tally: Tally, kind: str, method: str, url: str, **kw):
+    started = time.monotonic()
+    try:
+        response = await client.request(method, url, **kw)
+    except httpx.HTTPError:
+        tally.record(kind, started, None)
+        return None
+    tally.record(kind, started, response.status_code)
+    if not response.is_success:
+        tally.refused.add(f"{method} {url} {response.status_code}")
+    return response
+
+
+async def investigator(
+    client: httpx.AsyncClient, world: World, name: str, n: int, photo: bytes, until: float, tally
+) -> None:
+    headers = world.auth(name)
+    case = await _call(
+        client,
+        tally,
+        "open case",
+        "POST",
+        "/api/cases",
+        headers=headers,
+        json={
+            "reference": f"LOAD-{name}-{n}-{time.monotonic_ns()}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        },
+    )
+    if case is None or case.status_code != 201:
+        return
+    case_id = case.json()["id"]
+    while time.monotonic() < until:
+        probe = await _call(
+            client,
+            tally,
+            "upload probe",
+            "POST",
+            f"/api/cases/{case_id}/probes",
+            headers=headers,
+            files={"file": ("probe.jpg", photo, "image/jpeg")},
+        )
+        if probe is None or probe.status_code != 201:
+            continue
+        await _call(
+            client,
+            tally,
+            "search",
+            "POST",
+            f"/api/probes/{probe.json()['id']}/searches",
+            headers=headers,
+            json={"face_index": 0},
+        )
+
+
+async def reader(client: httpx.AsyncClient, world: World, name: str, until: float, tally) -> None:
+    headers = world.auth(name)
+    for path in itertools.cycle(READERS[name]):
+        if time.monotonic() >= until:
+            return
+        kind = "page" if not path.startswith("/api/") else "api read"
+        await _call(client, tally, kind, "GET", path, headers=headers)
+
+
+async def run_load(base_url: str, world: World, users: int, seconds: float, photo: bytes) -> Tally:
+    tally = Tally()
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+        until = time.monotonic() + seconds
+        investigators = max(1, round(users * INVESTIGATOR_SHARE))
+        readers = itertools.cycle(READERS)
+        tasks = [
+            investigator(client, world, INVESTIGATORS[n % 3], n, photo, until, tally)
+            for n in range(investigators)
+        ] + [
+            reader(client, world, next(readers), until, tally) for _ in range(users - investigators)
+        ]
+        started = time.monotonic()
+        await asyncio.gather(*tasks)
+        tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+    return tally
+
+
+def report(setting: str, users: int, tally: Tally) -> list[str]:
+    rows = []
+    elapsed = tally.elapsed  # type: ignore[attr-defined]
+    for kind in ("search", "upload probe", "open case", "api read", "page"):
+        times = sorted(tally.latencies.get(kind, []))
+        if not times:
+            continue
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        rows.append(
+            f"| {setting} | {users} | {kind} | {len(times)} | {len(times) / elapsed:.1f} "
+            f"| {statistics.median(times) * 1000:.0f} | {p99 * 1000:.0f} "
+            f"| {tally.errors.get(kind, 0)} | {tally.server_errors.get(kind, 0)} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["sqlite-1proc-1analysis", "sqlite-1proc", "postgresql-2workers"],
+    )
+    args = parser.parse_args()
+    photo = probe_photo()
+    print("| setting | users | request | count | per s | p50 ms | p99 ms | errors | 5xx |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="facesift-load-") as tmp, ExitStack() as stack:
+        worlds: dict[str, World] = {}
+        for setting in args.settings:
+            backend = setting.split("-")[0]
+            if backend not in worlds:
+                postgres = (
+                    stack.enter_context(start_postgres()) if backend == "postgresql" else None
+                )
+                worlds[backend] = build_world(Path(tmp) / backend, postgres)
+            world = worlds[backend]
+            extra = ["--workers", "2"] if "2workers" in setting else []
+            if "1analysis" in setting:
+                extra += ["--probe-workers", "1"]
+            with start_server(world.data_dir, world.env(), extra_args=extra) as server:
+                httpx.put(
+                    server.url_for("/api/settings/searches_per_minute"),
+                    json={"value": 1_000_000},
+                    headers=world.auth("admin"),
+                )
+                for users in args.users:
+                    tally = asyncio.run(run_load(server.url, world, users, args.seconds, photo))
+                    for row in report(setting, users, tally):
+                        print(row, flush=True)
+                    if tally.refused:
+                        print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
