@@ -7,6 +7,8 @@ PostgreSQL) and copied for tests that change it.
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,31 +50,48 @@ class World:
     user_ids: dict[str, int]
     database_url: str | None = None  # None: SQLite in data_dir
     postgres: PostgresServer | None = None
+    vectors: str | None = None  # a Milvus collection's URL; None: FAISS files in data_dir
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def env(self) -> dict[str, str]:
         """The environment a facesift process needs to open this world's database."""
-        return {"FACESIFT_DATABASE_URL": self.database_url} if self.database_url else {}
+        env = {"FACESIFT_DATABASE_URL": self.database_url} if self.database_url else {}
+        return env | ({"FACESIFT_VECTORS": self.vectors} if self.vectors else {})
 
     def app(self) -> FastAPI:
-        return create_app(self.data_dir, database_url=self.database_url)
+        return create_app(self.data_dir, database_url=self.database_url, vectors=self.vectors)
 
     def copy_to(self, target: Path) -> World:
         shutil.copytree(self.data_dir, target)
+        # A copy in Milvus is a new collection, filled from the copied records when opened.
+        vectors = _milvus_collection(self.vectors.split("/")[2]) if self.vectors else None
         if self.postgres is None:
-            return World(target, self.tokens, self.user_ids)
+            return World(target, self.tokens, self.user_ids, vectors=vectors)
         url = self.postgres.new_database()
         source, copy = open_store(self.data_dir, self.database_url), open_store(target, url)
         copy_database(source.db, copy.db)
         source.close()
         copy.close()
-        return World(target, self.tokens, self.user_ids, url, self.postgres)
+        return World(target, self.tokens, self.user_ids, url, self.postgres, vectors)
 
 
-def build_world(data_dir: Path, postgres: PostgresServer | None = None) -> World:
+_collections = itertools.count()
+
+
+def _milvus_collection(host_port: str) -> str:
+    """A new collection on the Milvus server at ``host_port``, read at Strong consistency so
+    a test's search sees the ingest just before it (Bounded has its own tests)."""
+    return f"milvus://{host_port}/world_{os.getpid()}_{next(_collections)}?consistency=Strong"
+
+
+def build_world(
+    data_dir: Path, postgres: PostgresServer | None = None, milvus_url: str | None = None
+) -> World:
+    """``milvus_url`` (``milvus://HOST:PORT``): the vectors in a new collection there."""
     database_url = postgres.new_database() if postgres else None
+    vectors = _milvus_collection(milvus_url.split("/")[2]) if milvus_url else None
     gallery = [str(p.path) for p in photos("gallery")]
     run_cli(
         "ingest",
@@ -81,6 +100,7 @@ def build_world(data_dir: Path, postgres: PostgresServer | None = None) -> World
         "--workers",
         "1",
         *gallery,
+        *(["--vectors", vectors] if vectors else []),
         data_dir=data_dir,
         check=True,
         database_url=database_url,
@@ -95,7 +115,7 @@ def build_world(data_dir: Path, postgres: PostgresServer | None = None) -> World
         tokens[name] = accounts.create_token(None, user.id, "tests").token
         ids[name] = user.id
     store.close()
-    return World(data_dir, tokens, ids, database_url, postgres)
+    return World(data_dir, tokens, ids, database_url, postgres, vectors)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

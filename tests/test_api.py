@@ -23,12 +23,17 @@ from tests.server_world import PASSWORD, PROBE, STRANGER, World, build_world
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql+milvus"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
     # A world of this module's own: these tests change settings and open many cases. Every
-    # test runs on SQLite and on PostgreSQL.
-    postgres = request.getfixturevalue("postgres_server") if request.param != "sqlite" else None
-    return build_world(tmp_path_factory.mktemp("api") / "data", postgres)
+    # test runs on one box (SQLite, FAISS) and as a team would (PostgreSQL, Milvus).
+    if request.param == "sqlite":
+        return build_world(tmp_path_factory.mktemp("api") / "data")
+    return build_world(
+        tmp_path_factory.mktemp("api") / "data",
+        request.getfixturevalue("postgres_server"),
+        request.getfixturevalue("milvus_url"),
+    )
 
 
 @pytest.fixture(scope="module")
