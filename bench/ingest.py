@@ -32,13 +32,13 @@ def lfw_sample(lfw: Path, count: int) -> list[Path]:
 
 
 def bench_facesift(
-    images: list[Path], workers: int, variants: str, min_face: int
+    images: list[Path], workers: int, variants: str, min_face: int, detector: str = "hog"
 ) -> tuple[float, int]:
     from facesift.services.gallery import Gallery
     from facesift.services.ingest import IngestOptions, ingest
     from facesift.vision import VisionConfig
 
-    vision = VisionConfig(chip_variants=variants, min_face_px=min_face)
+    vision = VisionConfig(chip_variants=variants, min_face_px=min_face, detector=detector)
     options = IngestOptions(workers=workers, vision=vision)
     with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
         started = time.perf_counter()
@@ -79,6 +79,12 @@ def main() -> None:
         "none (1, like the library)",
     )
     parser.add_argument(
+        "--detectors",
+        nargs="+",
+        default=["hog"],
+        help="facesift's detectors, one run each (with each chip setting): hog, centerface, yunet",
+    )
+    parser.add_argument(
         "--min-face",
         type=int,
         default=40,
@@ -92,11 +98,14 @@ def main() -> None:
     )
 
     rows, cpu = [], {}
-    for variants in args.chip_variants:
-        cpu_before = cpu_seconds()
-        seconds, faces = bench_facesift(images, args.workers, variants, args.min_face)
-        cpu[variants] = (cpu_seconds() - cpu_before) / seconds
-        rows.append((f"facesift ({variants})", seconds, faces))
+    print(f"load average at the start: {os.getloadavg()}")
+    for detector in args.detectors:
+        for variants in args.chip_variants:
+            name = f"facesift ({detector}, {variants})"
+            cpu_before = cpu_seconds()
+            seconds, faces = bench_facesift(images, args.workers, variants, args.min_face, detector)
+            cpu[name] = (cpu_seconds() - cpu_before) / seconds
+            rows.append((name, seconds, faces))
     try:
         seconds_fr, faces_fr = bench_face_recognition(images)
         baseline = ("face_recognition API", seconds_fr, faces_fr)
@@ -108,18 +117,18 @@ def main() -> None:
         )
 
     print(
-        f"{'':24} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
+        f"{'':30} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
         f"{'CPU':>5} {'ratio':>6}"
     )
     for name, secs, found in rows + ([baseline] if baseline else []):
-        variants = name[name.find("(") + 1 : -1]
-        usage = f"{cpu[variants]:5.0%}" if variants in cpu else f"{'':5}"
+        usage = f"{cpu[name]:5.0%}" if name in cpu else f"{'':5}"
         ratio = f"{baseline[1] / secs:5.2f}x" if baseline else ""
         print(
-            f"{name:24} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
+            f"{name:30} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
             f"{usage} {ratio:>6}"
         )
     print("CPU: facesift's processes, 100% = one core busy; ratio: images/s against the library")
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

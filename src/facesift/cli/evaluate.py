@@ -11,6 +11,7 @@ from rich.table import Table
 
 from facesift.cli.common import (
     DataDir,
+    Detector,
     JsonFlag,
     console,
     fail,
@@ -24,6 +25,7 @@ from facesift.services import lfw
 from facesift.services.calibration import Calibration
 from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
+from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
 eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
 
@@ -47,6 +49,7 @@ def eval_lfw(
     chip_variants: Annotated[
         str, typer.Option(help="Chips embedded a face: jitter (6, the default), flip (2), none.")
     ] = "jitter",
+    detector: Detector = DEFAULT_DETECTOR,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -56,7 +59,9 @@ def eval_lfw(
         raise fail("--protocol must be view1 or view2", 2)
     if chip_variants not in CHIP_VARIANTS:
         raise fail(f"--chip-variants must be one of {', '.join(CHIP_VARIANTS)}", 2)
-    config = VisionConfig(fallback_detector="mmod", chip_variants=chip_variants)
+    if detector not in DETECTORS:
+        raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
+    config = VisionConfig(detector=detector, fallback_detector="mmod", chip_variants=chip_variants)
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
     cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
