@@ -1,6 +1,6 @@
 """Detectors side by side, in one run: HOG (today's default) against the ONNX plug-ins.
 
-    .venv/bin/python bench/detect_compare.py --images 1000 --plugins centerface:20:0.4 yunet:20:0.5
+    .venv/bin/python bench/detect_compare.py --images 3000 --plugins centerface:24:0.4 yunet:20:0.6
 
 For each detector at the default minimum face (40 px), all on one thread, interleaved
 image by image so that both see the same machine load:
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument(
         "--plugins",
         nargs="+",
-        default=["centerface:20:0.4", "yunet:20:0.5"],
+        default=["centerface:24:0.4", "yunet:20:0.6"],
         metavar="NAME:NATIVE:SCORE",
         help="ONNX detectors: name, smallest reliable face in its own pixels, score threshold",
     )

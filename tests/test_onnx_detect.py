@@ -10,7 +10,7 @@ from facesift.vision.decode import decode_image
 from facesift.vision.detect import HogDetector, make_detector
 from facesift.vision.onnx_detect import CenterFaceDetector, package_file
 from facesift.vision.yunet_onnx import OUTPUTS
-from tests.conftest import LFW, TEST_DATA, photos
+from tests.conftest import LFW, TEST_DATA, default_faces, photos
 
 
 def _iou(a, b) -> float:
@@ -161,3 +161,12 @@ def test_yunet_finds_the_group_faces() -> None:
     assert isinstance(detector, YuNetDetector)
     for photo in photos("group"):
         assert len(detector.detect(decode_image(photo.path.read_bytes()))) == photo.expected_faces
+
+
+def test_the_identity_photos_hold_the_faces_the_other_tests_count(centerface, hog) -> None:
+    """What tests elsewhere count on (conftest.EXTRA_FACES): CenterFace finds each person and
+    the extra faces listed; HOG finds each person only."""
+    for photo in photos("gallery") + photos("probe"):
+        image = decode_image(photo.path.read_bytes())
+        assert len(centerface.detect(image)) == default_faces(photo), photo.path.name
+        assert len(hog.detect(image)) == 1, photo.path.name

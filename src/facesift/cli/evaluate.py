@@ -84,9 +84,9 @@ def eval_lfw(
     if labels:
         report.identification = lfw.identify(labels, cache)
     report.notes.append(
-        "Images where HOG finds no face go to the CNN (MMOD) detector, then to LFW's fixed "
-        "central box; none is dropped. strict_accuracy counts every pair with an image HOG "
-        "missed as an error."
+        f"Images where the {config.detector} detector finds no face go to the CNN (MMOD) "
+        "detector, then to LFW's fixed central box; none is dropped. strict_accuracy counts "
+        f"every pair with an image the {config.detector} detector missed as an error."
     )
     if write_calibration:
         genuine, impostor = lfw.distance_histograms(labels, cache, CALIBRATION_EDGES)
@@ -137,10 +137,13 @@ def _print_report(report: lfw.LfwReport) -> None:
         ("threshold (mean of folds)", f"{v.threshold:.4f}"),
         ("TAR at FAR = 0.001", f"{v.tar_at_far_1e3:.2%} (distance ≤ {v.far_1e3_threshold:.4f})"),
         ("EER", f"{v.eer:.2%} (distance {v.eer_threshold:.4f})"),
-        ("images / HOG found no face", f"{v.images} / {v.images_without_detected_face}"),
+        (
+            f"images / {report.detector} found no face",
+            f"{v.images} / {v.images_without_detected_face}",
+        ),
         ("... found by the CNN detector instead", f"{v.images_found_by_fallback_detector}"),
         ("... embedded from the central box", f"{v.images_using_central_box}"),
-        ("pairs with a face HOG missed", f"{v.pairs_with_fallback_face}"),
+        (f"pairs with a face {report.detector} missed", f"{v.pairs_with_fallback_face}"),
     ]
     if report.identification:
         i = report.identification
