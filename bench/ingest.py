@@ -33,13 +33,18 @@ def lfw_sample(lfw: Path, count: int) -> list[Path]:
 
 
 def bench_facesift(
-    images: list[Path], workers: int, variants: str, min_face: int, cluster: str | None = None
+    images: list[Path],
+    workers: int,
+    variants: str,
+    min_face: int,
+    detector: str = "hog",
+    cluster: str | None = None,
 ) -> tuple[float, int]:
     from facesift.services.gallery import Gallery
     from facesift.services.ingest import IngestOptions, ingest
     from facesift.vision import VisionConfig
 
-    vision = VisionConfig(chip_variants=variants, min_face_px=min_face)
+    vision = VisionConfig(chip_variants=variants, min_face_px=min_face, detector=detector)
     options = IngestOptions(workers=workers, vision=vision, cluster=cluster)
     with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
         started = time.perf_counter()
@@ -50,7 +55,7 @@ def bench_facesift(
 
 
 def bench_on_cluster(
-    images: list[Path], workers: int, variants: str, min_face: int
+    images: list[Path], workers: int, variants: str, min_face: int, detector: str
 ) -> tuple[float, int]:
     """The same ingest through a Dask cluster started here as a user would start one: a
     scheduler process and ``workers`` single-threaded worker processes, on 127.0.0.1 only.
@@ -94,9 +99,10 @@ def bench_on_cluster(
         time.sleep(1.0)
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(workers, timeout=60)
-        cold, _ = bench_facesift(images[: workers * 4], workers, variants, min_face, address)
+        warm_up = images[: workers * 4]
+        cold, _ = bench_facesift(warm_up, workers, variants, min_face, detector, address)
         print(f"cluster warm-up: {workers * 4} images in {cold:.1f} s (the workers load models)")
-        return bench_facesift(images, workers, variants, min_face, address)
+        return bench_facesift(images, workers, variants, min_face, detector, address)
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -134,6 +140,12 @@ def main() -> None:
         "none (1, like the library)",
     )
     parser.add_argument(
+        "--detectors",
+        nargs="+",
+        default=["hog"],
+        help="facesift's detectors, one run each (with each chip setting): hog, centerface, yunet",
+    )
+    parser.add_argument(
         "--min-face",
         type=int,
         default=40,
@@ -153,17 +165,19 @@ def main() -> None:
     )
 
     rows, cpu = [], {}
-    for variants in args.chip_variants:
-        cpu_before = cpu_seconds()
-        seconds, faces = bench_facesift(images, args.workers, variants, args.min_face)
-        cpu[variants] = (cpu_seconds() - cpu_before) / seconds
-        rows.append((f"facesift ({variants})", seconds, faces))
+    print(f"load average at the start: {os.getloadavg()}")
+    for detector in args.detectors:
+        for variants in args.chip_variants:
+            name = f"facesift ({detector}, {variants})"
+            cpu_before = cpu_seconds()
+            seconds, faces = bench_facesift(images, args.workers, variants, args.min_face, detector)
+            cpu[name] = (cpu_seconds() - cpu_before) / seconds
+            rows.append((name, seconds, faces))
     if args.cluster:
         pool_seconds = rows[0][1]
-        seconds, faces = bench_on_cluster(
-            images, args.workers, args.chip_variants[0], args.min_face
-        )
-        rows.append((f"facesift on Dask, {args.chip_variants[0]}", seconds, faces))
+        detector, variants = args.detectors[0], args.chip_variants[0]
+        seconds, faces = bench_on_cluster(images, args.workers, variants, args.min_face, detector)
+        rows.append((f"facesift on Dask, {detector}, {variants}", seconds, faces))
         print(
             f"Dask cluster against the local pool, {args.workers} workers each: "
             f"{pool_seconds / seconds:.3f}x the pool's images/s "
@@ -180,18 +194,18 @@ def main() -> None:
         )
 
     print(
-        f"{'':24} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
+        f"{'':30} {'seconds':>8} {'images/s':>9} {'faces':>6} {'faces/s':>8} "
         f"{'CPU':>5} {'ratio':>6}"
     )
     for name, secs, found in rows + ([baseline] if baseline else []):
-        variants = name[name.find("(") + 1 : -1]
-        usage = f"{cpu[variants]:5.0%}" if variants in cpu else f"{'':5}"
+        usage = f"{cpu[name]:5.0%}" if name in cpu else f"{'':5}"
         ratio = f"{baseline[1] / secs:5.2f}x" if baseline else ""
         print(
-            f"{name:24} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
+            f"{name:30} {secs:8.1f} {len(images) / secs:9.2f} {found:6d} {found / secs:8.2f} "
             f"{usage} {ratio:>6}"
         )
     print("CPU: facesift's processes, 100% = one core busy; ratio: images/s against the library")
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ of 1M faces held the way facesift holds them (SQLite records, compressed index).
 
 The gallery's faces are synthetic records (tests/synthetic.py) plus the 20 fixture gallery
 photos, ingested for real; the probe is a fixture probe photo scaled up to 1 megapixel.
-Timed: decode, detect, align, embed, search, candidate details and the audit entry.
+Timed: decode, detect, align, embed, search, candidate details and the audit entry; with
+HOG on one and two threads, and with the ONNX detectors (CenterFace, YuNet) on two.
 """
 
 from __future__ import annotations
@@ -73,7 +74,17 @@ def main() -> None:
         # The same analyzer with dlib's one-thread HOG scan: what a probe cost before.
         one_thread = copy.copy(analyzer)
         one_thread.detector = HogDetector(analyzer.detector.min_face_px, threads=1)
-        for label, candidate in (("HOG on one thread", one_thread), ("HOG on two", analyzer)):
+        plugins = [
+            (f"{name} on two threads", FaceAnalyzer.from_config(config))
+            for name in ("centerface", "yunet")
+            for config in [VisionConfig(detector=name, fallback_detector="mmod")]
+        ]
+        print(f"load average {os.getloadavg()}")
+        for label, candidate in [
+            ("HOG on one thread", one_thread),
+            ("HOG on two", analyzer),
+            *plugins,
+        ]:
             times, result = _time_search(gallery, candidate, calibration, probe, args.runs)
             top = result.candidates[0] if result.candidates else None
             print(

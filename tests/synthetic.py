@@ -9,6 +9,11 @@ import numpy as np
 from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
 from facesift.services.gallery import Gallery
 from facesift.store import StoredImage
+from facesift.vision import VisionConfig
+
+# A gallery refuses vectors of two embedders, and these share galleries with real faces
+# (bench/probe.py) and are searched with the default calibration.
+MODEL_ID = VisionConfig().model_id
 
 
 def synthetic_images(count: int, seed: int = 0) -> list[StoredImage]:
@@ -21,7 +26,7 @@ def synthetic_images(count: int, seed: int = 0) -> list[StoredImage]:
             landmarks=[(1.0, 2.0)] * 5,
             detector_score=1.0,
             quality=Quality(50, 100.0, 0.5),
-            model_id="dlib_resnet_v1",
+            model_id=MODEL_ID,  # they stand for the default embedder's vectors
             embedding=rng.normal(0, 0.1, 128).astype(np.float32),
         )
         sha = hashlib.sha256(f"{seed}-{number}".encode()).hexdigest()

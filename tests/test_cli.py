@@ -17,7 +17,7 @@ from PIL import Image
 
 from facesift.store.records import DATABASE_FILE
 from tests.bad_files import truncated_jpeg
-from tests.conftest import photos
+from tests.conftest import GALLERY_FACES, photos
 from tests.helpers import gallery_state, ingest_fixture_gallery, run_cli, run_json
 
 GROUNDS = ("--case", "CLI-1", "--purpose", "end-to-end test of the command line")
@@ -69,8 +69,9 @@ def test_probe_without_face_exits_3(data_dir) -> None:
 def test_stats_faces_and_audit(data_dir) -> None:
     code, stats = run_json("stats", data_dir=data_dir)
     assert code == 0
-    assert (stats["images"], stats["faces"], stats["indexed_vectors"]) == (20, 20, 20)
-    assert stats["collections"] == [{"name": "fixture", "images": 20, "faces": 20}]
+    faces = GALLERY_FACES
+    assert (stats["images"], stats["faces"], stats["indexed_vectors"]) == (20, faces, faces)
+    assert stats["collections"] == [{"name": "fixture", "images": 20, "faces": faces}]
     group = next(p for p in photos("group") if p.expected_faces == 6)
     code, faces = run_json("faces", group.path, data_dir=None)
     assert code == 0 and len(faces["faces"]) == 6
@@ -98,20 +99,23 @@ def test_audit_verify_names_an_edited_entry(tmp_path, data_dir) -> None:
 
 
 def test_big_photos_are_scanned_capped_and_the_output_says_so(tmp_path) -> None:
-    """A 6.25 MP photo is searched for faces of 50 px and up by default; --max-scan-mp 0
-    scans it whole for 40 px faces. Ingest counts the photos it could not scan whole."""
+    """With HOG a 6.25 MP photo is searched for faces of 50 px and up (its doubled scan is
+    capped at 16 MP); --max-scan-mp 0 scans it whole for 40 px faces. Ingest counts the
+    photos it could not scan whole. The default detector scans it whole at 40 px."""
     big = tmp_path / "big.jpg"
     Image.open(photos("probe")[0].path).convert("RGB").resize((2500, 2500)).save(big)
-    code, capped = run_json("faces", big, data_dir=None)
+    code, capped = run_json("faces", big, "--detector", "hog", data_dir=None)
     assert code == 0 and capped["smallest_face_px"] == 50 and len(capped["faces"]) == 1
-    code, whole = run_json("faces", big, "--max-scan-mp", "0", data_dir=None)
+    code, whole = run_json("faces", big, "--detector", "hog", "--max-scan-mp", "0", data_dir=None)
     assert code == 0 and whole["smallest_face_px"] == 40 and len(whole["faces"]) == 1
-    human = run_cli("faces", big, data_dir=None)
+    human = run_cli("faces", big, "--detector", "hog", data_dir=None)
     assert "faces smaller than 50 px were not looked for" in human.stdout
     small = photos("gallery")[0].path
-    code, summary = run_json("ingest", big, small, data_dir=tmp_path / "data")
+    code, summary = run_json("ingest", big, small, "--detector", "hog", data_dir=tmp_path / "data")
     assert code == 0 and summary["ingested"] == 2
     assert (summary["scan_capped"], summary["capped_smallest_face_px"]) == (1, 50)
+    code, default = run_json("faces", big, data_dir=None)
+    assert code == 0 and default["smallest_face_px"] == 40 and len(default["faces"]) == 1
 
 
 def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:

@@ -34,10 +34,12 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """What a detector returns: where a face is and how sure it is."""
+    """What a detector returns: where a face is and how sure it is, and where a detector
+    gives them, its own five landmarks (eyes, nose, mouth corners) in image pixels."""
 
     box: Box
     score: float
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ImageAnalysis:
     faces: list[Face]  # ordered left to right, so "face N" is stable
     smallest_face_px: int = 0  # faces smaller than this were not looked for (0: unknown)
     scan_capped: bool = False  # too big to scan whole for the configured smallest face
+    detector: str = ""  # the detector that found the faces ("": placed by hand, or unknown)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from facesift.cli.common import (
     DataDir,
+    Detector,
     JsonFlag,
     console,
     fail,
@@ -28,6 +29,7 @@ from facesift.services.open_set import OpenSetReport
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
+from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
 eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
 
@@ -62,6 +64,7 @@ def eval_lfw(
     chip_variants: Annotated[
         str, typer.Option(help="Chips embedded a face: jitter (6, the default), flip (2), none.")
     ] = "jitter",
+    detector: Detector = DEFAULT_DETECTOR,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -71,7 +74,9 @@ def eval_lfw(
         raise fail("--protocol must be view1 or view2", 2)
     if chip_variants not in CHIP_VARIANTS:
         raise fail(f"--chip-variants must be one of {', '.join(CHIP_VARIANTS)}", 2)
-    config = VisionConfig(fallback_detector="mmod", chip_variants=chip_variants)
+    if detector not in DETECTORS:
+        raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
+    config = VisionConfig(detector=detector, fallback_detector="mmod", chip_variants=chip_variants)
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
     cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
@@ -95,9 +100,9 @@ def eval_lfw(
     if labels:
         report.identification = lfw.identify(labels, cache)
     report.notes.append(
-        "Images where HOG finds no face go to the CNN (MMOD) detector, then to LFW's fixed "
-        "central box; none is dropped. strict_accuracy counts every pair with an image HOG "
-        "missed as an error."
+        f"Images where the {config.detector} detector finds no face go to the CNN (MMOD) "
+        "detector, then to LFW's fixed central box; none is dropped. strict_accuracy counts "
+        f"every pair with an image the {config.detector} detector missed as an error."
     )
     if write_calibration:
         genuine, impostor = lfw.distance_histograms(labels, cache, CALIBRATION_EDGES)
@@ -218,10 +223,13 @@ def _print_report(report: lfw.LfwReport) -> None:
         ("threshold (mean of folds)", f"{v.threshold:.4f}"),
         ("TAR at FAR = 0.001", f"{v.tar_at_far_1e3:.2%} (distance ≤ {v.far_1e3_threshold:.4f})"),
         ("EER", f"{v.eer:.2%} (distance {v.eer_threshold:.4f})"),
-        ("images / HOG found no face", f"{v.images} / {v.images_without_detected_face}"),
+        (
+            f"images / {report.detector} found no face",
+            f"{v.images} / {v.images_without_detected_face}",
+        ),
         ("... found by the CNN detector instead", f"{v.images_found_by_fallback_detector}"),
         ("... embedded from the central box", f"{v.images_using_central_box}"),
-        ("pairs with a face HOG missed", f"{v.pairs_with_fallback_face}"),
+        (f"pairs with a face {report.detector} missed", f"{v.pairs_with_fallback_face}"),
     ]
     if report.identification:
         i = report.identification

@@ -51,7 +51,7 @@ from facesift.services.search import NO_FACE, SearchRequest, search
 from facesift.store.database import dialect_of
 from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.decode import DEFAULT_MAX_BYTES
-from facesift.vision.detect import DEFAULT_MIN_FACE_PX
+from facesift.vision.detect import DEFAULT_DETECTOR, DEFAULT_MIN_FACE_PX, DETECTORS
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -110,7 +110,7 @@ def ingest_command(
     write_batch: Annotated[int, typer.Option(help="Images per database transaction.", min=1)] = (
         WRITE_BATCH_IMAGES
     ),
-    detector: Detector = "hog",
+    detector: Detector = DEFAULT_DETECTOR,
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     data_dir: DataDir = None,
@@ -120,6 +120,7 @@ def ingest_command(
     """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
 
     Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
+    _check_detector(detector)
     options = IngestOptions(
         collection=collection,
         manifest=manifest,
@@ -192,16 +193,19 @@ def search_command(
     face: Annotated[
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
     ] = None,
+    detector: Detector = DEFAULT_DETECTOR,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
+    _check_detector(detector)
     request = SearchRequest(case, purpose, collection, top, threshold, face, fpir)
     try:
         probe = _read_probe(photo)
-        # A probe is one photo: worth the CNN detector's time if HOG finds no face.
-        analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
+        # A probe is one photo: worth the CNN detector's time if the first finds no face.
+        config = VisionConfig(detector=detector, fallback_detector="mmod")
+        analyzer = FaceAnalyzer.from_config(config)
         with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
     except SearchRefused as exc:
@@ -216,6 +220,11 @@ def search_command(
         raise typer.Exit(EXIT_NO_FACE)
 
 
+def _check_detector(name: str) -> None:
+    if name not in DETECTORS:
+        raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
+
+
 def _read_probe(photo: Path) -> bytes:
     if not photo.is_file():
         raise FacesiftError(f"{photo} is not a file")
@@ -227,12 +236,13 @@ def _read_probe(photo: Path) -> bytes:
 @app.command("faces")
 def faces_command(
     photo: Annotated[Path, typer.Argument(help="A photo.")],
-    detector: Detector = "hog",
+    detector: Detector = DEFAULT_DETECTOR,
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
+    _check_detector(detector)
     config = VisionConfig(
         detector=detector,
         min_face_px=min_face,

@@ -21,13 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from facesift.errors import NotFound
+from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.store import Store, StoredImage
+from facesift.store.accounts import AccountRecords
 
 INDEX_FILE = "faces.faiss"
 EMBEDDING_DIM = 128
+# Which models made the gallery's vectors: {"embedder": model id, "detectors": [names]}, one
+# row of the settings table (not an admin setting: services.settings lists only its own keys).
+MODELS_SETTING = "gallery_models"
 
 
 @dataclass(frozen=True)
@@ -152,13 +156,54 @@ class Gallery:
                 # so faces another process added meanwhile are still caught up.
                 self._seen = (self._index_stamp(), self._seen[1])
 
+    def models(self) -> dict | None:
+        """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``,
+        or None while it holds no face. A gallery made before this was recorded reports its
+        faces' model id, with no detectors."""
+        recorded = AccountRecords(self.store.conn).setting(MODELS_SETTING)
+        if isinstance(recorded, dict):
+            return recorded
+        row = self.store.conn.execute("SELECT model_id FROM faces LIMIT 1").fetchone()
+        return {"embedder": row[0], "detectors": []} if row else None
+
+    def require_embedder(self, model_id: str) -> None:
+        """Refuses (Conflict) vectors of another embedder than the gallery's own: distances
+        between vectors of different models mean nothing."""
+        models = self.models()
+        if models is not None and models["embedder"] != model_id:
+            raise Conflict(
+                f"this gallery's vectors were made by the embedder {models['embedder']}, not "
+                f"{model_id}; vectors of different models cannot be compared. Use that "
+                "embedder's settings, or another data folder (--data-dir) for this model"
+            )
+
+    def _record_models(self, images: Sequence[StoredImage]) -> None:
+        """Check the new faces' embedder against the gallery's and record their detectors.
+        Call inside the transaction that stores them."""
+        embedders = {face.model_id for image in images for face in image.analysis.faces}
+        if not embedders:
+            return
+        if len(embedders) > 1:
+            raise Conflict(f"one batch holds vectors of several embedders: {sorted(embedders)}")
+        (embedder,) = embedders
+        self.require_embedder(embedder)
+        models = self.models() or {"embedder": embedder, "detectors": []}
+        detectors = set(models["detectors"])
+        detectors |= {i.analysis.detector for i in images if i.analysis.faces}
+        detectors.discard("")
+        updated = {"embedder": embedder, "detectors": sorted(detectors)}
+        if updated != AccountRecords(self.store.conn).setting(MODELS_SETTING):
+            AccountRecords(self.store.conn).put_setting(MODELS_SETTING, updated, "ingest")
+
     def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
-        """Store images with their faces in one transaction, then index the faces."""
+        """Store images with their faces in one transaction, then index the faces. Refuses
+        (Conflict) faces embedded by another model than the gallery's."""
         if not images:
             return 0
         face_ids: list[int] = []
         vectors: list[np.ndarray] = []
         with self.store.transaction():
+            self._record_models(images)
             collection_id = self.store.collection_id(collection)
             for image in images:
                 face_ids += self.store.add_image(collection_id, image)

@@ -103,6 +103,8 @@ class _IngestRun:
     # -- the loop ----------------------------------------------------------------------------
 
     def execute(self, paths: list[Path]) -> None:
+        # Refused before any work when the gallery's vectors come from another embedder.
+        self.gallery.require_embedder(self.options.vision.model_id)
         found = list(discover(paths, self.options.manifest))
         self.summary.total = len(found)
         self.on_progress(self.summary)

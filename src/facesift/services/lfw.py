@@ -5,10 +5,11 @@
 - view1: the threshold is chosen on ``pairsDevTrain.txt`` and applied to ``pairsDevTest.txt``.
 - identification: every image of a person with 2+ images searches all other images.
 
-Images where the HOG detector finds no face are not dropped: the CNN detector tries them,
-and if it finds none either, LFW's images being centred on the labelled face, we align and
-embed the fixed central box. Both are counted, and a strict figure that scores every pair
-with a face HOG missed as an error is reported too.
+Images where the detector (``--detector``; CenterFace by default) finds no face are not
+dropped: the CNN detector tries them, and if it finds none either, LFW's images being
+centred on the labelled face, we align and embed the fixed central box. Both are counted,
+and a strict figure that scores every pair with a face the detector missed as an error is
+reported too.
 """
 
 from __future__ import annotations

@@ -241,6 +241,7 @@ def find_candidates(
 ) -> list[Candidate]:
     """The gallery faces within ``threshold`` of ``embedding``, nearest first, with their
     calibrated scores and provenance. The one search step shared by the CLI and the server."""
+    gallery.require_embedder(calibration.model_id)  # the probe's vector is of that model
     gallery_size = gallery.size(collection)
     neighbours = [
         n for n in gallery.nearest(embedding, top_k, collection) if n.distance <= threshold

@@ -12,6 +12,7 @@ from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import (
+    DEFAULT_DETECTOR,
     DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     FaceDetector,
@@ -27,7 +28,7 @@ from facesift.vision.resnet_onnx import OnnxResnetEmbedder
 class VisionConfig:
     """Everything needed to build the same analyzer in another process."""
 
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     min_face_px: int = DEFAULT_MIN_FACE_PX
     # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
     fallback_detector: str | None = None
@@ -104,13 +105,17 @@ class FaceAnalyzer:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces ordered left to right; the fallback detector runs only if none is found."""
-        detections = self.detector.detect(image)
+        return self._detect(image)[0]
+
+    def _detect(self, image: np.ndarray) -> tuple[list[Detection], str]:
+        """The faces, and the name of the detector that found them."""
+        detections, name = self.detector.detect(image), self.detector.name
         if not detections and self.fallback is not None:
-            detections = self.fallback.detect(image)
-        return sorted(detections, key=lambda d: (d.box.x1, d.box.y1))
+            detections, name = self.fallback.detect(image), self.fallback.name
+        return sorted(detections, key=lambda d: (d.box.x1, d.box.y1)), name
 
     def analyze(self, image: np.ndarray) -> ImageAnalysis:
-        detections = self.detect(image)
+        detections, detector = self._detect(image)
         height, width = image.shape[:2]
         return ImageAnalysis(
             width=width,
@@ -118,6 +123,7 @@ class FaceAnalyzer:
             faces=self.faces_at(image, detections),
             smallest_face_px=self.smallest_face_px(width, height),
             scan_capped=self.scan_capped(width, height),
+            detector=detector,
         )
 
     def smallest_face_px(self, width: int, height: int) -> int:
