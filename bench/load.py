@@ -8,12 +8,14 @@ server tests' accounts):
 
 - ``sqlite-1proc-1analysis``: SQLite, one server process, one probe analysis at a time
   (``--probe-workers 1``: what the server did before requests ran in parallel);
-- ``sqlite-1proc``: SQLite, one server process, an analyzer per core;
+- ``sqlite-1proc``: SQLite, one server process, an analysis process per core;
 - ``postgresql-2workers``: PostgreSQL (a server the script starts), ``--workers 2``.
 
 Each simulated user loops without think time. Investigators (60%) upload a 1-megapixel probe
 and search it; the others read pages and API lists. Reports requests/s and p50/p99 per kind
-of request, errors (any non-2xx, or no answer) and 5xx, per setting and number of users.
+of request, errors (any non-2xx, or no answer) and 5xx, per setting and number of users,
+and (on stderr) the machine's load average after each level. A short unmeasured warm-up
+first starts each server's probe analysis processes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import io
 import itertools
+import os
 import statistics
 import sys
 import tempfile
@@ -206,10 +209,13 @@ def main() -> None:
                     json={"value": 1_000_000},
                     headers=world.auth("admin"),
                 )
+                asyncio.run(run_load(server.url, world, 2, 3, photo))  # warm-up, not counted
                 for users in args.users:
                     tally = asyncio.run(run_load(server.url, world, users, args.seconds, photo))
                     for row in report(setting, users, tally):
                         print(row, flush=True)
+                    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                    print(f"load average after {setting} at {users} users: {load}", file=sys.stderr)
                     if tally.refused:
                         print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
 

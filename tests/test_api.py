@@ -969,3 +969,48 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
     assert len(uploads) == 2 and min(uploads) > 0.5, uploads
     # Held up by an analysis, a request would wait about as long as the upload takes.
     assert len(waits) >= 10 and max(waits) < min(uploads) / 2, (max(waits), uploads)
+
+
+def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> None:
+    """Probes are analysed in a pool of processes. One killed (SIGKILL: out of memory, an
+    operator) while it analyses an upload, or while idle, costs that upload a retry in a
+    fresh pool; the upload and the next ones still succeed."""
+    import os
+    import signal
+    import threading
+    import time
+
+    casework = client.app.state.services.casework
+    case = open_case(client, world)
+    assert upload(client, world, case["id"], PROBE.read_bytes()).status_code == 201
+    started = casework.analysis_processes()
+    assert started and os.getpid() not in started
+
+    # Killed while idle.
+    for pid in started:
+        os.kill(pid, signal.SIGKILL)
+    response = upload(client, world, case["id"], PROBE.read_bytes())
+    assert response.status_code == 201, response.text
+    assert len(response.json()["faces"]) == 1
+
+    # Killed in the middle of an analysis (about a second for this 6 MP photo).
+    big = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((2500, 2500)).save(big, format="JPEG", quality=90)
+    results: list = []
+    uploader = threading.Thread(
+        target=lambda: results.append(upload(client, world, case["id"], big.getvalue()))
+    )
+    uploader.start()
+    deadline = time.monotonic() + 30
+    while not (alive := casework.analysis_processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    uploader.join(timeout=120)
+    assert results and results[0].status_code == 201, results and results[0].text
+    assert len(results[0].json()["faces"]) == 1
+    assert not set(alive) & set(casework.analysis_processes())
+
+    response = upload(client, world, case["id"], PROBE.read_bytes())
+    assert response.status_code == 201, response.text

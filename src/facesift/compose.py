@@ -20,6 +20,7 @@ from facesift.services.calibration import Calibration, load_calibration
 from facesift.services.casework import Casework
 from facesift.services.gallery import Gallery
 from facesift.services.oversight import Oversight
+from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
 from facesift.store import Store
 from facesift.vision import FaceAnalyzer, VisionConfig
@@ -51,6 +52,7 @@ class Services:
     oversight: Oversight
 
     def close(self) -> None:
+        self.casework.close()
         self.gallery.close()
 
 
@@ -63,14 +65,12 @@ def open_services(
     vectors: str | None = None,
 ) -> Services:
     """``outside_turn``: see ``Casework``. ``probe_workers``: probe analyses that may run at
-    once (default: one per core), each with an analyzer of its own. ``vectors``: see
-    ``Gallery.open``."""
+    once (default: one per core), each in a low-priority process of its own (``ProbePool``).
+    ``vectors``: see ``Gallery.open``."""
     gallery = open_gallery(data_dir, database_url, vectors)
     config = vision or VisionConfig()
-    analyzers = [
-        FaceAnalyzer.from_config(config) for _ in range(max(1, probe_workers or usable_cores()))
-    ]
-    analyzer = analyzers[0]
+    analyzer = FaceAnalyzer.from_config(config)  # for sizes and the model id; no analysis
+    pool = ProbePool(config, probe_workers or usable_cores())
     calibration = load_calibration(analyzer.model_id)
     settings = Settings(gallery.store)
     return Services(
@@ -78,7 +78,7 @@ def open_services(
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,
-        casework=Casework(gallery, analyzer, calibration, settings, outside_turn, analyzers),
+        casework=Casework(gallery, analyzer, calibration, settings, outside_turn, pool),
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
     )

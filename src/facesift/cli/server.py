@@ -58,7 +58,7 @@ def serve(
         int, typer.Option(min=1, help="Server processes (more than one: PostgreSQL only).")
     ] = 1,
     probe_workers: Annotated[
-        int, typer.Option(min=0, help="Probe analyses at once, per process [default: cores].")
+        int, typer.Option(min=0, help="Analysis processes per server process [default: cores].")
     ] = 0,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import queue
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 
@@ -45,6 +45,7 @@ from facesift.governance.roles import Principal, Role
 from facesift.schemas import ImageAnalysis
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.probe_pool import ProbePool
 from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
@@ -73,10 +74,10 @@ class Casework:
     """``outside_turn``: a context in which the caller gives up the database while it
     computes (a probe's decoding and analysis); nothing in it touches the database.
 
-    ``analyzers``: the probe analysis pool. An analyzer is not thread-safe, but dlib and
-    onnxruntime release the GIL, so several analyzers (one per core, built by the composition
-    root) analyse several uploads at once in the server's request threads. Without it, the
-    one ``analyzer`` serves every upload in turn."""
+    ``pool``: the probe analysis pool (``ProbePool``: one low-priority process per core, so
+    analyses neither hold Python's lock in the server process nor take the cores from the
+    request threads). Without it, the one ``analyzer`` analyses every upload in turn, here.
+    ``analyzer`` also answers how small a face is looked for in a photo of a given size."""
 
     def __init__(
         self,
@@ -85,7 +86,7 @@ class Casework:
         calibration: Calibration,
         settings: Settings,
         outside_turn: Callable[[], AbstractContextManager] = nullcontext,
-        analyzers: Sequence[FaceAnalyzer] = (),
+        pool: ProbePool | None = None,
     ):
         self.gallery = gallery
         self.records = gallery.store.cases
@@ -93,9 +94,8 @@ class Casework:
         self._analyzer = analyzer
         self._calibration = calibration
         self._outside_turn = outside_turn
-        self._idle: queue.SimpleQueue[FaceAnalyzer] = queue.SimpleQueue()
-        for idle in analyzers or [analyzer]:
-            self._idle.put(idle)
+        self._pool = pool
+        self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
 
     @property
     def _audit(self):
@@ -194,11 +194,19 @@ class Casework:
         )
 
     def _analyze(self, pixels: np.ndarray) -> ImageAnalysis:
-        analyzer = self._idle.get()  # waits while every analyzer is busy
-        try:
-            return analyzer.analyze(pixels)
-        finally:
-            self._idle.put(analyzer)
+        if self._pool is not None:
+            return self._pool.analyze(pixels)  # waits while every pool process is busy
+        with self._in_turn:
+            return self._analyzer.analyze(pixels)
+
+    def analysis_processes(self) -> list[int]:
+        """The process ids of the probe analysis pool (empty before its first analysis)."""
+        return self._pool.pids() if self._pool is not None else []
+
+    def close(self) -> None:
+        """Stop the probe analysis pool's processes."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _store_probe(
         self,
