@@ -25,7 +25,6 @@ from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.store import Store, StoredImage
-from facesift.store.accounts import AccountRecords
 
 INDEX_FILE = "faces.faiss"
 EMBEDDING_DIM = 128
@@ -160,11 +159,11 @@ class Gallery:
         """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``,
         or None while it holds no face. A gallery made before this was recorded reports its
         faces' model id, with no detectors."""
-        recorded = AccountRecords(self.store.conn).setting(MODELS_SETTING)
+        recorded = self.store.settings.setting(MODELS_SETTING)
         if isinstance(recorded, dict):
             return recorded
-        row = self.store.conn.execute("SELECT model_id FROM faces LIMIT 1").fetchone()
-        return {"embedder": row[0], "detectors": []} if row else None
+        model_id = self.store.some_face_model()
+        return {"embedder": model_id, "detectors": []} if model_id else None
 
     def require_embedder(self, model_id: str) -> None:
         """Refuses (Conflict) vectors of another embedder than the gallery's own: distances
@@ -192,8 +191,8 @@ class Gallery:
         detectors |= {i.analysis.detector for i in images if i.analysis.faces}
         detectors.discard("")
         updated = {"embedder": embedder, "detectors": sorted(detectors)}
-        if updated != AccountRecords(self.store.conn).setting(MODELS_SETTING):
-            AccountRecords(self.store.conn).put_setting(MODELS_SETTING, updated, "ingest")
+        if updated != self.store.settings.setting(MODELS_SETTING):
+            self.store.settings.put_setting(MODELS_SETTING, updated, "ingest")
 
     def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
         """Store images with their faces in one transaction, then index the faces. Refuses

@@ -187,6 +187,11 @@ class Store:
             ).fetchall()
         return _unpack(rows)
 
+    def some_face_model(self) -> str | None:
+        """The model id of any one stored face (None: no face yet)."""
+        row = self.db.execute("SELECT model_id FROM faces LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
     def face_collections(self, face_ids: np.ndarray) -> np.ndarray:
         """The collection id of each face (in the order given; -1 for an unknown face)."""
         wanted = [int(i) for i in face_ids]
