@@ -704,12 +704,13 @@ def test_the_disclosure_packet_holds_the_whole_case(client, world) -> None:
     assert actions.count("review") == 2 and "review_outcome" in actions
     assert packet["audit_chain_head"]["hash"]
     assert packet["searches"][0]["target_fpir"] == 0.01
-    assert packet["searches"][0]["gallery_size"] == 20
+    assert packet["searches"][0]["gallery_size"] == GALLERY_FACES
     # The printable packet and the candidate list page say the FPIR and the gallery's size.
     printable = client.get(f"/cases/{search['case_id']}/disclosure", headers=world.auth("audrey"))
-    assert "false positive identification rate 1% at 20 faces" in printable.text
+    assert f"false positive identification rate 1% at {GALLERY_FACES} faces" in printable.text
     page = client.get(f"/searches/{search['id']}", headers=world.auth("ivan"))
-    assert "false positive identification rate of <strong>1%</strong> for 20 faces" in page.text
+    fpir = f"false positive identification rate of <strong>1%</strong> for {GALLERY_FACES} faces"
+    assert fpir in page.text
     exported = audit_actions(client, world, action="disclosure_exported")
     assert exported[0]["details"]["case_id"] == search["case_id"]
 

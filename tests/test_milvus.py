@@ -14,7 +14,7 @@ import pytest
 from facesift.errors import FacesiftError
 from facesift.index.milvus import MilvusIndex, MilvusTarget
 from facesift.store.records import DATABASE_FILE
-from tests.conftest import photos
+from tests.conftest import GALLERY_FACES, default_faces, photos
 from tests.helpers import run_cli, run_json
 
 GROUNDS = ("--case", "MILVUS-1", "--purpose", "search with the vectors in Milvus")
@@ -86,18 +86,20 @@ def test_bad_vectors_urls_are_refused_with_the_form_expected() -> None:
     )
 
 
+FIRST, SECOND = photos("gallery")[:10], photos("gallery")[10:]
+
+
 @pytest.fixture(scope="module")
 def gallery(milvus_url, tmp_path_factory) -> tuple[Path, str]:
     data_dir = tmp_path_factory.mktemp("milvus-gallery")
     vectors = f"{milvus_url}/gallery_test"
-    files = [p.path for p in photos("gallery")]
-    half = len(files) // 2
-    for collection, part in (("first", files[:half]), ("second", files[half:])):
+    for collection, part in (("first", FIRST), ("second", SECOND)):
+        files = [p.path for p in part]
         code, summary = run_json(
-            "ingest", *part, "--collection", collection, "--vectors", vectors, data_dir=data_dir
+            "ingest", *files, "--collection", collection, "--vectors", vectors, data_dir=data_dir
         )
-        assert code == 0 and summary["faces"] == len(part)
-    _wait_until_searchable(vectors, 20)
+        assert code == 0 and summary["faces"] == sum(default_faces(p) for p in part)
+    _wait_until_searchable(vectors, GALLERY_FACES)
     return data_dir, vectors
 
 
@@ -128,7 +130,7 @@ def test_search_through_milvus_gives_what_faiss_gives(gallery, tmp_path) -> None
     assert code == 0
     for probe in photos("probe")[:4]:
         remote = _search(gallery, probe.path)
-        assert remote["gallery_size"] == 20
+        assert remote["gallery_size"] == GALLERY_FACES
         code, faiss_doc = run_json("search", probe.path, *GROUNDS, data_dir=tmp_path)
         assert [c["image"]["path"] for c in remote["candidates"]] == [
             c["image"]["path"] for c in faiss_doc["candidates"]
@@ -141,7 +143,7 @@ def test_search_through_milvus_gives_what_faiss_gives(gallery, tmp_path) -> None
 def test_a_collection_is_searched_alone(gallery) -> None:
     for probe in photos("probe"):
         doc = _search(gallery, probe.path, "--collection", "second")
-        assert doc["gallery_size"] == 10
+        assert doc["gallery_size"] == sum(default_faces(p) for p in SECOND)
         assert all(c["image"]["collection"] == "second" for c in doc["candidates"])
 
 
@@ -163,4 +165,4 @@ def test_a_removed_face_never_comes_back(gallery) -> None:
     again = _search(gallery, probe.path)
     assert second not in [c["face_id"] for c in again["candidates"]]
     code, stats = run_json("stats", "--vectors", vectors, data_dir=data_dir)
-    assert code == 0 and stats["faces"] == 18
+    assert code == 0 and stats["faces"] == GALLERY_FACES - 2

@@ -14,7 +14,7 @@ import pytest
 from facesift.services import open_set
 from facesift.services.calibration import load_calibration
 from facesift.vision import VisionConfig
-from tests.conftest import LFW, photos
+from tests.conftest import GALLERY_FACES, LFW, photos
 from tests.helpers import ingest_fixture_gallery, run_cli, run_json
 
 GROUNDS = ("--case", "OPEN-1", "--purpose", "open-set test of the search threshold")
@@ -103,21 +103,21 @@ def data_dir(tmp_path_factory) -> Path:
 def test_a_grown_gallery_gets_a_tighter_threshold(data_dir) -> None:
     probe = photos("probe")[0].path
     code, small = run_json("search", probe, *GROUNDS, data_dir=data_dir)
-    assert code == 0 and small["gallery_size"] == 20
+    assert code == 0 and small["gallery_size"] == GALLERY_FACES
     assert small["threshold_rule"] == "fpir" and small["target_fpir"] == 0.01
     code, summary = run_json(
         "ingest", *_lfw_photos(180), "--collection", "lfw", data_dir=data_dir, timeout=900
     )
     assert code == 0 and summary["faces"] >= 170
     code, grown = run_json("search", probe, *GROUNDS, data_dir=data_dir)
-    assert grown["gallery_size"] == 20 + summary["faces"]
+    assert grown["gallery_size"] == GALLERY_FACES + summary["faces"]
     assert grown["threshold"] < small["threshold"]
     # Each search admits at most the target share of strangers, whatever the gallery's size.
     for result in (small, grown):
         assert result["expected_false_candidates"] <= result["target_fpir"] * (1 + 1e-9)
     # The threshold follows the collections searched, not the whole gallery.
     code, one = run_json("search", probe, *GROUNDS, "--collection", "fixture", data_dir=data_dir)
-    assert one["gallery_size"] == 20 and one["threshold"] == small["threshold"]
+    assert one["gallery_size"] == GALLERY_FACES and one["threshold"] == small["threshold"]
 
 
 def test_a_person_not_in_the_gallery_gets_no_candidate(data_dir) -> None:
