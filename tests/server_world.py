@@ -20,6 +20,7 @@ from facesift.api.app import create_app
 from facesift.compose import open_store
 from facesift.services.accounts import Accounts
 from facesift.store.transfer import copy_database
+from facesift.vision import VisionConfig
 from tests.conftest import FIXTURE, photos
 from tests.helpers import run_cli
 from tests.postgres import PostgresServer
@@ -60,8 +61,10 @@ class World:
         env = {"FACESIFT_DATABASE_URL": self.database_url} if self.database_url else {}
         return env | ({"FACESIFT_VECTORS": self.vectors} if self.vectors else {})
 
-    def app(self) -> FastAPI:
-        return create_app(self.data_dir, database_url=self.database_url, vectors=self.vectors)
+    def app(self, vision: VisionConfig | None = None) -> FastAPI:
+        return create_app(
+            self.data_dir, vision, database_url=self.database_url, vectors=self.vectors
+        )
 
     def copy_to(self, target: Path) -> World:
         shutil.copytree(self.data_dir, target)

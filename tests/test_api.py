@@ -428,7 +428,7 @@ def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_fac
     small a face was looked for, in the API and on its page; cropping to the area of
     interest makes a probe small enough to be searched down to 40 px again. (The default
     detector scans photos up to the 50 MP decode limit whole.)"""
-    with TestClient(create_app(world.data_dir, VisionConfig(detector="hog"))) as client:
+    with TestClient(world.app(VisionConfig(detector="hog"))) as client:
         _probe_too_big_to_scan_whole(client, world)
 
 
