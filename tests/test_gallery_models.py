@@ -56,7 +56,7 @@ def test_models_are_recorded_and_another_embedder_is_refused(tmp_path) -> None:
 def test_a_gallery_from_before_the_record_is_judged_by_its_faces(tmp_path) -> None:
     with Gallery.open(tmp_path) as gallery:
         ingest(gallery, [photos("gallery")[0].path], _options())
-        gallery.store.conn.execute("DELETE FROM settings WHERE key = 'gallery_models'")
+        gallery.store.db.execute("DELETE FROM settings WHERE key = 'gallery_models'")
         assert gallery.models() == {"embedder": VisionConfig().model_id, "detectors": []}
         with pytest.raises(Conflict):
             gallery.require_embedder("dlib_resnet_v1")

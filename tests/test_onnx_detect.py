@@ -170,3 +170,16 @@ def test_the_identity_photos_hold_the_faces_the_other_tests_count(centerface, ho
         image = decode_image(photo.path.read_bytes())
         assert len(centerface.detect(image)) == default_faces(photo), photo.path.name
         assert len(hog.detect(image)) == 1, photo.path.name
+
+
+@pytest.mark.parametrize("side", [1000, 2500, 4000])
+def test_a_face_filling_a_big_photo_is_found_as_hog_finds_it(centerface, hog, side) -> None:
+    # A close-up (a selfie, say): one LFW face enlarged until it fills a big photo. At 2500 px
+    # the fine scan alone found nothing; the coarse pass for big faces finds it.
+    from PIL import Image
+
+    photo = photos("probe")[0].path
+    enlarged = np.asarray(Image.open(photo).convert("RGB").resize((side, side)))
+    found, expected = centerface.detect(enlarged), hog.detect(enlarged)
+    assert len(expected) == 1 and len(found) == 1
+    assert _iou(found[0].box, expected[0].box) >= 0.5

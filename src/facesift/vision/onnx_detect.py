@@ -136,6 +136,13 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> list[int]:
     return keep
 
 
+# The coarse pass for big faces scans the image with this short side, in model pixels. A 250
+# px LFW photo enlarged to 2500 px (a face of 1,110 px) had no face at the fine scale (the
+# face 660 px in model pixels) where HOG found one; at 1500 px (410 model pixels) CenterFace
+# found it. At 640 px a face filling the photo is about 280 model pixels.
+LARGE_FACE_PASS_SIDE = 640
+
+
 class OnnxFaceDetector:
     """What every ONNX detector shares: scale the image for the smallest wanted face, run the
     model, decode, suppress overlaps, map boxes to dlib's style. Subclasses decode."""
@@ -173,17 +180,17 @@ class OnnxFaceDetector:
         height, width = image.shape[:2]
         if min(width, height) < self.min_face_px:
             return []
-        factor = self.scale(width, height)
-        m = self.spec.geometry.multiple
-        w, h = max(1, round(width * factor)), max(1, round(height * factor))
-        work = image if (w, h) == (width, height) else _resize(image, w, h)
-        blob = np.zeros((1, 3, math.ceil(h / m) * m, math.ceil(w / m) * m), dtype=np.float32)
-        blob[0, :, :h, :w] = work.transpose(2, 0, 1)
-        scores, points, sizes = self.decode(self._session.run(blob), blob.shape[2:])
+        factors = [self.scale(width, height)]
+        if min(width, height) * factors[0] > LARGE_FACE_PASS_SIDE:
+            # Big faces (a close-up, a selfie) are too big for the model at the fine scale:
+            # a second, coarse pass finds them.
+            factors.append(LARGE_FACE_PASS_SIDE / min(width, height))
+        found = [self._scan(image, factor) for factor in factors]
+        scores = np.concatenate([f[0] for f in found])
         if len(scores) == 0:
             return []
-        back = np.array([width / w, height / h], dtype=np.float32)
-        points, sizes = points * back, sizes * back
+        points = np.concatenate([f[1] for f in found])
+        sizes = np.concatenate([f[2] for f in found])
         geometry = self.spec.geometry
         boxes = np.array([geometry.dlib_box(p, s) for p, s in zip(points, sizes, strict=True)])
         half = boxes[:, 2:3] / 2
@@ -196,6 +203,19 @@ class OnnxFaceDetector:
                 landmarks = tuple((float(x), float(y)) for x, y in points[i])
                 out.append(Detection(box, float(scores[i]), landmarks))
         return out
+
+    def _scan(self, image: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's faces in the image scaled by ``factor``: scores, landmarks and box
+        sizes, in image pixels."""
+        height, width = image.shape[:2]
+        m = self.spec.geometry.multiple
+        w, h = max(1, round(width * factor)), max(1, round(height * factor))
+        work = image if (w, h) == (width, height) else _resize(image, w, h)
+        blob = np.zeros((1, 3, math.ceil(h / m) * m, math.ceil(w / m) * m), dtype=np.float32)
+        blob[0, :, :h, :w] = work.transpose(2, 0, 1)
+        scores, points, sizes = self.decode(self._session.run(blob), blob.shape[2:])
+        back = np.array([width / w, height / h], dtype=np.float32)
+        return scores, points.reshape(-1, 5, 2) * back, sizes.reshape(-1, 2) * back
 
     def decode(
         self, outputs: list[np.ndarray], shape: tuple[int, int]
