@@ -84,6 +84,13 @@ def _param(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
+def _refuse_nul(values: Iterable[Any]) -> None:
+    """PostgreSQL's text cannot hold a NUL character: such text is bad input (400), not a
+    server error (the API fuzz test sent one in an audit filter). SQLite stores it."""
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        raise InvalidInput("text may not contain a NUL character (\\x00)")
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -186,6 +193,8 @@ class Database:
             if isinstance(params, Mapping)
             else tuple(map(_param, params))
         )
+        if self.dialect == POSTGRESQL:
+            _refuse_nul(values.values() if isinstance(values, dict) else values)
         cursor = self._raw.cursor()
         try:
             cursor.execute(self._sql(sql, named), values)
@@ -197,6 +206,8 @@ class Database:
         rows = [tuple(map(_param, r)) for r in rows]
         if not rows:
             return
+        if self.dialect == POSTGRESQL:
+            _refuse_nul(v for row in rows for v in row)
         cursor = self._raw.cursor()
         try:
             cursor.executemany(self._sql(sql), rows)
