@@ -313,7 +313,7 @@ class Casework:
             self.records.probe_embedding(probe_id, face_index),
             collection,
             top_k,
-            operating.threshold,
+            operating,
         )
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {

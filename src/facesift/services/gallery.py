@@ -98,7 +98,9 @@ class Gallery:
             missing = np.setdiff1d(stored, indexed, assume_unique=True)
             removed = self.index.remove(orphans)
             ids, vectors = self.store.embeddings(missing)
-            self.index.add(ids, vectors, self.store.face_collections(ids))
+            # Only Milvus filters by collection itself; FAISS filters by id.
+            groups = self.store.face_collections(ids) if self.remote else None
+            self.index.add(ids, vectors, groups)
             self._dirty |= bool(removed or len(ids))
             return Repair(added=len(ids), removed=removed)
 

@@ -105,8 +105,6 @@ class Searches:
     mate_score: np.ndarray  # per mated probe
     mate_rank: np.ndarray  # 1-based
     non_mated_best: np.ndarray  # per non-mated probe
-    mated_group: np.ndarray | None = None  # quality band of each probe, if thresholds are per band
-    non_mated_group: np.ndarray | None = None
 
 
 def distances(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:

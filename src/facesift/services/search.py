@@ -193,7 +193,7 @@ def search(
             faces[result.searched_face].embedding,
             request.collection,
             request.top_k,
-            operating.threshold,
+            operating,
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
     entry = audit.append(
@@ -237,14 +237,17 @@ def find_candidates(
     embedding: np.ndarray,
     collection: str | None,
     top_k: int,
-    threshold: float,
+    operating: OperatingPoint,
 ) -> list[Candidate]:
-    """The gallery faces within ``threshold`` of ``embedding``, nearest first, with their
-    calibrated scores and provenance. The one search step shared by the CLI and the server."""
+    """The gallery faces within the operating point's threshold of ``embedding``, nearest
+    first, with their calibrated scores and provenance. The one search step shared by the CLI
+    and the server; the gallery's size is the operating point's, not counted again."""
     gallery.require_embedder(calibration.model_id)  # the probe's vector is of that model
-    gallery_size = gallery.size(collection)
+    gallery_size = operating.gallery_size
     neighbours = [
-        n for n in gallery.nearest(embedding, top_k, collection) if n.distance <= threshold
+        n
+        for n in gallery.nearest(embedding, top_k, collection)
+        if n.distance <= operating.threshold
     ]
     details = gallery.store.face_details(n.face_id for n in neighbours)
     candidates = []
