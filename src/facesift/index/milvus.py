@@ -6,8 +6,8 @@
 stay in the store, which remains the source of truth (``Gallery`` drops any id the store
 does not hold, so a removed or opted-out face never comes back from a stale replica).
 
-Choices, and what they rest on (measured against a real ``milvus-server`` 2.3.5 on the
-project's 2-core machine, issue 14):
+Choices, and what they rest on (a real ``milvus-server`` 2.3.5 on the project's 2-core
+machine; the consistency timings are issue 14's, the partition-key finding this module's):
 
 - **Consistency ``Bounded``.** A search at ``Strong`` took about 195 ms, at ``Bounded``
   about 4 ms. ``Bounded`` may miss a face added in the last few seconds and may still

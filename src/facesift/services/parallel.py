@@ -4,11 +4,12 @@ the workers of a Dask cluster. The batch function is the same in all three.
 Results come back in submission order. Only a few batches are in flight at a time, so
 memory stays flat however many images there are.
 
-**The cluster engine is Dask distributed**, not Ray. Measured here (issue 14): Dask installs
-in 10 s and a two-worker cluster starts in about 1.2 s and 0.2 GB; Ray with its data extras
-took 617 MB, started in 6-8 s and 0.7-1.35 GB, and bound the machine's network address even
-when given loopback, which the tests must never talk to. A batch travels with its image
-bytes, so workers need facesift installed but not the photos; each worker process builds its
+**The cluster engine is Dask distributed**, not Ray. As measured on this machine for issue 14
+(not re-measured since): Dask installs in 10 s and a two-worker cluster starts in about
+1.2 s and 0.2 GB; Ray with its data extras took 617 MB, started in 6-8 s and 0.7-1.35 GB,
+and bound the machine's network address even when given loopback, which the tests must
+never talk to. A batch travels with its image bytes, so workers need facesift installed but
+not the photos; each worker process builds its
 analyzer once (``batch.analyzer_for``). A task on a worker that dies is run again on another
 (``CLUSTER_RETRIES``), so a killed worker loses nothing.
 """
