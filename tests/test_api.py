@@ -14,12 +14,14 @@ from PIL import Image
 
 from facesift.api import create_app
 from facesift.compose import open_store
+from facesift.config import Config
+from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.governance.secrets import token_hash
 from facesift.services.casework import LEAD_NOTICE
 from facesift.store.audit import entry_hash
-from facesift.vision import VisionConfig
 from tests.bad_files import decompression_bomb_png
-from tests.conftest import GALLERY_FACES
+from tests.conftest import FIXTURE, GALLERY_FACES
+from tests.helpers import run_cli, run_json
 from tests.server_world import PASSWORD, PROBE, STRANGER, World, build_world
 
 pytestmark = pytest.mark.slow
@@ -118,7 +120,7 @@ def audit_actions(client: TestClient, world: World, **filters) -> list[dict]:
 
 
 def test_a_server_without_an_admin_serves_nothing_but_health(tmp_path) -> None:
-    with TestClient(create_app(tmp_path / "empty")) as c:
+    with TestClient(create_app(Config(home=tmp_path / "empty"))) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         for path in ("/api/me", "/openapi.json", "/login", "/"):
             response = c.get(path)
@@ -428,7 +430,7 @@ def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_fac
     small a face was looked for, in the API and on its page; cropping to the area of
     interest makes a probe small enough to be searched down to 40 px again. (The default
     detector scans photos up to the 50 MP decode limit whole.)"""
-    with TestClient(world.app(VisionConfig(detector="hog"))) as client:
+    with TestClient(world.app(detector="hog")) as client:
         _probe_too_big_to_scan_whole(client, world)
 
 
@@ -1024,3 +1026,39 @@ def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> N
 
     response = upload(client, world, case["id"], PROBE.read_bytes())
     assert response.status_code == 201, response.text
+
+
+# -- one configuration, one set of limits ----------------------------------------------------------
+
+
+def test_the_server_and_the_command_line_find_the_same_faces_in_a_probe(client, world) -> None:
+    """One probe preset (``VisionSettings.for_probes``): a photo that gives a face to search
+    in one gives it in the other."""
+    group = FIXTURE / "group" / "insightface_t1.jpg"
+    case = open_case(client, world)
+    served = upload(client, world, case["id"], group.read_bytes()).json()
+    code, listed = run_json("faces", group, data_dir=None)  # stores nothing
+    assert code == 0
+    assert [f["box"] for f in served["faces"]] == [f["box"] for f in listed["faces"]]
+    assert len(served["faces"]) >= 2
+
+
+def test_every_surface_applies_the_same_limits(client, world, tmp_path) -> None:
+    case = open_case(client, world)
+    probe = upload(client, world, case["id"], PROBE.read_bytes()).json()
+    over = {"face_index": 0, "top_k": MAX_CANDIDATES + 1}
+    refused = client.post(
+        f"/api/probes/{probe['id']}/searches", json=over, headers=world.auth("ivan")
+    )
+    assert refused.status_code == 422
+    cli = run_cli("search", PROBE, "--top", str(MAX_CANDIDATES + 1), data_dir=tmp_path)
+    assert cli.returncode == 2 and str(MAX_CANDIDATES) in cli.stderr
+    body = {"reference": "CAP-1", "offense_category": "robbery"}
+    for purpose in ("x" * (MIN_PURPOSE_CHARS - 1), "y" * MIN_PURPOSE_CHARS):
+        opened = client.post(
+            "/api/cases", json=body | {"purpose": purpose}, headers=world.auth("ivan")
+        )
+        assert opened.status_code == (400 if len(purpose) < MIN_PURPOSE_CHARS else 201)
+    short = "z" * (MIN_PURPOSE_CHARS - 1)
+    searched = run_cli("search", PROBE, "--case", "C", "--purpose", short, data_dir=tmp_path)
+    assert searched.returncode == 4 and f"{MIN_PURPOSE_CHARS} characters" in searched.stderr

@@ -12,9 +12,7 @@ Guards, outermost first:
 
 from __future__ import annotations
 
-import os
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 import swagger_ui_bundle
@@ -27,8 +25,8 @@ from fastapi.staticfiles import StaticFiles
 
 from facesift.api import routes
 from facesift.compose import Services, open_services
+from facesift.config import Config
 from facesift.errors import FacesiftError, ImageError, InvalidInput
-from facesift.vision import VisionConfig
 from facesift.web import pages
 
 CSP = (
@@ -65,22 +63,12 @@ def status_for(error: FacesiftError) -> int:
     return 422 if isinstance(error, ImageError) else 400
 
 
-def create_app(
-    data_dir: Path,
-    vision: VisionConfig | None = None,
-    database_url: str | None = None,
-    probe_workers: int | None = None,
-    vectors: str | None = None,
-) -> FastAPI:
-    """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``.
-    ``probe_workers``: probe analyses at once (None: one per core). ``vectors``: a Milvus URL
-    for the face vectors (see ``Gallery.open``)."""
+def create_app(config: Config) -> FastAPI:
+    """The app for ``config``; its services are opened when the app starts."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.services = open_services(
-            data_dir, database_url, vision, probe_workers=probe_workers, vectors=vectors
-        )
+        app.state.services = open_services(config)
         try:
             yield
         finally:
@@ -104,20 +92,10 @@ def create_app(
     return app
 
 
-DATA_DIR_VARIABLE = "FACESIFT_SERVE_DATA_DIR"
-PROBE_WORKERS_VARIABLE = "FACESIFT_SERVE_PROBE_WORKERS"
-VECTORS_VARIABLE = "FACESIFT_VECTORS"  # the same variable --vectors reads
-
-
 def app_from_environment() -> FastAPI:
-    """The app of one ``facesift serve --workers N`` process: the data folder and the
-    database come from the environment the command set."""
-    probe_workers = int(os.environ.get(PROBE_WORKERS_VARIABLE) or 0) or None
-    return create_app(
-        Path(os.environ[DATA_DIR_VARIABLE]),
-        probe_workers=probe_workers,
-        vectors=os.environ.get(VECTORS_VARIABLE) or None,
-    )
+    """The app of one ``facesift serve --workers N`` process: its configuration comes from
+    the environment the command set (``Config.environment``)."""
+    return create_app(Config())
 
 
 def _swagger_assets() -> str:

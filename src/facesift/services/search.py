@@ -22,6 +22,7 @@ import numpy as np
 from facesift.errors import FacesiftError, SearchRefused
 from facesift.governance.search_policy import (
     DEFAULT_TARGET_FPIR,
+    require_candidate_count,
     require_grounds,
     require_no_accounts,
     require_target_fpir,
@@ -157,6 +158,7 @@ def search(
     try:
         require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
+        require_candidate_count(request.top_k)
         fpir = request.fpir
         if fpir is None and request.threshold is None:
             fpir = Settings(gallery.store).get("target_fpir")

@@ -31,8 +31,9 @@ from facesift.api.security import (
 )
 from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
-from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
+from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
@@ -357,7 +358,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         faces=_faces_in_percent(probe),
         collections=collections,
         top_k=DEFAULT_TOP_K,
-        max_top_k=MAX_TOP_K,
+        max_top_k=MAX_CANDIDATES,
     )
 
 
@@ -390,7 +391,7 @@ def run_search(
     svc: Svc,
     face: Annotated[int, Form(ge=0, le=1000)],
     collection: Annotated[str, Form(max_length=200)] = "",
-    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
+    top_k: Annotated[int, Form(ge=1, le=MAX_CANDIDATES)] = DEFAULT_TOP_K,
 ):
     search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
     return redirect(f"/searches/{search['id']}")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facesift.api.params import MAX_ID, Id
 from facesift.api.security import Signed, Svc
-from facesift.services.casework import MAX_TOP_K
+from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
@@ -35,7 +35,7 @@ class ProbeEdit(BaseModel):
 class NewSearch(BaseModel):
     face_index: int = Field(ge=0, le=1000)
     collection: str | None = Field(default=None, max_length=200)
-    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_CANDIDATES)
 
 
 class NewReview(BaseModel):
