@@ -86,9 +86,9 @@ def serve(
                 f"--data-dir {folder}"
             )
     # access_log off: request lines are not needed, and logs must never hold probe data.
-    address = {"host": config.server.host, "port": config.server.port}
+    host, port = config.server.host, config.server.port
     if workers == 1:
-        uvicorn.run(create_app(config), **address, access_log=False)
+        uvicorn.run(create_app(config), host=host, port=port, access_log=False)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
@@ -97,7 +97,8 @@ def serve(
         "facesift.api.app:app_from_environment",
         factory=True,
         workers=workers,
-        **address,
+        host=host,
+        port=port,
         access_log=False,
     )
 

@@ -252,7 +252,7 @@ def find_candidates(
         if n.distance <= operating.threshold
     ]
     details = gallery.store.face_details(n.face_id for n in neighbours)
-    candidates = []
+    candidates: list[Candidate] = []
     for neighbour in neighbours:
         row = details.get(neighbour.face_id)
         if row is None:  # removed between the index lookup and now

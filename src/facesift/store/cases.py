@@ -109,9 +109,9 @@ class CaseRecords:
         return [_probe_dict(r) for r in rows]
 
     def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
-        blob = self._db.execute(
-            "SELECT embeddings FROM probes WHERE id = ?", (probe_id,)
-        ).fetchone()["embeddings"]
+        blob = self._db.execute("SELECT embeddings FROM probes WHERE id = ?", (probe_id,)).one()[
+            "embeddings"
+        ]
         return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)[face_index].astype(np.float32)
 
     # -- searches ------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class CaseRecords:
         return self._db.execute(
             "SELECT COUNT(*) FROM searches WHERE requested_by = ? AND created_at > ?",
             (user_id, since),
-        ).fetchone()[0]
+        ).one()[0]
 
     def candidates(self, search_id: int) -> list[dict]:
         rows = self._db.execute(
