@@ -15,6 +15,7 @@ between a section and its field:
 | ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
 | ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
+| ``log_level`` | ``FACESIFT_LOG_LEVEL`` | |
 
 This is the deployment's configuration, fixed when a process starts. What an admin changes
 while the server runs (the refused purposes, the target FPIR, ...) is the gallery's
@@ -33,6 +34,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from facesift.logs import LEVELS
 from facesift.vision import VisionConfig
 from facesift.vision.detect import (
     DEFAULT_DETECTOR,
@@ -119,6 +121,15 @@ class Config(BaseSettings):
     cluster: str | None = None
     vision: VisionSettings = VisionSettings()
     server: ServerSettings = ServerSettings()
+    # None: WARNING for commands, INFO for the server (see facesift.logs).
+    log_level: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str | None) -> str | None:
+        if level is not None and level.upper() not in LEVELS:
+            raise ValueError(f"the log level is one of {', '.join(LEVELS)}, not {level!r}")
+        return level.upper() if level else None
 
     @field_validator("database_url", "vectors", "cluster", mode="before")
     @classmethod
@@ -149,7 +160,7 @@ class Config(BaseSettings):
         """The variables that give another process (a ``serve --workers`` worker) this
         configuration through ``Config()``."""
         env = {"FACESIFT_HOME": str(self.data_dir)}
-        for name in ("database_url", "vectors", "cluster"):
+        for name in ("database_url", "vectors", "cluster", "log_level"):
             if getattr(self, name):
                 env[f"FACESIFT_{name.upper()}"] = getattr(self, name)
         for section in ("vision", "server"):

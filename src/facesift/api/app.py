@@ -12,6 +12,7 @@ Guards, outermost first:
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 import anyio
@@ -27,8 +28,11 @@ from facesift.api import routes
 from facesift.compose import Services, open_services
 from facesift.config import Config
 from facesift.errors import FacesiftError, ImageError, InvalidInput
+from facesift.logs import configure_logging
+from facesift.store.database import describe_url, resolve_url
 from facesift.web import pages
 
+log = logging.getLogger(__name__)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -69,6 +73,13 @@ def create_app(config: Config) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = open_services(config)
+        log.info(
+            "serving %s (database %s, vectors %s, detector %s)",
+            config.data_dir,
+            describe_url(resolve_url(config.data_dir, config.database_url)),
+            "Milvus" if config.vectors else "FAISS in the data folder",
+            config.vision.detector,
+        )
         try:
             yield
         finally:
@@ -95,7 +106,9 @@ def create_app(config: Config) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app of one ``facesift serve --workers N`` process: its configuration comes from
     the environment the command set (``Config.environment``)."""
-    return create_app(Config())
+    config = Config()
+    configure_logging(config.log_level or "INFO")
+    return create_app(config)
 
 
 def _swagger_assets() -> str:

@@ -39,6 +39,7 @@ from facesift.cli.render import faces_table, print_ingest_summary, print_search
 from facesift.config import Config
 from facesift.errors import FacesiftError, SearchRefused
 from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.services import index_build
 from facesift.services.calibration import load_calibration
@@ -89,6 +90,7 @@ def main(
         invocation.config = Config().with_flags(database_url=database_url)
     except ValidationError as exc:
         raise fail(f"bad configuration: {config_problem(exc)}", 2) from None
+    configure_logging(invocation.config.log_level or "WARNING")
     if invocation.config.database_url:
         try:
             dialect_of(invocation.config.database_url)

@@ -25,6 +25,7 @@ from facesift.cli.common import (
     store_of,
 )
 from facesift.errors import FacesiftError
+from facesift.logs import configure_logging
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
 from facesift.store.database import (
     POSTGRESQL,
@@ -75,6 +76,7 @@ def serve(
 
     server = {"host": host, "port": port, "workers": workers, "probe_workers": probe_workers}
     config = configured(data_dir, vectors, detector=detector, server=server)
+    configure_logging(config.log_level or "INFO")
     folder, workers = config.data_dir, config.server.workers
     if workers > 1 and dialect_of(resolve_url(folder, config.database_url)) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)

@@ -19,6 +19,7 @@ dependency, an environment module and a second way of writing schema for no gain
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -35,6 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from facesift.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
@@ -396,6 +399,7 @@ def migrate(db: Database) -> list[int]:
                     db.script(script)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
             applied.append(number)
+            log.info("applied migration %04d to the %s database", number, db.dialect)
         return applied
     finally:
         if db.dialect == POSTGRESQL:
