@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from facesift.api.app import create_app
 from facesift.compose import open_store
 from facesift.config import Config, VisionSettings
+from facesift.server.app import create_app
 from facesift.services.accounts import Accounts
 from facesift.store.transfer import copy_database
 from tests.conftest import FIXTURE, photos

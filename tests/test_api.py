@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from facesift.api import create_app
 from facesift.compose import open_store
 from facesift.config import Config
 from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.governance.secrets import token_hash
+from facesift.server import create_app
 from facesift.services.casework import LEAD_NOTICE
 from facesift.store.audit import entry_hash
 from tests.bad_files import decompression_bomb_png

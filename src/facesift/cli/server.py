@@ -72,7 +72,7 @@ def serve(
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from facesift.api import create_app
+    from facesift.server import create_app
 
     server = {"host": host, "port": port, "workers": workers, "probe_workers": probe_workers}
     config = configured(data_dir, vectors, detector=detector, server=server)
@@ -96,7 +96,7 @@ def serve(
     # name); they share the database and see each other's changes through it.
     os.environ.update(config.environment())
     uvicorn.run(
-        "facesift.api.app:app_from_environment",
+        "facesift.server.app:app_from_environment",
         factory=True,
         workers=workers,
         host=host,

@@ -18,9 +18,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from facesift.api.context import Services
-from facesift.api.params import Id
-from facesift.api.security import (
+from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
+from facesift.governance.roles import ALL_ROLES, Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.context import Services
+from facesift.server.params import Id
+from facesift.server.security import (
     SESSION_COOKIE,
     Caller,
     Signed,
@@ -29,9 +32,6 @@ from facesift.api.security import (
     optional_caller,
     set_session_cookie,
 )
-from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
-from facesift.governance.roles import ALL_ROLES, Principal, Role
-from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K

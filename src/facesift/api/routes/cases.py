@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from facesift.api.params import MAX_ID, Id
-from facesift.api.security import Signed, Svc
 from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.params import MAX_ID, Id
+from facesift.server.security import Signed, Svc
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")

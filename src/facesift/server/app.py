@@ -1,4 +1,5 @@
-"""The FastAPI application: the JSON API, the web pages, and what guards them all.
+"""The FastAPI application: the JSON API (``facesift.api``), the web pages
+(``facesift.web``), and what guards them all.
 
 Guards, outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
