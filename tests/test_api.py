@@ -983,6 +983,64 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
     assert len(waits) >= 10 and max(waits) < min(uploads) / 2, (max(waits), uploads)
 
 
+def test_uploads_waiting_for_analysis_never_hold_up_page_views(server_world, tmp_path) -> None:
+    """More uploads at once than the server has worker threads (40), with one analysis
+    process: they wait in the analysis lane (``server.lanes``), and reads are answered
+    meanwhile. Without the lane a read waited behind the uploads for a free thread."""
+    import threading
+    import time
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    photo = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((1000, 1000)).save(photo, format="JPEG", quality=90)
+    w = server_world.copy_to(tmp_path / "data")
+    env = w.env() | {"FACESIFT_SERVER__PROBE_WORKERS": "1"}
+    with start_server(w.data_dir, env) as server:
+
+        def call(path: str, who: str, data: bytes | None = None, kind: str = "") -> dict:
+            headers = w.auth(who) | ({"Content-Type": kind} if kind else {})
+            request = urllib.request.Request(server.url_for(path), data=data, headers=headers)
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.load(response)
+
+        grounds = {"reference": "LANE-1", "offense_category": "robbery"}
+        grounds["purpose"] = "identify the suspect in a robbery"
+        case = call("/api/cases", "ivan", json.dumps(grounds).encode(), "application/json")
+        boundary = "facesift-lane"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+            ).encode()
+            + photo.getvalue()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        done: list[float] = []
+
+        def upload() -> None:
+            path = f"/api/cases/{case['id']}/probes"
+            call(path, "ivan", body, f"multipart/form-data; boundary={boundary}")
+            done.append(time.monotonic())
+
+        uploads = [threading.Thread(target=upload) for _ in range(48)]
+        started = time.monotonic()
+        for thread in uploads:
+            thread.start()
+        time.sleep(0.5)
+        waits = []
+        while len(done) < 36:  # at least 12 uploads still waiting, more than 40 at first
+            begun = time.monotonic()
+            call("/api/me", "rita")
+            waits.append(time.monotonic() - begun)
+            time.sleep(0.05)
+        for thread in uploads:
+            thread.join()
+    assert len(done) == 48 and max(done) - started > 3, "the uploads must queue"
+    assert len(waits) >= 10 and max(waits) < 0.75, (max(waits), len(waits))
+
+
 def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> None:
     """Probes are analysed in a pool of processes. One killed (SIGKILL: out of memory, an
     operator) while it analyses an upload, or while idle, costs that upload a retry in a

@@ -30,6 +30,8 @@ from facesift.compose import Services, open_services
 from facesift.config import Config
 from facesift.errors import FacesiftError, ImageError, InvalidInput
 from facesift.logs import configure_logging
+from facesift.machine import usable_cores
+from facesift.server.lanes import open_analysis_lane
 from facesift.store.database import describe_url, resolve_url
 from facesift.web import pages
 
@@ -74,6 +76,7 @@ def create_app(config: Config) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = open_services(config)
+        open_analysis_lane(app, config.server.probe_workers or usable_cores())
         log.info(
             "serving %s (database %s, vectors %s, detector %s)",
             config.data_dir,
