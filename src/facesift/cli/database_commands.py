@@ -19,7 +19,9 @@ from facesift.store.database import (
 from facesift.store.records import AUDIT_ANCHOR_FILE
 from facesift.store.transfer import copy_database
 
-db_app = typer.Typer(help="Migrate or copy the database.", no_args_is_help=True)
+db_app = typer.Typer(
+    rich_markup_mode=None, help="Migrate or copy the database.", no_args_is_help=True
+)
 
 
 @db_app.command("migrate")

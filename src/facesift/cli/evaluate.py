@@ -31,7 +31,9 @@ from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
 from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
-eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
+eval_app = typer.Typer(
+    rich_markup_mode=None, help="Measure accuracy on public benchmarks.", no_args_is_help=True
+)
 
 CALIBRATION_EDGES = np.round(np.arange(0.0, 1.6001, 0.0025), 4)
 

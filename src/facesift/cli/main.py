@@ -62,9 +62,16 @@ app = typer.Typer(
     help="facesift: search lawfully held photos by face, with every search accountable.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would eat "[default: ...]" in help texts as a style tag and
+    # show every flag as "<bool>".
+    rich_markup_mode=None,
 )
-audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
-index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
+audit_app = typer.Typer(
+    rich_markup_mode=None, help="Read and verify the hash-chained audit log.", no_args_is_help=True
+)
+index_app = typer.Typer(
+    rich_markup_mode=None, help="Manage the vector index.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
 app.add_typer(evaluate.eval_app, name="eval")
@@ -100,12 +107,17 @@ def main(
 
 @app.command("ingest")
 def ingest_command(
-    paths: Annotated[list[Path], typer.Argument(help="Folders, image files, .zip or .tar(.gz).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH"),
+    ],
     collection: Annotated[str, typer.Option(help="Collection to add to.")] = DEFAULT_COLLECTION,
     manifest: Annotated[
         Path | None, typer.Option(help="CSV or JSONL manifest with provenance per file.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Processes [default: one per core].", show_default=False)
+    ] = 0,
     cluster: Annotated[
         str | None,
         typer.Option(
@@ -182,7 +194,7 @@ def _ingest_with_progress(
 
 @app.command("search")
 def search_command(
-    photo: Annotated[Path, typer.Argument(help="The probe photo.")],
+    photo: Annotated[Path, typer.Argument(help="The probe photo.", metavar="PHOTO")],
     case: Annotated[str | None, typer.Option(help="Case reference (required).")] = None,
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
     collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
@@ -241,7 +253,7 @@ def _read_probe(photo: Path) -> bytes:
 
 @app.command("faces")
 def faces_command(
-    photo: Annotated[Path, typer.Argument(help="A photo.")],
+    photo: Annotated[Path, typer.Argument(help="A photo.", metavar="PHOTO")],
     detector: Detector = None,
     min_face: MinFace = None,
     max_scan_mp: MaxScanMegapixels = None,

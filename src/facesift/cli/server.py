@@ -33,8 +33,12 @@ from facesift.store.database import (
     resolve_url,
 )
 
-users_app = typer.Typer(help="Manage user accounts (run on the server).", no_args_is_help=True)
-tokens_app = typer.Typer(help="Manage API tokens (run on the server).", no_args_is_help=True)
+users_app = typer.Typer(
+    rich_markup_mode=None, help="Manage user accounts (run on the server).", no_args_is_help=True
+)
+tokens_app = typer.Typer(
+    rich_markup_mode=None, help="Manage API tokens (run on the server).", no_args_is_help=True
+)
 RoleOption = Annotated[
     list[str],
     typer.Option("--role", help="investigator, reviewer, supervisor, auditor or admin; repeat."),
