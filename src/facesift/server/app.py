@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from importlib import resources
 
 import anyio
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -116,7 +116,7 @@ def app_from_environment() -> FastAPI:
 
 
 def _swagger_assets() -> str:
-    return swagger_ui_bundle.swagger_ui_path
+    return str(resources.files("fastapi_offline") / "static")
 
 
 def _add_docs(app: FastAPI) -> None:
