@@ -1120,3 +1120,15 @@ def test_every_surface_applies_the_same_limits(client, world, tmp_path) -> None:
     short = "z" * (MIN_PURPOSE_CHARS - 1)
     searched = run_cli("search", PROBE, "--case", "C", "--purpose", short, data_dir=tmp_path)
     assert searched.returncode == 4 and f"{MIN_PURPOSE_CHARS} characters" in searched.stderr
+
+
+def test_unknown_addresses_answer_like_every_other_error(client, world) -> None:
+    api = client.get("/api/no-such-thing", headers=world.auth("ivan"))
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+    assert "detail" not in api.json()
+    wrong_method = client.delete("/api/cases", headers=world.auth("ivan"))
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "invalid"
+    assert "GET" in wrong_method.headers["allow"]
+    page = client.get("/no-such-page", headers={"Accept": "text/html", **world.auth("ivan")})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and '"detail"' not in page.text

@@ -19,16 +19,20 @@ from importlib import resources
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesift.api import routes
 from facesift.compose import Services, open_services
 from facesift.config import Config
-from facesift.errors import FacesiftError, ImageError, InvalidInput
+from facesift.errors import FacesiftError, ImageError, InvalidInput, NotFound
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.server.lanes import open_analysis_lane
@@ -207,6 +211,21 @@ def _secure(response: Response, path: str) -> Response:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """An unknown address or method: the same answer as any other error (a page for a
+        browser, ``{"error", "message"}`` for the API), not Starlette's ``{"detail"}``."""
+        known = {404: NotFound("there is nothing at this address")}
+        if error.status_code == 405:
+            known[405] = InvalidInput(f"{request.method} is not allowed at this address")
+        problem = known.get(error.status_code)
+        if problem is None:
+            return await http_exception_handler(request, error)
+        if pages.wants_html(request):
+            return pages.error_page(request, problem, error.status_code)
+        body = {"error": problem.code, "message": problem.message}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
     @app.exception_handler(FacesiftError)
     async def facesift_error(request: Request, error: FacesiftError) -> Response:
         status = status_for(error)
