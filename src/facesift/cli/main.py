@@ -291,14 +291,23 @@ def faces_command(
 
 @app.command("stats")
 def stats_command(
-    data_dir: DataDir = None, vectors: VectorsUrl = None, as_json: JsonFlag = False
+    failed: Annotated[
+        int, typer.Option(help="List at most this many of the files that failed to ingest.")
+    ] = 20,
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Collections, images, faces and index size."""
+    """Collections, images, faces and index size, and which files failed to ingest, why."""
     config = configured(data_dir, vectors)
     with gallery_of(config) as gallery:
         stats = gallery.store.stats()
         indexed = len(gallery.index)
         index_kind = type(gallery.index).__name__
+        failures = [
+            {"path": f["path"], "error": f["code"], "message": f["message"]}
+            for f in gallery.store.failures()[: max(0, failed)]
+        ]
     report = {
         "data_dir": str(config.data_dir),
         "collections": stats.collections,
@@ -307,6 +316,7 @@ def stats_command(
         "indexed_vectors": indexed,
         "index_kind": index_kind,
         "failed_files": stats.failures,
+        "failures": failures,
     }
     if as_json:
         print_json(report)
@@ -317,8 +327,12 @@ def stats_command(
     console.print(
         f"Total: {stats.images} images, {stats.faces} faces, {indexed} vectors in the "
         f"{index_kind}, "
-        f"{stats.failures} files that failed to ingest."
+        f"{stats.failures} file(s) that failed to ingest."
     )
+    for f in failures:
+        console.print(f"  failed: {f['path']}: {f['message']} ({f['error']})", highlight=False)
+    if stats.failures > len(failures):
+        console.print(f"  ... and {stats.failures - len(failures)} more (--failed N lists more)")
 
 
 @app.command("remove")
