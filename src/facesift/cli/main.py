@@ -174,6 +174,10 @@ def search_command(
     photo: Annotated[Path, typer.Argument(help="The probe photo.")],
     case: Annotated[str | None, typer.Option(help="Case reference (required).")] = None,
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
+    offense_category: Annotated[
+        str | None,
+        typer.Option(help="The offense it is for, from the allow-list (required)."),
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
     top: Annotated[int, typer.Option(help="At most this many candidates.", min=1, max=1000)] = 10,
     fpir: Annotated[
@@ -200,7 +204,9 @@ def search_command(
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
     _check_detector(detector)
-    request = SearchRequest(case, purpose, collection, top, threshold, face, fpir)
+    request = SearchRequest(
+        case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
+    )
     try:
         probe = _read_probe(photo)
         # A probe is one photo: worth the CNN detector's time if the first finds no face.

@@ -227,6 +227,8 @@ class Gallery:
             for row in matches:
                 face_ids = self.store.delete_image(row["id"])
                 removed += face_ids
+                # The hash stays, so no later ingest of the same content brings it back.
+                self.store.tombstones.add(row["sha256"], actor, "removed")
                 self.store.audit.append(
                     "remove_image",
                     {
@@ -234,6 +236,7 @@ class Gallery:
                         "path": row["path"],
                         "sha256": row["sha256"],
                         "face_ids": face_ids,
+                        "tombstoned": True,
                     },
                     actor,
                 )

@@ -48,6 +48,7 @@ class IngestSummary:
     ingested: int = 0
     faces: int = 0
     skipped: int = 0  # already in the gallery, or the same content twice in this run
+    tombstoned: int = 0  # removed from the gallery before (``facesift remove``): not stored
     failed: int = 0
     no_face: int = 0
     # Photos too big to scan for the configured smallest face (see detect.plan_scale), and
@@ -60,7 +61,7 @@ class IngestSummary:
 
     @property
     def done(self) -> int:
-        return self.ingested + self.skipped + self.failed
+        return self.ingested + self.skipped + self.tombstoned + self.failed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +132,10 @@ class _IngestRun:
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in self._hashes_this_run or self.gallery.store.known_hashes([sha]):
                     self.summary.skipped += 1
+                    self._tick()
+                    continue
+                if self.gallery.store.tombstones.tombstoned([sha]):
+                    self.summary.tombstoned += 1  # removed once: stays removed
                     self._tick()
                     continue
                 self._hashes_this_run.add(sha)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facesift.errors import FacesiftError, SearchRefused
+from facesift.governance.policy import check_purpose
 from facesift.governance.search_policy import (
     DEFAULT_TARGET_FPIR,
     require_grounds,
     require_no_accounts,
+    require_offense_category,
     require_target_fpir,
     require_within_ceiling,
 )
@@ -32,6 +34,7 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.settings import Settings
 from facesift.vision import FaceAnalyzer
+from facesift.vision.still import require_still
 
 CANDIDATES = "candidates"
 NO_CANDIDATE = "no_candidate"
@@ -48,6 +51,7 @@ class SearchRequest:
     threshold: float | None = None  # an expert's per-comparison threshold; None: from the FPIR
     face_index: int | None = None  # None: the largest face
     fpir: float | None = None  # the target FPIR; None: the gallery's setting
+    offense_category: str | None = None  # from the allow-list; required, as on the server
 
 
 @dataclass(frozen=True)
@@ -157,9 +161,18 @@ def search(
     try:
         require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
+        settings = Settings(gallery.store)
+        # The same contract as a case on the server: an offense from the allow-list, and a
+        # purpose that no refused category (the floor included) names.
+        check_purpose(
+            purpose,
+            require_offense_category(request.offense_category),
+            settings.refused_purposes(),
+            settings.get("offense_categories"),
+        )
         fpir = request.fpir
         if fpir is None and request.threshold is None:
-            fpir = Settings(gallery.store).get("target_fpir")
+            fpir = settings.get("target_fpir")
         operating = operating_point(calibration, size, fpir, request.threshold)
     except SearchRefused as refusal:
         audit.append(
@@ -167,6 +180,7 @@ def search(
             {
                 "case": request.case,
                 "purpose": request.purpose,
+                "offense_category": request.offense_category,
                 "probe_sha256": probe_sha,
                 "reason": refusal.message,
             },
@@ -177,6 +191,7 @@ def search(
         raise FacesiftError(
             f"the calibration is for {calibration.model_id}, the embedder is {analyzer.model_id}"
         )
+    require_still(probe)  # one frame: never a clip searched frame by frame
     faces = analyzer.analyze_bytes(probe).faces
     result = SearchResult(
         outcome=NO_FACE,
@@ -201,6 +216,7 @@ def search(
         {
             "case": case,
             "purpose": purpose,
+            "offense_category": request.offense_category,
             "probe_sha256": probe_sha,
             "parameters": {
                 "collection": request.collection,

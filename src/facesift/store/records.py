@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
+from facesift.store.accountability import ReviewAssignments, Tombstones
 from facesift.store.accounts import AccountRecords, SettingRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
@@ -58,6 +59,8 @@ class Store:
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
         self.cases = CaseRecords(self.db)
+        self.tombstones = Tombstones(self.db)
+        self.review_assignments = ReviewAssignments(self.db)
 
     @property
     def database_url(self) -> str:

@@ -30,6 +30,8 @@ TABLES = (
     "searches",
     "search_candidates",
     "reviews",
+    "review_assignments",
+    "tombstones",
     "audit_log",
 )
 # Tables whose ids the database gives out (identity columns on PostgreSQL); the audit log's
