@@ -34,7 +34,10 @@ PUBLIC = set(ROLES)
 SIGNED_IN = set(ROLES) - {"anonymous"}
 OVERSIGHT = {"supervisor", "auditor"}
 CASE_VIEW = {"investigator"} | OVERSIGHT
-SEARCH_VIEW = CASE_VIEW | {"reviewer"}
+SEARCH_VIEW = CASE_VIEW | {"reviewer"}  # the reviewer is assigned to the search
+# While a list is pending review its requester sees no candidate: the images are for the
+# assigned reviewers and oversight.
+CANDIDATE_VIEW = OVERSIGHT | {"reviewer"}
 
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -67,8 +70,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/api/reviews/queue"): {"reviewer"},
     ("POST", "/api/searches/{search_id}/reviews"): {"reviewer"},
-    ("GET", "/api/faces/{face_id}/crop"): SEARCH_VIEW,
-    ("GET", "/api/images/{image_id}"): SEARCH_VIEW,
+    ("POST", "/api/searches/{search_id}/assignment"): {"reviewer"},
+    ("GET", "/api/faces/{face_id}/crop"): CANDIDATE_VIEW,
+    ("GET", "/api/images/{image_id}"): CANDIDATE_VIEW,
     ("GET", "/api/audit"): {"auditor"},
     ("GET", "/api/audit/verify"): {"auditor"},
     ("GET", "/audit/export"): {"auditor"},
@@ -88,7 +92,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/probes/{probe_id}/edit"): {"investigator"},
     ("POST", "/probes/{probe_id}/search"): {"investigator"},
     ("GET", "/searches/{search_id}"): SEARCH_VIEW,
-    ("GET", "/searches/{search_id}/compare/{face_id}"): SEARCH_VIEW,
+    ("GET", "/searches/{search_id}/compare/{face_id}"): CANDIDATE_VIEW,
+    ("POST", "/searches/{search_id}/take"): {"reviewer"},
     ("GET", "/reviews"): {"reviewer"},
     ("GET", "/searches/{search_id}/review"): {"reviewer"},
     ("POST", "/searches/{search_id}/review"): {"reviewer"},
@@ -153,6 +158,9 @@ def _prepare(client: TestClient, world: World) -> Targets:
     search = client.post(
         f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=ivan
     ).json()
+    # The reviewer takes the search, so the reviewer's column is that of an assigned one.
+    client.post(f"/api/searches/{search['id']}/assignment", headers=world.auth("rita"))
+    search = client.get(f"/api/searches/{search['id']}", headers=world.auth("sam")).json()
     token = client.post("/api/tokens", json={"name": "matrix"}, headers=ivan).json()
     target = client.post(
         "/api/users", json={"name": "target", "roles": ["reviewer"]}, headers=world.auth("admin")

@@ -75,7 +75,9 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path, database_url) 
         with Gallery.open(tmp_path, database_url) as gallery:
             while writer.poll() is None or answered < len(probes):
                 probe = probes[answered % len(probes)]
-                request = SearchRequest("LOAD-1", "search during a running ingest")
+                request = SearchRequest(
+                    "LOAD-1", "search during a running ingest", offense_category="robbery"
+                )
                 result = search(gallery, analyzer, calibration, probe.path.read_bytes(), request)
                 assert result.outcome == CANDIDATES
                 assert probe.identity in result.candidates[0].image["path"]

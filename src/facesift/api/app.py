@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 
 from facesift.api import routes
 from facesift.compose import Services, open_services
-from facesift.errors import FacesiftError, ImageError, InvalidInput
+from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput
 from facesift.vision import VisionConfig
 from facesift.web import pages
 
@@ -211,10 +211,22 @@ def _secure(response: Response, path: str) -> Response:
     return response
 
 
+def _audit_refusal(request: Request, error: Forbidden) -> None:
+    """Every refusal of a signed-in caller goes on the audit log with its rule. (Anonymous
+    requests are refused before anyone is known: 401, not audited.)"""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        return
+    svc: Services = request.app.state.services
+    svc.oversight.record_refusal(caller.principal, error.message, request.method, request.url.path)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FacesiftError)
     async def facesift_error(request: Request, error: FacesiftError) -> Response:
         status = status_for(error)
+        if isinstance(error, Forbidden):
+            await anyio.to_thread.run_sync(_audit_refusal, request, error)
         if pages.wants_html(request):
             return pages.error_page(request, error, status)
         return JSONResponse({"error": error.code, "message": error.message}, status_code=status)

@@ -29,7 +29,7 @@ from facesift.api.security import (
     optional_caller,
     set_session_cookie,
 )
-from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
+from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
@@ -282,7 +282,7 @@ def new_case(
 @router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
 def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     work, who = svc.casework, caller.principal
-    case = work.case(who, case_id)
+    case = work.view_case(who, case_id)
     return render(
         request,
         "case.html",
@@ -347,7 +347,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
-    probe = svc.casework.probe(caller.principal, probe_id)
+    probe = svc.casework.open_probe(caller.principal, probe_id)
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -409,6 +409,8 @@ def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
+    if candidate is None and search["candidates_withheld"]:
+        raise Forbidden("the candidates are withheld from the requester until a lead is released")
     if candidate is None:
         raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
     probe = svc.casework.probe(caller.principal, search["probe_id"])
@@ -426,6 +428,12 @@ def review_queue(request: Request, caller: Signed, svc: Svc):
     return render(
         request, "reviews.html", caller, queue=svc.casework.review_queue(caller.principal)
     )
+
+
+@router.post("/searches/{search_id}/take", summary="Take a search from the review queue (form)")
+def take_review(search_id: Id, caller: Signed, svc: Svc):
+    svc.casework.take_review(caller.principal, search_id)
+    return redirect(f"/searches/{search_id}/review", f"Search {search_id} is assigned to you.")
 
 
 @router.get("/searches/{search_id}/review", summary="The review form")
