@@ -505,9 +505,7 @@ class Casework:
         with self._transaction():
             if not self._assignments.is_assigned(search_id, actor.user_id):
                 if not self._assignments.assign(search_id, actor.user_id):
-                    raise Conflict(
-                        f"search {search_id} already has its two reviewers"
-                    )
+                    raise Conflict(f"search {search_id} already has its two reviewers")
                 self._audit.append(
                     "review_assigned",
                     {
