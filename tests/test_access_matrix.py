@@ -22,13 +22,22 @@ from tests.server_world import PASSWORD, PROBE, World
 
 pytestmark = pytest.mark.slow
 
-ROLES = ("anonymous", "investigator", "reviewer", "supervisor", "auditor", "admin")
+ROLES = (
+    "anonymous",
+    "investigator",
+    "reviewer",
+    "supervisor",
+    "auditor",
+    "admin",
+    "privacy_officer",
+)
 ACTOR = {
     "investigator": "ivan",
     "reviewer": "rita",
     "supervisor": "sam",
     "auditor": "audrey",
     "admin": "admin",
+    "privacy_officer": "percy",
 }
 PUBLIC = set(ROLES)
 SIGNED_IN = set(ROLES) - {"anonymous"}
@@ -116,6 +125,20 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/me/password"): SIGNED_IN,
     ("GET", "/settings"): {"admin", "supervisor", "auditor"},
     ("POST", "/settings"): {"admin"},
+    # Opt-out: the person needs no account; the faces found are for privacy officers alone.
+    ("POST", "/api/optout/requests"): PUBLIC,
+    ("GET", "/api/optout/status/{reference}"): PUBLIC,
+    ("GET", "/api/optout/requests"): {"privacy_officer"},
+    ("GET", "/api/optout/requests/{request_id}"): {"privacy_officer"},
+    ("POST", "/api/optout/requests/{request_id}/faces/{face_id}"): {"privacy_officer"},
+    ("GET", "/api/optout/requests/{request_id}/selfies/{n}"): {"privacy_officer"},
+    ("GET", "/api/optout/faces/{face_id}/crop"): {"privacy_officer"},
+    ("GET", "/optout"): PUBLIC,
+    ("POST", "/optout"): PUBLIC,
+    ("GET", "/optout/status"): PUBLIC,
+    ("GET", "/privacy"): {"privacy_officer"},
+    ("GET", "/privacy/{request_id}"): {"privacy_officer"},
+    ("POST", "/privacy/{request_id}/faces/{face_id}"): {"privacy_officer"},
 }
 
 
@@ -166,6 +189,13 @@ def _prepare(client: TestClient, world: World) -> Targets:
         "/api/users", json={"name": "target", "roles": ["reviewer"]}, headers=world.auth("admin")
     ).json()["user"]
     candidate = search["candidates"][0]
+    # An opt-out request by the probe's person: it finds the candidate's face.
+    optout = client.post(
+        "/api/optout/requests",
+        files={"selfies": ("me.jpg", PROBE.read_bytes())},
+        data={"contact": "me@example.org"},
+    ).json()
+    found = client.get("/api/optout/requests", headers=world.auth("percy")).json()
     return Targets(
         {
             "case_id": case["id"],
@@ -177,6 +207,9 @@ def _prepare(client: TestClient, world: World) -> Targets:
             "user_id": target["id"],
             "key": "searches_per_minute",
             "closable_case_id": closable["id"],
+            "reference": optout["reference"],
+            "request_id": found[0]["id"],
+            "n": 0,
         }
     )
 
@@ -250,6 +283,19 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
             }
         },
         ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
+        ("POST", "/api/optout/requests"): {
+            "files": {"selfies": ("me.jpg", photo)},
+            "data": {"contact": "me@example.org"},
+        },
+        ("POST", "/optout"): {
+            "files": {"selfies": ("me.jpg", photo)},
+            "data": {"contact": "me@example.org"},
+        },
+        # "not_them": the face stays in the gallery for the routes called after this one.
+        ("POST", "/api/optout/requests/{request_id}/faces/{face_id}"): {
+            "json": {"decision": "not_them"}
+        },
+        ("POST", "/privacy/{request_id}/faces/{face_id}"): {"data": {"decision": "not_them"}},
         ("POST", "/api/probes/{probe_id}/searches"): {"json": {"face_index": 0}},
         ("POST", "/api/searches/{search_id}/reviews"): {
             "json": {

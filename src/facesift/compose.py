@@ -19,6 +19,7 @@ from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, load_calibration
 from facesift.services.casework import Casework
 from facesift.services.gallery import Gallery
+from facesift.services.optout import OptOut
 from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
@@ -50,6 +51,7 @@ class Services:
     casework: Casework
     calibration: Calibration
     oversight: Oversight
+    optout: OptOut
 
     def close(self) -> None:
         self.casework.close()
@@ -73,12 +75,14 @@ def open_services(
     pool = ProbePool(config, probe_workers or usable_cores())
     calibration = load_calibration(analyzer.model_id)
     settings = Settings(gallery.store)
+    casework = Casework(gallery, analyzer, calibration, settings, outside_turn, pool)
     return Services(
         data_dir=data_dir,
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,
-        casework=Casework(gallery, analyzer, calibration, settings, outside_turn, pool),
+        casework=casework,
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
+        optout=OptOut(gallery, casework.analyze_pixels, calibration),
     )

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.progress import TextColumn
 
-from facesift.cli import database_commands, evaluate, server
+from facesift.cli import database_commands, evaluate, optout_commands, server
 from facesift.cli.common import (
     DEFAULT_MAX_SCAN_MP,
     EXIT_ERROR,
@@ -69,6 +69,7 @@ app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
 app.command("serve")(server.serve)
 app.add_typer(database_commands.db_app, name="db")
+app.add_typer(optout_commands.optout_app, name="optout")
 
 
 @app.callback()

@@ -98,6 +98,7 @@ def print_ingest_summary(console: Console, summary: IngestSummary) -> None:
         f"Ingest {state}: {summary.total} found, {summary.ingested} ingested "
         f"({summary.no_face} with no face), {summary.faces} faces, {summary.skipped} skipped "
         f"(already ingested), {summary.tombstoned} refused as removed before, "
+        f"{summary.suppressed} faces suppressed (opted out), "
         f"{summary.failed} failed; {summary.seconds:.1f} s, "
         f"{rate:.1f} images/s."
     )

@@ -49,6 +49,7 @@ from facesift.services.probe_pool import ProbePool
 from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
+from facesift.services.suppression import drop_suppressed
 from facesift.store.audit import AuditEntry, utc_now
 from facesift.store.values import CaseStatus, SearchStatus
 from facesift.vision import FaceAnalyzer
@@ -223,6 +224,11 @@ class Casework:
         with self._in_turn:
             return self._analyzer.analyze(pixels)
 
+    def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
+        """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
+        with self._outside_turn():
+            return self._analyze(pixels)
+
     def analysis_processes(self) -> list[int]:
         """The process ids of the probe analysis pool (empty before its first analysis)."""
         return self._pool.pids() if self._pool is not None else []
@@ -356,6 +362,10 @@ class Casework:
             top_k,
             operating,
         )
+        # People who opted out: their faces are never candidates (counted, on the log).
+        candidates, suppressed = drop_suppressed(
+            self.gallery.store, candidates, self._calibration.model_id
+        )
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
             "case_id": case["id"],
@@ -391,6 +401,7 @@ class Casework:
                     "gallery_size": size,
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],
+                    "suppressed_candidates": suppressed,
                 },
                 actor.name,
             )

@@ -33,6 +33,7 @@ from facesift.schemas import Face
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.settings import Settings
+from facesift.services.suppression import drop_suppressed
 from facesift.vision import FaceAnalyzer
 from facesift.vision.still import require_still
 
@@ -132,6 +133,7 @@ class SearchResult:
     operating: OperatingPoint
     candidates: list[Candidate] = field(default_factory=list)
     audit_id: int | None = None
+    suppressed: int = 0  # candidates dropped as near an opt-out's suppression template
 
     def as_dict(self) -> dict:
         return {
@@ -144,6 +146,7 @@ class SearchResult:
             **self.operating.as_dict(),
             "candidates": [c.as_dict() for c in self.candidates],
             "audit_id": self.audit_id,
+            "suppressed_candidates": self.suppressed,
         }
 
 
@@ -210,6 +213,9 @@ def search(
             request.top_k,
             operating,
         )
+        result.candidates, result.suppressed = drop_suppressed(
+            gallery.store, result.candidates, calibration.model_id
+        )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
     entry = audit.append(
         "search",
@@ -229,6 +235,7 @@ def search(
             "faces_in_probe": len(faces),
             "gallery_size": size,
             "candidate_face_ids": [c.face_id for c in result.candidates],
+            "suppressed_candidates": result.suppressed,
         },
         actor,
     )

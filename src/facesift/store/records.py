@@ -24,6 +24,7 @@ from facesift.store.accounts import AccountRecords, SettingRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
+from facesift.store.optout import OptOutRecords
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
@@ -61,6 +62,7 @@ class Store:
         self.cases = CaseRecords(self.db)
         self.tombstones = Tombstones(self.db)
         self.review_assignments = ReviewAssignments(self.db)
+        self.optout = OptOutRecords(self.db)
 
     @property
     def database_url(self) -> str:

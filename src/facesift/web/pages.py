@@ -46,6 +46,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/reviews", "Reviews", (Role.REVIEWER,)),
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
+    ("/privacy", "Opt-out requests", (Role.PRIVACY_OFFICER,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
