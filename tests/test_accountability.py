@@ -294,7 +294,7 @@ def test_opening_lists_cases_probes_and_the_audit_log_is_audited(client, world) 
     views = {e["details"]["view"] for e in entries if e["action"] == "search_viewed"}
     assert views == {"requester", "full"}
     read = _audit(client, world, action="audit_read", user="audrey")
-    assert read and read[0]["details"]["action"] == "audit_read"
+    assert read and read[0]["details"]["filters"]["action"] == "audit_read"
     assert _audit(client, world, action="audit_exported")
     # The timeline is what was done in the case, not who looked at it.
     timeline = client.get(f"/api/cases/{answered['case_id']}", headers=ivan).json()["timeline"]

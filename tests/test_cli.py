@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -318,3 +319,25 @@ def test_env_var_sets_the_data_folder(tmp_path) -> None:
         timeout=120,
     )
     assert result.returncode == 0 and str(tmp_path / "home") in result.stdout
+
+
+def test_an_opt_out_request_on_the_command_line_suppresses_the_person(tmp_path) -> None:
+    person = "Ariel_Sharon"
+    gallery = [p.path for p in photos("gallery")][:6]
+    run_cli("ingest", *gallery, "--workers", "1", data_dir=tmp_path, check=True)
+    probe = next(p.path for p in photos("probe") if p.identity == person)
+    code, before = run_json("search", probe, *GROUNDS, data_dir=tmp_path)
+    assert code == 0 and any(person in c["image"]["path"] for c in before["candidates"])
+    code, receipt = run_json(
+        "optout", "request", probe, "--contact", "ariel@example.org", data_dir=tmp_path
+    )
+    assert code == 0 and receipt["status"] == "in_review" and receipt["faces_found"] >= 1
+    code, status = run_json("optout", "status", receipt["reference"], data_dir=tmp_path)
+    assert code == 0 and status["status"] == "in_review" and "path" not in json.dumps(status)
+    # Not yet removed (that is the privacy officer's call), but never a candidate again.
+    code, after = run_json("search", probe, *GROUNDS, data_dir=tmp_path)
+    assert code == 0 and not any(person in c["image"]["path"] for c in after["candidates"])
+    assert after["suppressed_candidates"] >= 1
+    assert (tmp_path / "optout.key").stat().st_mode & 0o077 == 0  # the key: owner only
+    refused = run_cli("optout", "request", probe, data_dir=tmp_path)
+    assert refused.returncode == 2 and "--contact" in refused.stderr

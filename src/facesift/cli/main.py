@@ -14,7 +14,13 @@ from typing import Annotated
 import typer
 from rich.progress import TextColumn
 
-from facesift.cli import database_commands, evaluate, optout_commands, server
+from facesift.cli import (
+    database_commands,
+    evaluate,
+    optout_commands,
+    retention_commands,
+    server,
+)
 from facesift.cli.common import (
     DEFAULT_MAX_SCAN_MP,
     EXIT_ERROR,
@@ -70,6 +76,7 @@ app.add_typer(server.tokens_app, name="tokens")
 app.command("serve")(server.serve)
 app.add_typer(database_commands.db_app, name="db")
 app.add_typer(optout_commands.optout_app, name="optout")
+app.add_typer(retention_commands.retention_app, name="retention")
 
 
 @app.callback()

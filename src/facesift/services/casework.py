@@ -318,6 +318,11 @@ class Casework:
 
     def probe_image(self, actor: Principal, probe_id: int) -> tuple[bytes, str]:
         probe = self.probe(actor, probe_id, with_content=True)
+        if probe.get("pixels_destroyed_at"):
+            raise NotFound(
+                f"probe {probe_id}'s image was destroyed under the retention policy on "
+                f"{probe['pixels_destroyed_at'][:10]}"
+            )
         self._audit.append(
             "probe_viewed", {"case_id": probe["case_id"], "probe_id": probe_id}, actor.name
         )

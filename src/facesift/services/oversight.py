@@ -46,7 +46,9 @@ class Oversight:
         filters = {"user": user, "action": action, "case_id": case_id, "since": since}
         filters |= {"until": until, "limit": limit, "offset": offset}
         # Who read what of the log is itself on the log (the filters, not what they returned).
-        self._audit.append("audit_read", {k: v for k, v in filters.items() if v}, actor.name)
+        # Under "filters": a "user" key of its own would make this entry match that user.
+        read = {"filters": {k: v for k, v in filters.items() if v}}
+        self._audit.append("audit_read", read, actor.name)
         total, entries = self._audit.filtered(
             actor=user,
             action=action,

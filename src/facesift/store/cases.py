@@ -65,7 +65,11 @@ class CaseRecords:
         return [dict(r) for r in self._db.execute(sql + " ORDER BY cases.id DESC", args)]
 
     def set_case_status(self, case_id: int, status: CaseStatus) -> None:
-        self._db.execute("UPDATE cases SET status = ? WHERE id = ?", (status, case_id))
+        # Retention periods count from closure.
+        closed_at = utc_now() if status == CaseStatus.CLOSED else None
+        self._db.execute(
+            "UPDATE cases SET status = ?, closed_at = ? WHERE id = ?", (status, closed_at, case_id)
+        )
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -242,7 +246,8 @@ class CaseRecords:
 
 _PROBE_COLUMNS = (
     "probes.id, probes.case_id, probes.parent_id, probes.edit, probes.sha256, probes.media_type,"
-    " probes.width, probes.height, probes.faces, probes.created_by, probes.created_at"
+    " probes.width, probes.height, probes.faces, probes.created_by, probes.created_at,"
+    " probes.pixels_destroyed_at, probes.template_destroyed_at"
 )
 _SEARCH_SELECT = (
     "SELECT searches.*, users.name AS requested_by_name, cases.reference AS case_reference,"

@@ -25,6 +25,7 @@ from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
 from facesift.store.optout import OptOutRecords
+from facesift.store.retention import RetentionRecords
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
@@ -63,6 +64,7 @@ class Store:
         self.tombstones = Tombstones(self.db)
         self.review_assignments = ReviewAssignments(self.db)
         self.optout = OptOutRecords(self.db)
+        self.retention = RetentionRecords(self.db)
 
     @property
     def database_url(self) -> str:

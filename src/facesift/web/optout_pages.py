@@ -44,8 +44,8 @@ async def optout_request(
 def optout_status_page(
     request: Request, svc: Svc, reference: Annotated[str, Query(max_length=40)] = ""
 ):
-    status = svc.optout.status(reference) if reference else None
-    return render(request, "optout_status.html", None, reference=reference, status=status)
+    found = svc.optout.status(reference) if reference else None
+    return render(request, "optout_status.html", None, reference=reference, found=found)
 
 
 @router.get("/privacy", summary="Opt-out requests (privacy officers)")
