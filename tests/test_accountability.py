@@ -356,3 +356,85 @@ def test_a_probe_with_more_than_one_frame_is_refused(client, world, kind) -> Non
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "not_still" and "2 frames" in response.json()["message"]
+
+
+# -- scoped authorisations -----------------------------------------------------------------------
+
+
+def test_a_case_opened_for_named_collections_searches_only_those(
+    server_world: World, tmp_path: Path
+) -> None:
+    from tests.conftest import GALLERY_FACES
+    from tests.helpers import run_cli
+    from tests.server_world import STRANGER
+
+    w = server_world.copy_to(tmp_path / "data")
+    run_cli(
+        "ingest", "--collection", "other", "--workers", "1", STRANGER,
+        data_dir=w.data_dir, check=True, database_url=w.database_url,
+    )  # fmt: skip
+    ivan, admin = w.auth("ivan"), w.auth("admin")
+    grounds = {"offense_category": "robbery", "purpose": "identify a robber seen on camera"}
+    with TestClient(w.app()) as c:
+
+        def search(case_id: int, photo: Path, collection: str | None = None):
+            probe = c.post(
+                f"/api/cases/{case_id}/probes",
+                files={"file": ("p.jpg", photo.read_bytes())},
+                headers=ivan,
+            ).json()
+            return c.post(
+                f"/api/probes/{probe['id']}/searches",
+                json={"face_index": 0, "collection": collection},
+                headers=ivan,
+            )
+
+        unknown = c.post(
+            "/api/cases",
+            json={"reference": "S-0", "collections": ["nope"], **grounds},
+            headers=ivan,
+        )
+        assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
+        scoped = c.post(
+            "/api/cases",
+            json={"reference": "S-1", "collections": ["fixture"], **grounds},
+            headers=ivan,
+        ).json()
+        assert scoped["collections"] == ["fixture"]
+        # The stranger is in "other" only: out of this case's reach.
+        within = search(scoped["id"], STRANGER)
+        assert within.status_code == 201, within.text
+        assert within.json()["outcome"] == "no_candidate"
+        assert within.json()["gallery_size"] == GALLERY_FACES
+        outside = search(scoped["id"], STRANGER, "other")
+        assert (
+            outside.status_code == 403 and "authorised for the collections fixture" in outside.text
+        )
+        refused = _audit(c, w, action="search_refused", case_id=scoped["id"])
+        assert refused and "not 'other'" in refused[0]["details"]["reason"]
+        both = c.post(
+            "/api/cases",
+            json={"reference": "S-2", "collections": ["fixture", "other"], **grounds},
+            headers=ivan,
+        ).json()
+        union = search(both["id"], STRANGER).json()
+        assert union["outcome"] == "candidates" and union["collection"] == "fixture, other"
+        assert union["gallery_size"] > GALLERY_FACES  # the threshold is for the union's size
+        # Settings decide which offenses need an authorisation id and expiry.
+        required = {"value": ["robbery"]}
+        assert c.put(
+            "/api/settings/authorisation_required", json=required, headers=admin
+        ).status_code in (200, 204)
+        bare = c.post("/api/cases", json={"reference": "S-3", **grounds}, headers=ivan)
+        assert bare.status_code == 403 and "requires an authorisation" in bare.json()["message"]
+        authorised = c.post(
+            "/api/cases",
+            json={
+                "reference": "S-4",
+                "authorisation_id": "WARRANT-7",
+                "authorisation_expires": "2099-01-01",
+                **grounds,
+            },
+            headers=ivan,
+        )
+        assert authorised.status_code == 201, authorised.text

@@ -42,11 +42,11 @@ from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.schemas import ImageAnalysis
-from facesift.services import blind
+from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.probe_pool import ProbePool
-from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
+from facesift.services.search import DEFAULT_TOP_K
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.services.suppression import drop_suppressed
@@ -124,6 +124,7 @@ class Casework:
     def open_case(self, actor: Principal, values: dict) -> dict:
         rules.require_search(actor)
         case = _clean_case(values)
+        case["collections"] = scope.clean_scope(values.get("collections"), self.gallery)
         try:
             self._check_grounds(case)
         except SearchRefused as refusal:
@@ -148,6 +149,7 @@ class Casework:
             self.settings.refused_purposes(),
             self.settings.get("offense_categories"),
         )
+        scope.require_authorisation(case, self.settings.get("authorisation_required"))
         expires = case.get("authorisation_expires")
         if expires and date.fromisoformat(expires) < date.today():
             raise SearchRefused(f"the case's authorisation expired on {expires}")
@@ -348,6 +350,7 @@ class Casework:
             )
         try:
             self._check_grounds(case)  # settings or the authorisation may have changed
+            collections = scope.searched_collections(case, collection)  # the case's scope
         except SearchRefused as refusal:
             self._audit.append(
                 "search_refused",
@@ -357,16 +360,16 @@ class Casework:
             raise
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
-        size = self.gallery.size(collection)
-        operating = operating_point(self._calibration, size, self.settings.get("target_fpir"))
-        candidates = find_candidates(
+        candidates, operating = scope.scoped_search(
             self.gallery,
             self._calibration,
             self.records.probe_embedding(probe_id, face_index),
-            collection,
+            collections,
             top_k,
-            operating,
+            self.settings.get("target_fpir"),
         )
+        size = operating.gallery_size
+        collection = None if collections is None else ", ".join(collections)
         # People who opted out: their faces are never candidates (counted, on the log).
         candidates, suppressed = drop_suppressed(
             self.gallery.store, candidates, self._calibration.model_id

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, object] = {
     "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
     "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
     "retention": retention_policy.DEFAULT_POLICY,
+    # Offense categories whose cases must carry an authorisation id and expiry date.
+    "authorisation_required": [],
 }
 
 
@@ -34,6 +36,10 @@ def _check(key: str, value: object) -> None:
         purpose_floor.require_floor(value)  # type: ignore[arg-type]
     if key == "retention":
         retention_policy.check_policy(value)
+    if key == "authorisation_required" and not (
+        isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    ):
+        raise InvalidInput("authorisation_required is a list of offense categories")
     if key in ("searches_per_minute", "max_upload_bytes") and not (
         isinstance(value, int) and not isinstance(value, bool) and value > 0
     ):

@@ -266,6 +266,7 @@ def new_case(
     purpose: Annotated[str, Form(max_length=2000)],
     authorisation_id: Annotated[str, Form(max_length=100)] = "",
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
+    collections: Annotated[str, Form(max_length=2000)] = "",
 ):
     case = svc.casework.open_case(
         caller.principal,
@@ -275,6 +276,7 @@ def new_case(
             "purpose": purpose,
             "authorisation_id": authorisation_id,
             "authorisation_expires": authorisation_expires,
+            "collections": collections,
         },
     )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")

@@ -24,6 +24,9 @@ class NewCase(BaseModel):
     purpose: str = Field(max_length=2000)
     authorisation_id: str | None = Field(default=None, max_length=100)
     authorisation_expires: str | None = Field(default=None, max_length=10, description="ISO date")
+    collections: list[str] | None = Field(
+        default=None, max_length=50, description="the collections the case may search; none: all"
+    )
 
 
 class ProbeEdit(BaseModel):

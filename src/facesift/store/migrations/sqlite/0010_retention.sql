@@ -4,3 +4,5 @@ ALTER TABLE cases ADD COLUMN closed_at TEXT;
 ALTER TABLE probes ADD COLUMN pixels_destroyed_at TEXT;
 ALTER TABLE probes ADD COLUMN template_destroyed_at TEXT;
 ALTER TABLE searches ADD COLUMN candidates_destroyed_at TEXT;
+-- Scoped authorisations: the collections a case's searches may reach (JSON list; NULL: all).
+ALTER TABLE cases ADD COLUMN collections TEXT;
