@@ -38,6 +38,7 @@ PEOPLE: dict[str, tuple[list[str], bool]] = {
     "untrained": (["investigator"], False),
     "boss": (["admin", "investigator"], True),  # holds both roles: still cannot search
     "ivy": (["investigator", "reviewer"], True),  # may review others' searches, not her own
+    "percy": (["privacy_officer"], False),  # decides opt-out requests
 }
 PASSWORD = "correct horse battery staple"
 PROBE = FIXTURE / "identities" / "Colin_Powell" / "Colin_Powell_0003.jpg"

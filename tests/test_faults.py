@@ -98,7 +98,9 @@ def test_searches_answer_correctly_while_an_ingest_runs(tmp_path, stores) -> Non
         with Gallery.open(tmp_path, database_url, vectors) as gallery:
             while writer.poll() is None or answered < len(probes):
                 probe = probes[answered % len(probes)]
-                request = SearchRequest("LOAD-1", "search during a running ingest")
+                request = SearchRequest(
+                    "LOAD-1", "search during a running ingest", offense_category="robbery"
+                )
                 result = search(gallery, analyzer, calibration, probe.path.read_bytes(), request)
                 # As the gallery grows the threshold tightens (FPIR / N), and the weakest
                 # mate (Schroeder's, 0.351 against 0.3525 at 23 faces) may fall outside it:

@@ -18,6 +18,7 @@ from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, load_calibration
 from facesift.services.casework import Casework
 from facesift.services.gallery import Gallery
+from facesift.services.optout import OptOut
 from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
@@ -49,6 +50,7 @@ class Services:
     casework: Casework
     calibration: Calibration
     oversight: Oversight
+    optout: OptOut
 
     def close(self) -> None:
         self.casework.close()
@@ -65,12 +67,14 @@ def open_services(config: Config) -> Services:
     pool = ProbePool(vision, config.server.probe_workers or usable_cores())
     calibration = load_calibration(analyzer.model_id)
     settings = Settings(gallery.store)
+    casework = Casework(gallery, analyzer, calibration, settings, pool)
     return Services(
         data_dir=config.data_dir,
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,
-        casework=Casework(gallery, analyzer, calibration, settings, pool),
+        casework=casework,
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
+        optout=OptOut(gallery, casework.analyze_pixels, calibration),
     )

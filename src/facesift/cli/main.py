@@ -15,7 +15,13 @@ import typer
 from pydantic import ValidationError
 from rich.progress import TextColumn
 
-from facesift.cli import database_commands, evaluate, server
+from facesift.cli import (
+    database_commands,
+    evaluate,
+    optout_commands,
+    retention_commands,
+    server,
+)
 from facesift.cli.common import (
     EXIT_ERROR,
     DataDir,
@@ -79,6 +85,8 @@ app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
 app.command("serve")(server.serve)
 app.add_typer(database_commands.db_app, name="db")
+app.add_typer(optout_commands.optout_app, name="optout")
+app.add_typer(retention_commands.retention_app, name="retention")
 
 
 @app.callback()
@@ -197,6 +205,10 @@ def search_command(
     photo: Annotated[Path, typer.Argument(help="The probe photo.", metavar="PHOTO")],
     case: Annotated[str | None, typer.Option(help="Case reference (required).")] = None,
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
+    offense_category: Annotated[
+        str | None,
+        typer.Option(help="The offense it is for, from the allow-list (required)."),
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
     top: Annotated[
         int, typer.Option(help="At most this many candidates.", min=1, max=MAX_CANDIDATES)
@@ -225,7 +237,9 @@ def search_command(
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
     config = configured(data_dir, vectors, detector=detector)
-    request = SearchRequest(case, purpose, collection, top, threshold, face, fpir)
+    request = SearchRequest(
+        case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
+    )
     try:
         probe = _read_probe(photo)
         analyzer = FaceAnalyzer.from_config(config.vision.for_probes())

@@ -59,6 +59,18 @@ def require_candidate_count(top_k: int) -> int:
     return top_k
 
 
+def require_offense_category(offense_category: str | None) -> str:
+    """The cleaned offense category, or SearchRefused: a search names the offense it is for
+    (checked against the allow-list, as a case on the server is)."""
+    category = (offense_category or "").strip()
+    if not category:
+        raise SearchRefused(
+            "search refused: --offense-category required. Every search names the offense it "
+            "is for, from the allow-list (facesift settings: offense_categories)."
+        )
+    return category
+
+
 def require_target_fpir(fpir: float) -> float:
     if not (isinstance(fpir, int | float) and MIN_TARGET_FPIR <= fpir <= MAX_TARGET_FPIR):
         raise SearchRefused(

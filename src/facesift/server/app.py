@@ -32,12 +32,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from facesift.api import routes
 from facesift.compose import Services, open_services
 from facesift.config import Config
-from facesift.errors import FacesiftError, ImageError, InvalidInput, NotFound
+from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput, NotFound
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.server.lanes import open_analysis_lane
 from facesift.store.database import describe_url, resolve_url
-from facesift.web import pages
+from facesift.web import optout_pages, pages
 
 log = logging.getLogger(__name__)
 CSP = (
@@ -105,6 +105,7 @@ def create_app(config: Config) -> FastAPI:
     app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
     app.include_router(routes.router)
     app.include_router(pages.router)
+    app.include_router(optout_pages.router)
     _add_docs(app)
     _add_guards(app)
     _add_error_handlers(app)
@@ -210,12 +211,22 @@ def _secure(response: Response, path: str) -> Response:
     return response
 
 
+def _audit_refusal(request: Request, error: Forbidden) -> None:
+    """Every refusal of a signed-in caller goes on the audit log with its rule. (Anonymous
+    requests are refused before anyone is known: 401, not audited.)"""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        return
+    svc: Services = request.app.state.services
+    svc.oversight.record_refusal(caller.principal, error.message, request.method, request.url.path)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         """An unknown address or method: the same answer as any other error (a page for a
         browser, ``{"error", "message"}`` for the API), not Starlette's ``{"detail"}``."""
-        known = {404: NotFound("there is nothing at this address")}
+        known: dict[int, FacesiftError] = {404: NotFound("there is nothing at this address")}
         if error.status_code == 405:
             known[405] = InvalidInput(f"{request.method} is not allowed at this address")
         problem = known.get(error.status_code)
@@ -229,6 +240,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FacesiftError)
     async def facesift_error(request: Request, error: FacesiftError) -> Response:
         status = status_for(error)
+        if isinstance(error, Forbidden):
+            await anyio.to_thread.run_sync(_audit_refusal, request, error)
         if pages.wants_html(request):
             return pages.error_page(request, error, status)
         return JSONResponse({"error": error.code, "message": error.message}, status_code=status)

@@ -217,8 +217,12 @@ class Gallery:
                 self._members.clear()
         return len(face_ids)
 
-    def remove_image(self, path_or_sha: str, actor: str | None = None) -> list[int]:
-        """Remove every image stored under this path (or with this SHA-256) and its faces."""
+    def remove_image(
+        self, path_or_sha: str, actor: str | None = None, tombstone: bool = True
+    ) -> list[int]:
+        """Remove every image stored under this path (or with this SHA-256) and its faces.
+        ``tombstone``: keep the hash so no ingest brings it back (not for retention, whose
+        expiry says nothing against a later, lawful ingest)."""
         matches = self.store.find_images(path_or_sha)
         if not matches:
             raise NotFound(f"no ingested image has the path or SHA-256 {path_or_sha!r}")
@@ -227,6 +231,8 @@ class Gallery:
             for row in matches:
                 face_ids = self.store.delete_image(row["id"])
                 removed += face_ids
+                if tombstone:  # the hash stays: no later ingest brings the content back
+                    self.store.tombstones.add(row["sha256"], actor, "removed")
                 self.store.audit.append(
                     "remove_image",
                     {
@@ -234,6 +240,7 @@ class Gallery:
                         "path": row["path"],
                         "sha256": row["sha256"],
                         "face_ids": face_ids,
+                        "tombstoned": tombstone,
                     },
                     actor,
                 )

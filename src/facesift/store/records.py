@@ -19,10 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
+from facesift.store.accountability import ReviewAssignments, Tombstones
 from facesift.store.accounts import AccountRecords, SettingRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
+from facesift.store.optout import OptOutRecords
+from facesift.store.retention import RetentionRecords
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
@@ -58,6 +61,10 @@ class Store:
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
         self.cases = CaseRecords(self.db)
+        self.tombstones = Tombstones(self.db)
+        self.review_assignments = ReviewAssignments(self.db)
+        self.optout = OptOutRecords(self.db)
+        self.retention = RetentionRecords(self.db)
 
     @property
     def database_url(self) -> str:

@@ -30,6 +30,12 @@ TABLES = (
     "searches",
     "search_candidates",
     "reviews",
+    "review_assignments",
+    "tombstones",
+    "optout_requests",
+    "optout_selfies",
+    "optout_faces",
+    "suppression_templates",
     "audit_log",
 )
 # Tables whose ids the database gives out (identity columns on PostgreSQL); the audit log's
@@ -44,6 +50,8 @@ _IDENTITY_TABLES = (
     "probes",
     "searches",
     "reviews",
+    "optout_requests",
+    "suppression_templates",
 )
 BATCH_ROWS = 500
 

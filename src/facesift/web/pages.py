@@ -18,7 +18,7 @@ import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
+from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.context import Services
@@ -48,6 +48,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/reviews", "Reviews", (Role.REVIEWER,)),
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
+    ("/privacy", "Opt-out requests", (Role.PRIVACY_OFFICER,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
@@ -267,6 +268,7 @@ def new_case(
     purpose: Annotated[str, Form(max_length=2000)],
     authorisation_id: Annotated[str, Form(max_length=100)] = "",
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
+    collections: Annotated[str, Form(max_length=2000)] = "",
 ):
     case = svc.casework.open_case(
         caller.principal,
@@ -276,6 +278,7 @@ def new_case(
             "purpose": purpose,
             "authorisation_id": authorisation_id,
             "authorisation_expires": authorisation_expires,
+            "collections": collections,
         },
     )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
@@ -284,7 +287,7 @@ def new_case(
 @router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
 def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     work, who = svc.casework, caller.principal
-    case = work.case(who, case_id)
+    case = work.view_case(who, case_id)
     return render(
         request,
         "case.html",
@@ -351,7 +354,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
-    probe = svc.casework.probe(caller.principal, probe_id)
+    probe = svc.casework.open_probe(caller.principal, probe_id)
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -415,6 +418,8 @@ def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
+    if candidate is None and search["candidates_withheld"]:
+        raise Forbidden("the candidates are withheld from the requester until a lead is released")
     if candidate is None:
         raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
     probe = svc.casework.probe(caller.principal, search["probe_id"])
@@ -432,6 +437,12 @@ def review_queue(request: Request, caller: Signed, svc: Svc):
     return render(
         request, "reviews.html", caller, queue=svc.casework.review_queue(caller.principal)
     )
+
+
+@router.post("/searches/{search_id}/take", summary="Take a search from the review queue (form)")
+def take_review(search_id: Id, caller: Signed, svc: Svc):
+    svc.casework.take_review(caller.principal, search_id)
+    return redirect(f"/searches/{search_id}/review", f"Search {search_id} is assigned to you.")
 
 
 @router.get("/searches/{search_id}/review", summary="The review form")

@@ -25,6 +25,9 @@ class NewCase(BaseModel):
     purpose: str = Field(max_length=2000)
     authorisation_id: str | None = Field(default=None, max_length=100)
     authorisation_expires: str | None = Field(default=None, max_length=10, description="ISO date")
+    collections: list[str] | None = Field(
+        default=None, max_length=50, description="the collections the case may search; none: all"
+    )
 
 
 class ProbeEdit(BaseModel):
@@ -66,7 +69,7 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
-        "case": work.case(caller.principal, case_id),
+        "case": work.view_case(caller.principal, case_id),
         "probes": work.probes(caller.principal, case_id),
         "searches": work.searches(caller.principal, case_id),
         "timeline": work.timeline(caller.principal, case_id),
@@ -112,7 +115,7 @@ async def upload_probe(
 
 @router.get("/probes/{probe_id}", tags=["probes"])
 def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.probe(caller.principal, probe_id)
+    return svc.casework.open_probe(caller.principal, probe_id)
 
 
 @router.get("/probes/{probe_id}/image", tags=["probes"], response_class=Response)
@@ -159,6 +162,22 @@ def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
 @router.get("/reviews/queue", tags=["reviews"], summary="Searches awaiting your review")
 def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.review_queue(caller.principal)
+
+
+class ReviewAssignment(BaseModel):
+    search_id: int
+    assigned_to_you: bool
+    reviewers_assigned: int = Field(description="reviewers assigned to the search (at most 2)")
+
+
+@router.post(
+    "/searches/{search_id}/assignment",
+    tags=["reviews"],
+    response_model=ReviewAssignment,
+    summary="Take a search from the review queue (at most two reviewers per search); audited",
+)
+def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
+    return ReviewAssignment(**svc.casework.take_review(caller.principal, search_id))
 
 
 @router.post("/searches/{search_id}/reviews", tags=["reviews"], status_code=201)
