@@ -29,7 +29,7 @@ from facesift.api import routes
 from facesift.compose import Services, open_services
 from facesift.errors import FacesiftError, ImageError, InvalidInput
 from facesift.vision import VisionConfig
-from facesift.web import pages
+from facesift.web import pages, security_pages
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -98,6 +98,7 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
     app.include_router(routes.router)
     app.include_router(pages.router)
+    app.include_router(security_pages.router)
     _add_docs(app)
     _add_guards(app)
     _add_error_handlers(app)

@@ -31,6 +31,7 @@ class Caller:
     principal: Principal
     csrf_token: str | None  # None for API-token callers
     session_token: str | None
+    api_token: str | None = None  # the bearer token an API caller sent
 
 
 def services(request: Request) -> Services:
@@ -45,7 +46,7 @@ def identify(request: Request) -> Caller | None:
         principal = svc.accounts.token_principal(header[7:].strip())
         if principal is None:
             raise Unauthenticated("the API token is unknown, expired or revoked")
-        return Caller(principal, None, None)
+        return Caller(principal, None, None, header[7:].strip())
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         session = svc.accounts.session(token)
@@ -88,6 +89,12 @@ async def optional_caller(request: Request) -> Caller | None:
 # Handler parameters: the app's services, and the signed-in (CSRF-checked) caller.
 Svc = Annotated[Services, Depends(services)]
 Signed = Annotated[Caller, Depends(require_caller)]
+
+
+def client_address(request: Request) -> str:
+    """The address the connection comes from (behind a proxy: the proxy's, unless the server
+    was told to trust its forwarded-for header; see the README)."""
+    return request.client.host if request.client else ""
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

@@ -1,6 +1,6 @@
 """``facesift serve``, and the accounts commands an operator runs on the server itself:
 ``facesift users ...`` and ``facesift tokens ...``. Changes made here are audited with the
-actor "operator"."""
+actor "cli:operator", which no account name can be."""
 
 from __future__ import annotations
 

@@ -36,9 +36,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# Stored in place of a hash while an account waits for its user to set a password: it is
+# no argon2 hash, so no password verifies against it.
+NO_PASSWORD = "!none"
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
+    # No password (unknown name, or none set yet): still as slow as a real check.
+    usable = password_hash is not None and password_hash.startswith("$argon2")
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash if usable else _DUMMY_HASH, password) and usable
     except (VerificationError, InvalidHashError):
         return False
 

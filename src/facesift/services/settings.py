@@ -7,6 +7,7 @@ from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.store import Store
+from facesift.store.audit import CLI_ACTOR_PREFIX
 
 DEFAULTS: dict[str, object] = {
     "offense_categories": policy.DEFAULT_OFFENSE_CATEGORIES,
@@ -61,7 +62,7 @@ class Settings:
         if actor is not None:
             rules.require_change_settings(actor)
         _check(key, value)
-        name = actor.name if actor else "operator"
+        name = actor.name if actor else f"{CLI_ACTOR_PREFIX}operator"
         with self._store.transaction():
             before = self.get(key)
             self._records.put_setting(key, value, name)

@@ -1,0 +1,81 @@
+"""The pages of issue 12's account safeguards: a supervisor decides a change an admin asked
+for; a user sets their own password with a one-time code; a user ends one of their sessions.
+The rules are the services' (``services.accounts``); these are thin forms over them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse
+
+from facesift.api.params import Id
+from facesift.api.security import Signed, Svc, client_address
+from facesift.errors import Unauthenticated
+from facesift.web.pages import _users_page_with, redirect, render
+
+router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
+
+
+@router.post(
+    "/users/requests/{request_id}/approve",
+    summary="Approve a change of roles or a password reset (form)",
+)
+def approve_request(request_id: Id, request: Request, caller: Signed, svc: Svc):
+    decision = svc.accounts.decide(caller.principal, request_id, True)
+    name = svc.accounts.user(decision.request.user_id).name
+    if decision.code is None:
+        return redirect("/users", f"Approved: {name}'s roles are changed.")
+    return _users_page_with(
+        request,
+        caller,
+        svc,
+        created={
+            "name": name,
+            "code": decision.code.code,
+            "expires_at": decision.code.expires_at,
+            "what": f"Password reset approved; {name} is signed out everywhere.",
+        },
+    )
+
+
+@router.post(
+    "/users/requests/{request_id}/refuse",
+    summary="Refuse a change of roles or a password reset (form)",
+)
+def refuse_request(request_id: Id, caller: Signed, svc: Svc):
+    decision = svc.accounts.decide(caller.principal, request_id, False)
+    name = svc.accounts.user(decision.request.user_id).name
+    return redirect("/users", f"Refused the change to {name}'s account.")
+
+
+@router.get("/password-code", summary="Set your password with a one-time code")
+def password_code_page(request: Request):
+    return render(request, "password_code.html", name="")
+
+
+@router.post("/password-code", summary="Set your password with a one-time code (form)")
+def set_password_with_code(
+    request: Request,
+    svc: Svc,
+    name: Annotated[str, Form(max_length=64)],
+    code: Annotated[str, Form(max_length=128)],
+    new_password: Annotated[str, Form(max_length=256)],
+):
+    try:
+        svc.accounts.set_password_with_code(name, code, new_password, client_address(request))
+    except Unauthenticated as failed:
+        return render(
+            request,
+            "password_code.html",
+            status=401,
+            name=name,
+            messages=[("error", failed.message)],
+        )
+    return redirect("/login", "Your password is set; sign in with it.")
+
+
+@router.post("/account/sessions/{session_id}/end", summary="End one of your sessions (form)")
+def end_session(session_id: Annotated[str, Path(max_length=64)], caller: Signed, svc: Svc):
+    svc.accounts.end_session(caller.principal, session_id)
+    return redirect("/account", "The session is ended.")
