@@ -600,11 +600,12 @@ def test_reviewers_never_review_their_own_search_nor_twice(client, world) -> Non
 def test_an_auditor_who_is_also_a_reviewer_cannot_review_blind(fresh_world) -> None:
     w = fresh_world
     with TestClient(w.app()) as c:
-        c.put(
+        asked = c.put(
             f"/api/users/{w.user_ids['rita']}/roles",
             json={"roles": ["reviewer", "auditor"]},
             headers=w.auth("admin"),
         )
+        c.post(f"/api/account-requests/{asked.json()['id']}/approve", headers=w.auth("sam"))
         search = searched(c, w)
         face_id = search["candidates"][0]["face_id"]
         refused = review(c, w, "rita", search["id"], "confirm", face_id)

@@ -243,3 +243,258 @@ def test_re_enabling_a_pending_account_does_not_approve_it(fresh_world: World) -
             )
             assert answer.status_code == 200
         assert answer.json()["status"] == "pending"
+
+
+# -- 2. sessions and tokens as users expect -------------------------------------------------------
+
+
+def _session(app) -> tuple[TestClient, str]:
+    client = TestClient(app)
+    answer = client.post("/api/session", json={"name": "rita", "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return client, answer.json()["csrf_token"]
+
+
+def test_changing_your_password_ends_your_other_sessions_and_revokes_your_tokens(
+    fresh_world: World,
+) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        (here, csrf), (there, _) = _session(c.app), _session(c.app)
+        changed = here.put(
+            "/api/me/password",
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 200, changed.text
+        assert here.get("/api/me").status_code == 200  # the session that changed it stays
+        assert there.get("/api/me").status_code == 401
+        assert c.get("/api/me", headers=w.auth("rita")).status_code == 401
+        tokens = here.get("/api/tokens").json()
+        assert tokens and all(t["revoked_at"] for t in tokens)
+
+
+def test_users_list_their_sessions_and_end_any_of_them(fresh_world: World) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        (here, csrf), (there, _) = _session(c.app), _session(c.app)
+        _session(c.app)
+        sessions = here.get("/api/me/sessions").json()
+        assert len(sessions) == 3 and sum(s["current"] for s in sessions) == 1
+        theirs = next(s for s in there.get("/api/me/sessions").json() if s["current"])
+        ended = here.delete(f"/api/me/sessions/{theirs['id']}", headers={"X-CSRF-Token": csrf})
+        assert ended.status_code == 200
+        assert there.get("/api/me").status_code == 401
+        assert len(here.get("/api/me/sessions").json()) == 2
+        # Someone else's session is not yours to end, nor to see.
+        others = c.get("/api/me/sessions", headers=w.auth("rory")).json()
+        assert others == []
+        mine = next(s for s in here.get("/api/me/sessions").json() if s["current"])
+        foreign = c.delete(f"/api/me/sessions/{mine['id']}", headers=w.auth("rory"))
+        assert foreign.status_code == 404
+        assert here.get("/api/me").status_code == 200
+
+
+def test_a_token_cannot_mint_a_token_that_outlives_it(fresh_world: World) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        short = c.post("/api/tokens", json={"name": "short", "days": 1}, headers=w.auth("rita"))
+        assert short.status_code == 201
+        bearer = {"Authorization": f"Bearer {short.json()['token']}"}
+        child = c.post("/api/tokens", json={"name": "child", "days": 365}, headers=bearer)
+        assert child.status_code == 201
+        assert child.json()["expires_at"] <= short.json()["expires_at"]
+        # Nor more rights: the child acts as rita does, no more.
+        child_auth = {"Authorization": f"Bearer {child.json()['token']}"}
+        assert c.get("/api/audit", headers=child_auth).status_code == 403
+        assert c.get("/api/reviews/queue", headers=child_auth).status_code == 200
+
+
+def test_a_wrong_current_password_counts_toward_the_lock_out(fresh_world: World) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        for i in range(5):
+            wrong = c.put(
+                "/api/me/password",
+                json={"current_password": f"guess {i}", "new_password": NEW_PASSWORD},
+                headers=w.auth("rory"),
+            )
+            assert wrong.status_code == 403
+        locked = _sign_in(c, "rory")
+        assert locked.status_code == 401 and "too many failed" in locked.json()["message"]
+
+
+def test_failed_sign_ins_are_limited_by_client_address_too(fresh_world: World) -> None:
+    """One client trying a new name each time is never locked out by name; by address it is,
+    before any password hashing, with one audit entry for the whole flood."""
+    w = fresh_world
+    with TestClient(w.app(), client=("203.0.113.9", 5000)) as attacker:
+        codes = [
+            attacker.post(
+                "/api/session", json={"name": f"guess{i}", "password": "wrong password"}
+            ).status_code
+            for i in range(30)
+        ]
+        assert codes[0] == 401 and codes[-1] == 429, codes
+        assert codes.count(401) <= 20
+        refusal = attacker.post("/api/session", json={"name": "rita", "password": PASSWORD})
+        assert refusal.status_code == 429 and refusal.headers.get("retry-after")
+        limited = _audit(attacker, w, "sign_in_rate_limited")
+        assert len(limited) == 1 and limited[0]["details"]["address"] == "203.0.113.9"
+    with TestClient(w.app(), client=("198.51.100.7", 5000)) as someone_else:
+        assert _sign_in(someone_else, "rita").status_code == 200
+
+
+def test_a_sign_in_flood_does_not_slow_other_users(server_world: World, tmp_path) -> None:
+    """Issue 12: failed sign-ins under random names from one client pushed another user's
+    ``GET /api/me`` p99 from 20 ms to 305 ms. Measured here against a real server: the other
+    user's p99 without the flood, then with it (a few seconds each)."""
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    w = server_world.copy_to(tmp_path / "data")
+
+    def me_latencies(server, seconds: float) -> list[float]:
+        waits, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.monotonic()
+            request = urllib.request.Request(server.url_for("/api/me"), headers=w.auth("rita"))
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+            waits.append(time.monotonic() - started)
+        return sorted(waits)
+
+    def p99(waits: list[float]) -> float:
+        return waits[int(len(waits) * 0.99) - 1]
+
+    with start_server(w.data_dir, w.env()) as server:
+        me_latencies(server, 0.5)  # warm up
+        quiet = me_latencies(server, 2.0)
+        stop, answers = threading.Event(), []
+
+        def flood(worker: int) -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                request = urllib.request.Request(
+                    server.url_for("/api/session"),
+                    data=f'{{"name": "x{worker}n{n}", "password": "not it at all"}}'.encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                try:
+                    urllib.request.urlopen(request, timeout=30)
+                except urllib.error.HTTPError as refused:
+                    answers.append(refused.code)
+
+        attackers = [threading.Thread(target=flood, args=(i,)) for i in range(4)]
+        for thread in attackers:
+            thread.start()
+        try:
+            busy = me_latencies(server, 4.0)
+        finally:
+            stop.set()
+            for thread in attackers:
+                thread.join()
+    assert 429 in answers, answers[:30]
+    print(f"p99 quiet {p99(quiet) * 1000:.0f} ms, under the flood {p99(busy) * 1000:.0f} ms")
+    print(f"{answers.count(401)} sign-ins checked, {answers.count(429)} refused by address")
+    assert p99(busy) < 2 * p99(quiet) + 0.05, (p99(quiet), p99(busy), len(busy))
+
+
+# -- 3. every input bounded -----------------------------------------------------------------------
+
+MANIFEST_HEADER = "path,source_url,page_url,caption,captured_at,legal_basis\n"
+
+
+def _manifest_ingest(tmp_path, name: str, content: bytes) -> tuple[int, dict]:
+    import shutil
+
+    from tests.conftest import photos
+    from tests.helpers import run_json
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    good = photos("gallery")[:2]
+    for photo in good:
+        shutil.copy(photo.path, folder / photo.path.name)
+    manifest = folder / name
+    manifest.write_bytes(content.replace(b"GOOD0", good[0].path.name.encode()))
+    return run_json(
+        "ingest", folder, "--manifest", manifest, "--workers", "1", data_dir=tmp_path / "data"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, content, code",
+    [
+        (
+            "latin1.csv",
+            (MANIFEST_HEADER + "GOOD0,http://example.org/caf\u00e9,,,,consent\n").encode("latin-1"),
+            "bad_manifest",
+        ),
+        (
+            "long.csv",
+            (MANIFEST_HEADER + "GOOD0,,,,,\nother.jpg,," + "x" * 140_000 + ",,,\n").encode(),
+            "bad_manifest_row",
+        ),
+        (
+            "bad.jsonl",
+            b'{"path": "GOOD0", "source_url": null, "page_url": null, "caption": null, '
+            b'"captured_at": null, "legal_basis": null}\n{"path": "x\xff\xfe.jpg"}\n',
+            "bad_manifest_row",
+        ),
+    ],
+)
+def test_a_bad_manifest_never_stops_an_ingest(tmp_path, name: str, content: bytes, code) -> None:
+    """Today a Latin-1 CSV, a field over 131,072 characters, or JSONL with invalid UTF-8 ended
+    the ingest with a traceback; nothing was ingested and the audit said total 0."""
+    status, summary = _manifest_ingest(tmp_path, name, content)
+    assert summary, status
+    assert summary["ingested"] == 2, summary
+    assert code in {f["code"] for f in summary["failures"]}, summary["failures"]
+    store = open_store(tmp_path / "data")
+    closing = store.audit.entries(action="ingest")[-1]
+    store.close()
+    assert closing.details["ingested"] == 2 and closing.details["failed"] >= 1
+
+
+def test_a_killed_ingest_is_still_audited(tmp_path) -> None:
+    """Today a killed ingest stored 56 images with no audit entry. Each batch's entry is now
+    written in the batch's own transaction."""
+    import subprocess
+    import sys
+
+    from tests.conftest import photos
+
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from facesift.compose import open_gallery\n"
+        "from facesift.services.ingest import IngestOptions, ingest\n"
+        "gallery = open_gallery(Path(sys.argv[1]))\n"
+        "def progress(summary):\n"
+        "    if summary.ingested >= 2:\n"
+        "        os._exit(9)  # as a SIGKILL would: no cleanup, no closing entry\n"
+        "ingest(gallery, [Path(p) for p in sys.argv[2:]],\n"
+        "       IngestOptions(workers=1, write_batch=2, images_per_task=2), progress)\n"
+    )
+    files = [str(p.path) for p in photos("gallery")[:6]]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data"), *files], timeout=300
+    )
+    assert done.returncode == 9
+    store = open_store(tmp_path / "data")
+    stored = store.db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    started = store.audit.entries(action="ingest_started")
+    batches = store.audit.entries(action="ingest_batch")
+    closing = store.audit.entries(action="ingest")
+    store.close()
+    assert stored >= 2 and not closing
+    assert len(started) == 1
+    assert sum(b.details["images"] for b in batches) == stored
+    assert all(b.details["run"] == started[0].id for b in batches)

@@ -218,7 +218,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = status_for(error)
         if pages.wants_html(request):
             return pages.error_page(request, error, status)
-        return JSONResponse({"error": error.code, "message": error.message}, status_code=status)
+        response = JSONResponse({"error": error.code, "message": error.message}, status_code=status)
+        if status in (429, 503):  # try again later: say when
+            response.headers["Retry-After"] = str(getattr(error, "retry_after", 60))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

@@ -459,9 +459,13 @@ class Accounts:
         self._audit.append("login_failed", details, name if known else "unknown")
 
     def sign_in(self, name: str, password: str, via: str = "web", address: str = "") -> Session:
-        self._refuse_if_locked(name, via, address)
-        user = self.records.user_by_name(name)
-        ok = verify_password(user.password_hash if user else None, password)
+        # The address's one check at a time comes first: a refusal costs no database read.
+        with self.limiter.checking(address) as allowed:
+            if not allowed:
+                raise RateLimited("a sign-in from this address is already being checked")
+            self._refuse_if_locked(name, via, address)
+            user = self.records.user_by_name(name)
+            ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.status != UserStatus.ACTIVE:
             reason = "bad credentials" if not ok or user is None else f"account {user.status}"
             self._failed(name, via, reason, user is not None, address)

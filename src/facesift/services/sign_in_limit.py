@@ -5,7 +5,10 @@ audit log counts a name's failures) does nothing against one client trying a new
 time: in the security test of issue 12, such a client pushed another user's ``GET /api/me``
 p99 from 20 ms to 305 ms. Counting failures per address, and refusing an address over the
 limit with no hash and no database write (one audit entry per window says it happened),
-bounds what one client can cost everyone else.
+bounds what one client can cost everyone else. Two bounds:
+- at most one password check in flight per address: a second one at the same time is
+  refused at once, so one client never holds more than one hash's worth of CPU;
+- at most ``MAX_FAILURES_PER_ADDRESS`` failures per address in ``WINDOW_SECONDS``.
 
 In memory, per server process: a refusal must cost next to nothing, and a restart forgetting
 the count only gives a client one more window. Behind a reverse proxy every client has the
@@ -17,8 +20,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_ADDRESS = 10
 WINDOW_SECONDS = 300.0
 MAX_ADDRESSES = 10_000  # the table itself is bounded: the oldest address is forgotten first
 
@@ -31,7 +36,24 @@ class SignInLimiter:
         self._window = window_seconds
         self._failures: dict[str, deque[float]] = {}
         self._refused: dict[str, float] = {}  # address -> when its current refusal began
+        self._in_flight: set[str] = set()
         self._lock = threading.Lock()
+
+    @contextmanager
+    def checking(self, address: str) -> Iterator[bool]:
+        """Hold the address's one password check; yields False if one is already running."""
+        if not address:
+            yield True
+            return
+        with self._lock:
+            busy = address in self._in_flight
+            self._in_flight.add(address)
+        try:
+            yield not busy
+        finally:
+            if not busy:
+                with self._lock:
+                    self._in_flight.discard(address)
 
     def _recent(self, address: str, now: float) -> deque[float]:
         times = self._failures.get(address)
