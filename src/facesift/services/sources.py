@@ -193,8 +193,7 @@ def _utf8_text(manifest: Path) -> str:
     size = manifest.stat().st_size
     if size > MAX_MANIFEST_BYTES:
         raise ManifestError(
-            f"manifest {manifest} is {size:,} bytes; split it (the limit is "
-            f"{MAX_MANIFEST_BYTES:,})"
+            f"manifest {manifest} is {size:,} bytes; split it (the limit is {MAX_MANIFEST_BYTES:,})"
         )
     try:
         return manifest.read_bytes().decode("utf-8-sig")
