@@ -498,3 +498,195 @@ def test_a_killed_ingest_is_still_audited(tmp_path) -> None:
     assert len(started) == 1
     assert sum(b.details["images"] for b in batches) == stored
     assert all(b.details["run"] == started[0].id for b in batches)
+
+
+ROBBERY = {"offense_category": "robbery", "purpose": "identify the suspect in an armed robbery"}
+
+
+def _open_case(c: TestClient, w: World, reference: str, **overrides):
+    return c.post(
+        "/api/cases", json={"reference": reference, **ROBBERY, **overrides}, headers=w.auth("ivan")
+    )
+
+
+def test_settings_are_checked_by_type(fresh_world: World) -> None:
+    """Today a refused-purpose list given as 5 or [1, 2] was accepted, and then every case
+    and search answered 500; given as "deport" or [""], it refused every purpose."""
+    w = fresh_world
+    bad_values = {
+        "refused_purposes": [
+            5,
+            [1, 2],
+            "deport",
+            [""],
+            [{"category": "x", "reason": "y", "terms": [""]}],
+            [{"category": "x", "reason": "y", "terms": ["\u200b\u200b"]}],
+            [{"category": "x", "reason": "y", "terms": ["parade"], "extra": 1}],
+        ],
+        "offense_categories": [[], "robbery", [""], [7]],
+        "searches_per_minute": [True, 2.5, "10", 0],
+        "target_fpir": [True, "0.01", 1.0],
+        "trusted_hosts": ["testserver", [5], ["http://testserver"]],
+    }
+    with TestClient(w.app()) as c:
+        for key, values in bad_values.items():
+            for value in values:
+                answer = c.put(
+                    f"/api/settings/{key}", json={"value": value}, headers=w.auth("admin")
+                )
+                assert answer.status_code == 400, (key, value, answer.text)
+        assert _open_case(c, w, "TYPED-1").status_code == 201
+        good = [{"category": "parades", "reason": "not here", "terms": [" parade "]}]
+        answer = c.put(
+            "/api/settings/refused_purposes", json={"value": good}, headers=w.auth("admin")
+        )
+        assert answer.status_code == 200
+        assert answer.json()["refused_purposes"][0]["terms"] == ["parade"]
+        assert _open_case(c, w, "TYPED-2").status_code == 201
+        assert _open_case(c, w, "TYPED-3", purpose="find who was at the parade").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "purpose",
+    [
+        "identify people at the pro\u200btest",  # a zero-width space
+        "immi\u00adgration status check",  # a soft hyphen
+        "identify people at the pr\u043etest",  # a Cyrillic o
+        "identify people at the \uff50\uff52\uff4f\uff54\uff45\uff53\uff54",  # fullwidth
+        "identify people at the \u03a1ROTEST",  # a Greek capital rho
+        "check the de\u2060portation list",  # a word joiner
+    ],
+)
+def test_the_refused_purpose_check_sees_through_disguises(server_world: World, purpose) -> None:
+    w = server_world
+    with TestClient(w.app()) as c:
+        refused = _open_case(c, w, f"DISGUISE-{abs(hash(purpose))}", purpose=purpose)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "search_refused"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "ivan", "password": NaN}',
+        b'{"name": "ivan", "password": Infinity}',
+        b'{"name": "ivan", "password": -Infinity}',
+        b'{"name": "ivan", "password": 1e400}',
+        b'{"name": "ivan\\ud800", "password": "SECRET-VALUE"}',
+        b'{"name": "ivan", "password": "\\udfff SECRET-VALUE"}',
+        b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+)
+def test_non_finite_numbers_and_lone_surrogates_are_422_and_never_logged(
+    server_world: World, raw: bytes, caplog
+) -> None:
+    """Today these gave 500 before sign-in, and the traceback logged the value."""
+    import logging
+
+    w = server_world
+    caplog.set_level(logging.DEBUG)
+    with TestClient(w.app(), raise_server_exceptions=False) as c:
+        for path in ("/api/session", "/api/cases"):
+            answer = c.post(
+                path,
+                content=raw,
+                headers={**w.auth("ivan"), "Content-Type": "application/json"},
+            )
+            assert answer.status_code == 422, (path, answer.text)
+            assert "SECRET-VALUE" not in answer.text
+    assert "SECRET-VALUE" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_bodies_are_refused_on_methods_that_take_none(server_world: World) -> None:
+    """Today a 400 MB body on GET /healthz was read into memory and answered 200."""
+    w = server_world
+    with TestClient(w.app()) as c:
+        for method, path in (("GET", "/healthz"), ("GET", "/api/me"), ("DELETE", "/api/session")):
+            answer = c.request(method, path, content=b"x" * 1_000_000, headers=w.auth("rita"))
+            assert answer.status_code == 400, (method, path)
+            assert answer.json()["error"] == "body_not_allowed"
+        assert c.get("/healthz").status_code == 200
+
+
+def test_only_trusted_hosts_are_answered_and_origins_must_match_exactly(
+    fresh_world: World,
+) -> None:
+    """Today any Host header was accepted, and the Origin check ignored the scheme."""
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        login = {"name": "ivan", "password": PASSWORD}
+        for origin in ("https://testserver", "http://testserver:8080", "http://testserver.evil"):
+            forged = c.post(
+                "/login", data=login, headers={"Origin": origin}, follow_redirects=False
+            )
+            assert forged.status_code == 403, origin
+        same = c.post(
+            "/login", data=login, headers={"Origin": "http://testserver"}, follow_redirects=False
+        )
+        assert same.status_code == 303
+        c.cookies.clear()
+
+        assert (
+            c.get("/api/me", headers={**w.auth("ivan"), "Host": "evil.example"}).status_code == 200
+        )
+        locked_out = c.put(
+            "/api/settings/trusted_hosts",
+            json={"value": ["facesift.example"]},
+            headers=w.auth("admin"),
+        )
+        assert locked_out.status_code == 400  # it would refuse the admin's own host
+        trusted = c.put(
+            "/api/settings/trusted_hosts",
+            json={"value": ["testserver", "facesift.example"]},
+            headers=w.auth("admin"),
+        )
+        assert trusted.status_code == 200, trusted.text
+        rebound = c.get("/api/me", headers={**w.auth("ivan"), "Host": "evil.example"})
+        assert rebound.status_code == 400 and rebound.json()["error"] == "untrusted_host"
+        named = c.get("/api/me", headers={**w.auth("ivan"), "Host": "facesift.example"})
+        assert named.status_code == 200
+        assert c.get("/healthz", headers={"Host": "10.0.0.5"}).status_code == 200
+
+
+def test_probe_memory_is_bounded_by_a_pixel_budget(fresh_world: World) -> None:
+    """Today two 49 MP probes at once took the server from 308 MB to 1,513 MB. Uploads take
+    their pixels from a budget before decoding; when it is spent: 503 with Retry-After."""
+    from tests.server_world import PROBE
+
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        case = _open_case(c, w, "PIXELS-1").json()
+        budget = c.app.state.services.casework.pixels
+        assert budget.try_take(budget.total)  # as if a huge probe were being analysed
+        try:
+            busy = c.post(
+                f"/api/cases/{case['id']}/probes",
+                files={"file": ("p.jpg", PROBE.read_bytes())},
+                headers=w.auth("ivan"),
+            )
+            assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0
+        finally:
+            budget.give_back(budget.total)
+        assert budget.used == 0
+        done = c.post(
+            f"/api/cases/{case['id']}/probes",
+            files={"file": ("p.jpg", PROBE.read_bytes())},
+            headers=w.auth("ivan"),
+        )
+        assert done.status_code == 201
+        assert budget.used == 0  # given back after the analysis
+
+
+def test_stats_never_show_a_stale_face_count(fresh_world: World) -> None:
+    from tests.server_world import STRANGER
+
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        before = c.get("/api/stats", headers=w.auth("ivan")).json()
+        run_cli(
+            "ingest", "--collection", "late", "--workers", "1", STRANGER,
+            data_dir=w.data_dir, check=True, database_url=w.database_url,
+        )  # fmt: skip
+        after = c.get("/api/stats", headers=w.auth("ivan")).json()
+        assert after["faces"] > before["faces"]
+        assert after["indexed_faces"] == after["faces"]

@@ -25,7 +25,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from facesift.api import routes
+from facesift.api import input_guard, routes
 from facesift.compose import Services, open_services
 from facesift.errors import FacesiftError, ImageError, InvalidInput
 from facesift.vision import VisionConfig
@@ -53,6 +53,7 @@ _STATUS = {
     "not_found": 404,
     "conflict": 409,
     "rate_limited": 429,
+    "busy": 503,
     "too_large": 413,
     "not_an_image": 415,
     "unsupported_format": 415,
@@ -144,6 +145,9 @@ def _add_guards(app: FastAPI) -> None:
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
+        refused = _refused_input(request, svc)
+        if refused is not None:
+            return _secure(refused, path)
         if _cross_site(request):
             return _secure(
                 JSONResponse(
@@ -156,7 +160,11 @@ def _add_guards(app: FastAPI) -> None:
         if too_big is not None:
             return _secure(too_big, path)
         # Receive the whole (size-checked) body first, so a slow upload holds no thread.
-        await request.body()
+        body = await request.body()
+        if body and request.headers.get("content-type", "").startswith("application/json"):
+            problem = input_guard.bad_json_values(body)
+            if problem is not None:  # 422, naming the problem, never the value
+                return _secure(_refusal(422, "bad_json_value", problem), path)
         if path != "/healthz" and not await anyio.to_thread.run_sync(svc.accounts.has_admin):
             response: Response = JSONResponse(
                 {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
@@ -174,7 +182,23 @@ def _cross_site(request: Request) -> bool:
     if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
         return False  # scripts and same-origin navigations
     # "null": a page hiding where it comes from, e.g. a sandboxed frame or no-referrer.
-    return origin == "null" or origin.split("://", 1)[-1] != request.headers.get("host")
+    # Scheme, host and port must all be ours: http://host is not https://host.
+    return not input_guard.same_origin(origin, request.url.scheme, request.headers.get("host"))
+
+
+def _refusal(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _refused_input(request: Request, svc: Services) -> Response | None:
+    if input_guard.body_not_allowed(request.method, request.headers):
+        return _refusal(400, "body_not_allowed", f"a {request.method} request takes no body")
+    if request.url.path == "/healthz":  # answers nothing but "ok", to any host
+        return None
+    trusted = svc.settings.get("trusted_hosts")
+    if input_guard.untrusted_host(request.headers.get("host"), trusted):
+        return _refusal(400, "untrusted_host", "this server does not answer to that host name")
+    return None
 
 
 def _oversized(request: Request, svc: Services) -> Response | None:

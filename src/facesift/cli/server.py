@@ -88,7 +88,7 @@ def serve(
             probe_workers=probe_workers or None,
             vectors=vectors,
         )
-        uvicorn.run(app, host=host, port=port, access_log=False)
+        uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
@@ -104,6 +104,7 @@ def serve(
         host=host,
         port=port,
         access_log=False,
+        server_header=False,  # no "Server: uvicorn" banner to tell an attacker what runs
     )
 
 

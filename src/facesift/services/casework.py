@@ -45,6 +45,7 @@ from facesift.governance.roles import Principal, Role
 from facesift.schemas import ImageAnalysis
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
 from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
@@ -96,6 +97,7 @@ class Casework:
         self._outside_turn = outside_turn
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
+        self.pixels = PixelBudget()  # pixels decoded and analysed at once, server-wide
 
     @property
     def _audit(self):
@@ -173,7 +175,7 @@ class Casework:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        with self._outside_turn():
+        with self.pixels.holding(claimed_pixels(content)), self._outside_turn():
             pixels, media_type = _decode_upload(content, limit)
             analysis = self._analyze(pixels)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
@@ -183,7 +185,7 @@ class Casework:
         parent = self.probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        with self._outside_turn():
+        with self.pixels.holding(parent["width"] * parent["height"]), self._outside_turn():
             image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")  # lossless: the edit is the only change

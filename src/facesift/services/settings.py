@@ -28,6 +28,9 @@ DEFAULTS: dict[str, object] = {
     "searches_per_minute": policy.DEFAULT_SEARCHES_PER_MINUTE,
     "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
     "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
+    # The host names the server answers to (``name``, ``name:port``, ``*.domain``); empty:
+    # any. Set it when the server is reachable by name: it stops DNS rebinding.
+    "trusted_hosts": [],
 }
 
 
@@ -48,6 +51,17 @@ _Term = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(_meaningful_term),
+]
+
+
+_Host = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=255,
+        pattern=r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$",
+    ),
 ]
 
 
@@ -72,6 +86,9 @@ _TYPES: dict[str, TypeAdapter] = {
     "max_upload_bytes": TypeAdapter(
         Annotated[int, Field(gt=0, le=10**10)], config=ConfigDict(strict=True)
     ),
+    "trusted_hosts": TypeAdapter(
+        Annotated[list[_Host], Field(max_length=100)], config=ConfigDict(strict=True)
+    ),
     "target_fpir": TypeAdapter(
         Annotated[
             float,
@@ -85,6 +102,7 @@ _TYPES: dict[str, TypeAdapter] = {
     ),
 }
 _MEANING = {
+    "trusted_hosts": "trusted_hosts is a list of host names (name, name:port or *.domain)",
     "offense_categories": "offense_categories is a non-empty list of names",
     "refused_purposes": "refused_purposes is a list of {category, reason, terms}",
     "searches_per_minute": "searches_per_minute is a positive whole number",

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from facesift.api.input_guard import untrusted_host
 from facesift.api.params import Id, OptionalIdQuery
 from facesift.api.routes.account_security import AccountRequestOut, Approval
 from facesift.api.security import (
@@ -16,6 +17,7 @@ from facesift.api.security import (
     client_address,
     set_session_cookie,
 )
+from facesift.errors import InvalidInput
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 
 router = APIRouter(prefix="/api")
@@ -191,6 +193,16 @@ def read_settings(caller: Signed, svc: Svc) -> dict:
 
 
 @router.put("/settings/{key}", tags=["settings"])
-def change_setting(key: str, body: SettingBody, caller: Signed, svc: Svc) -> dict:
+def change_setting(
+    key: str, body: SettingBody, request: Request, caller: Signed, svc: Svc
+) -> dict:
+    hosts = body.value if isinstance(body.value, list) else []
+    if (
+        key == "trusted_hosts"
+        and all(isinstance(h, str) for h in hosts)
+        and untrusted_host(request.headers.get("host"), hosts)
+    ):
+        # Not a list that would shut out the very host this change comes through.
+        raise InvalidInput("trusted_hosts must include the host name you are using now")
     svc.settings.put(caller.principal, key, body.value)
     return {key: svc.settings.get(key)}
