@@ -193,9 +193,7 @@ def read_settings(caller: Signed, svc: Svc) -> dict:
 
 
 @router.put("/settings/{key}", tags=["settings"])
-def change_setting(
-    key: str, body: SettingBody, request: Request, caller: Signed, svc: Svc
-) -> dict:
+def change_setting(key: str, body: SettingBody, request: Request, caller: Signed, svc: Svc) -> dict:
     hosts = body.value if isinstance(body.value, list) else []
     if (
         key == "trusted_hosts"
