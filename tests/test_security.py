@@ -690,3 +690,39 @@ def test_stats_never_show_a_stale_face_count(fresh_world: World) -> None:
         after = c.get("/api/stats", headers=w.auth("ivan")).json()
         assert after["faces"] > before["faces"]
         assert after["indexed_faces"] == after["faces"]
+
+
+def test_a_real_server_sends_no_banner_and_reads_no_body_it_refuses(
+    server_world: World, tmp_path
+) -> None:
+    """Today: ``Server: uvicorn`` on every answer, and a 400 MB body on ``GET /healthz``
+    read into memory. Here the body is announced and never sent: the refusal must come at
+    once, without waiting for it."""
+    import socket
+    import time
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    w = server_world.copy_to(tmp_path / "data")
+    with start_server(w.data_dir, w.env()) as server:
+        with urllib.request.urlopen(server.url_for("/healthz"), timeout=10) as response:
+            assert response.status == 200 and "server" not in response.headers
+        for method in ("GET", "POST"):  # POST: over the upload limit
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                started = time.monotonic()
+                connection.sendall(
+                    (
+                        f"{method} /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/octet-stream\r\n"
+                        "Content-Length: 400000000\r\n\r\n"
+                    ).encode()
+                )
+                answer = connection.recv(4096).decode("latin-1")
+                assert time.monotonic() - started < 5
+            finally:
+                connection.close()
+            status = int(answer.split(" ", 2)[1])
+            assert status in (400, 413), answer
+            assert "\r\nserver:" not in answer.lower()
