@@ -54,6 +54,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/password-code"): PUBLIC,
     ("GET", "/api/me/sessions"): SIGNED_IN,
     ("DELETE", "/api/me/sessions/{session_id}"): SIGNED_IN,
+    ("POST", "/api/me/totp"): SIGNED_IN,
+    ("POST", "/api/me/totp/confirm"): SIGNED_IN,
+    ("POST", "/api/me/totp/disable"): SIGNED_IN,
     ("GET", "/api/tokens"): SIGNED_IN,
     ("POST", "/api/tokens"): SIGNED_IN,
     ("DELETE", "/api/tokens/{token_id}"): {"investigator", "admin"},  # the owner, or an admin
@@ -112,6 +115,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/password-code"): PUBLIC,
     ("POST", "/password-code"): PUBLIC,
     ("POST", "/account/sessions/{session_id}/end"): SIGNED_IN,
+    ("POST", "/account/totp"): SIGNED_IN,
+    ("POST", "/account/totp/confirm"): SIGNED_IN,
+    ("POST", "/account/totp/disable"): SIGNED_IN,
     ("GET", "/tokens"): SIGNED_IN,
     ("POST", "/tokens"): SIGNED_IN,
     ("POST", "/tokens/{token_id}/revoke"): {"investigator", "admin"},
@@ -213,6 +219,11 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("POST", "/password-code"): {
             "data": {"name": "target", "code": "x", "new_password": "short"}
         },
+        # A wrong code after a start is bad input (400); turning off what is off, 409.
+        ("POST", "/api/me/totp/confirm"): {"json": {"code": "000000"}},
+        ("POST", "/api/me/totp/disable"): {"json": {"password": PASSWORD, "code": "000000"}},
+        ("POST", "/account/totp/confirm"): {"data": {"code": "000000"}},
+        ("POST", "/account/totp/disable"): {"data": {"password": PASSWORD, "code": "000000"}},
         ("POST", "/api/tokens"): {"json": {"name": f"t{n}"}},
         ("PUT", "/api/settings/{key}"): {"json": {"value": 1000}},
         ("POST", "/api/cases"): {

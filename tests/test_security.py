@@ -726,3 +726,80 @@ def test_a_real_server_sends_no_banner_and_reads_no_body_it_refuses(
             status = int(answer.split(" ", 2)[1])
             assert status in (400, 413), answer
             assert "\r\nserver:" not in answer.lower()
+
+
+# -- 4. two-factor sign-in -------------------------------------------------------------------------
+
+
+def _code(secret: str, steps_ahead: int = 0) -> str:
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def test_two_factor_sign_in_is_optional_and_codes_are_never_accepted_twice(
+    fresh_world: World,
+) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        start = c.post("/api/me/totp", headers=w.auth("rita"))
+        assert start.status_code == 200 and start.json()["otpauth_uri"].startswith("otpauth://")
+        secret = start.json()["secret"]
+        assert _sign_in(c, "rita").status_code == 200  # not on until confirmed
+        wrong = c.post("/api/me/totp/confirm", json={"code": "123456"}, headers=w.auth("rita"))
+        assert wrong.status_code == 400
+        on = c.post("/api/me/totp/confirm", json={"code": _code(secret)}, headers=w.auth("rita"))
+        assert on.status_code == 200 and on.json() == {"two_factor": True}
+
+        assert _sign_in(c, "rita").status_code == 401  # the password alone is not enough
+        code = _code(secret, 1)
+        signed = c.post(
+            "/api/session", json={"name": "rita", "password": PASSWORD, "totp_code": code}
+        )
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["user"]["two_factor"] is True
+        c.cookies.clear()
+        replayed = c.post(
+            "/api/session", json={"name": "rita", "password": PASSWORD, "totp_code": code}
+        )
+        assert replayed.status_code == 401
+        assert _audit(c, w, "two_factor_enabled")
+        # Wrong codes count toward the lock-out like wrong passwords.
+        for _ in range(3):
+            c.post("/api/session", json={"name": "rita", "password": PASSWORD, "totp_code": "1"})
+        locked = c.post(
+            "/api/session",
+            json={"name": "rita", "password": PASSWORD, "totp_code": _code(secret, -1)},
+        )
+        assert locked.status_code == 401 and "too many failed" in locked.json()["message"]
+
+
+def test_a_setting_requires_two_factor_sign_in_for_chosen_roles(fresh_world: World) -> None:
+    w = fresh_world
+    with TestClient(w.app()) as c:
+        bad = c.put(
+            "/api/settings/totp_required_roles", json={"value": ["king"]}, headers=w.auth("admin")
+        )
+        assert bad.status_code == 400
+        required = c.put(
+            "/api/settings/totp_required_roles",
+            json={"value": ["auditor"]},
+            headers=w.auth("admin"),
+        )
+        assert required.status_code == 200
+        # The auditor can reach only their own account until they set it up.
+        blocked = c.get("/api/audit", headers=w.auth("audrey"))
+        assert blocked.status_code == 403 and "two-factor" in blocked.json()["message"]
+        assert c.get("/api/me", headers=w.auth("audrey")).status_code == 200
+        assert c.get("/api/cases", headers=w.auth("ivan")).status_code == 200  # not required
+        secret = c.post("/api/me/totp", headers=w.auth("audrey")).json()["secret"]
+        c.post("/api/me/totp/confirm", json={"code": _code(secret)}, headers=w.auth("audrey"))
+        assert c.get("/api/audit", headers=w.auth("audrey")).status_code == 200
+        off = c.post(
+            "/api/me/totp/disable",
+            json={"password": PASSWORD, "code": _code(secret, 1)},
+            headers=w.auth("audrey"),
+        )
+        assert off.status_code == 403  # the role requires it

@@ -24,6 +24,8 @@ SESSION_COOKIE = "facesift_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a user whose role requires two-factor sign-in may reach before setting it up.
+TWO_FACTOR_SETUP_PATHS = ("/api/me", "/api/session", "/account", "/logout")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Caller:
     csrf_token: str | None  # None for API-token callers
     session_token: str | None
     api_token: str | None = None  # the bearer token an API caller sent
+    needs_two_factor: bool = False  # a role requires it and it is not set up yet
 
 
 def services(request: Request) -> Services:
@@ -46,12 +49,25 @@ def identify(request: Request) -> Caller | None:
         principal = svc.accounts.token_principal(header[7:].strip())
         if principal is None:
             raise Unauthenticated("the API token is unknown, expired or revoked")
-        return Caller(principal, None, None, header[7:].strip())
+        return Caller(
+            principal,
+            None,
+            None,
+            header[7:].strip(),
+            svc.accounts.needs_two_factor(principal),
+        )
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         session = svc.accounts.session(token)
         if session is not None:
-            return Caller(session.principal, session.csrf_token, token)
+            principal = session.principal
+            return Caller(
+                principal,
+                session.csrf_token,
+                token,
+                None,
+                svc.accounts.needs_two_factor(principal),
+            )
     return None
 
 
@@ -74,6 +90,10 @@ async def require_caller(request: Request) -> Caller:
     caller = await anyio.to_thread.run_sync(identify, request)
     if caller is None:
         raise Unauthenticated("sign in first")
+    if caller.needs_two_factor and not request.url.path.startswith(TWO_FACTOR_SETUP_PATHS):
+        raise Forbidden(
+            "your role requires two-factor sign-in: set it up on your account page first"
+        )
     await check_csrf(request, caller)
     request.state.caller = caller
     return caller

@@ -43,6 +43,7 @@ from facesift.governance.secrets import (
     token_hash,
     verify_password,
 )
+from facesift.services import two_factor
 from facesift.services.sign_in_limit import SignInLimiter
 from facesift.store import Store
 from facesift.store.accounts import AccountRequest, ApiToken, SessionInfo, User
@@ -407,6 +408,60 @@ class Accounts:
                 user.name,
             )
 
+    # -- two-factor sign-in --------------------------------------------------------------------
+
+    def required_two_factor_roles(self) -> frozenset[str]:
+        return frozenset(self._store.settings.setting("totp_required_roles") or ())
+
+    def needs_two_factor(self, principal: Principal) -> bool:
+        """A role of theirs requires two-factor sign-in and they have not set it up."""
+        if not self.required_two_factor_roles() & {str(r) for r in principal.roles}:
+            return False
+        user = self.records.user(principal.user_id)
+        return user is not None and user.totp_secret is None
+
+    def start_two_factor(self, actor: Principal) -> two_factor.TotpSetup:
+        """A new secret, waiting for a first code before it counts (shown once)."""
+        user = self.user(actor.user_id)
+        if user.totp_secret is not None:
+            raise Conflict("two-factor sign-in is already on; turn it off first to change it")
+        setup = two_factor.new_setup(user.name)
+        self.records.update_user(user.id, totp_pending_secret=setup.secret)
+        return setup
+
+    def confirm_two_factor(self, actor: Principal, code: str) -> None:
+        user = self.user(actor.user_id)
+        if user.totp_pending_secret is None:
+            raise Conflict("start setting up two-factor sign-in first")
+        step = two_factor.accepted_step(user.totp_pending_secret, code, None)
+        if step is None:
+            raise InvalidInput("that code does not match; check the app's clock and try again")
+        with self._store.transaction():
+            self.records.update_user(
+                user.id,
+                totp_secret=user.totp_pending_secret,
+                totp_pending_secret=None,
+                totp_last_step=step,
+            )
+            self._audit.append("two_factor_enabled", {"user": user.name}, user.name)
+
+    def stop_two_factor(
+        self, actor: Principal, password: str, code: str, address: str = ""
+    ) -> None:
+        user = self.user(actor.user_id)
+        if user.totp_secret is None:
+            raise Conflict("two-factor sign-in is not on")
+        if self.required_two_factor_roles() & user.roles:
+            raise Forbidden("your role requires two-factor sign-in")
+        self._refuse_if_locked(user.name, "two_factor", address)
+        step = two_factor.accepted_step(user.totp_secret, code, user.totp_last_step)
+        if not verify_password(user.password_hash, password) or step is None:
+            self._failed(user.name, "two_factor", "wrong password or code", True, address)
+            raise Forbidden("the password or the two-factor code is wrong")
+        with self._store.transaction():
+            self.records.update_user(user.id, totp_secret=None, totp_last_step=None)
+            self._audit.append("two_factor_disabled", {"user": user.name}, user.name)
+
     # -- one's own sessions --------------------------------------------------------------------
 
     def sessions(self, actor: Principal) -> list[SessionInfo]:
@@ -458,7 +513,14 @@ class Accounts:
             details["address"] = address
         self._audit.append("login_failed", details, name if known else "unknown")
 
-    def sign_in(self, name: str, password: str, via: str = "web", address: str = "") -> Session:
+    def sign_in(
+        self,
+        name: str,
+        password: str,
+        via: str = "web",
+        address: str = "",
+        totp_code: str | None = None,
+    ) -> Session:
         # The address's one check at a time comes first: a refusal costs no database read.
         with self.limiter.checking(address) as allowed:
             if not allowed:
@@ -471,6 +533,12 @@ class Accounts:
             self._failed(name, via, reason, user is not None, address)
             # One message for every cause, so it does not reveal which names exist.
             raise Unauthenticated("wrong user name or password, or the account is not active")
+        if user.totp_secret is not None:
+            step = two_factor.accepted_step(user.totp_secret, totp_code, user.totp_last_step)
+            if step is None:
+                self._failed(name, via, "missing or wrong two-factor code", True, address)
+                raise Unauthenticated("a valid two-factor code from your app is needed")
+            self.records.update_user(user.id, totp_last_step=step)
         token, csrf = new_token(), new_token()
         with self._store.transaction():
             self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,7 +18,7 @@ from facesift.errors import InvalidInput
 from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.purpose_text import normalise
-from facesift.governance.roles import Principal
+from facesift.governance.roles import ALL_ROLES, Principal
 from facesift.store import Store
 from facesift.store.audit import CLI_ACTOR_PREFIX
 
@@ -31,6 +31,8 @@ DEFAULTS: dict[str, object] = {
     # The host names the server answers to (``name``, ``name:port``, ``*.domain``); empty:
     # any. Set it when the server is reachable by name: it stops DNS rebinding.
     "trusted_hosts": [],
+    # Roles whose holders must sign in with a TOTP code as well (see services.two_factor).
+    "totp_required_roles": [],
 }
 
 
@@ -86,6 +88,10 @@ _TYPES: dict[str, TypeAdapter] = {
     "max_upload_bytes": TypeAdapter(
         Annotated[int, Field(gt=0, le=10**10)], config=ConfigDict(strict=True)
     ),
+    "totp_required_roles": TypeAdapter(
+        Annotated[list[Literal[tuple(str(r) for r in ALL_ROLES)]], Field(max_length=5)],
+        config=ConfigDict(strict=True),
+    ),
     "trusted_hosts": TypeAdapter(
         Annotated[list[_Host], Field(max_length=100)], config=ConfigDict(strict=True)
     ),
@@ -102,6 +108,7 @@ _TYPES: dict[str, TypeAdapter] = {
     ),
 }
 _MEANING = {
+    "totp_required_roles": f"totp_required_roles is a list of roles ({', '.join(ALL_ROLES)})",
     "trusted_hosts": "trusted_hosts is a list of host names (name, name:port or *.domain)",
     "offense_categories": "offense_categories is a non-empty list of names",
     "refused_purposes": "refused_purposes is a list of {category, reason, terms}",

@@ -28,6 +28,9 @@ class User:
     password_hash: str
     reset_code_hash: str | None = None
     reset_code_expires: str | None = None
+    totp_secret: str | None = None
+    totp_pending_secret: str | None = None
+    totp_last_step: int | None = None
 
     def describe(self) -> dict:
         return {
@@ -40,6 +43,7 @@ class User:
             "created_by": self.created_by,
             "approved_by": self.approved_by,
             "awaiting_password": self.reset_code_hash is not None,
+            "two_factor": self.totp_secret is not None,
         }
 
 
@@ -139,6 +143,9 @@ class AccountRecords:
             "password_hash",
             "reset_code_hash",
             "reset_code_expires",
+            "totp_secret",
+            "totp_pending_secret",
+            "totp_last_step",
         }
         if not values or set(values) - allowed:
             raise ValueError(f"cannot update {sorted(set(values) - allowed)}")
@@ -168,6 +175,9 @@ class AccountRecords:
             row["password_hash"],
             row["reset_code_hash"],
             row["reset_code_expires"],
+            row["totp_secret"],
+            row["totp_pending_secret"],
+            row["totp_last_step"],
         )
 
     # -- requests a second person decides ------------------------------------------------------

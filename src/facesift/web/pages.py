@@ -214,9 +214,12 @@ def login(
     svc: Svc,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
+    totp_code: Annotated[str | None, Form(max_length=16)] = None,
 ):
     try:
-        session = svc.accounts.sign_in(name, password, via="web", address=client_address(request))
+        session = svc.accounts.sign_in(
+            name, password, via="web", address=client_address(request), totp_code=totp_code
+        )
     except Unauthenticated as failed:
         return render(
             request, "login.html", status=401, name=name, messages=[("error", failed.message)]

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from facesift.api.params import Id
 from facesift.api.security import Signed, Svc, client_address
 from facesift.errors import Unauthenticated
-from facesift.web.pages import _users_page_with, redirect, render
+from facesift.web.pages import _own_sessions, _users_page_with, redirect, render
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
@@ -79,3 +79,38 @@ def set_password_with_code(
 def end_session(session_id: Annotated[str, Path(max_length=64)], caller: Signed, svc: Svc):
     svc.accounts.end_session(caller.principal, session_id)
     return redirect("/account", "The session is ended.")
+
+
+def _account_page(request: Request, caller, svc, **shown):
+    return render(
+        request,
+        "account.html",
+        caller,
+        account=svc.accounts.user(caller.principal.user_id).describe(),
+        sessions=_own_sessions(caller, svc),
+        **shown,
+    )
+
+
+@router.post("/account/totp", summary="Start setting up two-factor sign-in (form)")
+def start_totp(request: Request, caller: Signed, svc: Svc):
+    setup = svc.accounts.start_two_factor(caller.principal)
+    return _account_page(request, caller, svc, totp_setup=setup)
+
+
+@router.post("/account/totp/confirm", summary="Turn two-factor sign-in on (form)")
+def confirm_totp(caller: Signed, svc: Svc, code: Annotated[str, Form(max_length=16)]):
+    svc.accounts.confirm_two_factor(caller.principal, code)
+    return redirect("/account", "Two-factor sign-in is on: sign in with a code from now on.")
+
+
+@router.post("/account/totp/disable", summary="Turn two-factor sign-in off (form)")
+def disable_totp(
+    request: Request,
+    caller: Signed,
+    svc: Svc,
+    password: Annotated[str, Form(max_length=256)],
+    code: Annotated[str, Form(max_length=16)],
+):
+    svc.accounts.stop_two_factor(caller.principal, password, code, client_address(request))
+    return redirect("/account", "Two-factor sign-in is off.")

@@ -7,6 +7,7 @@
   supervisor, who hands it to the user.
 - ``POST /api/password-code``: the user, not signed in, sets their own password with it.
 - ``GET /api/me/sessions``, ``DELETE /api/me/sessions/{id}``: see and end your sessions.
+- ``POST /api/me/totp``, ``.../confirm``, ``.../disable``: two-factor sign-in (TOTP).
 """
 
 from __future__ import annotations
@@ -156,6 +157,59 @@ def set_password_with_code(body: CodeBody, request: Request, svc: Svc) -> Passwo
         body.name, body.code, body.new_password, client_address(request)
     )
     return PasswordSet(password_set=True)
+
+
+class TotpStart(BaseModel):
+    secret: str = Field(description="base32, for typing into an authenticator app; shown once")
+    otpauth_uri: str
+
+
+class TotpCode(BaseModel):
+    code: str = Field(max_length=16)
+
+
+class TotpOff(BaseModel):
+    password: str = Field(max_length=256)
+    code: str = Field(max_length=16)
+
+
+class TwoFactorState(BaseModel):
+    two_factor: bool
+
+
+@router.post(
+    "/me/totp",
+    tags=["session"],
+    response_model=TotpStart,
+    summary="Start setting up two-factor sign-in; confirm with a first code",
+)
+def start_totp(caller: Signed, svc: Svc) -> TotpStart:
+    setup = svc.accounts.start_two_factor(caller.principal)
+    return TotpStart(secret=setup.secret, otpauth_uri=setup.uri)
+
+
+@router.post(
+    "/me/totp/confirm",
+    tags=["session"],
+    response_model=TwoFactorState,
+    summary="Turn two-factor sign-in on with a first code from the app",
+)
+def confirm_totp(body: TotpCode, caller: Signed, svc: Svc) -> TwoFactorState:
+    svc.accounts.confirm_two_factor(caller.principal, body.code)
+    return TwoFactorState(two_factor=True)
+
+
+@router.post(
+    "/me/totp/disable",
+    tags=["session"],
+    response_model=TwoFactorState,
+    summary="Turn two-factor sign-in off (not where your role requires it)",
+)
+def disable_totp(body: TotpOff, request: Request, caller: Signed, svc: Svc) -> TwoFactorState:
+    svc.accounts.stop_two_factor(
+        caller.principal, body.password, body.code, client_address(request)
+    )
+    return TwoFactorState(two_factor=False)
 
 
 @router.get(

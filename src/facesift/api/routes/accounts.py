@@ -26,6 +26,9 @@ router = APIRouter(prefix="/api")
 class Credentials(BaseModel):
     name: str = Field(max_length=64)
     password: str = Field(max_length=256)
+    totp_code: str | None = Field(
+        default=None, max_length=16, description="with two-factor sign-in: the app's code"
+    )
 
 
 class NewUserBody(BaseModel):
@@ -62,7 +65,11 @@ class SettingBody(BaseModel):
 @router.post("/session", tags=["session"], summary="Sign in (sets the session cookie)")
 def sign_in(body: Credentials, request: Request, response: Response, svc: Svc) -> dict:
     session = svc.accounts.sign_in(
-        body.name, body.password, via="api", address=client_address(request)
+        body.name,
+        body.password,
+        via="api",
+        address=client_address(request),
+        totp_code=body.totp_code,
     )
     set_session_cookie(response, request, session.token)
     return {

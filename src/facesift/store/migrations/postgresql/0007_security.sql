@@ -19,6 +19,13 @@ CREATE INDEX account_requests_pending ON account_requests (status, user_id);
 ALTER TABLE users ADD COLUMN reset_code_hash TEXT;     -- SHA-256 of the one-time code
 ALTER TABLE users ADD COLUMN reset_code_expires TEXT;  -- ISO time
 
+-- Two-factor sign-in (TOTP, RFC 6238): the shared secret (base32; the server must read it
+-- to check a code), one being set up and not yet confirmed, and the time step of the last
+-- code accepted, so a code is never accepted twice.
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_pending_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step BIGINT;
+
 -- Command-line changes were recorded as made by "operator", a name an app account could
 -- take. They are now "cli:operator", which no account name can be (names have no colon).
 UPDATE users SET created_by = 'cli:operator'
