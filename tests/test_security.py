@@ -803,3 +803,105 @@ def test_a_setting_requires_two_factor_sign_in_for_chosen_roles(fresh_world: Wor
             headers=w.auth("audrey"),
         )
         assert off.status_code == 403  # the role requires it
+
+
+# -- 4. TLS ---------------------------------------------------------------------------------------
+
+
+def _self_signed(folder) -> tuple:
+    """A certificate for 127.0.0.1 and localhost, made here with ``cryptography``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "facesift test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+def test_serve_with_a_certificate_speaks_https_with_hsts(server_world: World, tmp_path) -> None:
+    import os
+    import ssl
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.browser_support import facesift_command, free_port
+
+    w = server_world.copy_to(tmp_path / "data")
+    certfile, keyfile = _self_signed(tmp_path)
+    port = free_port()
+    command = [
+        *facesift_command(), "serve", "--data-dir", str(w.data_dir), "--host", "127.0.0.1",
+        "--port", str(port), "--certfile", str(certfile), "--keyfile", str(keyfile),
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **w.env()},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        start_new_session=True,
+    )
+    trusting = ssl.create_default_context(cafile=str(certfile))
+    base = f"https://127.0.0.1:{port}"
+    try:
+        deadline, headers = time.monotonic() + 60, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", context=trusting, timeout=2) as ok:
+                    headers = ok.headers
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert headers is not None, log.read_text()
+        assert headers["strict-transport-security"].startswith("max-age=")
+        sign_in = urllib.request.Request(
+            f"{base}/api/session",
+            data=f'{{"name": "ivan", "password": "{PASSWORD}"}}'.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(sign_in, context=trusting, timeout=30) as signed:
+            assert "secure" in signed.headers["set-cookie"].lower()
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        with pytest.raises(urllib.error.URLError):  # a certificate nobody vouched for
+            urllib.request.urlopen(f"{base}/healthz", timeout=5)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

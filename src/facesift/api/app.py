@@ -44,6 +44,7 @@ NO_ADMIN_MESSAGE = (
     "facesift users add NAME --role admin --data-dir DATA_DIR"
 )
 BODY_SLACK = 64 * 1024  # room for the form fields around an upload
+HSTS = "max-age=31536000; includeSubDomains"
 
 _STATUS = {
     "invalid": 400,
@@ -141,6 +142,12 @@ def _add_docs(app: FastAPI) -> None:
 def _add_guards(app: FastAPI) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next) -> Response:
+        response = await _guarded(request, call_next)
+        if request.url.scheme == "https":  # browsers then refuse plain HTTP for a year
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
+
+    async def _guarded(request: Request, call_next) -> Response:
         path = request.url.path
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)

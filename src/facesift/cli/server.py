@@ -62,6 +62,17 @@ def serve(
     ] = 0,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
+    certfile: Annotated[
+        str | None, typer.Option(help="Serve HTTPS with this PEM certificate (and --keyfile).")
+    ] = None,
+    keyfile: Annotated[str | None, typer.Option(help="The certificate's PEM private key.")] = None,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+            "headers are trusted (comma-separated)."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -70,6 +81,16 @@ def serve(
     from facesift.api.app import DATA_DIR_VARIABLE, PROBE_WORKERS_VARIABLE, VECTORS_VARIABLE
 
     folder = data_dir_of(data_dir)
+    if bool(certfile) != bool(keyfile):
+        raise fail("--certfile and --keyfile go together", 2)
+    # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
+    transport = {
+        "ssl_certfile": certfile,
+        "ssl_keyfile": keyfile,
+        "proxy_headers": True,
+        "forwarded_allow_ips": forwarded_allow_ips,
+        "server_header": False,
+    }
     url = resolve_url(folder, database.url)
     if workers > 1 and dialect_of(url) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
@@ -88,7 +109,7 @@ def serve(
             probe_workers=probe_workers or None,
             vectors=vectors,
         )
-        uvicorn.run(app, host=host, port=port, access_log=False, server_header=False)
+        uvicorn.run(app, host=host, port=port, access_log=False, **transport)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
@@ -104,7 +125,7 @@ def serve(
         host=host,
         port=port,
         access_log=False,
-        server_header=False,  # no "Server: uvicorn" banner to tell an attacker what runs
+        **transport,
     )
 
 
