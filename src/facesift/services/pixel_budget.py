@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -66,8 +67,10 @@ class PixelBudget:
 def claimed_pixels(content: bytes) -> int:
     """What the image's header claims (0 if it has none; the decoder then says why)."""
     try:
-        with Image.open(io.BytesIO(content)) as image:
-            width, height = image.size
-            return width * height
+        with warnings.catch_warnings():  # a bomb's size is only read here; decode refuses it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                width, height = image.size
+                return width * height
     except Exception:  # any unreadable header: the decoder says what is wrong with it
         return 0
