@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from facesift.api import input_guard, routes
 from facesift.compose import Services, open_services
 from facesift.errors import FacesiftError, ImageError, InvalidInput
+from facesift.services.single_sign_on import OidcConfig, SingleSignOn
 from facesift.vision import VisionConfig
 from facesift.web import pages, security_pages
 
@@ -96,6 +97,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.single_sign_on = SingleSignOn(OidcConfig.from_environment())
     app.mount("/static/swagger", StaticFiles(directory=_swagger_assets()), name="swagger")
     app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
     app.include_router(routes.router)

@@ -545,6 +545,24 @@ class Accounts:
             self._audit.append("login", {"user": name, "via": via}, name)
         return Session(token, csrf, principal_of(user))
 
+    def sign_in_vouched(self, name: str, issuer: str, address: str = "") -> Session:
+        """A sign-in an identity provider vouched for (``services.single_sign_on``): the
+        account of that name, with its own roles. Not for accounts with two-factor sign-in
+        on (they sign in with password and code), nor any that is not active."""
+        user = self.records.user_by_name(name)
+        if not _usable(user) or user.totp_secret is not None:
+            reason = "no such account" if user is None else "account not usable with sign-on"
+            self._failed(name, "oidc", reason, user is not None, address)
+            raise Unauthenticated(
+                "single sign-on has no active facesift account of that name to sign in to, "
+                "or the account signs in with its password and two-factor code"
+            )
+        token, csrf = new_token(), new_token()
+        with self._store.transaction():
+            self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))
+            self._audit.append("login", {"user": name, "via": "oidc", "issuer": issuer}, name)
+        return Session(token, csrf, principal_of(user))
+
     def session(self, token: str) -> Session | None:
         row = self.records.session(token_hash(token))
         if row is None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from facesift.api.params import Id
-from facesift.api.security import Signed, Svc, client_address
+from facesift.api.security import Signed, Svc, client_address, set_session_cookie
 from facesift.errors import Unauthenticated
 from facesift.web.pages import _own_sessions, _users_page_with, redirect, render
 
@@ -114,3 +114,52 @@ def disable_totp(
 ):
     svc.accounts.stop_two_factor(caller.principal, password, code, client_address(request))
     return redirect("/account", "Two-factor sign-in is off.")
+
+
+# -- single sign-on (OpenID Connect) ------------------------------------------------------------
+
+OIDC_STATE_COOKIE = "facesift_oidc_state"
+OIDC_COOKIE_PATH = "/login/oidc"
+
+
+@router.get("/login/oidc", summary="Sign in through the identity provider (OpenID Connect)")
+def oidc_start(request: Request):
+    sso = request.app.state.single_sign_on
+    url, state = sso.start(str(request.url_for("oidc_callback")))
+    response = RedirectResponse(url, status_code=303)
+    # Lax, not Strict: the browser must send it when the provider sends it back here.
+    response.set_cookie(
+        OIDC_STATE_COOKIE,
+        state,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=OIDC_COOKIE_PATH,
+    )
+    return response
+
+
+@router.get(
+    "/login/oidc/callback",
+    name="oidc_callback",
+    summary="Where the identity provider sends the browser back",
+)
+def oidc_callback(
+    request: Request,
+    svc: Svc,
+    code: Annotated[str, Query(max_length=2048)],
+    state: Annotated[str, Query(max_length=256)],
+):
+    sso = request.app.state.single_sign_on
+    name = sso.finish(state, request.cookies.get(OIDC_STATE_COOKIE), code)
+    session = svc.accounts.sign_in_vouched(name, sso.config.issuer, client_address(request))
+    # A page, not a redirect: after the provider's cross-site redirect a browser would not
+    # send the new SameSite=Strict cookie along a redirect chain; a same-site step it does.
+    response = HTMLResponse(
+        '<!doctype html><meta http-equiv="refresh" content="0;url=/"><title>Signed in</title>'
+        '<p>Signed in. <a href="/">Continue</a></p>'
+    )
+    set_session_cookie(response, request, session.token)
+    response.delete_cookie(OIDC_STATE_COOKIE, path=OIDC_COOKIE_PATH)
+    return response
