@@ -9,6 +9,7 @@ this" for the whole process.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
-from facesift.services.calibration import Calibration, load_calibration
+from facesift.services.calibration import Calibration, calibration_for
 from facesift.services.casework import Casework
 from facesift.services.gallery import Gallery
 from facesift.services.oversight import Oversight
@@ -24,6 +25,9 @@ from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
 from facesift.store import Store
 from facesift.vision import FaceAnalyzer, VisionConfig
+
+# A user's own ONNX embedder (vision.onnx_embedder), for the server as for the commands.
+EMBEDDER_MODEL_VARIABLE = "FACESIFT_EMBEDDER_MODEL"
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
@@ -68,10 +72,10 @@ def open_services(
     once (default: one per core), each in a low-priority process of its own (``ProbePool``).
     ``vectors``: see ``Gallery.open``."""
     gallery = open_gallery(data_dir, database_url, vectors)
-    config = vision or VisionConfig()
+    config = vision or VisionConfig(embedder_model=os.environ.get(EMBEDDER_MODEL_VARIABLE) or None)
     analyzer = FaceAnalyzer.from_config(config)  # for sizes and the model id; no analysis
     pool = ProbePool(config, probe_workers or usable_cores())
-    calibration = load_calibration(analyzer.model_id)
+    calibration = calibration_for(config)
     settings = Settings(gallery.store)
     return Services(
         data_dir=data_dir,

@@ -50,6 +50,15 @@ Detector = Annotated[
         "or mmod (dlib's CNN, slow)."
     ),
 ]
+EmbedderModelFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--embedder-model",
+        envvar="FACESIFT_EMBEDDER_MODEL",
+        help="Embed with your own ONNX embedder file (its geometry declared in FILE.json); "
+        "a gallery takes one embedder's vectors only [default: dlib's ResNet].",
+    ),
+]
 MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]
 MaxScanMegapixels = Annotated[
     float,

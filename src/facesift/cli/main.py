@@ -20,6 +20,7 @@ from facesift.cli.common import (
     EXIT_ERROR,
     DataDir,
     Detector,
+    EmbedderModelFile,
     JsonFlag,
     MaxScanMegapixels,
     MinFace,
@@ -38,7 +39,7 @@ from facesift.compose import open_gallery, open_store
 from facesift.errors import FacesiftError, SearchRefused
 from facesift.machine import usable_cores
 from facesift.services import index_build
-from facesift.services.calibration import load_calibration
+from facesift.services.calibration import calibration_for
 from facesift.services.gallery import Gallery
 from facesift.services.ingest import (
     DEFAULT_COLLECTION,
@@ -47,6 +48,7 @@ from facesift.services.ingest import (
     IngestSummary,
     ingest,
 )
+from facesift.services.reembed import reembed
 from facesift.services.search import NO_FACE, SearchRequest, search
 from facesift.store.database import dialect_of
 from facesift.vision import FaceAnalyzer, VisionConfig
@@ -113,6 +115,7 @@ def ingest_command(
     detector: Detector = DEFAULT_DETECTOR,
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
+    embedder_model: EmbedderModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -128,7 +131,10 @@ def ingest_command(
         cluster=cluster,
         write_batch=write_batch,
         vision=VisionConfig(
-            detector=detector, min_face_px=min_face, max_scan_pixels=max_scan_pixels(max_scan_mp)
+            detector=detector,
+            min_face_px=min_face,
+            max_scan_pixels=max_scan_pixels(max_scan_mp),
+            embedder_model=str(embedder_model) if embedder_model else None,
         ),
     )
     try:
@@ -194,6 +200,7 @@ def search_command(
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
     ] = None,
     detector: Detector = DEFAULT_DETECTOR,
+    embedder_model: EmbedderModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -204,10 +211,14 @@ def search_command(
     try:
         probe = _read_probe(photo)
         # A probe is one photo: worth the CNN detector's time if the first finds no face.
-        config = VisionConfig(detector=detector, fallback_detector="mmod")
+        config = VisionConfig(
+            detector=detector,
+            fallback_detector="mmod",
+            embedder_model=str(embedder_model) if embedder_model else None,
+        )
         analyzer = FaceAnalyzer.from_config(config)
         with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
-            result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
+            result = search(gallery, analyzer, calibration_for(config), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
     except FacesiftError as exc:
@@ -345,18 +356,51 @@ def index_rebuild(
     kind: Annotated[
         str, typer.Option(help="auto (by gallery size), flat (exact) or ivf (compressed).")
     ] = "auto",
+    reembed_faces: Annotated[
+        bool,
+        typer.Option(
+            "--reembed",
+            help="Embed every face again from its source photo with the embedder named "
+            "(--embedder-model, else the built-in), and record that model.",
+        ),
+    ] = False,
+    embedder_model: EmbedderModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
+    if embedder_model and not reembed_faces:
+        raise fail("--embedder-model needs --reembed: the stored vectors are another model's", 2)
     try:
         with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+            if reembed_faces:
+                _reembed_with_progress(gallery, embedder_model)
+                return
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED) from None
     console.print(f"Rebuilt a {report.kind} index of {report.faces:,} faces.")
+
+
+def _reembed_with_progress(gallery: Gallery, embedder_model: Path | None) -> None:
+    config = VisionConfig(embedder_model=str(embedder_model) if embedder_model else None)
+    calibration_for(config)  # refuse a model that could not be searched, before any work
+    analyzer = FaceAnalyzer.from_config(config)
+    progress = make_progress("re-embed")
+    task = progress.add_task("re-embed", total=None)
+    with progress:
+        report = reembed(
+            gallery,
+            analyzer,
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    resumed = f" ({report.resumed:,} made by an earlier run)" if report.resumed else ""
+    console.print(
+        f"Re-embedded {report.faces:,} faces with {report.model_id}{resumed}, in a "
+        f"{report.index_kind} index; the gallery's vectors were {report.previous_model_id}."
+    )
 
 
 def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_build.RebuildReport:

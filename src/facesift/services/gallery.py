@@ -23,6 +23,7 @@ import numpy as np
 
 from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
+from facesift.index.ivf import vector_path
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.store import Store, StoredImage
 
@@ -31,6 +32,13 @@ EMBEDDING_DIM = 128
 # Which models made the gallery's vectors: {"embedder": model id, "detectors": [names]}, one
 # row of the settings table (not an admin setting: services.settings lists only its own keys).
 MODELS_SETTING = "gallery_models"
+
+
+def _recorded_dim(store: Store) -> int:
+    recorded = store.settings.setting(MODELS_SETTING)
+    if isinstance(recorded, dict) and isinstance(recorded.get("dim"), int):
+        return recorded["dim"]
+    return EMBEDDING_DIM
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,13 @@ class Gallery:
         store = Store(data_dir, database_url)
         index_path = data_dir / INDEX_FILE
         index: VectorIndex
+        dim = _recorded_dim(store)
         if vectors:
-            index = MilvusIndex(MilvusTarget.parse(vectors), EMBEDDING_DIM)
+            index = MilvusIndex(MilvusTarget.parse(vectors), dim)
         elif index_path.exists():
             index = load_index(index_path)
         else:
-            index = FlatIndex(EMBEDDING_DIM)
+            index = FlatIndex(dim)
         gallery = cls(store, index, index_path)
         repair = gallery.reconcile()
         if repair.added or repair.removed:
@@ -157,10 +166,30 @@ class Gallery:
                 # so faces another process added meanwhile are still caught up.
                 self._seen = (self._index_stamp(), self._seen[1])
 
+    @property
+    def dim(self) -> int:
+        """The length of this gallery's vectors (128, dlib's, unless another embedder's)."""
+        return _recorded_dim(self.store)
+
+    def drop_index(self) -> None:
+        """Forget the index, on disk and here: the next open or ``reconcile`` builds it
+        again from the stored embeddings. Before the embeddings are replaced wholesale (a
+        re-embedding), so no index of old vectors can outlive them."""
+        with self._lock:
+            work = self._index_path.with_name(self._index_path.name + ".rebuild")
+            for path in (self._index_path, work):  # a half-built rebuild holds old vectors too
+                path.unlink(missing_ok=True)
+                vector_path(path).unlink(missing_ok=True)
+            if not self.remote:
+                self.index = FlatIndex(self.dim)
+            self._members.clear()
+            self._dirty = False
+            self._seen = (None, self._seen[1])
+
     def models(self) -> dict | None:
-        """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``,
-        or None while it holds no face. A gallery made before this was recorded reports its
-        faces' model id, with no detectors."""
+        """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``
+        (and ``"dim"``, the vectors' length, where recorded), or None while it holds no face.
+        A gallery made before this was recorded reports its faces' model id, no detectors."""
         recorded = self.store.settings.setting(MODELS_SETTING)
         if isinstance(recorded, dict):
             return recorded
@@ -175,7 +204,8 @@ class Gallery:
             raise Conflict(
                 f"this gallery's vectors were made by the embedder {models['embedder']}, not "
                 f"{model_id}; vectors of different models cannot be compared. Use that "
-                "embedder's settings, or another data folder (--data-dir) for this model"
+                "embedder, another data folder (--data-dir) for this model, or move the "
+                "gallery to it: facesift index rebuild --reembed --embedder-model FILE"
             )
 
     def _record_models(self, images: Sequence[StoredImage]) -> None:
@@ -192,7 +222,8 @@ class Gallery:
         detectors = set(models["detectors"])
         detectors |= {i.analysis.detector for i in images if i.analysis.faces}
         detectors.discard("")
-        updated = {"embedder": embedder, "detectors": sorted(detectors)}
+        dim = next(len(f.embedding) for i in images for f in i.analysis.faces)
+        updated = {"embedder": embedder, "detectors": sorted(detectors), "dim": dim}
         if updated != self.store.settings.setting(MODELS_SETTING):
             self.store.settings.put_setting(MODELS_SETTING, updated, "ingest")
 
@@ -212,6 +243,8 @@ class Gallery:
         if face_ids:
             groups = np.full(len(face_ids), collection_id, dtype=np.int64)
             with self._lock:
+                if len(self.index) == 0 and self.index.dim != len(vectors[0]) and not self.remote:
+                    self.index = FlatIndex(len(vectors[0]))  # a first face of another size
                 self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors), groups)
                 self._dirty = True
                 self._members.clear()

@@ -23,6 +23,7 @@ from facesift.store.accounts import AccountRecords, SettingRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
+from facesift.store.reembedding import ReembedRecords
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
@@ -58,6 +59,7 @@ class Store:
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
         self.cases = CaseRecords(self.db)
+        self.reembedding = ReembedRecords(self.db)
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,170 @@
+"""A user's own ONNX embedder as a plug-in, and moving a gallery to it with --reembed.
+
+The "other" model is the project's own ONNX export of dlib's ResNet, written to a file and
+named as a user's model: another file hash, so another model id, yet the same network, so
+its re-embedded vectors must equal the old ones (which checks that faces are cut again at
+their stored landmarks exactly as at ingest).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesift.errors import Conflict, FacesiftError
+from facesift.services.calibration import calibration_for, load_calibration
+from facesift.services.gallery import Gallery
+from facesift.services.ingest import IngestOptions, ingest
+from facesift.services.reembed import reembed
+from facesift.services.search import CANDIDATES, SearchRequest, search
+from facesift.vision import FaceAnalyzer, VisionConfig, model_files
+from facesift.vision.contract import ChipGeometry
+from facesift.vision.onnx_embedder import EmbedderModel, EmbedderModelError
+from facesift.vision.resnet_onnx import CACHE_FILE, OnnxResnetEmbedder
+from tests.conftest import photos
+from tests.helpers import run_cli
+
+GROUNDS = SearchRequest(case="TEST-2026-015", purpose="test the embedder plug-in path")
+GALLERY = 6  # photos: three people, two each
+
+
+@pytest.fixture(scope="module")
+def user_model(tmp_path_factory) -> Path:
+    """The exported ONNX embedder as a user's file, declared with a calibration of its own
+    (the built-in one under the plug-in's model id: the network is the same)."""
+    folder = tmp_path_factory.mktemp("user-model")
+    OnnxResnetEmbedder.from_cache(model_files.cache_dir(), threads=1)
+    model = folder / "my_embedder.onnx"
+    shutil.copyfile(model_files.cache_dir() / CACHE_FILE, model)
+    (folder / "my_embedder.onnx.json").write_text(json.dumps({"calibration": "cal.json"}))
+    config = VisionConfig(embedder_model=str(model))
+    builtin = load_calibration(VisionConfig().model_id).to_json()
+    (folder / "cal.json").write_text(json.dumps(builtin | {"model_id": config.model_id}))
+    return model
+
+
+def _config(model: Path | None = None) -> VisionConfig:
+    return VisionConfig(threads=1, embedder_model=str(model) if model else None)
+
+
+def _search(gallery: Gallery, config: VisionConfig, probe: bytes):
+    analyzer = FaceAnalyzer.from_config(config)
+    return search(gallery, analyzer, calibration_for(config), probe, GROUNDS)
+
+
+def test_a_plugin_states_its_contract(user_model) -> None:
+    model = EmbedderModel.load(user_model)
+    assert model.model_id.startswith("onnx-") and model.sha256[:16] in model.model_id
+    assert model.chip == ChipGeometry(150, 0.25)  # the input's size; dlib's padding
+    analyzer = FaceAnalyzer.from_config(_config(user_model))
+    contract = analyzer.contract
+    assert contract.model_id == model.model_id + "+jitter" == _config(user_model).model_id
+    assert contract.dim == 128 and contract.chip.size == 150
+    assert contract != FaceAnalyzer.from_config(_config()).contract
+
+
+def test_a_bad_model_or_declaration_is_refused_clearly(tmp_path, user_model) -> None:
+    not_onnx = tmp_path / "weights.onnx"
+    not_onnx.write_bytes(b"not a model")
+    with pytest.raises(EmbedderModelError, match="not an ONNX model"):
+        EmbedderModel.load(not_onnx)
+    with pytest.raises(EmbedderModelError, match="is not a file"):
+        EmbedderModel.load(tmp_path / "missing.onnx")
+    copy = tmp_path / "copy.onnx"
+    shutil.copyfile(user_model, copy)
+    (tmp_path / "copy.onnx.json").write_text(json.dumps({"chip_size": 112, "colour": "rgb"}))
+    with pytest.raises(EmbedderModelError, match="unknown: \\['colour'\\]"):
+        EmbedderModel.load(copy)
+    (tmp_path / "copy.onnx.json").write_text(json.dumps({"dim": 512}))
+    with pytest.raises(EmbedderModelError, match="declared 512-d but gives 128-d"):
+        FaceAnalyzer.from_config(_config(copy))
+    (tmp_path / "copy.onnx.json").write_text(json.dumps({"chip_padding": 3}))
+    with pytest.raises(EmbedderModelError, match="padding"):
+        EmbedderModel.load(copy)
+
+
+def test_a_gallery_refuses_the_plugin_until_reembedded(tmp_path, user_model) -> None:
+    gallery_photos = [p.path for p in photos("gallery")[:GALLERY]]
+    probe_photo = photos("probe")[0]
+    probe = probe_photo.path.read_bytes()
+    builtin, plugin = _config(), _config(user_model)
+    with Gallery.open(tmp_path) as gallery:
+        ingest(gallery, gallery_photos, IngestOptions(workers=1, vision=builtin))
+        faces = gallery.size()
+        old_ids, old_vectors = gallery.store.embeddings(gallery.store.face_ids())
+        assert _search(gallery, builtin, probe).outcome == CANDIDATES
+
+        # The plug-in's vectors are refused: as probes, and as new gallery faces.
+        with pytest.raises(Conflict, match="--reembed"):
+            _search(gallery, plugin, probe)
+        with pytest.raises(Conflict, match="cannot be compared"):
+            ingest(
+                gallery, [photos("gallery")[GALLERY].path], IngestOptions(workers=1, vision=plugin)
+            )
+        assert gallery.size() == faces
+
+        # Interrupted after the first image: the gallery still serves the old model.
+        def stop_after_first(done: int, total: int) -> None:
+            if done > 0:
+                raise KeyboardInterrupt
+
+        analyzer = FaceAnalyzer.from_config(plugin)
+        with pytest.raises(KeyboardInterrupt):
+            reembed(gallery, analyzer, stop_after_first, batch=1)
+        assert gallery.models()["embedder"] == builtin.model_id
+        assert _search(gallery, builtin, probe).outcome == CANDIDATES
+
+        # Run again: it resumes, swaps the vectors in and records the new model.
+        report = reembed(gallery, analyzer, batch=2)
+        assert report.resumed >= 1 and report.faces == faces
+        assert report.previous_model_id == builtin.model_id
+        assert gallery.models()["embedder"] == plugin.model_id == report.model_id
+        new_ids, new_vectors = gallery.store.embeddings(gallery.store.face_ids())
+        assert np.array_equal(new_ids, old_ids)
+        # The same network, faces cut at their stored landmarks: the same vectors.
+        np.testing.assert_allclose(new_vectors, old_vectors, atol=2e-4)
+
+        result = _search(gallery, plugin, probe)
+        assert result.outcome == CANDIDATES
+        assert Path(result.candidates[0].image["path"]).parent.name == probe_photo.identity
+        with pytest.raises(Conflict):
+            _search(gallery, builtin, probe)  # and now the built-in is the other model
+        assert gallery.store.audit.entries(action="reembed")[-1].details["faces"] == faces
+
+    with Gallery.open(tmp_path) as gallery:  # a fresh open: index and record agree
+        assert gallery.size() == faces
+        assert _search(gallery, plugin, probe).outcome == CANDIDATES
+
+
+def test_reembed_refuses_a_photo_that_changed(tmp_path) -> None:
+    photo = tmp_path / "photo.jpg"
+    shutil.copyfile(photos("gallery")[0].path, photo)
+    with Gallery.open(tmp_path / "data") as gallery:
+        ingest(gallery, [photo], IngestOptions(workers=1, vision=_config()))
+        faces = gallery.size()
+        shutil.copyfile(photos("gallery")[1].path, photo)
+        with pytest.raises(FacesiftError, match="no longer the one ingested"):
+            reembed(gallery, FaceAnalyzer.from_config(_config()))
+        assert gallery.size() == faces > 0  # nothing swapped, the old vectors serve on
+        assert not gallery.store.audit.entries(action="reembed")
+
+
+def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
+    data = tmp_path / "data"
+    gallery = [str(p.path) for p in photos("gallery")[:2]]
+    assert run_cli("ingest", *gallery, data_dir=data).returncode == 0
+    probe = photos("probe")[0].path
+    grounds = ("--case", "CLI-15", "--purpose", "search with a user's embedder")
+    refused = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
+    assert refused.returncode == 1 and "--reembed" in refused.stderr
+    usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data)
+    assert usage.returncode == 2
+    moved = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data)
+    assert moved.returncode == 0, moved.stderr
+    assert "Re-embedded 3 faces" in moved.stdout  # Ariel_Sharon_0001 has two
+    found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
+    assert found.returncode == 0, found.stderr
