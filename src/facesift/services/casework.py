@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -46,6 +47,7 @@ from facesift.schemas import ImageAnalysis
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.probe_pool import ProbePool
+from facesift.services.quality_gate import Verdict, refusal_message
 from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
@@ -224,7 +226,7 @@ class Casework:
         embeddings = (
             np.stack([f.embedding for f in analysis.faces])
             if faces
-            else np.zeros((0, 128), np.float32)
+            else np.zeros((0, self._analyzer.embedder.dim), np.float32)
         )
         sha = hashlib.sha256(content).hexdigest()
         record = {
@@ -303,6 +305,21 @@ class Casework:
                 actor.name,
             )
             raise
+        verdict = self.settings.judge_quality(probe["faces"][face_index])
+        if verdict.level == Verdict.REFUSED:
+            self._audit.append(
+                "search_refused",
+                {
+                    **_case_ref(case),
+                    "probe_id": probe_id,
+                    "face": face_index,
+                    "reason": refusal_message(verdict),
+                    "quality": verdict.as_dict(),
+                },
+                actor.name,
+            )
+            raise SearchRefused(refusal_message(verdict))
+        warning = verdict.as_dict() if verdict.level == Verdict.WARNING else None
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
         size = self.gallery.size(collection)
@@ -330,6 +347,7 @@ class Casework:
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
+            "quality_warning": json.dumps(warning) if warning else None,
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
@@ -350,6 +368,7 @@ class Casework:
                     "gallery_size": size,
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],
+                    "quality_warning": warning,
                 },
                 actor.name,
             )
@@ -374,6 +393,8 @@ class Casework:
             raise NotFound(f"there is no search {search_id}")
         rules.require_view_search(actor, search["case_created_by"])
         search["candidates"] = self.records.candidates(search_id)
+        warning = search.get("quality_warning")
+        search["quality_warning"] = json.loads(warning) if warning else None
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.

@@ -30,6 +30,7 @@ from facesift.governance.search_policy import (
 from facesift.schemas import Face
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.quality_gate import QualityVerdict, Verdict, refusal_message
 from facesift.services.settings import Settings
 from facesift.vision import FaceAnalyzer
 
@@ -128,10 +129,19 @@ class SearchResult:
     operating: OperatingPoint
     candidates: list[Candidate] = field(default_factory=list)
     audit_id: int | None = None
+    quality: QualityVerdict | None = None  # the quality gate's verdict on the searched face
+
+    @property
+    def quality_warning(self) -> dict | None:
+        if self.quality is None or self.quality.level != Verdict.WARNING:
+            return None
+        return self.quality.as_dict()
 
     def as_dict(self) -> dict:
         return {
             "outcome": self.outcome,
+            "quality": self.quality.as_dict() if self.quality else None,
+            "quality_warning": self.quality_warning,
             "probe": {
                 "sha256": self.probe_sha256,
                 "faces": [f.describe() for f in self.probe_faces],
@@ -187,6 +197,7 @@ def search(
     )
     if faces:
         result.searched_face = _choose_face(faces, request.face_index)
+        result.quality = _gate(gallery, faces[result.searched_face], request, probe_sha, actor)
         result.candidates = find_candidates(
             gallery,
             calibration,
@@ -213,11 +224,33 @@ def search(
             "faces_in_probe": len(faces),
             "gallery_size": size,
             "candidate_face_ids": [c.face_id for c in result.candidates],
+            "quality_warning": result.quality_warning,
         },
         actor,
     )
     result.audit_id = entry.id
     return result
+
+
+def _gate(
+    gallery: Gallery, face: Face, request: SearchRequest, probe_sha: str, actor: str | None
+) -> QualityVerdict:
+    """The quality gate on the searched face: a refusal is audited and raised."""
+    verdict = Settings(gallery.store).judge_quality(face.describe())
+    if verdict.level == Verdict.REFUSED:
+        gallery.store.audit.append(
+            "search_refused",
+            {
+                "case": request.case,
+                "purpose": request.purpose,
+                "probe_sha256": probe_sha,
+                "reason": refusal_message(verdict),
+                "quality": verdict.as_dict(),
+            },
+            actor,
+        )
+        raise SearchRefused(refusal_message(verdict))
+    return verdict
 
 
 def _choose_face(faces: list[Face], face_index: int | None) -> int:

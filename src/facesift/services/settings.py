@@ -6,6 +6,7 @@ from facesift.errors import InvalidInput
 from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
+from facesift.services import quality_gate
 from facesift.store import Store
 
 DEFAULTS: dict[str, object] = {
@@ -14,6 +15,8 @@ DEFAULTS: dict[str, object] = {
     "searches_per_minute": policy.DEFAULT_SEARCHES_PER_MINUTE,
     "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
     "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
+    quality_gate.WARNING_SETTING: quality_gate.DEFAULT_WARNING_FLOOR,
+    quality_gate.REFUSAL_SETTING: quality_gate.DEFAULT_REFUSAL_FLOOR,
 }
 
 
@@ -38,6 +41,8 @@ def _check(key: str, value: object) -> None:
         isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
     ):
         raise InvalidInput(f"target_fpir is a rate between {low:g} and {high:g}")
+    if key in (quality_gate.WARNING_SETTING, quality_gate.REFUSAL_SETTING):
+        quality_gate.check_floor(key, value)
 
 
 class Settings:
@@ -79,6 +84,14 @@ class Settings:
         for key in changed:
             self.put(actor, key, values[key])
         return changed
+
+    def judge_quality(self, face: dict) -> quality_gate.QualityVerdict:
+        """The quality gate's verdict on a described probe face, at the current floors."""
+        return quality_gate.judge(
+            face,
+            self.get(quality_gate.WARNING_SETTING),
+            self.get(quality_gate.REFUSAL_SETTING),
+        )
 
     def refused_purposes(self) -> list[policy.RefusedPurpose]:
         return policy.refused_purposes(self.get("refused_purposes"))

@@ -13,7 +13,8 @@ distances). ``H/D`` is the median frontal drop of the fixture's faces (0.81; 0.6
 for the middle 80%, so pitch is the rougher of the three); ``Z/D`` = 0.35 is an
 anthropometric average (the nose base about 22 mm in front of eyes 63 mm apart). Expect
 errors of ten degrees or so; what the gate needs is to tell a frontal face from a strongly
-turned one, and a mirror image turns yaw and roll exactly round (tested).
+turned one. Tested: a mirror image turns yaw and roll round (within 5 and 2 degrees: the
+mirrored face is found afresh), and turning the photo by 15 degrees moves roll by 15 (±2).
 """
 
 from __future__ import annotations

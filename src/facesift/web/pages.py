@@ -355,6 +355,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         caller,
         probe=probe,
         faces=_faces_in_percent(probe),
+        quality=[svc.settings.judge_quality(face) for face in probe["faces"]],
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_TOP_K,
