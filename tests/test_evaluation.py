@@ -1,0 +1,134 @@
+"""``facesift eval dataset``: a labelled set through the real ingest and search path, in a
+sandbox, with rates overall and by group, and an HTML report with plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from facesift.errors import InvalidInput
+from facesift.services.calibration import load_calibration
+from facesift.services.evaluation import evaluate_dataset, read_labels
+from facesift.services.evaluation_report import render_html
+from facesift.vision import VisionConfig
+from tests.conftest import FIXTURE, GALLERY_FACES
+from tests.helpers import run_cli
+
+CONFIG = VisionConfig(threads=1)
+
+
+def _labels(tmp_path: Path, rows: list[dict], name: str = "labels.csv") -> Path:
+    path = tmp_path / name
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _fixture_rows() -> list[dict]:
+    with (FIXTURE / "labels.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _with_groups(tmp_path: Path) -> Path:
+    """The fixture's labels with a made-up group column: people A-G and H-Z."""
+    rows = [r | {"batch": "a-g" if r["identity"][:1] < "H" else "h-z"} for r in _fixture_rows()]
+    return _labels(tmp_path, rows)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    labels = _with_groups(tmp_path_factory.mktemp("labels"))
+    return evaluate_dataset(
+        FIXTURE, labels, CONFIG, load_calibration(CONFIG.model_id), target_fpir=0.01
+    )
+
+
+def test_the_fixture_runs_through_ingest_and_search(report) -> None:
+    assert report.gallery_photos == 20 and report.gallery_faces == GALLERY_FACES
+    assert report.probes == 10 and report.mated_searches == 10
+    assert report.non_mated_searches == 10  # each probe again, without its own person
+    assert report.probes_without_face == 0
+    assert report.rank1 == report.rank10 == 1.0  # every fixture probe finds its person
+    assert report.operating_fnir == 0.0 and report.operating_fpir == 0.0
+    assert set(report.fnir_at_fpir) == {"0.001", "0.01", "0.1"}
+    assert set(report.tar_at_far) == {"0.001", "0.01"}
+    assert len(report.genuine) == 20 and len(report.impostor) == 180  # 10 probes x 20 faces
+    assert report.genuine.max() < report.impostor.min()  # the fixture separates cleanly
+
+
+def test_per_group_rates_and_the_largest_ratio(report) -> None:
+    assert [(g.column, g.value) for g in report.groups] == [("batch", "a-g"), ("batch", "h-z")]
+    for g in report.groups:
+        assert g.genuine_pairs > 0 and g.impostor_pairs > 0
+        assert 0 <= g.fnmr <= 1 and 0 <= g.fmr <= 1
+    (differential,) = report.differentials
+    fnmrs = [g.fnmr for g in report.groups]
+    if min(fnmrs) > 0:
+        assert differential.fnmr_ratio == pytest.approx(max(fnmrs) / min(fnmrs))
+    else:
+        assert differential.fnmr_ratio in (1.0, float("inf"))
+    document = json.dumps(report.as_dict(), allow_nan=False)  # inf is written as null
+    assert '"largest_group_ratio"' in document
+
+
+def test_the_html_report_has_its_plots(report) -> None:
+    html = render_html(report)
+    assert html.startswith("<!doctype html>")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 3 and all(len(i) > 1000 for i in images)
+    for words in ("FNIR at FPIR", "TAR at FAR", "Rank-10", "batch", "DET curves"):
+        assert words in html
+
+
+def test_bad_labels_are_refused_clearly(tmp_path) -> None:
+    photo = "identities/Ariel_Sharon/Ariel_Sharon_0001.jpg"
+    outside = _labels(tmp_path, [{"path": "../../etc/passwd", "identity": "x"}], "outside.csv")
+    with pytest.raises(InvalidInput, match="not a path inside"):
+        read_labels(FIXTURE, outside)
+    missing = _labels(tmp_path, [{"path": "nope.jpg", "identity": "x"}], "missing.csv")
+    with pytest.raises(InvalidInput, match="line 2 of the labels: nope.jpg is not a file"):
+        read_labels(FIXTURE, missing)
+    no_identity = _labels(tmp_path, [{"path": photo, "who": "x"}], "header.csv")
+    with pytest.raises(InvalidInput, match="path and identity"):
+        read_labels(FIXTURE, no_identity)
+    one = _labels(tmp_path, [{"path": photo, "identity": "x"}], "one.csv")
+    with pytest.raises(InvalidInput, match="no gallery photo"):
+        read_labels(FIXTURE, one)
+    with pytest.raises(InvalidInput, match="no column sex"):
+        read_labels(FIXTURE, _with_groups(tmp_path), ["sex"])
+
+
+def test_without_roles_each_persons_first_photo_is_the_gallery(tmp_path) -> None:
+    rows = [
+        {"path": r["path"], "identity": r["identity"]}
+        for r in _fixture_rows()
+        if r["role"] in ("gallery", "probe")
+    ]
+    rows.append({"path": "group/dlib_2008_001009.jpg", "identity": "someone_once"})
+    photos, groups = read_labels(FIXTURE, _labels(tmp_path, rows))
+    assert groups == []
+    assert sum(p.role == "gallery" for p in photos) == 10  # one per person with several
+    loner = next(p for p in photos if p.identity == "someone_once")
+    assert loner.role == "probe"  # a non-mated probe
+
+
+def test_the_command_line_runs_in_a_sandbox_never_the_gallery(tmp_path, monkeypatch) -> None:
+    production = tmp_path / "production"
+    monkeypatch.setenv("FACESIFT_HOME", str(production))
+    labels = _with_groups(tmp_path)
+    report_file = tmp_path / "report.html"
+    result = run_cli(
+        "eval", "dataset", FIXTURE, "--labels", labels, "--report", report_file,
+        "--workers", "1", "--json", data_dir=None, database_url="postgresql://nobody@/x",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["rank1"] == 1.0 and document["report"] == str(report_file)
+    assert "FNIR at FPIR" in report_file.read_text()
+    assert not production.exists()  # the production data folder was never opened
