@@ -92,7 +92,7 @@ def test_bad_labels_are_refused_clearly(tmp_path) -> None:
     with pytest.raises(InvalidInput, match="not a path inside"):
         read_labels(FIXTURE, outside)
     missing = _labels(tmp_path, [{"path": "nope.jpg", "identity": "x"}], "missing.csv")
-    with pytest.raises(InvalidInput, match="line 2 of the labels: nope.jpg is not a file"):
+    with pytest.raises(InvalidInput, match=r"line 2 of the labels: nope\.jpg is not a file"):
         read_labels(FIXTURE, missing)
     no_identity = _labels(tmp_path, [{"path": photo, "who": "x"}], "header.csv")
     with pytest.raises(InvalidInput, match="path and identity"):
