@@ -4,11 +4,14 @@ sandbox, with rates overall and by group, and an HTML report with plots."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from facesift.errors import InvalidInput
 from facesift.services.calibration import load_calibration
@@ -132,3 +135,60 @@ def test_the_command_line_runs_in_a_sandbox_never_the_gallery(tmp_path, monkeypa
     assert document["rank1"] == 1.0 and document["report"] == str(report_file)
     assert "FNIR at FPIR" in report_file.read_text()
     assert not production.exists()  # the production data folder was never opened
+
+
+def _zip(rows: list[dict], extra: dict[str, bytes] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        archive.writestr("labels.csv", text.getvalue())
+        for row in rows:
+            archive.write(FIXTURE / row["path"], row["path"])
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_auditors_upload_a_labelled_zip_and_get_the_report(fresh_world) -> None:
+    world = fresh_world
+    people = {"Colin_Powell", "Donald_Rumsfeld", "George_W_Bush"}
+    rows = [
+        {"path": r["path"], "identity": r["identity"], "role": r["role"], "site": r["identity"][0]}
+        for r in _fixture_rows()
+        if r["identity"] in people
+    ]
+    with TestClient(world.app(CONFIG)) as client:
+        denied = client.post(
+            "/api/evaluations", files={"file": ("s.zip", _zip(rows))}, headers=world.auth("sam")
+        )
+        assert denied.status_code == 403
+        response = client.post(
+            "/api/evaluations",
+            files={"file": ("s.zip", _zip(rows))},
+            data={"target_fpir": "0.01"},
+            headers=world.auth("audrey"),
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["gallery_photos"] == 6 and body["probes"] == 3 and body["rank1"] == 1.0
+        assert [g["value"] for g in body["groups"]] == ["C", "D", "G"]
+        assert body["html"].startswith("<!doctype html>") and "data:image/png" in body["html"]
+        audit = client.get(
+            "/api/audit", params={"action": "evaluation_run"}, headers=world.auth("audrey")
+        ).json()["entries"]
+        assert audit[-1]["details"]["probes"] == 3 and audit[-1]["actor"] == "audrey"
+        stats = client.get("/api/stats", headers=world.auth("audrey")).json()
+        assert "evaluation" not in {c["name"] for c in stats["collections"]}  # a sandbox
+
+        for bad, reason in (
+            (b"not a zip", "not a zip"),
+            (_zip(rows, {"../escape.txt": b"x"}), "not a plain file path"),
+            (_zip([{"path": rows[0]["path"], "identity": "x", "role": "gallery"}]), "no probe"),
+        ):
+            refused = client.post(
+                "/api/evaluations", files={"file": ("s.zip", bad)}, headers=world.auth("audrey")
+            )
+            assert refused.status_code == 400 and reason in refused.json()["message"]

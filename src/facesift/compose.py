@@ -19,6 +19,7 @@ from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, calibration_for
 from facesift.services.casework import Casework
+from facesift.services.evaluations import Evaluations
 from facesift.services.gallery import Gallery
 from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
@@ -54,6 +55,7 @@ class Services:
     casework: Casework
     calibration: Calibration
     oversight: Oversight
+    evaluations: Evaluations
 
     def close(self) -> None:
         self.casework.close()
@@ -85,4 +87,5 @@ def open_services(
         casework=Casework(gallery, analyzer, calibration, settings, outside_turn, pool),
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
+        evaluations=Evaluations(gallery.store, config, calibration),
     )

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from facesift.api.routes import accounts, audit, cases
+from facesift.api.routes import accounts, audit, cases, evaluations
 
 router = APIRouter()
 router.include_router(accounts.router)
 router.include_router(cases.router)
 router.include_router(audit.router)
+router.include_router(evaluations.router)
