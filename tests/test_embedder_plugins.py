@@ -51,6 +51,14 @@ def _config(model: Path | None = None) -> VisionConfig:
     return VisionConfig(threads=1, embedder_model=str(model) if model else None)
 
 
+def _evaluation(model_id: str) -> dict:
+    """What the promotion gate reads of an ``eval dataset --json`` run of the model."""
+    return {
+        "model_id": model_id,
+        "differentials": [{"column": "site", "fnmr_ratio": 1.2, "fmr_ratio": 1.0}],
+    }
+
+
 def _search(gallery: Gallery, config: VisionConfig, probe: bytes):
     analyzer = FaceAnalyzer.from_config(config)
     return search(gallery, analyzer, calibration_for(config), probe, GROUNDS)
@@ -112,14 +120,18 @@ def test_a_gallery_refuses_the_plugin_until_reembedded(tmp_path, user_model) -> 
             if done > 0:
                 raise KeyboardInterrupt
 
+        # The promotion gate: no evaluation of the new model, no move.
         analyzer = FaceAnalyzer.from_config(plugin)
+        with pytest.raises(Conflict, match="promotion gate needs an evaluation"):
+            reembed(gallery, analyzer)
+        evaluation = _evaluation(plugin.model_id)
         with pytest.raises(KeyboardInterrupt):
-            reembed(gallery, analyzer, stop_after_first, batch=1)
+            reembed(gallery, analyzer, stop_after_first, batch=1, evaluation=evaluation)
         assert gallery.models()["embedder"] == builtin.model_id
         assert _search(gallery, builtin, probe).outcome == CANDIDATES
 
         # Run again: it resumes, swaps the vectors in and records the new model.
-        report = reembed(gallery, analyzer, batch=2)
+        report = reembed(gallery, analyzer, batch=2, evaluation=evaluation)
         assert report.resumed >= 1 and report.faces == faces
         assert report.previous_model_id == builtin.model_id
         assert gallery.models()["embedder"] == plugin.model_id == report.model_id
@@ -133,7 +145,8 @@ def test_a_gallery_refuses_the_plugin_until_reembedded(tmp_path, user_model) -> 
         assert Path(result.candidates[0].image["path"]).parent.name == probe_photo.identity
         with pytest.raises(Conflict):
             _search(gallery, builtin, probe)  # and now the built-in is the other model
-        assert gallery.store.audit.entries(action="reembed")[-1].details["faces"] == faces
+        audited = gallery.store.audit.entries(action="reembed")[-1].details
+        assert audited["faces"] == faces and audited["promotion"]["gate"] == "passed"
 
     with Gallery.open(tmp_path) as gallery:  # a fresh open: index and record agree
         assert gallery.size() == faces
@@ -148,7 +161,11 @@ def test_reembed_refuses_a_photo_that_changed(tmp_path) -> None:
         faces = gallery.size()
         shutil.copyfile(photos("gallery")[1].path, photo)
         with pytest.raises(FacesiftError, match="no longer the one ingested"):
-            reembed(gallery, FaceAnalyzer.from_config(_config()))
+            reembed(
+                gallery,
+                FaceAnalyzer.from_config(_config()),
+                evaluation=_evaluation(_config().model_id),
+            )
         assert gallery.size() == faces > 0  # nothing swapped, the old vectors serve on
         assert not gallery.store.audit.entries(action="reembed")
 
@@ -163,7 +180,14 @@ def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
     assert refused.returncode == 1 and "--reembed" in refused.stderr
     usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data)
     assert usage.returncode == 2
-    moved = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data)
+    gated = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data)
+    assert gated.returncode == 1 and "promotion gate" in gated.stderr
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps(_evaluation(_config(user_model).model_id)))
+    moved = run_cli(
+        "index", "rebuild", "--reembed", "--embedder-model", user_model,
+        "--evaluation", evaluation, data_dir=data,
+    )  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     assert "Re-embedded 3 faces" in moved.stdout  # Ariel_Sharon_0001 has two
     found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)

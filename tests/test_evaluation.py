@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from facesift.errors import InvalidInput
+from facesift.errors import Conflict, InvalidInput
 from facesift.services.calibration import load_calibration
 from facesift.services.evaluation import evaluate_dataset, read_labels
 from facesift.services.evaluation_report import render_html
+from facesift.services.gallery import Gallery
+from facesift.services.promotion import check_promotion
+from facesift.services.settings import Settings
 from facesift.vision import VisionConfig
 from tests.conftest import FIXTURE, GALLERY_FACES
 from tests.helpers import run_cli
@@ -192,3 +195,35 @@ def test_auditors_upload_a_labelled_zip_and_get_the_report(fresh_world) -> None:
                 "/api/evaluations", files={"file": ("s.zip", bad)}, headers=world.auth("audrey")
             )
             assert refused.status_code == 400 and reason in refused.json()["message"]
+
+
+def test_the_promotion_gate_reads_an_evaluation(report) -> None:
+    model = report.model_id
+    assert check_promotion(None, model, None) == {"gate": "off"}
+    with pytest.raises(Conflict, match="needs an evaluation"):
+        check_promotion(None, model, 1.5)
+    document = report.as_dict()
+    with pytest.raises(Conflict, match="not onnx-other"):
+        check_promotion(document, "onnx-other", 1.5)
+    with pytest.raises(Conflict, match="no group columns"):
+        check_promotion(document | {"differentials": []}, model, 1.5)
+    # The fixture's made-up groups: one misses a same-person pair at the operating
+    # threshold and the other none, an unbounded ratio: no evidence, refused.
+    assert report.largest_group_ratio == float("inf")
+    with pytest.raises(Conflict, match="FNMR ratio between groups of batch is unbounded"):
+        check_promotion(document, model, 1.5)
+    fair = {"column": "batch", "fnmr_ratio": 1.25, "fmr_ratio": 1.0}
+    passed = check_promotion(document | {"differentials": [fair]}, model, 1.5)
+    assert passed == {"gate": "passed", "tolerance": 1.5, "largest_group_ratio": 1.25}
+    with pytest.raises(Conflict, match=r"1\.25, over the tolerance 1\.2"):
+        check_promotion(document | {"differentials": [fair]}, model, 1.2)
+
+
+def test_the_tolerance_is_a_checked_setting(tmp_path) -> None:
+    with Gallery.open(tmp_path) as gallery:
+        settings = Settings(gallery.store)
+        assert settings.get("promotion_max_group_ratio") == 1.5
+        with pytest.raises(InvalidInput, match="ratio of 1 or more"):
+            settings.put(None, "promotion_max_group_ratio", 0.5)
+        settings.put(None, "promotion_max_group_ratio", None)  # the gate off: audited
+        assert gallery.store.audit.entries(action="setting_changed")[-1].details["to"] is None

@@ -365,6 +365,13 @@ def index_rebuild(
         ),
     ] = False,
     embedder_model: EmbedderModelFile = None,
+    evaluation: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --reembed: the JSON of `facesift eval dataset --json` for the new model, "
+            "for the promotion gate (setting promotion_max_group_ratio).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
 ) -> None:
@@ -374,7 +381,7 @@ def index_rebuild(
     try:
         with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
             if reembed_faces:
-                _reembed_with_progress(gallery, embedder_model)
+                _reembed_with_progress(gallery, embedder_model, _read_evaluation(evaluation))
                 return
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
@@ -384,7 +391,21 @@ def index_rebuild(
     console.print(f"Rebuilt a {report.kind} index of {report.faces:,} faces.")
 
 
-def _reembed_with_progress(gallery: Gallery, embedder_model: Path | None) -> None:
+def _read_evaluation(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FacesiftError(f"cannot read the evaluation {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise FacesiftError(f"{path} is not the JSON of facesift eval dataset --json")
+    return document
+
+
+def _reembed_with_progress(
+    gallery: Gallery, embedder_model: Path | None, evaluation: dict | None
+) -> None:
     config = VisionConfig(embedder_model=str(embedder_model) if embedder_model else None)
     calibration_for(config)  # refuse a model that could not be searched, before any work
     analyzer = FaceAnalyzer.from_config(config)
@@ -395,6 +416,7 @@ def _reembed_with_progress(gallery: Gallery, embedder_model: Path | None) -> Non
             gallery,
             analyzer,
             lambda done, total: progress.update(task, completed=done, total=total),
+            evaluation=evaluation,
         )
     resumed = f" ({report.resumed:,} made by an earlier run)" if report.resumed else ""
     console.print(

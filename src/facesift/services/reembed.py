@@ -30,6 +30,8 @@ from facesift.errors import FacesiftError
 from facesift.schemas import Detection
 from facesift.services import index_build
 from facesift.services.gallery import MODELS_SETTING, Gallery
+from facesift.services.promotion import TOLERANCE_SETTING, check_promotion
+from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.store.reembedding import ImageToEmbed
 from facesift.vision import FaceAnalyzer
@@ -53,10 +55,15 @@ def reembed(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     actor: str = "operator",
     batch: int = IMAGES_PER_BATCH,
+    evaluation: dict | None = None,
 ) -> ReembedReport:
-    """Give every face in ``gallery`` a vector of ``analyzer``'s embedder; see the module."""
+    """Give every face in ``gallery`` a vector of ``analyzer``'s embedder; see the module.
+    ``evaluation``: the ``eval dataset`` document of that model the promotion gate asks for
+    (``services.promotion``); checked before any work."""
     store, records = gallery.store, gallery.store.reembedding
     target = analyzer.model_id
+    tolerance = Settings(store).get(TOLERANCE_SETTING)
+    gate = check_promotion(evaluation, target, tolerance)
     previous = (gallery.models() or {}).get("embedder")
     with store.transaction():
         records.forget_other_models(target)
@@ -74,7 +81,7 @@ def reembed(
             on_progress(done, total)
     finally:
         reader.close()
-    faces = _swap(gallery, analyzer, previous, actor)
+    faces = _swap(gallery, analyzer, previous, actor, gate)
     report = index_build.rebuild(gallery, "auto")
     return ReembedReport(target, previous, faces, resumed, report.kind)
 
@@ -101,7 +108,9 @@ def _embed_image(analyzer: FaceAnalyzer, reader: SourceReader, image: ImageToEmb
     return np.stack([face.embedding for face in faces])
 
 
-def _swap(gallery: Gallery, analyzer: FaceAnalyzer, previous: str | None, actor: str) -> int:
+def _swap(
+    gallery: Gallery, analyzer: FaceAnalyzer, previous: str | None, actor: str, gate: dict
+) -> int:
     """Put the staged vectors in place of the old, with the new model's record."""
     store, records, target = gallery.store, gallery.store.reembedding, analyzer.model_id
     missing = records.missing(target)
@@ -121,6 +130,8 @@ def _swap(gallery: Gallery, analyzer: FaceAnalyzer, previous: str | None, actor:
             actor,
         )
         store.audit.append(
-            "reembed", {"from_model": previous, "to_model": target, "faces": faces}, actor
+            "reembed",
+            {"from_model": previous, "to_model": target, "faces": faces, "promotion": gate},
+            actor,
         )
     return faces

@@ -6,7 +6,7 @@ from facesift.errors import InvalidInput
 from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
-from facesift.services import quality_gate
+from facesift.services import promotion, quality_gate
 from facesift.store import Store
 
 DEFAULTS: dict[str, object] = {
@@ -17,6 +17,7 @@ DEFAULTS: dict[str, object] = {
     "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
     quality_gate.WARNING_SETTING: quality_gate.DEFAULT_WARNING_FLOOR,
     quality_gate.REFUSAL_SETTING: quality_gate.DEFAULT_REFUSAL_FLOOR,
+    promotion.TOLERANCE_SETTING: promotion.DEFAULT_TOLERANCE,
 }
 
 
@@ -43,6 +44,8 @@ def _check(key: str, value: object) -> None:
         raise InvalidInput(f"target_fpir is a rate between {low:g} and {high:g}")
     if key in (quality_gate.WARNING_SETTING, quality_gate.REFUSAL_SETTING):
         quality_gate.check_floor(key, value)
+    if key == promotion.TOLERANCE_SETTING:
+        promotion.check_tolerance(value)
 
 
 class Settings:
