@@ -65,7 +65,9 @@ app = typer.Typer(
 audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
 index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+collections_app = typer.Typer(help="Mark collections shadow or live.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(collections_app, name="collections")
 app.add_typer(evaluate.eval_app, name="eval")
 app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
@@ -432,6 +434,26 @@ def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_bui
         return index_build.rebuild(
             gallery, kind, lambda done, total: progress.update(task, completed=done, total=total)
         )
+
+
+@collections_app.command("shadow")
+def collections_shadow(
+    name: Annotated[str, typer.Argument(help="The collection.")],
+    live: Annotated[
+        bool, typer.Option("--live", help="Make it live again: its faces can be candidates.")
+    ] = False,
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+) -> None:
+    """Mark a collection shadow: every search runs against it and records what it finds
+    there, but its faces are never shown as candidates (a test before it goes live). Audited."""
+    try:
+        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+            gallery.set_shadow(name, not live)
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    state = "live: its faces can be candidates" if live else "shadow: searched, never shown"
+    console.print(f"Collection {name} is {state}.")
 
 
 @audit_app.command("show")

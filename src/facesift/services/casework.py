@@ -48,7 +48,12 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.probe_pool import ProbePool
 from facesift.services.quality_gate import Verdict, refusal_message
-from facesift.services.search import DEFAULT_TOP_K, find_candidates, operating_point
+from facesift.services.search import (
+    DEFAULT_TOP_K,
+    find_candidates,
+    operating_point,
+    shadow_hits,
+)
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.store.audit import AuditEntry, utc_now
@@ -324,14 +329,11 @@ class Casework:
         self.gallery.refresh()  # an ingest may have run beside the server
         size = self.gallery.size(collection)
         operating = operating_point(self._calibration, size, self.settings.get("target_fpir"))
+        embedding = self.records.probe_embedding(probe_id, face_index)
         candidates = find_candidates(
-            self.gallery,
-            self._calibration,
-            self.records.probe_embedding(probe_id, face_index),
-            collection,
-            top_k,
-            operating,
+            self.gallery, self._calibration, embedding, collection, top_k, operating
         )
+        shadow = shadow_hits(self.gallery, embedding, collection, top_k, operating)
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
             "case_id": case["id"],
@@ -348,6 +350,7 @@ class Casework:
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
             "quality_warning": json.dumps(warning) if warning else None,
+            "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
@@ -369,6 +372,7 @@ class Casework:
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],
                     "quality_warning": warning,
+                    **({"shadow_candidates": len(shadow)} if shadow is not None else {}),
                 },
                 actor.name,
             )
@@ -392,6 +396,7 @@ class Casework:
         if search is None:
             raise NotFound(f"there is no search {search_id}")
         rules.require_view_search(actor, search["case_created_by"])
+        search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
         warning = search.get("quality_warning")
         search["quality_warning"] = json.loads(warning) if warning else None
@@ -414,16 +419,16 @@ class Casework:
         """A case's searches, or the whole team's activity for supervisors and auditors."""
         if case_id is not None:
             self.case(actor, case_id)
-            return self.records.searches(case_id=case_id)
+            return [_unshadowed(s) for s in self.records.searches(case_id=case_id)]
         rules.require_team_activity(actor)
-        return self.records.searches()
+        return [_unshadowed(s) for s in self.records.searches()]
 
     # -- review --------------------------------------------------------------------------------
 
     def review_queue(self, actor: Principal) -> list[dict]:
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
-        return self.records.pending_reviews_for(actor.user_id)
+        return [_unshadowed(s) for s in self.records.pending_reviews_for(actor.user_id)]
 
     def search_to_review(self, actor: Principal, search_id: int) -> dict:
         """A search, for a reviewer who may review it now."""
@@ -570,6 +575,11 @@ class Casework:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _unshadowed(search: dict) -> dict:
+    """A search as anyone may see it: what it found in shadow collections is never shown."""
+    return {k: v for k, v in search.items() if k != "shadow_candidates"}
 
 
 def _case_ref(case: dict) -> dict:

@@ -207,6 +207,15 @@ def search(
             operating,
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
+        shadow = shadow_hits(
+            gallery,
+            faces[result.searched_face].embedding,
+            request.collection,
+            request.top_k,
+            operating,
+        )
+    else:
+        shadow = None
     entry = audit.append(
         "search",
         {
@@ -225,6 +234,8 @@ def search(
             "gallery_size": size,
             "candidate_face_ids": [c.face_id for c in result.candidates],
             "quality_warning": result.quality_warning,
+            # Shadow collections' faces are recorded here, and never shown with the result.
+            **({"shadow_candidate_face_ids": [h["face_id"] for h in shadow]} if shadow else {}),
         },
         actor,
     )
@@ -262,6 +273,25 @@ def _choose_face(faces: list[Face], face_index: int | None) -> int:
             f"there is no face {face_index}"
         )
     return face_index
+
+
+def shadow_hits(
+    gallery: Gallery,
+    embedding: np.ndarray,
+    collection: str | None,
+    top_k: int,
+    operating: OperatingPoint,
+) -> list[dict] | None:
+    """What the search finds in the shadow collections in its scope, within its own
+    threshold: recorded for the operational test, never shown. None: no shadow collection
+    was in scope."""
+    if not gallery.store.shadow_collections():
+        return None
+    return [
+        {"face_id": n.face_id, "distance": round(n.distance, 4), "collection": name}
+        for n, name in gallery.nearest_shadow(embedding, top_k, collection)
+        if n.distance <= operating.threshold
+    ]
 
 
 def find_candidates(

@@ -9,3 +9,8 @@ CREATE TABLE face_reembeddings (
 -- The quality gate's verdict on the searched probe face: NULL when it passed every warning
 -- floor, else JSON {"level": "warning", "reasons": [...], "measures": {...}}.
 ALTER TABLE searches ADD COLUMN quality_warning TEXT;
+-- Shadow collections: searched and recorded, their candidates never shown (pre-go-live tests).
+ALTER TABLE collections ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;
+-- What a search found in shadow collections: JSON [{"face_id", "distance", "collection"}],
+-- kept for the operational test and never shown with the search.
+ALTER TABLE searches ADD COLUMN shadow_candidates TEXT;
