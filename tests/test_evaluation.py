@@ -227,3 +227,4 @@ def test_the_tolerance_is_a_checked_setting(tmp_path) -> None:
             settings.put(None, "promotion_max_group_ratio", 0.5)
         settings.put(None, "promotion_max_group_ratio", None)  # the gate off: audited
         assert gallery.store.audit.entries(action="setting_changed")[-1].details["to"] is None
+        assert settings.get("promotion_max_group_ratio") is None

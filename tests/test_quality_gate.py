@@ -217,3 +217,32 @@ def test_the_server_refuses_warns_discloses_and_shows_the_measures(client, fresh
         "/api/settings/quality_refusal_floor", json={"value": {"x": 1}}, headers=world.auth("admin")
     )
     assert bad.status_code == 400
+
+
+def test_admins_set_the_floors_on_the_settings_page(client, fresh_world) -> None:
+    world = fresh_world
+    page = client.get("/settings", headers=world.auth("audrey"))
+    assert "Probe quality: refusal floor" in page.text and "min_sharpness" in page.text
+    form = {
+        "offense_categories": "robbery",
+        "refused_purposes": "[]",
+        "searches_per_minute": "10",
+        "max_upload_bytes": "10485760",
+        "quality_warning_floor": '{"min_face_px": 80}',
+        "promotion_max_group_ratio": "null",
+    }
+    answer = client.post(
+        "/settings", headers=world.auth("admin"), data=form, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    settings = client.get("/api/settings", headers=world.auth("audrey")).json()
+    assert settings["quality_warning_floor"] == {"min_face_px": 80}
+    assert settings["promotion_max_group_ratio"] is None
+    assert settings["quality_refusal_floor"] == DEFAULT_REFUSAL_FLOOR  # not in the form: kept
+    bad = client.post(
+        "/settings",
+        headers=world.auth("admin"),
+        data=form | {"quality_refusal_floor": "{not json"},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 400

@@ -54,8 +54,8 @@ class Settings:
         self._records = store.settings
 
     def get(self, key: str):
-        value = self._records.setting(key)
-        return DEFAULTS[key] if value is None else value
+        # A stored null is a value (the promotion gate turned off), not an unset key.
+        return self._records.setting_or(key, DEFAULTS[key])
 
     def all(self) -> dict[str, object]:
         return {key: self.get(key) for key in DEFAULTS}
