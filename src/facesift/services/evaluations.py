@@ -68,6 +68,7 @@ class Evaluations:
             {
                 "zip_sha256": hashlib.sha256(content).hexdigest(),
                 "model_id": report.model_id,
+                "target_fpir": report.target_fpir,
                 "photos": report.photos,
                 "gallery_faces": report.gallery_faces,
                 "probes": report.probes,
