@@ -21,6 +21,7 @@ from facesift.services.gallery import Gallery
 from facesift.services.ingest import IngestOptions, ingest
 from facesift.services.reembed import reembed
 from facesift.services.search import CANDIDATES, SearchRequest, search
+from facesift.services.settings import Settings
 from facesift.vision import FaceAnalyzer, VisionConfig, model_files
 from facesift.vision.contract import ChipGeometry
 from facesift.vision.onnx_embedder import EmbedderModel, EmbedderModelError
@@ -192,3 +193,59 @@ def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
     assert "Re-embedded 3 faces" in moved.stdout  # Ariel_Sharon_0001 has two
     found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
     assert found.returncode == 0, found.stderr
+
+
+def _tiny_model(path: Path) -> None:
+    """A made-up 64-d embedder over 112 px NCHW float chips: 16 px average pooling and a
+    fixed random projection. Meaningless as a face model; it exercises the plumbing of
+    another input layout, chip geometry and vector size."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(15).standard_normal((147, 64)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[16, 16], strides=[16, 16]),
+            helper.make_node("Flatten", ["p"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["y"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 64])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+
+
+def test_another_layout_geometry_and_vector_size(tmp_path) -> None:
+    model = tmp_path / "tiny.onnx"
+    _tiny_model(model)
+    declared = {"chip_padding": 0.3, "channels": "bgr", "dim": 64, "calibration": "cal.json"}
+    (tmp_path / "tiny.onnx.json").write_text(json.dumps(declared))
+    tiny = _config(model)
+    builtin = load_calibration(VisionConfig().model_id).to_json()
+    (tmp_path / "cal.json").write_text(json.dumps(builtin | {"model_id": tiny.model_id}))
+    contract = FaceAnalyzer.from_config(tiny).contract
+    assert contract.chip == ChipGeometry(112, 0.3) and contract.dim == 64
+    assert tiny.model_id.endswith("-112px-p0.3+jitter")
+
+    probe = photos("probe")[0].path.read_bytes()
+    gallery_photos = [p.path for p in photos("gallery")[:4]]
+    with Gallery.open(tmp_path / "new") as gallery:  # a new gallery takes 64-d vectors
+        ingest(gallery, gallery_photos, IngestOptions(workers=1, vision=tiny))
+        assert gallery.models()["dim"] == gallery.index.dim == gallery.dim == 64
+        assert _search(gallery, tiny, probe).outcome in ("candidates", "no_candidate")
+    with Gallery.open(tmp_path / "new") as gallery:
+        assert gallery.index.dim == 64 and gallery.size() > 0
+
+    with Gallery.open(tmp_path / "old") as gallery:  # a 128-d gallery moves to 64-d
+        ingest(gallery, gallery_photos, IngestOptions(workers=1, vision=_config()))
+        faces = gallery.size()
+        Settings(gallery.store).put(None, "promotion_max_group_ratio", None)  # gate off
+        report = reembed(gallery, FaceAnalyzer.from_config(tiny))
+        assert report.faces == faces and report.resumed == 0
+        assert gallery.index.dim == gallery.dim == 64 and gallery.size() == faces
+        assert _search(gallery, tiny, probe).outcome in ("candidates", "no_candidate")
+        audited = gallery.store.audit.entries(action="reembed")[-1].details["promotion"]
+        assert audited == {"gate": "off"}

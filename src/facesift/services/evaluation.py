@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facesift.errors import InvalidInput
+from facesift.errors import FacesiftError, InvalidInput
 from facesift.services import lfw
 from facesift.services import open_set as rates
 from facesift.services.calibration import Calibration
@@ -307,10 +307,11 @@ def _analyse_probes(
     analyzer = FaceAnalyzer.from_config(replace(config, fallback_detector="mmod"))
     probes = []
     for done, photo in enumerate(photos, start=1):
-        data = photo.path.read_bytes()[: DEFAULT_MAX_BYTES + 1]
         try:
-            faces = analyzer.analyze_bytes(data).faces
-        except Exception:  # an unreadable probe is a probe without a face, and counted
+            if photo.path.stat().st_size > DEFAULT_MAX_BYTES:
+                raise ValueError("over the upload limit")
+            faces = analyzer.analyze_bytes(photo.path.read_bytes()).faces
+        except (OSError, ValueError, FacesiftError):  # a probe without a face, and counted
             faces = []
         face = max(faces, key=lambda f: f.box.area) if faces else None
         probes.append(_Probe(photo, face.embedding if face is not None else None))
