@@ -228,3 +228,34 @@ def test_the_tolerance_is_a_checked_setting(tmp_path) -> None:
         settings.put(None, "promotion_max_group_ratio", None)  # the gate off: audited
         assert gallery.store.audit.entries(action="setting_changed")[-1].details["to"] is None
         assert settings.get("promotion_max_group_ratio") is None
+
+
+def test_a_threshold_whose_evaluation_is_over_the_tolerance_is_refused(fresh_world) -> None:
+    world = fresh_world
+    rows = [
+        r | {"batch": "a-g" if r["identity"][:1] < "H" else "h-z"}
+        for r in _fixture_rows()
+        if r["role"] in ("gallery", "probe")
+    ]
+    admin = world.auth("admin")
+    with TestClient(world.app(CONFIG)) as client:
+        # No evaluation at 3%: the change is allowed, and its audit entry says so.
+        allowed = client.put("/api/settings/target_fpir", json={"value": 0.03}, headers=admin)
+        assert allowed.status_code == 200
+        entry = client.get(
+            "/api/audit", params={"action": "setting_changed"}, headers=world.auth("audrey")
+        ).json()["entries"][-1]
+        assert entry["details"]["promotion"] == {"gate": "no grouped evaluation"}
+
+        ran = client.post(
+            "/api/evaluations",
+            files={"file": ("s.zip", _zip(rows))},
+            data={"target_fpir": "0.01"},
+            headers=world.auth("audrey"),
+        )
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["largest_group_ratio"] is None  # unbounded: one group misses a pair
+        refused = client.put("/api/settings/target_fpir", json={"value": 0.01}, headers=admin)
+        assert refused.status_code == 409
+        assert "promotion gate refuses" in refused.json()["message"]
+        assert client.get("/api/settings", headers=admin).json()["target_fpir"] == 0.03

@@ -76,6 +76,7 @@ class Evaluations:
                 "operating_fpir": report.operating_fpir,
                 "rank1": report.rank1,
                 "largest_group_ratio": report.as_dict()["largest_group_ratio"],
+                "differentials": report.as_dict()["differentials"],
             },
             actor.name,
         )

@@ -7,6 +7,7 @@ from facesift.governance import policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.services import promotion, quality_gate
+from facesift.services.gallery import MODELS_SETTING as GALLERY_MODELS_SETTING
 from facesift.store import Store
 
 DEFAULTS: dict[str, object] = {
@@ -70,11 +71,14 @@ class Settings:
             rules.require_change_settings(actor)
         _check(key, value)
         name = actor.name if actor else "operator"
+        details: dict = {}
+        if key == "target_fpir" and value != self.get(key):
+            details["promotion"] = self._threshold_promotion(value)
         with self._store.transaction():
             before = self.get(key)
             self._records.put_setting(key, value, name)
             self._store.audit.append(
-                "setting_changed", {"key": key, "from": before, "to": value}, name
+                "setting_changed", {"key": key, "from": before, "to": value, **details}, name
             )
 
     def update(self, actor: Principal, values: dict[str, object]) -> list[str]:
@@ -87,6 +91,25 @@ class Settings:
         for key in changed:
             self.put(actor, key, values[key])
         return changed
+
+    def _threshold_promotion(self, target_fpir: float) -> dict:
+        """The promotion gate for a new default threshold: refused (Conflict) when the
+        newest auditors' evaluation of the gallery's model at this target FPIR shows a
+        per-group differential over the tolerance. With no such evaluation (or one without
+        groups) the change is allowed, and its audit entry says so."""
+        tolerance = self.get(promotion.TOLERANCE_SETTING)
+        models = self._store.settings.setting(GALLERY_MODELS_SETTING)
+        model_id = models.get("embedder") if isinstance(models, dict) else None
+        runs = [
+            e.details
+            for e in self._store.audit.entries(action="evaluation_run")
+            if e.details.get("model_id") == model_id
+            and e.details.get("target_fpir") == target_fpir
+            and e.details.get("differentials")
+        ]
+        if tolerance is None or not runs:
+            return {"gate": "off" if tolerance is None else "no grouped evaluation"}
+        return promotion.check_promotion(runs[-1], model_id, tolerance)
 
     def judge_quality(self, face: dict) -> quality_gate.QualityVerdict:
         """The quality gate's verdict on a described probe face, at the current floors."""
