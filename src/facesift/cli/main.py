@@ -20,6 +20,7 @@ from facesift.cli.common import (
     EXIT_ERROR,
     DataDir,
     Detector,
+    DetectorModelFile,
     EmbedderModelFile,
     JsonFlag,
     MaxScanMegapixels,
@@ -53,7 +54,12 @@ from facesift.services.search import NO_FACE, SearchRequest, search
 from facesift.store.database import dialect_of
 from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.decode import DEFAULT_MAX_BYTES
-from facesift.vision.detect import DEFAULT_DETECTOR, DEFAULT_MIN_FACE_PX, DETECTORS
+from facesift.vision.detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MIN_FACE_PX,
+    DETECTORS,
+    make_detector,
+)
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -118,6 +124,7 @@ def ingest_command(
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
     embedder_model: EmbedderModelFile = None,
+    detector_model: DetectorModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -126,6 +133,11 @@ def ingest_command(
 
     Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
     _check_detector(detector)
+    if detector_model:  # a file that cannot be run fails here, not in every worker
+        try:
+            make_detector(detector, min_face, 1, None, str(detector_model))
+        except FacesiftError as exc:
+            raise fail(exc.message) from None
     options = IngestOptions(
         collection=collection,
         manifest=manifest,
@@ -137,6 +149,7 @@ def ingest_command(
             min_face_px=min_face,
             max_scan_pixels=max_scan_pixels(max_scan_mp),
             embedder_model=str(embedder_model) if embedder_model else None,
+            detector_model=str(detector_model) if detector_model else None,
         ),
     )
     try:
@@ -203,6 +216,7 @@ def search_command(
     ] = None,
     detector: Detector = DEFAULT_DETECTOR,
     embedder_model: EmbedderModelFile = None,
+    detector_model: DetectorModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -217,6 +231,7 @@ def search_command(
             detector=detector,
             fallback_detector="mmod",
             embedder_model=str(embedder_model) if embedder_model else None,
+            detector_model=str(detector_model) if detector_model else None,
         )
         analyzer = FaceAnalyzer.from_config(config)
         with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
@@ -252,6 +267,7 @@ def faces_command(
     detector: Detector = DEFAULT_DETECTOR,
     min_face: MinFace = DEFAULT_MIN_FACE_PX,
     max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
+    detector_model: DetectorModelFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
@@ -261,6 +277,7 @@ def faces_command(
         min_face_px=min_face,
         fallback_detector="mmod",
         max_scan_pixels=max_scan_pixels(max_scan_mp),
+        detector_model=str(detector_model) if detector_model else None,
     )
     try:
         analysis = FaceAnalyzer.from_config(config).analyze_bytes(_read_probe(photo))

@@ -47,6 +47,8 @@ class VisionConfig:
     max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS
     # A user's own ONNX embedder (see vision.onnx_embedder), used instead of ``embedder``.
     embedder_model: str | None = None
+    # A user's own CenterFace-format detector file, used instead of the shipped one.
+    detector_model: str | None = None
 
     @property
     def model_id(self) -> str:
@@ -99,7 +101,11 @@ class FaceAnalyzer:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
         threads = config.threads or usable_cores()
         detector = make_detector(
-            config.detector, config.min_face_px, threads, config.max_scan_pixels
+            config.detector,
+            config.min_face_px,
+            threads,
+            config.max_scan_pixels,
+            config.detector_model,
         )
         return cls(
             detector, make_embedder(config), fallback=fallback, chip_variants=config.chip_variants
