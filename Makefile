@@ -35,6 +35,7 @@ demo: install
 	    $$(awk -F, '$$3 == "gallery" {print "$(FIXTURE)/" $$1}' $(FIXTURE)/labels.csv)
 	@echo "== search for a probe photo that is not in the gallery"
 	$(FS) search --data-dir $(DEMO_DATA) --case DEMO-1 --purpose "facesift demo search" \
+	    --offense-category "missing person" \
 	    $(FIXTURE)/identities/Colin_Powell/Colin_Powell_0003.jpg
 	$(FS) audit verify --data-dir $(DEMO_DATA)
 

@@ -95,7 +95,7 @@ def main() -> None:
 
 
 def _time_search(gallery, analyzer, calibration, probe: bytes, runs: int):
-    request = SearchRequest("BENCH-1", "probe latency benchmark")
+    request = SearchRequest("BENCH-1", "probe latency benchmark", offense_category="robbery")
     times, result = [], None
     for _ in range(runs + 1):
         started = time.perf_counter()

@@ -22,19 +22,31 @@ from tests.server_world import PASSWORD, PROBE, World
 
 pytestmark = pytest.mark.slow
 
-ROLES = ("anonymous", "investigator", "reviewer", "supervisor", "auditor", "admin")
+ROLES = (
+    "anonymous",
+    "investigator",
+    "reviewer",
+    "supervisor",
+    "auditor",
+    "admin",
+    "privacy_officer",
+)
 ACTOR = {
     "investigator": "ivan",
     "reviewer": "rita",
     "supervisor": "sam",
     "auditor": "audrey",
     "admin": "admin",
+    "privacy_officer": "percy",
 }
 PUBLIC = set(ROLES)
 SIGNED_IN = set(ROLES) - {"anonymous"}
 OVERSIGHT = {"supervisor", "auditor"}
 CASE_VIEW = {"investigator"} | OVERSIGHT
-SEARCH_VIEW = CASE_VIEW | {"reviewer"}
+SEARCH_VIEW = CASE_VIEW | {"reviewer"}  # the reviewer is assigned to the search
+# While a list is pending review its requester sees no candidate: the images are for the
+# assigned reviewers and oversight.
+CANDIDATE_VIEW = OVERSIGHT | {"reviewer"}
 
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -67,8 +79,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/api/reviews/queue"): {"reviewer"},
     ("POST", "/api/searches/{search_id}/reviews"): {"reviewer"},
-    ("GET", "/api/faces/{face_id}/crop"): SEARCH_VIEW,
-    ("GET", "/api/images/{image_id}"): SEARCH_VIEW,
+    ("POST", "/api/searches/{search_id}/assignment"): {"reviewer"},
+    ("GET", "/api/faces/{face_id}/crop"): CANDIDATE_VIEW,
+    ("GET", "/api/images/{image_id}"): CANDIDATE_VIEW,
     ("GET", "/api/audit"): {"auditor"},
     ("GET", "/api/audit/verify"): {"auditor"},
     ("GET", "/audit/export"): {"auditor"},
@@ -89,7 +102,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/probes/{probe_id}/edit"): {"investigator"},
     ("POST", "/probes/{probe_id}/search"): {"investigator"},
     ("GET", "/searches/{search_id}"): SEARCH_VIEW,
-    ("GET", "/searches/{search_id}/compare/{face_id}"): SEARCH_VIEW,
+    ("GET", "/searches/{search_id}/compare/{face_id}"): CANDIDATE_VIEW,
+    ("POST", "/searches/{search_id}/take"): {"reviewer"},
     ("GET", "/reviews"): {"reviewer"},
     ("GET", "/searches/{search_id}/review"): {"reviewer"},
     ("POST", "/searches/{search_id}/review"): {"reviewer"},
@@ -112,6 +126,20 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/me/password"): SIGNED_IN,
     ("GET", "/settings"): {"admin", "supervisor", "auditor"},
     ("POST", "/settings"): {"admin"},
+    # Opt-out: the person needs no account; the faces found are for privacy officers alone.
+    ("POST", "/api/optout/requests"): PUBLIC,
+    ("GET", "/api/optout/status/{reference}"): PUBLIC,
+    ("GET", "/api/optout/requests"): {"privacy_officer"},
+    ("GET", "/api/optout/requests/{request_id}"): {"privacy_officer"},
+    ("POST", "/api/optout/requests/{request_id}/faces/{face_id}"): {"privacy_officer"},
+    ("GET", "/api/optout/requests/{request_id}/selfies/{n}"): {"privacy_officer"},
+    ("GET", "/api/optout/faces/{face_id}/crop"): {"privacy_officer"},
+    ("GET", "/optout"): PUBLIC,
+    ("POST", "/optout"): PUBLIC,
+    ("GET", "/optout/status"): PUBLIC,
+    ("GET", "/privacy"): {"privacy_officer"},
+    ("GET", "/privacy/{request_id}"): {"privacy_officer"},
+    ("POST", "/privacy/{request_id}/faces/{face_id}"): {"privacy_officer"},
 }
 
 
@@ -154,11 +182,21 @@ def _prepare(client: TestClient, world: World) -> Targets:
     search = client.post(
         f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=ivan
     ).json()
+    # The reviewer takes the search, so the reviewer's column is that of an assigned one.
+    client.post(f"/api/searches/{search['id']}/assignment", headers=world.auth("rita"))
+    search = client.get(f"/api/searches/{search['id']}", headers=world.auth("sam")).json()
     token = client.post("/api/tokens", json={"name": "matrix"}, headers=ivan).json()
     target = client.post(
         "/api/users", json={"name": "target", "roles": ["reviewer"]}, headers=world.auth("admin")
     ).json()["user"]
     candidate = search["candidates"][0]
+    # An opt-out request by the probe's person: it finds the candidate's face.
+    optout = client.post(
+        "/api/optout/requests",
+        files={"selfies": ("me.jpg", PROBE.read_bytes())},
+        data={"contact": "me@example.org"},
+    ).json()
+    found = client.get("/api/optout/requests", headers=world.auth("percy")).json()
     return Targets(
         {
             "case_id": case["id"],
@@ -170,6 +208,9 @@ def _prepare(client: TestClient, world: World) -> Targets:
             "user_id": target["id"],
             "key": "searches_per_minute",
             "closable_case_id": closable["id"],
+            "reference": optout["reference"],
+            "request_id": found[0]["id"],
+            "n": 0,
         }
     )
 
@@ -245,6 +286,19 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
             }
         },
         ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
+        ("POST", "/api/optout/requests"): {
+            "files": {"selfies": ("me.jpg", photo)},
+            "data": {"contact": "me@example.org"},
+        },
+        ("POST", "/optout"): {
+            "files": {"selfies": ("me.jpg", photo)},
+            "data": {"contact": "me@example.org"},
+        },
+        # "not_them": the face stays in the gallery for the routes called after this one.
+        ("POST", "/api/optout/requests/{request_id}/faces/{face_id}"): {
+            "json": {"decision": "not_them"}
+        },
+        ("POST", "/privacy/{request_id}/faces/{face_id}"): {"data": {"decision": "not_them"}},
         ("POST", "/api/probes/{probe_id}/searches"): {"json": {"face_index": 0}},
         ("POST", "/api/searches/{search_id}/reviews"): {
             "json": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -20,7 +21,14 @@ from tests.bad_files import truncated_jpeg
 from tests.conftest import GALLERY_FACES, photos
 from tests.helpers import gallery_state, ingest_fixture_gallery, run_cli, run_json
 
-GROUNDS = ("--case", "CLI-1", "--purpose", "end-to-end test of the command line")
+GROUNDS = (
+    "--case",
+    "CLI-1",
+    "--purpose",
+    "end-to-end test of the command line",
+    "--offense-category",
+    "robbery",
+)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +137,15 @@ def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:
     assert code == 1  # some files failed, and the summary says which
     assert summary["ingested"] == 2
     assert {f["code"] for f in summary["failures"]} == {"unsafe_path", "truncated"}
+    # Later, stats still says which files failed and why, not just how many.
+    code, stats = run_json("stats", data_dir=tmp_path / "data")
+    assert stats["failed_files"] == 2
+    assert {(f["path"].rsplit("!", 1)[-1], f["error"]) for f in stats["failures"]} == {
+        ("../escape.jpg", "unsafe_path"),
+        ("broken.jpg", "truncated"),
+    }
+    listed = run_cli("stats", "--failed", "1", data_dir=tmp_path / "data").stdout
+    assert "failed:" in listed and "1 more" in listed
 
 
 def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(
@@ -248,6 +265,59 @@ def test_remove_by_path_through_the_cli(tmp_path) -> None:
     assert missing.returncode == 1 and "999" in missing.stderr
 
 
+def test_a_removed_photo_stays_removed_when_its_folder_is_ingested_again(tmp_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    kept, removed = photos("gallery")[0].path, photos("gallery")[1].path
+    for photo in (kept, removed):
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    run_cli("ingest", folder, data_dir=tmp_path / "data", check=True)
+    result = run_cli("remove", "--image", folder / removed.name, data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    # A copy under another name is the same content: it stays out too.
+    (folder / "copy-of-removed.jpg").write_bytes(removed.read_bytes())
+    code, summary = run_json("ingest", folder, data_dir=tmp_path / "data")
+    assert code == 0, summary
+    assert (summary["ingested"], summary["skipped"], summary["tombstoned"]) == (0, 1, 2)
+    code, stats = run_json("stats", data_dir=tmp_path / "data")
+    assert stats["images"] == 1
+    text = run_cli("ingest", folder, data_dir=tmp_path / "data").stdout
+    assert "2 refused as removed before" in text
+
+
+def test_search_refuses_purposes_the_floor_refuses_and_needs_an_offense(data_dir) -> None:
+    probe = photos("probe")[0].path
+    refused = run_cli(
+        "search",
+        probe,
+        *("--case", "CLI-IMM", "--offense-category", "robbery"),
+        *("--purpose", "locate undocumented immigrant for deportation"),
+        data_dir=data_dir,
+    )
+    assert refused.returncode == 4 and "immigration enforcement" in refused.stderr
+    assert "candidate" not in refused.stdout.lower()
+    missing = run_cli("search", probe, *GROUNDS[:4], data_dir=data_dir)
+    assert missing.returncode == 4 and "--offense-category" in missing.stderr
+    unknown = run_cli(
+        "search", probe, *GROUNDS[:4], "--offense-category", "jaywalking", data_dir=data_dir
+    )
+    assert unknown.returncode == 4 and "allow-list" in unknown.stderr
+    _, entries = run_json("audit", "show", "--action", "search_refused", data_dir=data_dir)
+    reasons = [e["details"]["reason"] for e in entries]
+    assert any("immigration enforcement" in r for r in reasons)
+
+
+@pytest.mark.parametrize("kind", ["apng", "gif", "webp", "mpo"])
+def test_search_refuses_a_probe_with_more_than_one_frame(data_dir, tmp_path, kind) -> None:
+    still = Image.open(photos("probe")[0].path).convert("RGB")
+    frames = [still, still.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    fmt = {"apng": "PNG", "gif": "GIF", "webp": "WEBP", "mpo": "MPO"}[kind]
+    path = tmp_path / f"clip.{kind}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:])
+    result = run_cli("search", path, *GROUNDS, data_dir=data_dir)
+    assert result.returncode == 1 and "2 frames" in result.stderr, result.stderr
+
+
 def test_env_var_sets_the_data_folder(tmp_path) -> None:
     env = {**os.environ, "FACESIFT_HOME": str(tmp_path / "home")}
     result = subprocess.run(
@@ -258,3 +328,25 @@ def test_env_var_sets_the_data_folder(tmp_path) -> None:
         timeout=120,
     )
     assert result.returncode == 0 and str(tmp_path / "home") in result.stdout
+
+
+def test_an_opt_out_request_on_the_command_line_suppresses_the_person(tmp_path) -> None:
+    person = "Ariel_Sharon"
+    gallery = [p.path for p in photos("gallery")][:6]
+    run_cli("ingest", *gallery, "--workers", "1", data_dir=tmp_path, check=True)
+    probe = next(p.path for p in photos("probe") if p.identity == person)
+    code, before = run_json("search", probe, *GROUNDS, data_dir=tmp_path)
+    assert code == 0 and any(person in c["image"]["path"] for c in before["candidates"])
+    code, receipt = run_json(
+        "optout", "request", probe, "--contact", "ariel@example.org", data_dir=tmp_path
+    )
+    assert code == 0 and receipt["status"] == "in_review" and receipt["faces_found"] >= 1
+    code, status = run_json("optout", "status", receipt["reference"], data_dir=tmp_path)
+    assert code == 0 and status["status"] == "in_review" and "path" not in json.dumps(status)
+    # Not yet removed (that is the privacy officer's call), but never a candidate again.
+    code, after = run_json("search", probe, *GROUNDS, data_dir=tmp_path)
+    assert code == 0 and not any(person in c["image"]["path"] for c in after["candidates"])
+    assert after["suppressed_candidates"] >= 1
+    assert (tmp_path / "optout.key").stat().st_mode & 0o077 == 0  # the key: owner only
+    refused = run_cli("optout", "request", probe, data_dir=tmp_path)
+    assert refused.returncode == 2 and "--contact" in refused.stderr

@@ -49,7 +49,12 @@ def test_a_sqlite_gallery_copied_to_postgresql_keeps_faces_accounts_and_audit_ch
     data = tmp_path / "data"
     gallery = [str(p.path) for p in photos("gallery")[:6]]
     run_cli("ingest", "--workers", "1", *gallery, data_dir=data, check=True)
-    run_cli("search", PROBE, "--case", "C-1", "--purpose", "find the robber", data_dir=data)
+    run_cli(
+        "search",
+        PROBE,
+        *("--case", "C-1", "--purpose", "find the robber", "--offense-category", "robbery"),
+        data_dir=data,
+    )
     run_cli("users", "add", "chief", "--role", "admin", data_dir=data, check=True)
     _, before = run_json("stats", data_dir=data)
     target = postgres_server.new_database()

@@ -29,7 +29,9 @@ from facesift.vision.resnet_onnx import CACHE_FILE, OnnxResnetEmbedder
 from tests.conftest import photos
 from tests.helpers import run_cli
 
-GROUNDS = SearchRequest(case="TEST-2026-015", purpose="test the embedder plug-in path")
+GROUNDS = SearchRequest(
+    case="TEST-2026-015", purpose="test the embedder plug-in path", offense_category="robbery"
+)
 GALLERY = 6  # photos: three people, two each
 
 
@@ -176,7 +178,10 @@ def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
     gallery = [str(p.path) for p in photos("gallery")[:2]]
     assert run_cli("ingest", *gallery, data_dir=data).returncode == 0
     probe = photos("probe")[0].path
-    grounds = ("--case", "CLI-15", "--purpose", "search with a user's embedder")
+    grounds = (
+        "--case", "CLI-15", "--purpose", "search with a user's embedder",
+        "--offense-category", "robbery",
+    )  # fmt: skip
     refused = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
     assert refused.returncode == 1 and "--reembed" in refused.stderr
     usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data)

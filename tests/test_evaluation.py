@@ -163,7 +163,7 @@ def test_auditors_upload_a_labelled_zip_and_get_the_report(fresh_world) -> None:
         for r in _fixture_rows()
         if r["identity"] in people
     ]
-    with TestClient(world.app(CONFIG)) as client:
+    with TestClient(world.app()) as client:
         denied = client.post(
             "/api/evaluations", files={"file": ("s.zip", _zip(rows))}, headers=world.auth("sam")
         )
@@ -238,7 +238,7 @@ def test_a_threshold_whose_evaluation_is_over_the_tolerance_is_refused(fresh_wor
         if r["role"] in ("gallery", "probe")
     ]
     admin = world.auth("admin")
-    with TestClient(world.app(CONFIG)) as client:
+    with TestClient(world.app()) as client:
         # No evaluation at 3%: the change is allowed, and its audit entry says so.
         allowed = client.put("/api/settings/target_fpir", json={"value": 0.03}, headers=admin)
         assert allowed.status_code == 200

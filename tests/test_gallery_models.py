@@ -14,7 +14,11 @@ from facesift.services.search import SearchRequest, search
 from facesift.vision import FaceAnalyzer, VisionConfig
 from tests.conftest import photos
 
-GROUNDS = SearchRequest(case="TEST-2026-015", purpose="test that embedders are not mixed")
+GROUNDS = SearchRequest(
+    case="TEST-2026-015",
+    purpose="test that embedders are not mixed",
+    offense_category="robbery",
+)
 
 
 def _options(**vision) -> IngestOptions:

@@ -23,7 +23,11 @@ from tests.bad_files import write_bad_files
 from tests.conftest import GALLERY_FACES, default_faces, photos
 from tests.helpers import gallery_state
 
-GROUNDS = {"case": "TEST-2026-001", "purpose": "integration test of candidate ranking"}
+GROUNDS = {
+    "case": "TEST-2026-001",
+    "purpose": "integration test of candidate ranking",
+    "offense_category": "robbery",
+}
 
 
 @pytest.fixture(scope="module")

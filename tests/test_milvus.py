@@ -17,7 +17,14 @@ from facesift.store.records import DATABASE_FILE
 from tests.conftest import GALLERY_FACES, default_faces, photos
 from tests.helpers import run_cli, run_json
 
-GROUNDS = ("--case", "MILVUS-1", "--purpose", "search with the vectors in Milvus")
+GROUNDS = (
+    "--case",
+    "MILVUS-1",
+    "--purpose",
+    "search with the vectors in Milvus",
+    "--offense-category",
+    "robbery",
+)
 
 
 def _faces(count: int, seed: int = 0) -> np.ndarray:

@@ -32,7 +32,9 @@ from facesift.vision import FaceAnalyzer, VisionConfig
 from tests.conftest import photos
 from tests.server_world import PROBE, World
 
-GROUNDS = SearchRequest(case="TEST-2026-R9", purpose="test the probe quality gate")
+GROUNDS = SearchRequest(
+    case="TEST-2026-R9", purpose="test the probe quality gate", offense_category="robbery"
+)
 # A lower smallest face than the default 40 px, so the tiny face is found at all.
 SMALL_FACES = VisionConfig(threads=1, min_face_px=16)
 
@@ -150,7 +152,7 @@ def test_the_command_line_search_is_refused_or_warned(tmp_path) -> None:
 
 @pytest.fixture
 def client(fresh_world: World) -> Iterator[TestClient]:
-    with TestClient(fresh_world.app(SMALL_FACES)) as test_client:
+    with TestClient(fresh_world.app(min_face_px=16)) as test_client:
         yield test_client
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
@@ -16,7 +17,11 @@ from tests.conftest import photos
 from tests.server_world import PROBE, World
 
 CONFIG = VisionConfig(threads=1)
-GROUNDS = SearchRequest(case="TEST-SHADOW", purpose="test a shadow collection before go-live")
+GROUNDS = SearchRequest(
+    case="TEST-SHADOW",
+    purpose="test a shadow collection before go-live",
+    offense_category="robbery",
+)
 
 
 def test_a_shadow_collection_is_searched_and_recorded_never_shown(tmp_path) -> None:
@@ -36,14 +41,14 @@ def test_a_shadow_collection_is_searched_and_recorded_never_shown(tmp_path) -> N
 
         gallery.set_shadow("pilot", True, "operator")
         assert gallery.size() == everything - pilot_faces and gallery.size("pilot") == 0
-        for request in (GROUNDS, SearchRequest(GROUNDS.case, GROUNDS.purpose, "pilot")):
+        for request in (GROUNDS, replace(GROUNDS, collection="pilot")):
             result = search(gallery, analyzer, calibration, probe.path.read_bytes(), request)
             assert result.outcome == NO_CANDIDATE and result.candidates == []
             entry = gallery.store.audit.entries(action="search")[-1]
             hidden = entry.details["shadow_candidate_face_ids"]
             assert hidden and set(hidden) <= {c.face_id for c in shown.candidates}
         # A search of another collection does not reach into the shadow one.
-        other = SearchRequest(GROUNDS.case, GROUNDS.purpose, "live")
+        other = replace(GROUNDS, collection="live")
         search(gallery, analyzer, calibration, probe.path.read_bytes(), other)
         assert (
             "shadow_candidate_face_ids"
@@ -63,7 +68,7 @@ def test_the_server_records_shadow_hits_and_never_shows_them(fresh_world: World)
     world = fresh_world
     with open_gallery(world.data_dir, world.database_url) as gallery:
         gallery.set_shadow("fixture", True)
-    with TestClient(world.app(CONFIG)) as client:
+    with TestClient(world.app()) as client:
         ivan = world.auth("ivan")
         case = client.post(
             "/api/cases",

@@ -124,7 +124,11 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
 
     w = fresh_world
     with TestClient(w.app()) as c:
-        refused = [{"category": "test", "reason": "not allowed here", "terms": ["parade"]}]
+        from facesift.governance.policy import DEFAULT_REFUSED_PURPOSES
+
+        # The default categories are a floor: an admin adds to them.
+        added = {"category": "test", "reason": "not allowed here", "terms": ["parade"]}
+        refused = [*DEFAULT_REFUSED_PURPOSES, added]
         answer = c.post(
             "/settings",
             headers=w.auth("admin"),
@@ -163,12 +167,13 @@ def test_admins_change_settings_and_each_change_is_audited(fresh_world) -> None:
         assert case.status_code == 403 and "not allowed here" in case.json()["message"]
         form = {
             "offense_categories": "robbery",
-            "refused_purposes": "[]",
+            "refused_purposes": _json.dumps(refused),
             "searches_per_minute": "5",
             "max_upload_bytes": "10485760",
         }
         for change, problem in (
             ({"refused_purposes": "{not json"}, "not valid JSON"),
+            ({"refused_purposes": "[]"}, "cannot be removed"),
             ({"target_fpir_percent": "20"}, "target_fpir"),
         ):
             bad = c.post("/settings", headers=w.auth("admin"), data={**form, **change})

@@ -9,27 +9,22 @@ this" for the whole process.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesift.config import Config
 from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, calibration_for
 from facesift.services.casework import Casework
 from facesift.services.evaluations import Evaluations
 from facesift.services.gallery import Gallery
+from facesift.services.optout import OptOut
 from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
 from facesift.store import Store
-from facesift.vision import FaceAnalyzer, VisionConfig
-
-# A user's own ONNX embedder (vision.onnx_embedder), for the server as for the commands.
-EMBEDDER_MODEL_VARIABLE = "FACESIFT_EMBEDDER_MODEL"
-DETECTOR_MODEL_VARIABLE = "FACESIFT_DETECTOR_MODEL"
+from facesift.vision import FaceAnalyzer
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
@@ -57,39 +52,32 @@ class Services:
     calibration: Calibration
     oversight: Oversight
     evaluations: Evaluations
+    optout: OptOut
 
     def close(self) -> None:
         self.casework.close()
         self.gallery.close()
 
 
-def open_services(
-    data_dir: Path,
-    database_url: str | None = None,
-    vision: VisionConfig | None = None,
-    outside_turn: Callable[[], AbstractContextManager] = nullcontext,
-    probe_workers: int | None = None,
-    vectors: str | None = None,
-) -> Services:
-    """``outside_turn``: see ``Casework``. ``probe_workers``: probe analyses that may run at
-    once (default: one per core), each in a low-priority process of its own (``ProbePool``).
-    ``vectors``: see ``Gallery.open``."""
-    gallery = open_gallery(data_dir, database_url, vectors)
-    config = vision or VisionConfig(
-        embedder_model=os.environ.get(EMBEDDER_MODEL_VARIABLE) or None,
-        detector_model=os.environ.get(DETECTOR_MODEL_VARIABLE) or None,
-    )
-    analyzer = FaceAnalyzer.from_config(config)  # for sizes and the model id; no analysis
-    pool = ProbePool(config, probe_workers or usable_cores())
-    calibration = calibration_for(config)
+def open_services(config: Config) -> Services:
+    """Everything the server needs, from one configuration. Probe analyses run in a pool of
+    ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
+    with the same probe preset as the command line (``VisionSettings.for_probes``)."""
+    gallery = open_gallery(config.data_dir, config.database_url, config.vectors)
+    vision = config.vision.for_probes()
+    analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
+    pool = ProbePool(vision, config.server.probe_workers or usable_cores())
+    calibration = calibration_for(vision)
     settings = Settings(gallery.store)
+    casework = Casework(gallery, analyzer, calibration, settings, pool)
     return Services(
-        data_dir=data_dir,
+        data_dir=config.data_dir,
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,
-        casework=Casework(gallery, analyzer, calibration, settings, outside_turn, pool),
+        casework=casework,
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
-        evaluations=Evaluations(gallery.store, config, calibration),
+        optout=OptOut(gallery, casework.analyze_pixels, calibration),
+        evaluations=Evaluations(gallery.store, vision, calibration),
     )

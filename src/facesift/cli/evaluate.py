@@ -15,11 +15,11 @@ from facesift.cli.common import (
     Detector,
     EmbedderModelFile,
     JsonFlag,
+    configured,
     console,
     fail,
     make_progress,
     print_json,
-    resolve_data_dir,
 )
 from facesift.errors import FacesiftError
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
@@ -34,7 +34,9 @@ from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
 from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
-eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
+eval_app = typer.Typer(
+    rich_markup_mode=None, help="Measure accuracy on public benchmarks.", no_args_is_help=True
+)
 
 CALIBRATION_EDGES = np.round(np.arange(0.0, 1.6001, 0.0025), 4)
 
@@ -82,7 +84,7 @@ def eval_lfw(
     config = VisionConfig(detector=detector, fallback_detector="mmod", chip_variants=chip_variants)
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
-    cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
+    cache_path = configured(data_dir).data_dir / "cache" / cache_name
     cache = lfw.EmbeddingCache(cache_path)
     try:
         if protocol == "view2":
@@ -265,17 +267,14 @@ def eval_dataset(
         float, typer.Option(help="The target FPIR of the operating point.")
     ] = DEFAULT_TARGET_FPIR,
     workers: Annotated[int, typer.Option(help="Ingest processes [default: one per core].")] = 0,
-    detector: Detector = DEFAULT_DETECTOR,
+    detector: Detector = None,
     embedder_model: EmbedderModelFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a labelled photo set through ingest and search in a sandbox (never your gallery):
     FNIR at FPIR, TAR at FAR, rank-1/10, per-group FNMR/FMR; an HTML report with plots."""
-    if detector not in DETECTORS:
-        raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
-    config = VisionConfig(
-        detector=detector, embedder_model=str(embedder_model) if embedder_model else None
-    )
+    vision = configured(detector=detector, embedder_model=embedder_model).vision
+    config = vision.for_ingest(threads=1)
     progress = make_progress("evaluate", show=not as_json)
     task = progress.add_task("evaluate", total=None)
     try:

@@ -106,7 +106,9 @@ def print_ingest_summary(console: Console, summary: IngestSummary) -> None:
     console.print(
         f"Ingest {state}: {summary.total} found, {summary.ingested} ingested "
         f"({summary.no_face} with no face), {summary.faces} faces, {summary.skipped} skipped "
-        f"(already ingested), {summary.failed} failed; {summary.seconds:.1f} s, "
+        f"(already ingested), {summary.tombstoned} refused as removed before, "
+        f"{summary.suppressed} faces suppressed (opted out), "
+        f"{summary.failed} failed; {summary.seconds:.1f} s, "
         f"{rate:.1f} images/s."
     )
     if summary.scan_capped:

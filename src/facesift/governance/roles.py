@@ -1,4 +1,4 @@
-"""Who may do what: the five roles and the separation-of-duties rules.
+"""Who may do what: the six roles and the separation-of-duties rules.
 
 Every check here raises ``Forbidden`` with the rule that refused, so the API, the web pages
 and the audit log all give the same reason. A user may hold several roles; each rule looks
@@ -21,11 +21,12 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # approves new accounts, sees the team's activity
     AUDITOR = "auditor"  # reads the audit log, reports and cases; cannot search
     ADMIN = "admin"  # manages users and settings; cannot search
+    PRIVACY_OFFICER = "privacy_officer"  # decides opt-out requests; never an investigator
 
 
 ALL_ROLES = tuple(Role)
 # Roles whose holders must stay independent of the searches they oversee or administer.
-_NEVER_SEARCH = (Role.ADMIN, Role.AUDITOR)
+_NEVER_SEARCH = (Role.ADMIN, Role.AUDITOR, Role.PRIVACY_OFFICER)
 
 
 def parse_roles(names: list[str] | tuple[str, ...]) -> frozenset[Role]:
@@ -38,6 +39,9 @@ def parse_roles(names: list[str] | tuple[str, ...]) -> frozenset[Role]:
             raise InvalidInput(f"unknown role {name!r}; the roles are {known}") from None
     if not roles:
         raise InvalidInput("a user needs at least one role")
+    if {Role.PRIVACY_OFFICER, Role.INVESTIGATOR} <= roles:
+        # Who takes people out of the gallery must not also be searching it.
+        raise InvalidInput("a privacy officer is never also an investigator")
     return frozenset(roles)
 
 
@@ -119,6 +123,11 @@ def can_view_search(principal: Principal, case_created_by: int) -> bool:
 def require_view_search(principal: Principal, case_created_by: int) -> None:
     if not can_view_search(principal, case_created_by):
         raise Forbidden("you may see only searches of your own cases, or those you review")
+
+
+def require_privacy_officer(principal: Principal) -> None:
+    """Decide opt-out requests: see the faces found, remove them or keep them."""
+    _require_role(principal, Role.PRIVACY_OFFICER)
 
 
 def require_manage_users(principal: Principal) -> None:

@@ -23,8 +23,6 @@ import hashlib
 import io
 import json
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -34,7 +32,6 @@ from facesift.errors import (
     Conflict,
     FacesiftError,
     Forbidden,
-    ImageError,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -43,23 +40,22 @@ from facesift.errors import (
 from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.schemas import ImageAnalysis
+from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.probe_pool import ProbePool
 from facesift.services.quality_gate import Verdict, refusal_message
-from facesift.services.search import (
-    DEFAULT_TOP_K,
-    find_candidates,
-    operating_point,
-    shadow_hits,
-)
+from facesift.services.search import DEFAULT_TOP_K, shadow_hits
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
+from facesift.services.suppression import drop_suppressed
 from facesift.store.audit import AuditEntry, utc_now
 from facesift.store.values import CaseStatus, SearchStatus
 from facesift.vision import FaceAnalyzer
 from facesift.vision.decode import decode_image
+from facesift.vision.still import require_still
 
 LEAD_NOTICE = "investigative lead only, not an identification; requires independent corroboration"
 PENDING, RELEASED = SearchStatus.PENDING_REVIEW, SearchStatus.RELEASED
@@ -67,7 +63,15 @@ NO_LEAD, INCONCLUSIVE = SearchStatus.NO_LEAD, SearchStatus.INCONCLUSIVE
 NO_CANDIDATE = SearchStatus.NO_CANDIDATE
 DECISIONS = ("confirm", "no_lead", "inconclusive")
 REVIEWS_NEEDED = 2
-MAX_TOP_K = 50
+REVIEWERS_PER_SEARCH = 2  # a search is assigned to at most this many reviewers
+# Views are audited, but a case's timeline is what was done in it, not who looked at it.
+VIEW_ACTIONS = (
+    "probe_viewed",
+    "candidate_viewed",
+    "search_viewed",
+    "case_viewed",
+    "probe_opened",
+)
 ROTATIONS = {
     90: Image.Transpose.ROTATE_90,
     180: Image.Transpose.ROTATE_180,
@@ -78,10 +82,7 @@ MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
 
 
 class Casework:
-    """``outside_turn``: a context in which the caller gives up the database while it
-    computes (a probe's decoding and analysis); nothing in it touches the database.
-
-    ``pool``: the probe analysis pool (``ProbePool``: one low-priority process per core, so
+    """``pool``: the probe analysis pool (``ProbePool``: one low-priority process per core, so
     analyses neither hold Python's lock in the server process nor take the cores from the
     request threads). Without it, the one ``analyzer`` analyses every upload in turn, here.
     ``analyzer`` also answers how small a face is looked for in a photo of a given size."""
@@ -92,7 +93,6 @@ class Casework:
         analyzer: FaceAnalyzer,
         calibration: Calibration,
         settings: Settings,
-        outside_turn: Callable[[], AbstractContextManager] = nullcontext,
         pool: ProbePool | None = None,
     ):
         self.gallery = gallery
@@ -100,13 +100,16 @@ class Casework:
         self.settings = settings
         self._analyzer = analyzer
         self._calibration = calibration
-        self._outside_turn = outside_turn
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
 
     @property
     def _audit(self):
         return self.gallery.store.audit
+
+    @property
+    def _assignments(self):
+        return self.gallery.store.review_assignments
 
     def _transaction(self):
         return self.gallery.store.transaction()
@@ -116,6 +119,7 @@ class Casework:
     def open_case(self, actor: Principal, values: dict) -> dict:
         rules.require_search(actor)
         case = _clean_case(values)
+        case["collections"] = scope.clean_scope(values.get("collections"), self.gallery)
         try:
             self._check_grounds(case)
         except SearchRefused as refusal:
@@ -140,6 +144,7 @@ class Casework:
             self.settings.refused_purposes(),
             self.settings.get("offense_categories"),
         )
+        scope.require_authorisation(case, self.settings.get("authorisation_required"))
         expires = case.get("authorisation_expires")
         if expires and date.fromisoformat(expires) < date.today():
             raise SearchRefused(f"the case's authorisation expired on {expires}")
@@ -158,6 +163,12 @@ class Casework:
         rules.require_view_case(actor, case["created_by"])
         return case
 
+    def view_case(self, actor: Principal, case_id: int) -> dict:
+        """A case, opened by someone: audited (the internal look-ups are not)."""
+        case = self.case(actor, case_id)
+        self._audit.append("case_viewed", _case_ref(case), actor.name)
+        return case
+
     def close_case(self, actor: Principal, case_id: int) -> dict:
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
@@ -171,7 +182,11 @@ class Casework:
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         if case["status"] != CaseStatus.OPEN:
-            raise Conflict(f"case {case['reference']} is closed")
+            refusal = Conflict(f"case {case['reference']} is closed")
+            self._audit.append(
+                "access_refused", {**_case_ref(case), "rule": refusal.message}, actor.name
+            )
+            raise refusal
         return case
 
     # -- probes --------------------------------------------------------------------------------
@@ -180,9 +195,8 @@ class Casework:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        with self._outside_turn():
-            pixels, media_type = _decode_upload(content, limit)
-            analysis = self._analyze(pixels)
+        pixels, media_type = _decode_upload(content, limit)
+        analysis = self._analyze(pixels)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
@@ -190,11 +204,10 @@ class Casework:
         parent = self.probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        with self._outside_turn():
-            image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")  # lossless: the edit is the only change
-            analysis = self._analyze(np.asarray(image))
+        image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")  # lossless: the edit is the only change
+        analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
         return self._store_probe(
             actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit
@@ -205,6 +218,10 @@ class Casework:
             return self._pool.analyze(pixels)  # waits while every pool process is busy
         with self._in_turn:
             return self._analyzer.analyze(pixels)
+
+    def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
+        """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
+        return self._analyze(pixels)
 
     def analysis_processes(self) -> list[int]:
         """The process ids of the probe analysis pool (empty before its first analysis)."""
@@ -268,9 +285,26 @@ class Casework:
         if probe is None:
             raise NotFound(f"there is no probe {probe_id}")
         case = self.records.case(probe["case_id"])
-        if not rules.can_view_search(actor, case["created_by"]):
-            raise Forbidden("you may see only probes of your own cases, or those you review")
+        if not (
+            rules.can_view_case(actor, case["created_by"])
+            or (
+                actor.has(Role.REVIEWER)
+                and self._assignments.reviews_probe(actor.user_id, probe_id)
+            )
+        ):
+            raise Forbidden(
+                "you may see only probes of your own cases, or of searches assigned to you "
+                "for review"
+            )
         return self._described(probe)
+
+    def open_probe(self, actor: Principal, probe_id: int) -> dict:
+        """A probe, opened by someone: audited."""
+        probe = self.probe(actor, probe_id)
+        self._audit.append(
+            "probe_opened", {"case_id": probe["case_id"], "probe_id": probe_id}, actor.name
+        )
+        return probe
 
     def probes(self, actor: Principal, case_id: int) -> list[dict]:
         self.case(actor, case_id)
@@ -278,6 +312,11 @@ class Casework:
 
     def probe_image(self, actor: Principal, probe_id: int) -> tuple[bytes, str]:
         probe = self.probe(actor, probe_id, with_content=True)
+        if probe.get("pixels_destroyed_at"):
+            raise NotFound(
+                f"probe {probe_id}'s image was destroyed under the retention policy on "
+                f"{probe['pixels_destroyed_at'][:10]}"
+            )
         self._audit.append(
             "probe_viewed", {"case_id": probe["case_id"], "probe_id": probe_id}, actor.name
         )
@@ -295,14 +334,15 @@ class Casework:
     ) -> dict:
         probe = self.probe(actor, probe_id)
         case = self._case_for_search(actor, probe["case_id"])
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidInput(f"top_k is between 1 and {MAX_TOP_K}")
+        if not 1 <= top_k <= MAX_CANDIDATES:
+            raise InvalidInput(f"top_k is between 1 and {MAX_CANDIDATES}")
         if not 0 <= face_index < len(probe["faces"]):
             raise InvalidInput(
                 f"the probe has {len(probe['faces'])} face(s); there is no face {face_index}"
             )
         try:
             self._check_grounds(case)  # settings or the authorisation may have changed
+            collections = scope.searched_collections(case, collection)  # the case's scope
         except SearchRefused as refusal:
             self._audit.append(
                 "search_refused",
@@ -327,13 +367,22 @@ class Casework:
         warning = verdict.as_dict() if verdict.level == Verdict.WARNING else None
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
-        size = self.gallery.size(collection)
-        operating = operating_point(self._calibration, size, self.settings.get("target_fpir"))
         embedding = self.records.probe_embedding(probe_id, face_index)
-        candidates = find_candidates(
-            self.gallery, self._calibration, embedding, collection, top_k, operating
+        candidates, operating = scope.scoped_search(
+            self.gallery,
+            self._calibration,
+            embedding,
+            collections,
+            top_k,
+            self.settings.get("target_fpir"),
         )
-        shadow = shadow_hits(self.gallery, embedding, collection, top_k, operating)
+        size = operating.gallery_size
+        collection = None if collections is None else ", ".join(collections)
+        # People who opted out: their faces are never candidates (counted, on the log).
+        candidates, suppressed = drop_suppressed(
+            self.gallery.store, candidates, self._calibration.model_id
+        )
+        shadow = _shadow_in_scope(self.gallery, embedding, collections, top_k, operating)
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
             "case_id": case["id"],
@@ -373,11 +422,12 @@ class Casework:
                     "candidate_face_ids": [c["face_id"] for c in shown],
                     "quality_warning": warning,
                     **({"shadow_candidates": len(shadow)} if shadow is not None else {}),
+                    "suppressed_candidates": suppressed,
                 },
                 actor.name,
             )
             self.records.set_search(search_id, audit_id=entry.id)
-        return self.search(actor, search_id)
+        return self._search_view(actor, search_id)
 
     def _check_rate(self, actor: Principal, case: dict) -> None:
         per_minute = self.settings.get("searches_per_minute")
@@ -391,11 +441,39 @@ class Casework:
             raise RateLimited(f"at most {per_minute} searches a minute; wait and try again")
 
     def search(self, actor: Principal, search_id: int) -> dict:
-        """A search with its candidate list and, once decided, its reviews and lead."""
+        """A candidate list, opened by someone: audited, with the view they were given."""
+        search = self._search_view(actor, search_id)
+        self._audit.append(
+            "search_viewed",
+            {
+                "case_id": search["case_id"],
+                "case": search["case_reference"],
+                "search_id": search_id,
+                "view": search["view"],
+            },
+            actor.name,
+        )
+        return search
+
+    def _search_access(self, actor: Principal, search: dict) -> blind.View:
+        """Full for its assigned reviewers and for oversight; blind for its requester."""
+        if actor.has_any(Role.SUPERVISOR, Role.AUDITOR):
+            return blind.View.FULL
+        if actor.has(Role.REVIEWER) and self._assignments.is_assigned(search["id"], actor.user_id):
+            return blind.View.FULL
+        if rules.can_view_case(actor, search["case_created_by"]):
+            return blind.View.REQUESTER
+        raise Forbidden(
+            "you may see only searches of your own cases, or those assigned to you for review"
+        )
+
+    def _search_view(self, actor: Principal, search_id: int) -> dict:
+        """A search with its candidate list (blind for its requester until released) and,
+        once decided, its reviews and lead."""
         search = self.records.search(search_id)
         if search is None:
             raise NotFound(f"there is no search {search_id}")
-        rules.require_view_search(actor, search["case_created_by"])
+        access = self._search_access(actor, search)
         search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
         warning = search.get("quality_warning")
@@ -409,7 +487,10 @@ class Casework:
         search["reviews_received"] = len(reviews)
         search["reviews_needed"] = REVIEWS_NEEDED
         search["lead"] = self._lead(search) if search["status"] == RELEASED else None
-        return search
+        search["reviewers_assigned"] = len(self._assignments.reviewers(search_id))
+        if access is blind.View.REQUESTER:
+            return blind.for_requester(search)
+        return blind.full(search)
 
     def _lead(self, search: dict) -> dict:
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
@@ -426,15 +507,70 @@ class Casework:
     # -- review --------------------------------------------------------------------------------
 
     def review_queue(self, actor: Principal) -> list[dict]:
+        """Searches awaiting review that this reviewer may take (fewer than two reviewers
+        assigned) or has taken and not yet reviewed. No candidates: those come with the
+        assignment."""
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
-        return [_unshadowed(s) for s in self.records.pending_reviews_for(actor.user_id)]
+        pending = self.records.pending_reviews_for(actor.user_id)
+        counts = self._assignments.counts(s["id"] for s in pending)
+        mine = self._assignments.searches_of(actor.user_id)
+        queue = []
+        for search in pending:
+            assigned = counts.get(search["id"], 0)
+            if search["id"] in mine or assigned < REVIEWERS_PER_SEARCH:
+                queue.append(
+                    _unshadowed(search)
+                    | {
+                        "assigned_to_you": search["id"] in mine,
+                        "reviewers_assigned": assigned,
+                        "candidate_count": len(self.records.candidates(search["id"])),
+                    }
+                )
+        return queue
+
+    def take_review(self, actor: Principal, search_id: int) -> dict:
+        """Take a search from the queue: the reviewer is assigned to it (at most two are)."""
+        search = self.records.search(search_id)
+        if search is None:
+            raise NotFound(f"there is no search {search_id}")
+        rules.require_review(actor, search["requested_by"])
+        if search["status"] != PENDING:
+            raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
+        with self._transaction():
+            if not self._assignments.is_assigned(search_id, actor.user_id):
+                if not self._assignments.assign(search_id, actor.user_id):
+                    raise Conflict(f"search {search_id} already has its two reviewers")
+                self._audit.append(
+                    "review_assigned",
+                    {
+                        "case_id": search["case_id"],
+                        "case": search["case_reference"],
+                        "search_id": search_id,
+                    },
+                    actor.name,
+                )
+            reviewers = self._assignments.reviewers(search_id)
+        return {
+            "search_id": search_id,
+            "assigned_to_you": True,
+            "reviewers_assigned": len(reviewers),
+        }
+
+    def _require_assigned(self, actor: Principal, search_id: int) -> None:
+        if not self._assignments.is_assigned(search_id, actor.user_id):
+            raise Forbidden(
+                "a reviewer reviews only searches assigned to them: take it from the queue first"
+            )
 
     def search_to_review(self, actor: Principal, search_id: int) -> dict:
         """A search, for a reviewer who may review it now."""
-        search = self.search(actor, search_id)
-        rules.require_review(actor, search["requested_by"])
-        return search
+        found = self.records.search(search_id)
+        if found is None:
+            raise NotFound(f"there is no search {search_id}")
+        rules.require_review(actor, found["requested_by"])
+        self._require_assigned(actor, search_id)
+        return self.search(actor, search_id)
 
     def submit_review(self, actor: Principal, search_id: int, review: dict) -> dict:
         search = self.records.search(search_id)
@@ -443,6 +579,7 @@ class Casework:
         rules.require_review(actor, search["requested_by"])
         if search["status"] != PENDING:
             raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
+        self._require_assigned(actor, search_id)
         candidates = {c["face_id"] for c in self.records.candidates(search_id)}
         review = _clean_review(review, candidates)
         with self._transaction():
@@ -465,7 +602,7 @@ class Casework:
                     {**ref, "search_id": search_id, "outcome": status, "lead_face_id": lead},
                     actor.name,
                 )
-        return self.search(actor, search_id)
+        return self._search_view(actor, search_id)
 
     # -- gallery images shown with candidates ----------------------------------------------------
 
@@ -475,10 +612,32 @@ class Casework:
         """A gallery image is shown only to someone who may see a search that listed it.
         The view is audited against the newest such search."""
         shown_in = self.records.searches_showing(face_id=face_id, image_id=image_id)
-        visible = [s for s in shown_in if rules.can_view_search(actor, s["case_created_by"])]
-        if not visible:
-            raise Forbidden("gallery images are shown only as candidates of searches you may see")
-        return visible[0]
+        for search in shown_in:
+            try:
+                access = self._search_access(actor, search)
+            except Forbidden:
+                continue
+            if access is blind.View.FULL or self._is_lead(search, face_id, image_id):
+                return search
+        raise Forbidden(
+            "gallery images are shown only to the reviewers assigned to a search that listed "
+            "them, to oversight, and to the requester once the reviewers released it as the lead"
+        )
+
+    def _is_lead(self, search: dict, face_id: int | None, image_id: int | None) -> bool:
+        if search["status"] != RELEASED:
+            return False
+        if face_id is not None:
+            return search["lead_face_id"] == face_id
+        lead = next(
+            (
+                c
+                for c in self.records.candidates(search["id"])
+                if c["face_id"] == search["lead_face_id"]
+            ),
+            None,
+        )
+        return lead is not None and lead["image_id"] == image_id
 
     def face_crop(self, actor: Principal, face_id: int) -> bytes:
         search = self._require_image_access(actor, face_id=face_id)
@@ -532,8 +691,11 @@ class Casework:
     def timeline(self, actor: Principal, case_id: int) -> list[dict]:
         """Everything done in the case, negative results and refusals included, in order."""
         self.case(actor, case_id)
-        entries = self._audit.case_entries(case_id, skip=("probe_viewed", "candidate_viewed"))
-        pending = {s["id"] for s in self.records.searches(case_id=case_id, status=PENDING)}
+        entries = self._audit.case_entries(case_id, skip=VIEW_ACTIONS)
+        searches = self.records.searches(case_id=case_id)
+        pending = {s["id"] for s in searches if s["status"] == PENDING}
+        requester = not actor.has_any(Role.SUPERVISOR, Role.AUDITOR)
+        leads = {s["id"]: s["lead_face_id"] for s in searches if s["status"] == RELEASED}
         events = []
         for entry in entries:
             event = _event(entry)
@@ -543,14 +705,15 @@ class Casework:
                     "search_id": event["details"]["search_id"],
                     "decision": "(hidden until both reviews are in)",
                 }
-            events.append(event)
+            events.append(blind.timeline_event(event, leads) if requester else event)
         return events
 
     def disclosure(self, actor: Principal, case_id: int) -> dict:
         """The disclosure packet: the case, its probes, searches, reviews and audit trail."""
         case = self.case(actor, case_id)
         searches = [
-            self.search(actor, s["id"]) for s in reversed(self.records.searches(case_id=case_id))
+            self._search_view(actor, s["id"])
+            for s in reversed(self.records.searches(case_id=case_id))
         ]
         packet = {
             "format": "facesift-disclosure/1",
@@ -575,6 +738,22 @@ class Casework:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _shadow_in_scope(
+    gallery: Gallery, embedding: np.ndarray, collections: list[str] | None, top_k: int, operating
+) -> list[dict] | None:
+    """What the search finds in the shadow collections within its scope (None: none is)."""
+    if collections is None:
+        return shadow_hits(gallery, embedding, None, top_k, operating)
+    if not gallery.store.shadow_collections():
+        return None
+    found = [
+        hit
+        for name in collections
+        for hit in shadow_hits(gallery, embedding, name, top_k, operating) or []
+    ]
+    return sorted(found, key=lambda hit: hit["distance"])[:top_k]
 
 
 def _unshadowed(search: dict) -> dict:
@@ -616,8 +795,10 @@ def _clean_case(values: dict) -> dict:
         "authorisation_id": _text(values, "authorisation_id", required=False, max_chars=100),
         "authorisation_expires": _text(values, "authorisation_expires", required=False),
     }
-    if len(case["purpose"]) < 10:
-        raise InvalidInput("the purpose must explain the search (10 characters or more)")
+    if len(case["purpose"] or "") < MIN_PURPOSE_CHARS:
+        raise InvalidInput(
+            f"the purpose must explain the search ({MIN_PURPOSE_CHARS} characters or more)"
+        )
     if case["authorisation_expires"]:
         try:
             case["authorisation_expires"] = date.fromisoformat(
@@ -709,9 +890,8 @@ _MEDIA_TYPES = {
 def _decode_upload(content: bytes, limit: int) -> tuple[np.ndarray, str]:
     """Pixels and media type of an upload, judged by its content; still images only."""
     pixels = decode_image(content, max_bytes=limit)  # ImageError with a specific code
+    require_still(content)  # APNG, GIF, WebP, MPO or TIFF with more than one frame
     with Image.open(io.BytesIO(content)) as image:
-        if getattr(image, "n_frames", 1) > 1 and image.format in ("GIF", "WEBP"):
-            raise ImageError("not_still", "animated images are not accepted: still photos only")
         return pixels, _MEDIA_TYPES.get(image.format, "application/octet-stream")
 
 

@@ -250,8 +250,12 @@ class Gallery:
                 self._members.clear()
         return len(face_ids)
 
-    def remove_image(self, path_or_sha: str, actor: str | None = None) -> list[int]:
-        """Remove every image stored under this path (or with this SHA-256) and its faces."""
+    def remove_image(
+        self, path_or_sha: str, actor: str | None = None, tombstone: bool = True
+    ) -> list[int]:
+        """Remove every image stored under this path (or with this SHA-256) and its faces.
+        ``tombstone``: keep the hash so no ingest brings it back (not for retention, whose
+        expiry says nothing against a later, lawful ingest)."""
         matches = self.store.find_images(path_or_sha)
         if not matches:
             raise NotFound(f"no ingested image has the path or SHA-256 {path_or_sha!r}")
@@ -260,6 +264,8 @@ class Gallery:
             for row in matches:
                 face_ids = self.store.delete_image(row["id"])
                 removed += face_ids
+                if tombstone:  # the hash stays: no later ingest brings the content back
+                    self.store.tombstones.add(row["sha256"], actor, "removed")
                 self.store.audit.append(
                     "remove_image",
                     {
@@ -267,6 +273,7 @@ class Gallery:
                         "path": row["path"],
                         "sha256": row["sha256"],
                         "face_ids": face_ids,
+                        "tombstoned": tombstone,
                     },
                     actor,
                 )
@@ -339,6 +346,7 @@ class Gallery:
         ``exclude`` collections (shadow ones) are asked for and dropped: a search then
         returns fewer than ``k`` when more than ``k`` of the nearest are theirs."""
         group = None if collection is None else self._collection_id(collection)
+        assert isinstance(self.index, MilvusIndex)  # self.remote
         extra = k if exclude else 0
         _, found = self.index.search(vector[None, :], k + extra + STALE_MARGIN, group=group)
         ids, vectors = self.store.embeddings(int(i) for i in found[0] if i >= 0)

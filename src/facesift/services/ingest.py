@@ -8,6 +8,7 @@ transaction, an interrupted or killed run resumes by simply running again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from facesift.services.batch import BatchItem, BatchResult, analyze_batch
 from facesift.services.gallery import Gallery
 from facesift.services.parallel import map_batches
 from facesift.services.sources import SourceFailure, SourceItem, SourceReader, discover
+from facesift.services.suppression import Suppression
 from facesift.store import StoredImage
 from facesift.vision import VisionConfig
 from facesift.vision.decode import DEFAULT_MAX_BYTES
@@ -48,6 +50,8 @@ class IngestSummary:
     ingested: int = 0
     faces: int = 0
     skipped: int = 0  # already in the gallery, or the same content twice in this run
+    tombstoned: int = 0  # removed from the gallery before (``facesift remove``): not stored
+    suppressed: int = 0  # faces near an opt-out's suppression template: not stored
     failed: int = 0
     no_face: int = 0
     # Photos too big to scan for the configured smallest face (see detect.plan_scale), and
@@ -60,7 +64,7 @@ class IngestSummary:
 
     @property
     def done(self) -> int:
-        return self.ingested + self.skipped + self.failed
+        return self.ingested + self.skipped + self.tombstoned + self.failed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +103,7 @@ class _IngestRun:
         self._last_write = time.monotonic()
         self._last_index_save = time.monotonic()
         self._hashes_this_run: set[str] = set()
+        self._suppression: Suppression | None = None  # loaded with the first face found
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -133,6 +138,10 @@ class _IngestRun:
                     self.summary.skipped += 1
                     self._tick()
                     continue
+                if self.gallery.store.tombstones.tombstoned([sha]):
+                    self.summary.tombstoned += 1  # removed once: stays removed
+                    self._tick()
+                    continue
                 self._hashes_this_run.add(sha)
                 self._pending[item.path] = (item, sha, len(data))
                 batch.append(BatchItem(item.path, data))
@@ -159,9 +168,17 @@ class _IngestRun:
             if result.analysis is None:
                 self._fail(item.path, sha, result.error_code or "error", result.error or "")
                 continue
-            self._to_write.append(
-                StoredImage(sha, item.path, size, result.analysis, item.provenance)
-            )
+            analysis = result.analysis
+            if analysis.faces and self._suppression is None:
+                model_id = analysis.faces[0].model_id
+                self._suppression = Suppression.load(self.gallery.store, model_id)
+            if self._suppression and analysis.faces:
+                # Faces of people who opted out are never stored.
+                kept, dropped = self._suppression.keep_faces(analysis.faces)
+                if dropped:
+                    analysis = dataclasses.replace(analysis, faces=kept)
+                    self.summary.suppressed += dropped
+            self._to_write.append(StoredImage(sha, item.path, size, analysis, item.provenance))
         if (
             len(self._to_write) >= self.options.write_batch
             or time.monotonic() - self._last_write > WRITE_BATCH_SECONDS

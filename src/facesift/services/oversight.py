@@ -43,6 +43,12 @@ class Oversight:
         offset: int = 0,
     ) -> dict:
         rules.require_read_audit(actor)
+        filters = {"user": user, "action": action, "case_id": case_id, "since": since}
+        filters |= {"until": until, "limit": limit, "offset": offset}
+        # Who read what of the log is itself on the log (the filters, not what they returned).
+        # Under "filters": a "user" key of its own would make this entry match that user.
+        read = {"filters": {k: v for k, v in filters.items() if v}}
+        self._audit.append("audit_read", read, actor.name)
         total, entries = self._audit.filtered(
             actor=user,
             action=action,
@@ -53,6 +59,13 @@ class Oversight:
             offset=offset,
         )
         return {"total": total, "entries": [dataclasses.asdict(e) for e in entries]}
+
+    def record_refusal(self, actor: Principal, rule: str, method: str, path: str) -> None:
+        """Audit a request refused by a rule (role, training, case ownership, assignment...):
+        every refusal is on the log with the rule that refused it."""
+        self._audit.append(
+            "access_refused", {"rule": rule, "method": method, "path": path}, actor.name
+        )
 
     def actions(self, actor: Principal) -> list[str]:
         rules.require_read_audit(actor)

@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facesift.errors import FacesiftError, SearchRefused
+from facesift.governance.policy import check_purpose
 from facesift.governance.search_policy import (
     DEFAULT_TARGET_FPIR,
+    require_candidate_count,
     require_grounds,
     require_no_accounts,
+    require_offense_category,
     require_target_fpir,
     require_within_ceiling,
 )
@@ -32,7 +35,9 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.quality_gate import QualityVerdict, Verdict, refusal_message
 from facesift.services.settings import Settings
+from facesift.services.suppression import drop_suppressed
 from facesift.vision import FaceAnalyzer
+from facesift.vision.still import require_still
 
 CANDIDATES = "candidates"
 NO_CANDIDATE = "no_candidate"
@@ -49,6 +54,7 @@ class SearchRequest:
     threshold: float | None = None  # an expert's per-comparison threshold; None: from the FPIR
     face_index: int | None = None  # None: the largest face
     fpir: float | None = None  # the target FPIR; None: the gallery's setting
+    offense_category: str | None = None  # from the allow-list; required, as on the server
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class SearchResult:
     operating: OperatingPoint
     candidates: list[Candidate] = field(default_factory=list)
     audit_id: int | None = None
+    suppressed: int = 0  # candidates dropped as near an opt-out's suppression template
     quality: QualityVerdict | None = None  # the quality gate's verdict on the searched face
 
     @property
@@ -150,6 +157,7 @@ class SearchResult:
             **self.operating.as_dict(),
             "candidates": [c.as_dict() for c in self.candidates],
             "audit_id": self.audit_id,
+            "suppressed_candidates": self.suppressed,
         }
 
 
@@ -167,9 +175,19 @@ def search(
     try:
         require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
+        require_candidate_count(request.top_k)
+        settings = Settings(gallery.store)
+        # The same contract as a case on the server: an offense from the allow-list, and a
+        # purpose that no refused category (the floor included) names.
+        check_purpose(
+            purpose,
+            require_offense_category(request.offense_category),
+            settings.refused_purposes(),
+            settings.get("offense_categories"),
+        )
         fpir = request.fpir
         if fpir is None and request.threshold is None:
-            fpir = Settings(gallery.store).get("target_fpir")
+            fpir = settings.get("target_fpir")
         operating = operating_point(calibration, size, fpir, request.threshold)
     except SearchRefused as refusal:
         audit.append(
@@ -177,6 +195,7 @@ def search(
             {
                 "case": request.case,
                 "purpose": request.purpose,
+                "offense_category": request.offense_category,
                 "probe_sha256": probe_sha,
                 "reason": refusal.message,
             },
@@ -187,6 +206,7 @@ def search(
         raise FacesiftError(
             f"the calibration is for {calibration.model_id}, the embedder is {analyzer.model_id}"
         )
+    require_still(probe)  # one frame: never a clip searched frame by frame
     faces = analyzer.analyze_bytes(probe).faces
     result = SearchResult(
         outcome=NO_FACE,
@@ -206,6 +226,9 @@ def search(
             request.top_k,
             operating,
         )
+        result.candidates, result.suppressed = drop_suppressed(
+            gallery.store, result.candidates, calibration.model_id
+        )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
         shadow = shadow_hits(
             gallery,
@@ -221,6 +244,7 @@ def search(
         {
             "case": case,
             "purpose": purpose,
+            "offense_category": request.offense_category,
             "probe_sha256": probe_sha,
             "parameters": {
                 "collection": request.collection,
@@ -233,6 +257,7 @@ def search(
             "faces_in_probe": len(faces),
             "gallery_size": size,
             "candidate_face_ids": [c.face_id for c in result.candidates],
+            "suppressed_candidates": result.suppressed,
             "quality_warning": result.quality_warning,
             # Shadow collections' faces are recorded here, and never shown with the result.
             **({"shadow_candidate_face_ids": [h["face_id"] for h in shadow]} if shadow else {}),
@@ -313,7 +338,7 @@ def find_candidates(
         if n.distance <= operating.threshold
     ]
     details = gallery.store.face_details(n.face_id for n in neighbours)
-    candidates = []
+    candidates: list[Candidate] = []
     for neighbour in neighbours:
         row = details.get(neighbour.face_id)
         if row is None:  # removed between the index lookup and now

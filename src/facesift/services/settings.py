@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from facesift.errors import InvalidInput
-from facesift.governance import policy, search_policy
+from facesift.governance import policy, purpose_floor, retention_policy, search_policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
 from facesift.services import promotion, quality_gate
@@ -16,6 +16,9 @@ DEFAULTS: dict[str, object] = {
     "searches_per_minute": policy.DEFAULT_SEARCHES_PER_MINUTE,
     "max_upload_bytes": policy.DEFAULT_MAX_UPLOAD_BYTES,
     "target_fpir": search_policy.DEFAULT_TARGET_FPIR,
+    "retention": retention_policy.DEFAULT_POLICY,
+    # Offense categories whose cases must carry an authorisation id and expiry date.
+    "authorisation_required": [],
     quality_gate.WARNING_SETTING: quality_gate.DEFAULT_WARNING_FLOOR,
     quality_gate.REFUSAL_SETTING: quality_gate.DEFAULT_REFUSAL_FLOOR,
     promotion.TOLERANCE_SETTING: promotion.DEFAULT_TOLERANCE,
@@ -34,6 +37,14 @@ def _check(key: str, value: object) -> None:
         and all(isinstance(v, dict) and {"category", "reason", "terms"} <= set(v) for v in value)
     ):
         raise InvalidInput("refused_purposes is a list of {category, reason, terms}")
+    if key == "refused_purposes":
+        purpose_floor.require_floor(value)  # type: ignore[arg-type]
+    if key == "retention":
+        retention_policy.check_policy(value)
+    if key == "authorisation_required" and not (
+        isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    ):
+        raise InvalidInput("authorisation_required is a list of offense categories")
     if key in ("searches_per_minute", "max_upload_bytes") and not (
         isinstance(value, int) and not isinstance(value, bool) and value > 0
     ):
@@ -120,4 +131,4 @@ class Settings:
         )
 
     def refused_purposes(self) -> list[policy.RefusedPurpose]:
-        return policy.refused_purposes(self.get("refused_purposes"))
+        return policy.refused_purposes(purpose_floor.with_floor(self.get("refused_purposes")))

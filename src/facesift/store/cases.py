@@ -18,6 +18,7 @@ CASE_COLUMNS = (
     "purpose",
     "authorisation_id",
     "authorisation_expires",
+    "collections",  # JSON list of the collections the case may search; NULL: all
 )
 
 
@@ -40,7 +41,7 @@ class CaseRecords:
         return new_id
 
     def case(self, case_id: int) -> dict | None:
-        return _dict(
+        return _case_dict(
             self._db.execute(
                 "SELECT cases.*, users.name AS created_by_name FROM cases"
                 " JOIN users ON users.id = cases.created_by WHERE cases.id = ?",
@@ -62,10 +63,14 @@ class CaseRecords:
         args: tuple = ()
         if created_by is not None:
             sql, args = sql + " WHERE cases.created_by = ?", (created_by,)
-        return [dict(r) for r in self._db.execute(sql + " ORDER BY cases.id DESC", args)]
+        return [_case_dict(r) for r in self._db.execute(sql + " ORDER BY cases.id DESC", args)]
 
     def set_case_status(self, case_id: int, status: CaseStatus) -> None:
-        self._db.execute("UPDATE cases SET status = ? WHERE id = ?", (status, case_id))
+        # Retention periods count from closure.
+        closed_at = utc_now() if status == CaseStatus.CLOSED else None
+        self._db.execute(
+            "UPDATE cases SET status = ?, closed_at = ? WHERE id = ?", (status, closed_at, case_id)
+        )
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -109,9 +114,9 @@ class CaseRecords:
         return [_probe_dict(r) for r in rows]
 
     def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
-        blob = self._db.execute(
-            "SELECT embeddings FROM probes WHERE id = ?", (probe_id,)
-        ).fetchone()["embeddings"]
+        blob = self._db.execute("SELECT embeddings FROM probes WHERE id = ?", (probe_id,)).one()[
+            "embeddings"
+        ]
         return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)[face_index].astype(np.float32)
 
     # -- searches ------------------------------------------------------------------------------
@@ -184,7 +189,7 @@ class CaseRecords:
         return self._db.execute(
             "SELECT COUNT(*) FROM searches WHERE requested_by = ? AND created_at > ?",
             (user_id, since),
-        ).fetchone()[0]
+        ).one()[0]
 
     def candidates(self, search_id: int) -> list[dict]:
         rows = self._db.execute(
@@ -242,13 +247,22 @@ class CaseRecords:
 
 _PROBE_COLUMNS = (
     "probes.id, probes.case_id, probes.parent_id, probes.edit, probes.sha256, probes.media_type,"
-    " probes.width, probes.height, probes.faces, probes.created_by, probes.created_at"
+    " probes.width, probes.height, probes.faces, probes.created_by, probes.created_at,"
+    " probes.pixels_destroyed_at, probes.template_destroyed_at"
 )
 _SEARCH_SELECT = (
     "SELECT searches.*, users.name AS requested_by_name, cases.reference AS case_reference,"
     " cases.created_by AS case_created_by FROM searches"
     " JOIN users ON users.id = searches.requested_by JOIN cases ON cases.id = searches.case_id"
 )
+
+
+def _case_dict(row: Record | None) -> dict | None:
+    if row is None:
+        return None
+    case = dict(row)
+    case["collections"] = json.loads(case["collections"]) if case.get("collections") else None
+    return case
 
 
 def _probe_dict(row: Record) -> dict:

@@ -30,6 +30,12 @@ TABLES = (
     "searches",
     "search_candidates",
     "reviews",
+    "review_assignments",
+    "tombstones",
+    "optout_requests",
+    "optout_selfies",
+    "optout_faces",
+    "suppression_templates",
     "audit_log",
 )
 # Tables whose ids the database gives out (identity columns on PostgreSQL); the audit log's
@@ -44,6 +50,8 @@ _IDENTITY_TABLES = (
     "probes",
     "searches",
     "reviews",
+    "optout_requests",
+    "suppression_templates",
 )
 BATCH_ROWS = 500
 
@@ -56,7 +64,7 @@ class CopyReport:
 def copy_database(source: Database, target: Database) -> CopyReport:
     """Copy every row of ``source`` into the empty ``target``, in one transaction."""
     for table in TABLES:
-        if target.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
+        if target.execute(f"SELECT COUNT(*) FROM {table}").one()[0]:
             raise Conflict(f"the target database is not empty (table {table} has rows)")
     counts: dict[str, int] = {}
     with target.transaction():

@@ -2,7 +2,7 @@
 
 facesift never downloads a model. A user who holds another embedder (an ArcFace export, say,
 or a model of their own) names the file (``--embedder-model FILE`` or
-``$FACESIFT_EMBEDDER_MODEL``). What facesift needs to know beyond the graph is declared in
+``$FACESIFT_VISION__EMBEDDER_MODEL``). What facesift needs to know beyond the graph is declared in
 ``FILE.json`` beside it, every key optional:
 
 ``chip_size``

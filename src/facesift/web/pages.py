@@ -10,17 +10,21 @@ are shown in the POST's own answer instead, once, and never put in a URL or a co
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from facesift.api.context import Services
-from facesift.api.params import Id
-from facesift.api.security import (
+from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from facesift.governance.roles import ALL_ROLES, Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.context import Services
+from facesift.server.lanes import in_analysis_lane
+from facesift.server.params import Id
+from facesift.server.security import (
     SESSION_COOKIE,
     Caller,
     Signed,
@@ -29,10 +33,8 @@ from facesift.api.security import (
     optional_caller,
     set_session_cookie,
 )
-from facesift.errors import FacesiftError, InvalidInput, NotFound, Unauthenticated
-from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
-from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
+from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
@@ -46,6 +48,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/reviews", "Reviews", (Role.REVIEWER,)),
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
+    ("/privacy", "Opt-out requests", (Role.PRIVACY_OFFICER,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
@@ -265,6 +268,7 @@ def new_case(
     purpose: Annotated[str, Form(max_length=2000)],
     authorisation_id: Annotated[str, Form(max_length=100)] = "",
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
+    collections: Annotated[str, Form(max_length=2000)] = "",
 ):
     case = svc.casework.open_case(
         caller.principal,
@@ -274,6 +278,7 @@ def new_case(
             "purpose": purpose,
             "authorisation_id": authorisation_id,
             "authorisation_expires": authorisation_expires,
+            "collections": collections,
         },
     )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
@@ -282,7 +287,7 @@ def new_case(
 @router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
 def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
     work, who = svc.casework, caller.principal
-    case = work.case(who, case_id)
+    case = work.view_case(who, case_id)
     return render(
         request,
         "case.html",
@@ -298,12 +303,14 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
 @router.post("/cases/{case_id}/probes", summary="Upload a probe photo (form)")
 async def upload_probe(
     case_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
     file: Annotated[UploadFile, File()],
 ):
-    content = await file.read()  # then analysed in a worker thread, not on the event loop
-    probe = await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
+    content = await file.read()
+    add = partial(svc.casework.add_probe, caller.principal, case_id, content)
+    probe = await in_analysis_lane(request, add)
     found = len(probe["faces"])
     return redirect(
         f"/probes/{probe['id']}",
@@ -347,7 +354,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
-    probe = svc.casework.probe(caller.principal, probe_id)
+    probe = svc.casework.open_probe(caller.principal, probe_id)
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -358,13 +365,14 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         quality=[svc.settings.judge_quality(face) for face in probe["faces"]],
         collections=collections,
         top_k=DEFAULT_TOP_K,
-        max_top_k=MAX_TOP_K,
+        max_top_k=MAX_CANDIDATES,
     )
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
-def edit_probe(
+async def edit_probe(
     probe_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
     operation: Annotated[str, Form(max_length=10)],
@@ -375,8 +383,9 @@ def edit_probe(
     y2: Annotated[int | None, Form()] = None,
 ):
     box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
-    made = svc.casework.edit_probe(
-        caller.principal, probe_id, {"operation": operation, "degrees": degrees, "box": box}
+    edit = {"operation": operation, "degrees": degrees, "box": box}
+    made = await in_analysis_lane(
+        request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
     )
     return redirect(
         f"/probes/{made['id']}",
@@ -391,7 +400,7 @@ def run_search(
     svc: Svc,
     face: Annotated[int, Form(ge=0, le=1000)],
     collection: Annotated[str, Form(max_length=200)] = "",
-    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
+    top_k: Annotated[int, Form(ge=1, le=MAX_CANDIDATES)] = DEFAULT_TOP_K,
 ):
     search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
     return redirect(f"/searches/{search['id']}")
@@ -410,6 +419,8 @@ def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
     candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
+    if candidate is None and search["candidates_withheld"]:
+        raise Forbidden("the candidates are withheld from the requester until a lead is released")
     if candidate is None:
         raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
     probe = svc.casework.probe(caller.principal, search["probe_id"])
@@ -427,6 +438,12 @@ def review_queue(request: Request, caller: Signed, svc: Svc):
     return render(
         request, "reviews.html", caller, queue=svc.casework.review_queue(caller.principal)
     )
+
+
+@router.post("/searches/{search_id}/take", summary="Take a search from the review queue (form)")
+def take_review(search_id: Id, caller: Signed, svc: Svc):
+    svc.casework.take_review(caller.principal, search_id)
+    return redirect(f"/searches/{search_id}/review", f"Search {search_id} is assigned to you.")
 
 
 @router.get("/searches/{search_id}/review", summary="The review form")

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from facesift.api.routes import accounts, audit, cases, evaluations
+from facesift.api.routes import accounts, audit, cases, evaluations, optout
 
 router = APIRouter()
 router.include_router(accounts.router)
 router.include_router(cases.router)
 router.include_router(audit.router)
 router.include_router(evaluations.router)
+router.include_router(optout.router)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Literal
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from facesift.api.params import MAX_ID, Id
-from facesift.api.security import Signed, Svc
-from facesift.services.casework import MAX_TOP_K
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.lanes import in_analysis_lane
+from facesift.server.params import MAX_ID, Id
+from facesift.server.security import Signed, Svc
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
@@ -24,6 +25,9 @@ class NewCase(BaseModel):
     purpose: str = Field(max_length=2000)
     authorisation_id: str | None = Field(default=None, max_length=100)
     authorisation_expires: str | None = Field(default=None, max_length=10, description="ISO date")
+    collections: list[str] | None = Field(
+        default=None, max_length=50, description="the collections the case may search; none: all"
+    )
 
 
 class ProbeEdit(BaseModel):
@@ -35,7 +39,7 @@ class ProbeEdit(BaseModel):
 class NewSearch(BaseModel):
     face_index: int = Field(ge=0, le=1000)
     collection: str | None = Field(default=None, max_length=200)
-    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_CANDIDATES)
 
 
 class NewReview(BaseModel):
@@ -65,7 +69,7 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
-        "case": work.case(caller.principal, case_id),
+        "case": work.view_case(caller.principal, case_id),
         "probes": work.probes(caller.principal, case_id),
         "searches": work.searches(caller.principal, case_id),
         "timeline": work.timeline(caller.principal, case_id),
@@ -98,17 +102,20 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     status_code=201,
     summary="Upload a still probe photo (checked by content); finds its faces",
 )
-async def upload_probe(case_id: Id, file: UploadFile, caller: Signed, svc: Svc) -> dict:
+async def upload_probe(
+    case_id: Id, file: UploadFile, request: Request, caller: Signed, svc: Svc
+) -> dict:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
-    # In a worker thread, not on the event loop: the analysis takes up to a second or two.
     content = await file.read()
-    return await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
+    return await in_analysis_lane(
+        request, partial(svc.casework.add_probe, caller.principal, case_id, content)
+    )
 
 
 @router.get("/probes/{probe_id}", tags=["probes"])
 def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.probe(caller.principal, probe_id)
+    return svc.casework.open_probe(caller.principal, probe_id)
 
 
 @router.get("/probes/{probe_id}/image", tags=["probes"], response_class=Response)
@@ -123,8 +130,11 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     status_code=201,
     summary="Crop, rotate or mirror a probe: makes a derivative probe",
 )
-def edit_probe(probe_id: Id, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.edit_probe(caller.principal, probe_id, body.model_dump())
+async def edit_probe(
+    probe_id: Id, body: ProbeEdit, request: Request, caller: Signed, svc: Svc
+) -> dict:
+    edit = partial(svc.casework.edit_probe, caller.principal, probe_id, body.model_dump())
+    return await in_analysis_lane(request, edit)
 
 
 @router.post(
@@ -152,6 +162,22 @@ def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
 @router.get("/reviews/queue", tags=["reviews"], summary="Searches awaiting your review")
 def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.review_queue(caller.principal)
+
+
+class ReviewAssignment(BaseModel):
+    search_id: int
+    assigned_to_you: bool
+    reviewers_assigned: int = Field(description="reviewers assigned to the search (at most 2)")
+
+
+@router.post(
+    "/searches/{search_id}/assignment",
+    tags=["reviews"],
+    response_model=ReviewAssignment,
+    summary="Take a search from the review queue (at most two reviewers per search); audited",
+)
+def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
+    return ReviewAssignment(**svc.casework.take_review(caller.principal, search_id))
 
 
 @router.post("/searches/{search_id}/reviews", tags=["reviews"], status_code=201)

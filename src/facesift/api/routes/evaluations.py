@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facesift.api.security import Signed, Svc
 from facesift.governance import roles as rules
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
+from facesift.server.security import Signed, Svc
 from facesift.services.evaluation_report import render_html
 
 router = APIRouter(prefix="/api")

@@ -1,0 +1,87 @@
+"""``facesift optout request`` and ``facesift optout status``: opt-out by selfie for an
+operator taking a request in person or by post (the server has the public page)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facesift.cli.common import (
+    DataDir,
+    JsonFlag,
+    VectorsUrl,
+    configured,
+    console,
+    fail,
+    gallery_of,
+    print_json,
+)
+from facesift.errors import FacesiftError
+from facesift.services.calibration import load_calibration
+from facesift.services.optout import MAX_SELFIE_BYTES, OptOut
+from facesift.vision import FaceAnalyzer
+
+optout_app = typer.Typer(
+    rich_markup_mode=None, help="Opt-out by selfie: take a request, see its status."
+)
+
+
+@optout_app.command("request")
+def request_command(
+    selfies: Annotated[list[Path], typer.Argument(help="One to five selfies, one face each.")],
+    contact: Annotated[str, typer.Option(help="How to reach the person (required).")],
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Take an opt-out request: find the person's faces for a privacy officer to confirm,
+    keep their faces out from now on. Prints the reference number. Audited."""
+    try:
+        contents = [_read(path) for path in selfies]
+        config = configured(data_dir, vectors)
+        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
+        with gallery_of(config) as gallery:
+            service = OptOut(gallery, analyzer.analyze, load_calibration(analyzer.model_id))
+            receipt = service.request(contents, contact, "cli")
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print_json(receipt.__dict__)
+        return
+    console.print(
+        f"Request {receipt.reference} is {receipt.status.replace('_', ' ')}: "
+        f"{receipt.faces_found} face(s) found for a privacy officer to confirm."
+    )
+
+
+@optout_app.command("status")
+def status_command(
+    reference: Annotated[str, typer.Argument(help="The request's reference, OPT-XXXX-XXXX.")],
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The status of an opt-out request: counts, never photos."""
+    try:
+        with gallery_of(configured(data_dir, vectors)) as gallery:
+            status = OptOut(gallery, lambda pixels: None, None).status(reference)  # type: ignore[arg-type]
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    if as_json:
+        print_json(status)
+        return
+    console.print(
+        f"{status['reference']}: {status['status'].replace('_', ' ')}; "
+        f"{status['faces_found']} found, {status['faces_removed']} removed, "
+        f"{status['faces_kept']} not this person."
+    )
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise FacesiftError(f"{path} is not a file")
+    if path.stat().st_size > MAX_SELFIE_BYTES:
+        raise FacesiftError(f"{path} is over the limit of {MAX_SELFIE_BYTES:,} bytes")
+    return path.read_bytes()

@@ -1,0 +1,68 @@
+"""Blind until released: what the requester of a search may see of its candidate list.
+
+Two-person review is worth something only if the requester cannot act on the candidates
+before the reviewers have decided. So while a list is pending, its requester sees that it is
+pending and how many candidates it holds: no face ids, crops, source photos or provenance.
+Once released, they see the released lead and only it; after *no lead* or *inconclusive*,
+nothing that identifies anyone. The reviewers assigned to the search, and the supervisors and
+auditors who oversee the work, see the whole list; the disclosure packet they export holds
+everything. The same rules hide identifying details in the case timeline the requester reads.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from facesift.store.values import SearchStatus
+
+HIDDEN = "(withheld until the reviewers release a lead)"
+
+
+class View(StrEnum):
+    FULL = "full"  # assigned reviewers, supervisors, auditors
+    REQUESTER = "requester"  # the case's investigator: blind until released
+
+
+def full(search: dict) -> dict:
+    search["view"] = View.FULL
+    search["candidate_count"] = len(search["candidates"])
+    search["candidates_withheld"] = 0
+    return search
+
+
+def for_requester(search: dict) -> dict:
+    """The search as its requester may see it: counts, and the released lead only."""
+    count = len(search["candidates"])
+    lead = search.get("lead")
+    shown = [lead["candidate"]] if lead else []
+    search["view"] = View.REQUESTER
+    search["candidates"] = shown
+    search["candidate_count"] = count
+    search["candidates_withheld"] = count - len(shown)
+    search["reviews"] = [_review(r, search.get("lead_face_id")) for r in search["reviews"]]
+    return search
+
+
+def _review(review: dict, lead_face_id: int | None) -> dict:
+    face = review.get("candidate_face_id")
+    if face is not None and face != lead_face_id:
+        return review | {"candidate_face_id": None, "candidate": HIDDEN}
+    return review
+
+
+def timeline_event(event: dict, released_leads: dict[int, int]) -> dict:
+    """A case timeline event as the requester may read it: candidate ids only for a released
+    lead. ``released_leads``: search id -> lead face id, for the released searches."""
+    details = dict(event["details"])
+    if event["action"] == "search" and "candidate_face_ids" in details:
+        ids = details.pop("candidate_face_ids")
+        details["candidates"] = len(ids)
+    lead = released_leads.get(details.get("search_id"))  # type: ignore[arg-type]
+    for key in ("candidate_face_id", "lead_face_id"):
+        if details.get(key) is not None and details[key] != lead:
+            details[key] = HIDDEN
+    return event | {"details": details}
+
+
+def is_released(search: dict) -> bool:
+    return search["status"] == SearchStatus.RELEASED
