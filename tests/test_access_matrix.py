@@ -95,6 +95,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/audit/verify"): {"auditor"},
     ("GET", "/audit/export"): {"auditor"},
     ("GET", "/api/stats"): SIGNED_IN,
+    ("POST", "/api/evaluations"): {"auditor"},
     # The web pages: the same rules, through the same services.
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
@@ -278,6 +279,8 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
             }
         },
         ("POST", "/api/cases/{case_id}/probes"): {"files": {"file": ("p.jpg", photo)}},
+        # Not a zip: an auditor gets 400 (allowed, and nothing is run), the others 403.
+        ("POST", "/api/evaluations"): {"files": {"file": ("set.zip", b"not a zip")}},
         ("POST", "/login"): {"data": {"name": "ivan", "password": PASSWORD}},
         ("POST", "/cases/new"): {
             "data": {

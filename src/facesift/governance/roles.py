@@ -178,5 +178,10 @@ def require_read_audit(principal: Principal) -> None:
     _require_role(principal, Role.AUDITOR)
 
 
+def require_evaluate(principal: Principal) -> None:
+    """Running a labelled set through the system in a sandbox is the auditors' check."""
+    _require_role(principal, Role.AUDITOR)
+
+
 def require_team_activity(principal: Principal) -> None:
     _require_role(principal, Role.SUPERVISOR, Role.AUDITOR)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -46,7 +47,8 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
-from facesift.services.search import DEFAULT_TOP_K
+from facesift.services.quality_gate import Verdict, refusal_message
+from facesift.services.search import DEFAULT_TOP_K, shadow_hits
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.services.suppression import drop_suppressed
@@ -250,7 +252,7 @@ class Casework:
         embeddings = (
             np.stack([f.embedding for f in analysis.faces])
             if faces
-            else np.zeros((0, 128), np.float32)
+            else np.zeros((0, self._analyzer.embedder.dim), np.float32)
         )
         sha = hashlib.sha256(content).hexdigest()
         record = {
@@ -352,12 +354,28 @@ class Casework:
                 actor.name,
             )
             raise
+        verdict = self.settings.judge_quality(probe["faces"][face_index])
+        if verdict.level == Verdict.REFUSED:
+            self._audit.append(
+                "search_refused",
+                {
+                    **_case_ref(case),
+                    "probe_id": probe_id,
+                    "face": face_index,
+                    "reason": refusal_message(verdict),
+                    "quality": verdict.as_dict(),
+                },
+                actor.name,
+            )
+            raise SearchRefused(refusal_message(verdict))
+        warning = verdict.as_dict() if verdict.level == Verdict.WARNING else None
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
+        embedding = self.records.probe_embedding(probe_id, face_index)
         candidates, operating = scope.scoped_search(
             self.gallery,
             self._calibration,
-            self.records.probe_embedding(probe_id, face_index),
+            embedding,
             collections,
             top_k,
             self.settings.get("target_fpir"),
@@ -368,6 +386,7 @@ class Casework:
         candidates, suppressed = drop_suppressed(
             self.gallery.store, candidates, self._calibration.model_id
         )
+        shadow = _shadow_in_scope(self.gallery, embedding, collections, top_k, operating)
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
             "case_id": case["id"],
@@ -383,6 +402,8 @@ class Casework:
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
+            "quality_warning": json.dumps(warning) if warning else None,
+            "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
@@ -403,6 +424,8 @@ class Casework:
                     "gallery_size": size,
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],
+                    "quality_warning": warning,
+                    **({"shadow_candidates": len(shadow)} if shadow is not None else {}),
                     "suppressed_candidates": suppressed,
                 },
                 actor.name,
@@ -455,7 +478,10 @@ class Casework:
         if search is None:
             raise NotFound(f"there is no search {search_id}")
         access = self._search_access(actor, search)
+        search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
+        warning = search.get("quality_warning")
+        search["quality_warning"] = json.loads(warning) if warning else None
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.
@@ -478,9 +504,9 @@ class Casework:
         """A case's searches, or the whole team's activity for supervisors and auditors."""
         if case_id is not None:
             self.case(actor, case_id)
-            return self.records.searches(case_id=case_id)
+            return [_unshadowed(s) for s in self.records.searches(case_id=case_id)]
         rules.require_team_activity(actor)
-        return self.records.searches()
+        return [_unshadowed(s) for s in self.records.searches()]
 
     # -- review --------------------------------------------------------------------------------
 
@@ -498,7 +524,7 @@ class Casework:
             assigned = counts.get(search["id"], 0)
             if search["id"] in mine or assigned < REVIEWERS_PER_SEARCH:
                 queue.append(
-                    search
+                    _unshadowed(search)
                     | {
                         "assigned_to_you": search["id"] in mine,
                         "reviewers_assigned": assigned,
@@ -716,6 +742,27 @@ class Casework:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _shadow_in_scope(
+    gallery: Gallery, embedding: np.ndarray, collections: list[str] | None, top_k: int, operating
+) -> list[dict] | None:
+    """What the search finds in the shadow collections within its scope (None: none is)."""
+    if collections is None:
+        return shadow_hits(gallery, embedding, None, top_k, operating)
+    if not gallery.store.shadow_collections():
+        return None
+    found = [
+        hit
+        for name in collections
+        for hit in shadow_hits(gallery, embedding, name, top_k, operating) or []
+    ]
+    return sorted(found, key=lambda hit: hit["distance"])[:top_k]
+
+
+def _unshadowed(search: dict) -> dict:
+    """A search as anyone may see it: what it found in shadow collections is never shown."""
+    return {k: v for k, v in search.items() if k != "shadow_candidates"}
 
 
 def _case_ref(case: dict) -> dict:

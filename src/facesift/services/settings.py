@@ -19,6 +19,8 @@ from facesift.governance import policy, purpose_floor, retention_policy, search_
 from facesift.governance import roles as rules
 from facesift.governance.purpose_text import normalise
 from facesift.governance.roles import ALL_ROLES, Principal
+from facesift.services import promotion, quality_gate
+from facesift.services.gallery import MODELS_SETTING as GALLERY_MODELS_SETTING
 from facesift.store import Store
 from facesift.store.audit import CLI_ACTOR_PREFIX
 
@@ -36,6 +38,9 @@ DEFAULTS: dict[str, object] = {
     "trusted_hosts": [],
     # Roles whose holders must sign in with a TOTP code as well (see services.two_factor).
     "totp_required_roles": [],
+    quality_gate.WARNING_SETTING: quality_gate.DEFAULT_WARNING_FLOOR,
+    quality_gate.REFUSAL_SETTING: quality_gate.DEFAULT_REFUSAL_FLOOR,
+    promotion.TOLERANCE_SETTING: promotion.DEFAULT_TOLERANCE,
 }
 
 
@@ -135,6 +140,13 @@ def _check(key: str, value: object) -> object:
     if key == "retention":
         retention_policy.check_policy(value)
         return value
+    # Checked by the services that own them (their shapes are objects of limits).
+    if key in (quality_gate.WARNING_SETTING, quality_gate.REFUSAL_SETTING):
+        quality_gate.check_floor(key, value)
+        return value
+    if key == promotion.TOLERANCE_SETTING:
+        promotion.check_tolerance(value)
+        return value
     try:
         checked = _TYPES[key].validate_python(value)
     except ValidationError as exc:
@@ -154,8 +166,8 @@ class Settings:
         self._records = store.settings
 
     def get(self, key: str):
-        value = self._records.setting(key)
-        return DEFAULTS[key] if value is None else value
+        # A stored null is a value (the promotion gate turned off), not an unset key.
+        return self._records.setting_or(key, DEFAULTS[key])
 
     def all(self) -> dict[str, object]:
         return {key: self.get(key) for key in DEFAULTS}
@@ -170,11 +182,14 @@ class Settings:
             rules.require_change_settings(actor)
         value = _check(key, value)
         name = actor.name if actor else f"{CLI_ACTOR_PREFIX}operator"
+        details: dict = {}
+        if key == "target_fpir" and value != self.get(key):
+            details["promotion"] = self._threshold_promotion(value)  # type: ignore[arg-type]
         with self._store.transaction():
             before = self.get(key)
             self._records.put_setting(key, value, name)
             self._store.audit.append(
-                "setting_changed", {"key": key, "from": before, "to": value}, name
+                "setting_changed", {"key": key, "from": before, "to": value, **details}, name
             )
 
     def update(self, actor: Principal, values: dict[str, object]) -> list[str]:
@@ -186,6 +201,33 @@ class Settings:
         for key in changed:
             self.put(actor, key, values[key])
         return changed
+
+    def _threshold_promotion(self, target_fpir: float) -> dict:
+        """The promotion gate for a new default threshold: refused (Conflict) when the
+        newest auditors' evaluation of the gallery's model at this target FPIR shows a
+        per-group differential over the tolerance. With no such evaluation (or one without
+        groups) the change is allowed, and its audit entry says so."""
+        tolerance = self.get(promotion.TOLERANCE_SETTING)
+        models = self._store.settings.setting(GALLERY_MODELS_SETTING)
+        model_id = models.get("embedder") if isinstance(models, dict) else None
+        runs = [
+            e.details
+            for e in self._store.audit.entries(action="evaluation_run")
+            if e.details.get("model_id") == model_id
+            and e.details.get("target_fpir") == target_fpir
+            and e.details.get("differentials")
+        ]
+        if tolerance is None or not runs:
+            return {"gate": "off" if tolerance is None else "no grouped evaluation"}
+        return promotion.check_promotion(runs[-1], model_id, tolerance)
+
+    def judge_quality(self, face: dict) -> quality_gate.QualityVerdict:
+        """The quality gate's verdict on a described probe face, at the current floors."""
+        return quality_gate.judge(
+            face,
+            self.get(quality_gate.WARNING_SETTING),
+            self.get(quality_gate.REFUSAL_SETTING),
+        )
 
     def refused_purposes(self) -> list[policy.RefusedPurpose]:
         return policy.refused_purposes(purpose_floor.with_floor(self.get("refused_purposes")))

@@ -316,6 +316,11 @@ class SettingRecords:
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return json.loads(row["value"]) if row else None
 
+    def setting_or(self, key: str, default: object) -> object:
+        """The stored value (a stored null included), else ``default``."""
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
     def put_setting(self, key: str, value: object, actor: str) -> None:
         self._db.execute(
             "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"

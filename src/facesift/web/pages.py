@@ -367,6 +367,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         caller,
         probe=probe,
         faces=_faces_in_percent(probe),
+        quality=[svc.settings.judge_quality(face) for face in probe["faces"]],
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
@@ -656,11 +657,25 @@ def change_settings(
     searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
     max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
     target_fpir_percent: Annotated[float | None, Form(ge=0.0001, le=100)] = None,
+    quality_warning_floor: Annotated[str | None, Form(max_length=2_000)] = None,
+    quality_refusal_floor: Annotated[str | None, Form(max_length=2_000)] = None,
+    promotion_max_group_ratio: Annotated[str | None, Form(max_length=50)] = None,
 ):
     try:
         refused = json.loads(refused_purposes)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
+    optional = {}  # JSON fields: absent from an older form, left as they are
+    for key, text in (
+        ("quality_warning_floor", quality_warning_floor),
+        ("quality_refusal_floor", quality_refusal_floor),
+        ("promotion_max_group_ratio", promotion_max_group_ratio),
+    ):
+        if text is not None and text.strip():
+            try:
+                optional[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{key} is not valid JSON: {exc}") from None
     wanted = {
         "offense_categories": [
             line.strip() for line in offense_categories.splitlines() if line.strip()
@@ -671,7 +686,7 @@ def change_settings(
     }
     if target_fpir_percent is not None:  # the settings' own check says which rates are allowed
         wanted["target_fpir"] = round(target_fpir_percent / 100, 8)
-    changed = svc.settings.update(caller.principal, wanted)
+    changed = svc.settings.update(caller.principal, wanted | optional)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
 
