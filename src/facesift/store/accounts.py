@@ -154,6 +154,16 @@ class AccountRecords:
             f"UPDATE users SET {assignments} WHERE id = ?", (*values.values(), user_id)
         )
 
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        """Record ``step`` as the last accepted code's, if it is newer: False when another
+        sign-in used this code (or a later one) first, so a code works only once."""
+        updated = self._db.execute(
+            "UPDATE users SET totp_last_step = ? WHERE id = ?"
+            " AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            (step, user_id, step),
+        )
+        return updated.rowcount == 1
+
     def active_admin_count(self) -> int:
         return self._db.execute(
             "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id"
