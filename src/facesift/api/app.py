@@ -6,8 +6,11 @@ Guards, outermost first:
 - no app-wide lock: each request's worker thread has its own database connection (see
   ``store.database.Database``), so page views, reviews and searches run side by side and a
   probe's analysis holds up nobody but its own request;
-- a request body over the upload limit is refused before it is read;
-- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
+- a request body over the upload limit is refused before it is read, and any body on a
+  method that takes none; JSON with non-finite numbers or lone surrogates is 422; a Host
+  not in the ``trusted_hosts`` setting is 400 (see ``input_guard``);
+- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store), and
+  over HTTPS ``Strict-Transport-Security``.
 """
 
 from __future__ import annotations
