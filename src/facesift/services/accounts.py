@@ -125,6 +125,7 @@ class Accounts:
         self._store = store
         self.records = store.accounts
         self.limiter = SignInLimiter()
+        self.sign_ons = store.sign_ons  # single sign-ons under way
 
     @property
     def _audit(self):

@@ -316,6 +316,33 @@ class AccountRecords:
         )
 
 
+class SignOnRecords:
+    """Single sign-ons under way (``services.single_sign_on``): each read once, then gone."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def add(self, state_hash: str, nonce: str, verifier: str, redirect_uri: str, expires: str):
+        self._db.execute("DELETE FROM oidc_pending WHERE expires_at < ?", (utc_now(),))
+        self._db.execute(
+            "INSERT INTO oidc_pending (state_hash, nonce, verifier, redirect_uri, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (state_hash, nonce, verifier, redirect_uri, expires),
+        )
+
+    def take(self, state_hash: str) -> Record | None:
+        """The pending sign-in, removed; None if unknown, already taken or expired."""
+        row = self._db.execute(
+            "SELECT * FROM oidc_pending WHERE state_hash = ?", (state_hash,)
+        ).fetchone()
+        if row is None:
+            return None
+        deleted = self._db.execute("DELETE FROM oidc_pending WHERE state_hash = ?", (state_hash,))
+        if deleted.rowcount != 1 or row["expires_at"] < utc_now():
+            return None  # another process took it first, or it is stale
+        return row
+
+
 class SettingRecords:
     """Key/value settings, JSON values."""
 

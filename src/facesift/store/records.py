@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
-from facesift.store.accounts import AccountRecords, SettingRecords
+from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
@@ -57,6 +57,7 @@ class Store:
         self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE)
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
+        self.sign_ons = SignOnRecords(self.db)
         self.cases = CaseRecords(self.db)
 
     @property
