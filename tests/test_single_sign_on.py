@@ -124,3 +124,14 @@ def test_without_configuration_there_is_no_single_sign_on(fresh_world: World) ->
     with TestClient(fresh_world.app()) as c:
         assert c.get("/login/oidc", follow_redirects=False).status_code == 404
         assert "/login/oidc" not in c.get("/login").text
+
+
+def test_another_server_process_can_finish_a_sign_in(sso_app, fresh_world: World) -> None:
+    """With ``serve --workers N`` the provider may send the browser back to another process:
+    the pending sign-in is in the database, not in one process's memory."""
+    start = sso_app.get("/login/oidc", follow_redirects=False)
+    back = urlsplit(_through_the_provider(start.headers["location"], "rita"))
+    with TestClient(fresh_world.app(), cookies=dict(sso_app.cookies)) as other:
+        finished = other.get(f"{back.path}?{back.query}", follow_redirects=False)
+        assert finished.status_code == 200, finished.headers.get("location")
+        assert other.get("/api/me").json()["user"]["name"] == "rita"

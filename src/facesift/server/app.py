@@ -7,8 +7,11 @@ Guards, outermost first:
 - no app-wide lock: each request's worker thread has its own database connection (see
   ``store.database.Database``), so page views, reviews and searches run side by side and a
   probe's analysis holds up nobody but its own request;
-- a request body over the upload limit is refused before it is read;
-- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
+- a request body over the upload limit is refused before it is read, and any body on a
+  method that takes none; JSON with non-finite numbers or lone surrogates is 422; a Host
+  not in the ``trusted_hosts`` setting is 400 (see ``input_guard``);
+- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store), and
+  over HTTPS ``Strict-Transport-Security``.
 """
 
 from __future__ import annotations
@@ -155,7 +158,8 @@ def _add_guards(app: FastAPI) -> None:
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
-        refused = _refused_input(request, svc)
+        # In a worker thread: the trusted hosts are a setting, read from the database.
+        refused = await anyio.to_thread.run_sync(_refused_input, request, svc)
         if refused is not None:
             return _secure(refused, path)
         if _cross_site(request):

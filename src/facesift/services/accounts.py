@@ -125,6 +125,7 @@ class Accounts:
         self._store = store
         self.records = store.accounts
         self.limiter = SignInLimiter()
+        self.sign_ons = store.sign_ons  # single sign-ons under way
 
     @property
     def _audit(self):
@@ -226,7 +227,9 @@ class Accounts:
 
     # -- changes a second person approves ------------------------------------------------------
 
-    def request_roles(self, actor: Principal, user_id: int, role_names: list[str]):
+    def request_roles(
+        self, actor: Principal, user_id: int, role_names: list[str]
+    ) -> AccountRequest:
         """An admin asks for ``user_id``'s roles to become ``role_names``."""
         rules.require_request_account_change(actor, user_id)
         user, roles = self.user(user_id), parse_roles(role_names)
@@ -305,10 +308,11 @@ class Accounts:
         if not valid:
             self._failed(name, "code", "bad or expired one-time code", user is not None, address)
             raise Unauthenticated("the one-time code is wrong or has expired")
+        new_hash = hash_password(new)  # before the transaction: never hash holding its lock
         with self._store.transaction():
             self.records.update_user(
                 user.id,
-                password_hash=hash_password(new),
+                password_hash=new_hash,
                 reset_code_hash=None,
                 reset_code_expires=None,
             )
@@ -366,10 +370,11 @@ class Accounts:
             raise Forbidden("in the app, a password reset waits for a supervisor's approval")
         user = self.user(user_id)
         one_time = None if password else generate_password()
+        new_hash = hash_password(password or one_time)
         with self._store.transaction():
             self.records.update_user(
                 user_id,
-                password_hash=hash_password(password or one_time),
+                password_hash=new_hash,
                 reset_code_hash=None,
                 reset_code_expires=None,
             )
@@ -397,8 +402,9 @@ class Accounts:
             raise Forbidden("the current password is wrong")
         if new == current:
             raise InvalidInput("the new password must differ from the current one")
+        new_hash = hash_password(new)  # before the transaction: never hash holding its lock
         with self._store.transaction():
-            self.records.update_user(user.id, password_hash=hash_password(new))
+            self.records.update_user(user.id, password_hash=new_hash)
             keep = token_hash(session_token) if session_token else None
             self.records.delete_sessions_of(user.id, keep=keep)
             self.records.revoke_tokens_of(user.id)
@@ -535,10 +541,9 @@ class Accounts:
             raise Unauthenticated("wrong user name or password, or the account is not active")
         if user.totp_secret is not None:
             step = two_factor.accepted_step(user.totp_secret, totp_code, user.totp_last_step)
-            if step is None:
+            if step is None or not self.records.advance_totp_step(user.id, step):
                 self._failed(name, via, "missing or wrong two-factor code", True, address)
                 raise Unauthenticated("a valid two-factor code from your app is needed")
-            self.records.update_user(user.id, totp_last_step=step)
         token, csrf = new_token(), new_token()
         with self._store.transaction():
             self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))

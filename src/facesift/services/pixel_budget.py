@@ -67,8 +67,8 @@ class PixelBudget:
 def claimed_pixels(content: bytes) -> int:
     """What the image's header claims (0 if it has none; the decoder then says why)."""
     try:
-        with warnings.catch_warnings():  # a bomb's size is only read here; decode refuses it
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # only the header is read; decoding says what is wrong
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(content)) as image:
                 width, height = image.size
                 return width * height

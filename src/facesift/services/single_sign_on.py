@@ -14,17 +14,17 @@ Configured by the environment of ``facesift serve`` (unset: no single sign-on):
 Checks, each refusing the sign-in: the ``state`` must be one this process issued, within
 10 minutes, to this browser (a cookie carries it); the code is exchanged with the PKCE
 verifier; the ID token's signature (the provider's published keys), issuer, audience,
-expiry and ``nonce`` are verified. Pending sign-ins are kept in this process's memory.
+expiry and ``nonce`` are verified. Pending sign-ins are kept in the database (by the hash
+of their state, used once), so any of the server's processes can finish one.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import threading
-import time
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from authlib.common.security import generate_token
@@ -34,13 +34,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from facesift.errors import NotFound, Unauthenticated
+from facesift.governance.secrets import token_hash
+from facesift.store.accounts import SignOnRecords
 
 with warnings.catch_warnings():  # Authlib would rather have httpx2; httpx works as well
     warnings.simplefilter("ignore")
     from authlib.integrations.httpx_client import OAuth2Client
 
 PENDING_SECONDS = 600
-MAX_PENDING = 10_000
 HTTP_TIMEOUT = 10.0
 
 
@@ -64,19 +65,9 @@ class OidcConfig:
         )
 
 
-@dataclass(frozen=True)
-class _Pending:
-    nonce: str
-    verifier: str
-    redirect_uri: str
-    expires: float
-
-
 class SingleSignOn:
     def __init__(self, config: OidcConfig | None):
         self.config = config
-        self._pending: dict[str, _Pending] = {}
-        self._lock = threading.Lock()
         self._metadata: dict | None = None
 
     @property
@@ -108,16 +99,14 @@ class SingleSignOn:
             timeout=HTTP_TIMEOUT,
         )
 
-    def start(self, redirect_uri: str) -> tuple[str, str]:
+    def start(self, redirect_uri: str, pending: SignOnRecords) -> tuple[str, str]:
         """The provider's URL to send the browser to, and the state to keep in a cookie."""
+        self._require()
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(48)
-        with self._lock:
-            now = time.monotonic()
-            for key in [k for k, p in self._pending.items() if p.expires < now]:
-                del self._pending[key]
-            if len(self._pending) >= MAX_PENDING:
-                raise Unauthenticated("too many sign-ins are under way; try again shortly")
-            self._pending[state] = _Pending(nonce, verifier, redirect_uri, now + PENDING_SECONDS)
+        expires = datetime.now(UTC) + timedelta(seconds=PENDING_SECONDS)
+        pending.add(
+            token_hash(state), nonce, verifier, redirect_uri, expires.isoformat("T", "microseconds")
+        )
         url, _ = self._client(redirect_uri).create_authorization_url(
             self._discovery()["authorization_endpoint"],
             state=state,
@@ -127,24 +116,22 @@ class SingleSignOn:
         assert create_s256_code_challenge(verifier) in url  # PKCE is really sent
         return url, state
 
-    def finish(self, state: str, cookie_state: str | None, code: str) -> str:
+    def finish(
+        self, state: str, cookie_state: str | None, code: str, pending: SignOnRecords
+    ) -> str:
         """The facesift account name the provider vouches for."""
         config = self._require()
-        with self._lock:
-            pending = self._pending.pop(state, None)
-        if (
-            pending is None
-            or pending.expires < time.monotonic()
-            or not cookie_state
-            or not secrets.compare_digest(state, cookie_state)
-        ):
-            raise Unauthenticated("this sign-in is unknown, expired or from another browser")
+        if not cookie_state or not secrets.compare_digest(state, cookie_state):
+            raise Unauthenticated("this sign-in was started in another browser")
+        row = pending.take(token_hash(state))
+        if row is None:
+            raise Unauthenticated("this sign-in is unknown, used or expired; start again")
         metadata = self._discovery()
         try:
-            token = self._client(pending.redirect_uri).fetch_token(
+            token = self._client(row["redirect_uri"]).fetch_token(
                 metadata["token_endpoint"],
                 code=code,
-                code_verifier=pending.verifier,
+                code_verifier=row["verifier"],
                 grant_type="authorization_code",
             )
         except Exception as exc:  # the provider refused the code: any error is a refusal
@@ -159,7 +146,7 @@ class SingleSignOn:
             iss={"essential": True, "value": config.issuer},
             aud={"essential": True, "value": config.client_id},
             exp={"essential": True},
-            nonce={"essential": True, "value": pending.nonce},
+            nonce={"essential": True, "value": row["nonce"]},
         )
         try:
             claims = jwt.decode(token["id_token"], keys).claims

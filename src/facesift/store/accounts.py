@@ -154,6 +154,16 @@ class AccountRecords:
             f"UPDATE users SET {assignments} WHERE id = ?", (*values.values(), user_id)
         )
 
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        """Record ``step`` as the last accepted code's, if it is newer: False when another
+        sign-in used this code (or a later one) first, so a code works only once."""
+        updated = self._db.execute(
+            "UPDATE users SET totp_last_step = ? WHERE id = ?"
+            " AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            (step, user_id, step),
+        )
+        return updated.rowcount == 1
+
     def active_admin_count(self) -> int:
         return self._db.execute(
             "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id"
@@ -304,6 +314,33 @@ class AccountRecords:
             "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
             (utc_now(), token_id),
         )
+
+
+class SignOnRecords:
+    """Single sign-ons under way (``services.single_sign_on``): each read once, then gone."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def add(self, state_hash: str, nonce: str, verifier: str, redirect_uri: str, expires: str):
+        self._db.execute("DELETE FROM oidc_pending WHERE expires_at < ?", (utc_now(),))
+        self._db.execute(
+            "INSERT INTO oidc_pending (state_hash, nonce, verifier, redirect_uri, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (state_hash, nonce, verifier, redirect_uri, expires),
+        )
+
+    def take(self, state_hash: str) -> Record | None:
+        """The pending sign-in, removed; None if unknown, already taken or expired."""
+        row = self._db.execute(
+            "SELECT * FROM oidc_pending WHERE state_hash = ?", (state_hash,)
+        ).fetchone()
+        if row is None:
+            return None
+        deleted = self._db.execute("DELETE FROM oidc_pending WHERE state_hash = ?", (state_hash,))
+        if deleted.rowcount != 1 or row["expires_at"] < utc_now():
+            return None  # another process took it first, or it is stale
+        return row
 
 
 class SettingRecords:

@@ -123,9 +123,9 @@ OIDC_COOKIE_PATH = "/login/oidc"
 
 
 @router.get("/login/oidc", summary="Sign in through the identity provider (OpenID Connect)")
-def oidc_start(request: Request):
+def oidc_start(request: Request, svc: Svc):
     sso = request.app.state.single_sign_on
-    url, state = sso.start(str(request.url_for("oidc_callback")))
+    url, state = sso.start(str(request.url_for("oidc_callback")), svc.accounts.sign_ons)
     response = RedirectResponse(url, status_code=303)
     # Lax, not Strict: the browser must send it when the provider sends it back here.
     response.set_cookie(
@@ -152,7 +152,7 @@ def oidc_callback(
     state: Annotated[str, Query(max_length=256)],
 ):
     sso = request.app.state.single_sign_on
-    name = sso.finish(state, request.cookies.get(OIDC_STATE_COOKIE), code)
+    name = sso.finish(state, request.cookies.get(OIDC_STATE_COOKIE), code, svc.accounts.sign_ons)
     session = svc.accounts.sign_in_vouched(name, sso.config.issuer, client_address(request))
     # A page, not a redirect: after the provider's cross-site redirect a browser would not
     # send the new SameSite=Strict cookie along a redirect chain; a same-site step it does.
