@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from facesift.api.schemas import EvaluationOut
 from facesift.governance import roles as rules
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
 from facesift.server.security import Signed, Svc
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/api")
 
 @router.post(
     "/evaluations",
+    response_model=EvaluationOut,
     tags=["evaluations"],
     summary="Run a labelled zip (labels.csv and its photos) in a sandbox; auditors only",
 )
