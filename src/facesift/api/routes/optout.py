@@ -127,6 +127,7 @@ def decide_face(
 @router.get(
     "/requests/{request_id}/selfies/{n}",
     response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
     summary="A selfie of a request in review (privacy officers); audited",
 )
 def selfie(request_id: Id, n: int, caller: Signed, svc: Svc) -> Response:
@@ -136,6 +137,7 @@ def selfie(request_id: Id, n: int, caller: Signed, svc: Svc) -> Response:
 @router.get(
     "/faces/{face_id}/crop",
     response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
     summary="A gallery face awaiting an opt-out decision, cropped (privacy officers)",
 )
 def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
