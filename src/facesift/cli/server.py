@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,7 +104,7 @@ def serve(
     if bool(config.server.certfile) != bool(config.server.keyfile):
         raise fail("--certfile and --keyfile go together", 2)
     # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
-    transport = {
+    transport: dict[str, Any] = {
         "ssl_certfile": config.server.certfile,
         "ssl_keyfile": config.server.keyfile,
         "proxy_headers": True,
