@@ -8,6 +8,7 @@ px, found only with a lower --min-face), and a half-size face (about 55 px: a wa
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,9 +226,10 @@ def test_admins_set_the_floors_on_the_settings_page(client, fresh_world) -> None
     world = fresh_world
     page = client.get("/settings", headers=world.auth("audrey"))
     assert "Probe quality: refusal floor" in page.text and "min_sharpness" in page.text
+    current = client.get("/api/settings", headers=world.auth("audrey")).json()
     form = {
-        "offense_categories": "robbery",
-        "refused_purposes": "[]",
+        "offense_categories": "\n".join(current["offense_categories"]),
+        "refused_purposes": json.dumps(current["refused_purposes"]),
         "searches_per_minute": "10",
         "max_upload_bytes": "10485760",
         "quality_warning_floor": '{"min_face_px": 80}',
