@@ -107,6 +107,11 @@ class ServerSettings(BaseModel):
     workers: int = Field(1, ge=1, le=64)
     # Probe analyses at once in each server process; 0: one per core.
     probe_workers: int = Field(0, ge=0, le=256)
+    # HTTPS: a PEM certificate and its private key (both or neither).
+    certfile: str | None = None
+    keyfile: str | None = None
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are trusted.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class Config(BaseSettings):

@@ -45,6 +45,7 @@ from facesift.schemas import ImageAnalysis
 from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
 from facesift.services.quality_gate import Verdict, refusal_message
 from facesift.services.search import DEFAULT_TOP_K, shadow_hits
@@ -102,6 +103,7 @@ class Casework:
         self._calibration = calibration
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
+        self.pixels = PixelBudget()  # pixels decoded and analysed at once, server-wide
 
     @property
     def _audit(self):
@@ -195,8 +197,9 @@ class Casework:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        pixels, media_type = _decode_upload(content, limit)
-        analysis = self._analyze(pixels)
+        with self.pixels.holding(claimed_pixels(content)):
+            pixels, media_type = _decode_upload(content, limit)
+            analysis = self._analyze(pixels)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
@@ -204,10 +207,11 @@ class Casework:
         parent = self.probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")  # lossless: the edit is the only change
-        analysis = self._analyze(np.asarray(image))
+        with self.pixels.holding(parent["width"] * parent["height"]):
+            image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")  # lossless: the edit is the only change
+            analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
         return self._store_probe(
             actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit

@@ -227,9 +227,16 @@ class Gallery:
         if updated != self.store.settings.setting(MODELS_SETTING):
             self.store.settings.put_setting(MODELS_SETTING, updated, "ingest")
 
-    def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
+    def add_images(
+        self,
+        collection: str,
+        images: Sequence[StoredImage],
+        audit: tuple[str, dict] | None = None,
+    ) -> int:
         """Store images with their faces in one transaction, then index the faces. Refuses
-        (Conflict) faces embedded by another model than the gallery's."""
+        (Conflict) faces embedded by another model than the gallery's. ``audit``: an entry
+        (action, details) written in the same transaction, so no stored image goes
+        unaudited even if the process is killed right after."""
         if not images:
             return 0
         face_ids: list[int] = []
@@ -240,6 +247,8 @@ class Gallery:
             for image in images:
                 face_ids += self.store.add_image(collection_id, image)
                 vectors += [face.embedding for face in image.analysis.faces]
+            if audit is not None:
+                self.store.audit.append(*audit)
         if face_ids:
             groups = np.full(len(face_ids), collection_id, dtype=np.int64)
             with self._lock:

@@ -20,7 +20,7 @@ import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
 from facesift.store.accountability import ReviewAssignments, Tombstones
-from facesift.store.accounts import AccountRecords, SettingRecords
+from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
@@ -61,6 +61,7 @@ class Store:
         self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE)
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
+        self.sign_ons = SignOnRecords(self.db)
         self.cases = CaseRecords(self.db)
         self.tombstones = Tombstones(self.db)
         self.review_assignments = ReviewAssignments(self.db)
