@@ -177,8 +177,8 @@ def _print_open_set(report: OpenSetReport) -> None:
     )
     for column in ("technique", "gallery"):
         table.add_column(column)
-    for point in open_set_study.FPIR_POINTS:
-        table.add_column(f"FNIR @ FPIR {point:.1%}", justify="right")
+    for fpir in open_set_study.FPIR_POINTS:
+        table.add_column(f"FNIR @ FPIR {fpir:.1%}", justify="right")
     table.add_column("rank-1", justify="right")
     table.add_column("rank-10", justify="right")
     for t in report.techniques:
