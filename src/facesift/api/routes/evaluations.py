@@ -9,7 +9,6 @@ from facesift.api.schemas import EvaluationOut
 from facesift.governance import roles as rules
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
 from facesift.server.security import Signed, Svc
-from facesift.services.evaluation_report import render_html
 
 router = APIRouter(prefix="/api")
 
@@ -34,4 +33,6 @@ async def run_evaluation(
     report = await run_in_threadpool(
         svc.evaluations.run, caller.principal, content, target_fpir, columns
     )
+    from facesift.services.evaluation_report import render_html  # matplotlib: when needed
+
     return report.as_dict() | {"html": await run_in_threadpool(render_html, report)}
