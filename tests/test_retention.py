@@ -141,3 +141,24 @@ def test_the_retention_policy_is_printed_for_the_public(
     ).stdout
     assert "Probe photos" in text and "30 days after the case is closed" in text
     assert "audit log: for the life of the system" in text
+
+
+def test_the_server_runs_retention_by_itself(server_world: World, tmp_path: Path) -> None:
+    import time
+
+    from facesift.api import create_app
+
+    w = server_world.copy_to(tmp_path / "data")
+    app = create_app(w.data_dir, database_url=w.database_url, retention_hours=0.5 / 3600)
+    with TestClient(app) as c:
+        deadline = time.monotonic() + 30
+        receipts: list = []
+        while not receipts and time.monotonic() < deadline:
+            time.sleep(0.2)
+            receipts = c.get(
+                "/api/audit",
+                params={"action": "retention_destroyed"},
+                headers=w.auth("audrey"),
+            ).json()["entries"]
+        assert receipts and receipts[0]["actor"] == "retention"
+        assert c.app.state.retention_task.runs >= 1

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from facesift.api import routes
 from facesift.compose import Services, open_services
 from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput
+from facesift.services import retention
 from facesift.vision import VisionConfig
 from facesift.web import optout_pages, pages
 
@@ -71,6 +72,7 @@ def create_app(
     database_url: str | None = None,
     probe_workers: int | None = None,
     vectors: str | None = None,
+    retention_hours: float | None = None,
 ) -> FastAPI:
     """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``.
     ``probe_workers``: probe analyses at once (None: one per core). ``vectors``: a Milvus URL
@@ -81,9 +83,20 @@ def create_app(
         app.state.services = open_services(
             data_dir, database_url, vision, probe_workers=probe_workers, vectors=vectors
         )
+        svc = app.state.services
+        task = (
+            retention.RetentionTask(
+                svc.gallery, lambda: svc.settings.get("retention"), retention_hours * 3600
+            ).start()
+            if retention_hours
+            else None
+        )
+        app.state.retention_task = task
         try:
             yield
         finally:
+            if task is not None:
+                task.stop()
             app.state.services.close()
 
     app = FastAPI(

@@ -62,6 +62,14 @@ def serve(
     ] = 0,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
+    retention_hours: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Run retention every H hours in the server (0: off; one server process only; "
+            "with --workers, cron 'facesift retention run').",
+        ),
+    ] = 0,
 ) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -73,6 +81,12 @@ def serve(
     url = resolve_url(folder, database.url)
     if workers > 1 and dialect_of(url) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
+    if workers > 1 and retention_hours:
+        raise fail(
+            "--retention-hours runs in one server process; with --workers, cron "
+            "'facesift retention run' instead",
+            2,
+        )
     with _accounts(data_dir) as accounts:
         if not accounts.has_admin():
             errors.print(
@@ -87,6 +101,7 @@ def serve(
             database_url=database.url,
             probe_workers=probe_workers or None,
             vectors=vectors,
+            retention_hours=retention_hours or None,
         )
         uvicorn.run(app, host=host, port=port, access_log=False)
         return
