@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from facesift.api.app import create_app
 from facesift.compose import open_store
+from facesift.config import Config, VisionSettings
+from facesift.server.app import create_app
 from facesift.services.accounts import Accounts
 from facesift.store.transfer import copy_database
-from facesift.vision import VisionConfig
 from tests.conftest import FIXTURE, photos
 from tests.helpers import run_cli
 from tests.postgres import PostgresServer
@@ -62,10 +62,17 @@ class World:
         env = {"FACESIFT_DATABASE_URL": self.database_url} if self.database_url else {}
         return env | ({"FACESIFT_VECTORS": self.vectors} if self.vectors else {})
 
-    def app(self, vision: VisionConfig | None = None) -> FastAPI:
-        return create_app(
-            self.data_dir, vision, database_url=self.database_url, vectors=self.vectors
+    def config(self, **vision: object) -> Config:
+        """This world's configuration; ``vision``: fields of ``VisionSettings``."""
+        return Config(
+            home=self.data_dir,
+            database_url=self.database_url,
+            vectors=self.vectors,
+            vision=VisionSettings(**vision),
         )
+
+    def app(self, **vision: object) -> FastAPI:
+        return create_app(self.config(**vision))
 
     def copy_to(self, target: Path) -> World:
         shutil.copytree(self.data_dir, target)

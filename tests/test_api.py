@@ -12,14 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from facesift.api import create_app
 from facesift.compose import open_store
+from facesift.config import Config
+from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.governance.secrets import token_hash
+from facesift.server import create_app
 from facesift.services.casework import LEAD_NOTICE
 from facesift.store.audit import entry_hash
-from facesift.vision import VisionConfig
 from tests.bad_files import decompression_bomb_png
-from tests.conftest import GALLERY_FACES
+from tests.conftest import FIXTURE, GALLERY_FACES
+from tests.helpers import run_cli, run_json
 from tests.server_world import PASSWORD, PROBE, STRANGER, World, build_world
 
 pytestmark = pytest.mark.slow
@@ -130,7 +132,7 @@ def audit_actions(client: TestClient, world: World, **filters) -> list[dict]:
 
 
 def test_a_server_without_an_admin_serves_nothing_but_health(tmp_path) -> None:
-    with TestClient(create_app(tmp_path / "empty")) as c:
+    with TestClient(create_app(Config(home=tmp_path / "empty"))) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         for path in ("/api/me", "/openapi.json", "/login", "/"):
             response = c.get(path)
@@ -440,7 +442,7 @@ def test_a_probe_too_big_to_scan_whole_says_so_and_a_crop_restores_the_small_fac
     small a face was looked for, in the API and on its page; cropping to the area of
     interest makes a probe small enough to be searched down to 40 px again. (The default
     detector scans photos up to the 50 MP decode limit whole.)"""
-    with TestClient(world.app(VisionConfig(detector="hog"))) as client:
+    with TestClient(world.app(detector="hog")) as client:
         _probe_too_big_to_scan_whole(client, world)
 
 
@@ -1001,6 +1003,64 @@ def test_other_requests_are_answered_while_a_probe_is_analysed(server_world, tmp
     assert len(waits) >= 10 and max(waits) < min(uploads) / 2, (max(waits), uploads)
 
 
+def test_uploads_waiting_for_analysis_never_hold_up_page_views(server_world, tmp_path) -> None:
+    """More uploads at once than the server has worker threads (40), with one analysis
+    process: they wait in the analysis lane (``server.lanes``), and reads are answered
+    meanwhile. Without the lane a read waited behind the uploads for a free thread."""
+    import threading
+    import time
+    import urllib.request
+
+    from tests.browser_support import start_server
+
+    photo = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((1000, 1000)).save(photo, format="JPEG", quality=90)
+    w = server_world.copy_to(tmp_path / "data")
+    env = w.env() | {"FACESIFT_SERVER__PROBE_WORKERS": "1"}
+    with start_server(w.data_dir, env) as server:
+
+        def call(path: str, who: str, data: bytes | None = None, kind: str = "") -> dict:
+            headers = w.auth(who) | ({"Content-Type": kind} if kind else {})
+            request = urllib.request.Request(server.url_for(path), data=data, headers=headers)
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.load(response)
+
+        grounds = {"reference": "LANE-1", "offense_category": "robbery"}
+        grounds["purpose"] = "identify the suspect in a robbery"
+        case = call("/api/cases", "ivan", json.dumps(grounds).encode(), "application/json")
+        boundary = "facesift-lane"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+            ).encode()
+            + photo.getvalue()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        done: list[float] = []
+
+        def upload() -> None:
+            path = f"/api/cases/{case['id']}/probes"
+            call(path, "ivan", body, f"multipart/form-data; boundary={boundary}")
+            done.append(time.monotonic())
+
+        uploads = [threading.Thread(target=upload) for _ in range(48)]
+        started = time.monotonic()
+        for thread in uploads:
+            thread.start()
+        time.sleep(0.5)
+        waits = []
+        while len(done) < 36:  # at least 12 uploads still waiting, more than 40 at first
+            begun = time.monotonic()
+            call("/api/me", "rita")
+            waits.append(time.monotonic() - begun)
+            time.sleep(0.05)
+        for thread in uploads:
+            thread.join()
+    assert len(done) == 48 and max(done) - started > 3, "the uploads must queue"
+    assert len(waits) >= 10 and max(waits) < 0.75, (max(waits), len(waits))
+
+
 def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> None:
     """Probes are analysed in a pool of processes. One killed (SIGKILL: out of memory, an
     operator) while it analyses an upload, or while idle, costs that upload a retry in a
@@ -1044,3 +1104,51 @@ def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> N
 
     response = upload(client, world, case["id"], PROBE.read_bytes())
     assert response.status_code == 201, response.text
+
+
+# -- one configuration, one set of limits ----------------------------------------------------------
+
+
+def test_the_server_and_the_command_line_find_the_same_faces_in_a_probe(client, world) -> None:
+    """One probe preset (``VisionSettings.for_probes``): a photo that gives a face to search
+    in one gives it in the other."""
+    group = FIXTURE / "group" / "insightface_t1.jpg"
+    case = open_case(client, world)
+    served = upload(client, world, case["id"], group.read_bytes()).json()
+    code, listed = run_json("faces", group, data_dir=None)  # stores nothing
+    assert code == 0
+    assert [f["box"] for f in served["faces"]] == [f["box"] for f in listed["faces"]]
+    assert len(served["faces"]) >= 2
+
+
+def test_every_surface_applies_the_same_limits(client, world, tmp_path) -> None:
+    case = open_case(client, world)
+    probe = upload(client, world, case["id"], PROBE.read_bytes()).json()
+    over = {"face_index": 0, "top_k": MAX_CANDIDATES + 1}
+    refused = client.post(
+        f"/api/probes/{probe['id']}/searches", json=over, headers=world.auth("ivan")
+    )
+    assert refused.status_code == 422
+    cli = run_cli("search", PROBE, "--top", str(MAX_CANDIDATES + 1), data_dir=tmp_path)
+    assert cli.returncode == 2 and str(MAX_CANDIDATES) in cli.stderr
+    body = {"reference": "CAP-1", "offense_category": "robbery"}
+    for purpose in ("x" * (MIN_PURPOSE_CHARS - 1), "y" * MIN_PURPOSE_CHARS):
+        opened = client.post(
+            "/api/cases", json=body | {"purpose": purpose}, headers=world.auth("ivan")
+        )
+        assert opened.status_code == (400 if len(purpose) < MIN_PURPOSE_CHARS else 201)
+    short = "z" * (MIN_PURPOSE_CHARS - 1)
+    searched = run_cli("search", PROBE, "--case", "C", "--purpose", short, data_dir=tmp_path)
+    assert searched.returncode == 4 and f"{MIN_PURPOSE_CHARS} characters" in searched.stderr
+
+
+def test_unknown_addresses_answer_like_every_other_error(client, world) -> None:
+    api = client.get("/api/no-such-thing", headers=world.auth("ivan"))
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+    assert "detail" not in api.json()
+    wrong_method = client.delete("/api/cases", headers=world.auth("ivan"))
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "invalid"
+    assert "GET" in wrong_method.headers["allow"]
+    page = client.get("/no-such-page", headers={"Accept": "text/html", **world.auth("ivan")})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and '"detail"' not in page.text

@@ -137,6 +137,15 @@ def test_ingest_reads_zip_archives_and_reports_bad_members(tmp_path) -> None:
     assert code == 1  # some files failed, and the summary says which
     assert summary["ingested"] == 2
     assert {f["code"] for f in summary["failures"]} == {"unsafe_path", "truncated"}
+    # Later, stats still says which files failed and why, not just how many.
+    code, stats = run_json("stats", data_dir=tmp_path / "data")
+    assert stats["failed_files"] == 2
+    assert {(f["path"].rsplit("!", 1)[-1], f["error"]) for f in stats["failures"]} == {
+        ("../escape.jpg", "unsafe_path"),
+        ("broken.jpg", "truncated"),
+    }
+    listed = run_cli("stats", "--failed", "1", data_dir=tmp_path / "data").stdout
+    assert "failed:" in listed and "1 more" in listed
 
 
 def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(

@@ -163,7 +163,7 @@ def test_an_expert_threshold_beyond_the_ceiling_is_refused_and_audited(data_dir)
         ("--fpir", "0"),
         ("--fpir", "0.01", "--threshold", "0.3"),
     ):
-        result = run_cli("search", probe, *GROUNDS, *args, "--top", "1000", data_dir=data_dir)
+        result = run_cli("search", probe, *GROUNDS, *args, "--top", "50", data_dir=data_dir)
         assert result.returncode == 4, args
         assert "search refused" in result.stderr
     assert (

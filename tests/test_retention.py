@@ -146,10 +146,12 @@ def test_the_retention_policy_is_printed_for_the_public(
 def test_the_server_runs_retention_by_itself(server_world: World, tmp_path: Path) -> None:
     import time
 
-    from facesift.api import create_app
+    from facesift.server.app import create_app
 
     w = server_world.copy_to(tmp_path / "data")
-    app = create_app(w.data_dir, database_url=w.database_url, retention_hours=0.5 / 3600)
+    config = w.config()
+    config.server.retention_hours = 0.5 / 3600
+    app = create_app(config)
     with TestClient(app) as c:
         deadline = time.monotonic() + 30
         receipts: list = []

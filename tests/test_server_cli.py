@@ -65,6 +65,10 @@ def test_the_first_admin_comes_from_the_command_line_never_from_defaults(tmp_pat
             _post_json(server.url_for("/api/session"), {"name": "chief", "password": "admin"})[0]
             == 401
         )
+        # The operator's log says what runs, from INFO up, and never holds a password.
+        log = server.stderr()
+        assert "applied migration 0001" in log and f"serving {data}" in log
+        assert password not in log
 
 
 def test_tokens_made_on_the_command_line_work_until_revoked(tmp_path: Path) -> None:

@@ -9,11 +9,10 @@ this" for the whole process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesift.config import Config
 from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
 from facesift.services.calibration import Calibration, load_calibration
@@ -24,7 +23,7 @@ from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
 from facesift.store import Store
-from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision import FaceAnalyzer
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
@@ -58,26 +57,19 @@ class Services:
         self.gallery.close()
 
 
-def open_services(
-    data_dir: Path,
-    database_url: str | None = None,
-    vision: VisionConfig | None = None,
-    outside_turn: Callable[[], AbstractContextManager] = nullcontext,
-    probe_workers: int | None = None,
-    vectors: str | None = None,
-) -> Services:
-    """``outside_turn``: see ``Casework``. ``probe_workers``: probe analyses that may run at
-    once (default: one per core), each in a low-priority process of its own (``ProbePool``).
-    ``vectors``: see ``Gallery.open``."""
-    gallery = open_gallery(data_dir, database_url, vectors)
-    config = vision or VisionConfig()
-    analyzer = FaceAnalyzer.from_config(config)  # for sizes and the model id; no analysis
-    pool = ProbePool(config, probe_workers or usable_cores())
+def open_services(config: Config) -> Services:
+    """Everything the server needs, from one configuration. Probe analyses run in a pool of
+    ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
+    with the same probe preset as the command line (``VisionSettings.for_probes``)."""
+    gallery = open_gallery(config.data_dir, config.database_url, config.vectors)
+    vision = config.vision.for_probes()
+    analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
+    pool = ProbePool(vision, config.server.probe_workers or usable_cores())
     calibration = load_calibration(analyzer.model_id)
     settings = Settings(gallery.store)
-    casework = Casework(gallery, analyzer, calibration, settings, outside_turn, pool)
+    casework = Casework(gallery, analyzer, calibration, settings, pool)
     return Services(
-        data_dir=data_dir,
+        data_dir=config.data_dir,
         gallery=gallery,
         accounts=Accounts(gallery.store),
         settings=settings,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,8 +20,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from facesift.cli.settings import default_data_dir
-from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS
+from facesift.compose import open_gallery, open_store
+from facesift.config import Config
+from facesift.services.gallery import Gallery
+from facesift.store import Store
 
 EXIT_ERROR = 1
 
@@ -37,48 +40,77 @@ VectorsUrl = Annotated[
     str | None,
     typer.Option(
         "--vectors",
-        envvar="FACESIFT_VECTORS",
-        help="Keep the face vectors in Milvus: milvus://HOST:PORT/NAME [default: FAISS files "
-        "in the data folder].",
+        help="Keep the face vectors in Milvus: milvus://HOST:PORT/NAME [default: "
+        "$FACESIFT_VECTORS, else FAISS files in the data folder].",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Detector = Annotated[
-    str,
+    str | None,
     typer.Option(
-        help="Face detector: hog (dlib's HOG), centerface (ONNX, faster, finds turned faces) "
-        "or mmod (dlib's CNN, slow)."
+        help="Face detector: centerface (ONNX, the default), yunet (ONNX, fastest), hog "
+        "(dlib's HOG) or mmod (dlib's CNN, slow) [default: $FACESIFT_VISION__DETECTOR, else "
+        "centerface].",
+        show_default=False,
     ),
 ]
-MinFace = Annotated[int, typer.Option("--min-face", help="Smallest face to find, in pixels.")]
+MinFace = Annotated[
+    int | None,
+    typer.Option("--min-face", help="Smallest face to find, in pixels [default: 40].", min=8),
+]
 MaxScanMegapixels = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--max-scan-mp",
         min=0,
-        help="Scan at most this many megapixels a photo (after upsampling for small faces); "
-        "bigger photos are searched for bigger faces only. 0: no cap.",
+        help="HOG: scan at most this many megapixels a photo (after upsampling for small "
+        "faces); bigger photos are searched for bigger faces only. 0: no cap [default: 16].",
     ),
 ]
-DEFAULT_MAX_SCAN_MP = DEFAULT_MAX_SCAN_PIXELS / 1_000_000
 
 
-def max_scan_pixels(megapixels: float) -> int | None:
-    return round(megapixels * 1_000_000) or None
+class _Invocation:
+    """The environment's configuration with the flags given to ``facesift`` itself
+    (``--database``) laid over it; set once by the root command."""
+
+    config: Config | None = None
 
 
-def resolve_data_dir(value: Path | None) -> Path:
-    return (value or default_data_dir()).expanduser()
+invocation = _Invocation()
 
 
-class _Database:
-    """The database URL given to ``facesift --database`` (None: the environment's
-    ``$FACESIFT_DATABASE_URL``, else SQLite in the data folder)."""
+def configured(
+    data_dir: Path | None = None,
+    vectors: str | None = None,
+    *,
+    detector: str | None = None,
+    min_face: int | None = None,
+    max_scan_mp: float | None = None,
+    **flags: object,
+) -> Config:
+    """This command's configuration: the flags it was given over the environment's."""
+    vision = {"detector": detector, "min_face_px": min_face, "max_scan_mp": max_scan_mp}
+    try:
+        base = invocation.config or Config()
+        return base.with_flags(data_dir=data_dir, vectors=vectors, vision=vision, **flags)
+    except ValidationError as exc:
+        raise fail(config_problem(exc), 2) from None
 
-    url: str | None = None
+
+def config_problem(error: ValidationError) -> str:
+    """One line a person can act on, for each bad setting."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
 
 
-database = _Database()
+def gallery_of(config: Config) -> Gallery:
+    return open_gallery(config.data_dir, config.database_url, config.vectors)
+
+
+def store_of(config: Config) -> Store:
+    return open_store(config.data_dir, config.database_url)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:

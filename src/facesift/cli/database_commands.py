@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from facesift.cli.common import DataDir, JsonFlag, console, database, fail, print_json
-from facesift.cli.common import resolve_data_dir as data_dir_of
+from facesift.cli.common import DataDir, JsonFlag, configured, console, fail, print_json
 from facesift.errors import FacesiftError
 from facesift.store import Store
 from facesift.store.database import (
@@ -20,13 +19,16 @@ from facesift.store.database import (
 from facesift.store.records import AUDIT_ANCHOR_FILE
 from facesift.store.transfer import copy_database
 
-db_app = typer.Typer(help="Migrate or copy the database.", no_args_is_help=True)
+db_app = typer.Typer(
+    rich_markup_mode=None, help="Migrate or copy the database.", no_args_is_help=True
+)
 
 
 @db_app.command("migrate")
 def migrate(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Upgrade the database to this version's schema, in place (opening it does the same)."""
-    url = resolve_url(data_dir_of(data_dir), database.url)
+    config = configured(data_dir)
+    url = resolve_url(config.data_dir, config.database_url)
     db = Database(url)  # opening migrates
     version = current_version(db)
     db.close()
@@ -43,7 +45,8 @@ def grant(
 ) -> None:
     """PostgreSQL: let ROLE use every table, but only read and append to the audit log (run
     as the owner of the tables; facesift then connects as ROLE)."""
-    db = Database(resolve_url(data_dir_of(data_dir), database.url))
+    config = configured(data_dir)
+    db = Database(resolve_url(config.data_dir, config.database_url))
     try:
         grant_app_role(db, role)
     except ValueError as exc:
@@ -62,7 +65,7 @@ def copy(
 ) -> None:
     """Copy a whole gallery (records, accounts, cases and the audit chain) into an empty
     database, then verify the copied audit chain against the data folder's anchor."""
-    folder = data_dir_of(data_dir)
+    folder = configured(data_dir).data_dir
     try:
         with_anchor = Store(folder, source)
         source_report = with_anchor.audit.verify()

@@ -13,11 +13,11 @@ from facesift.cli.common import (
     DataDir,
     Detector,
     JsonFlag,
+    configured,
     console,
     fail,
     make_progress,
     print_json,
-    resolve_data_dir,
 )
 from facesift.errors import FacesiftError
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
@@ -31,7 +31,9 @@ from facesift.vision import VisionConfig
 from facesift.vision.align import CHIP_VARIANTS
 from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
 
-eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
+eval_app = typer.Typer(
+    rich_markup_mode=None, help="Measure accuracy on public benchmarks.", no_args_is_help=True
+)
 
 CALIBRATION_EDGES = np.round(np.arange(0.0, 1.6001, 0.0025), 4)
 
@@ -79,7 +81,7 @@ def eval_lfw(
     config = VisionConfig(detector=detector, fallback_detector="mmod", chip_variants=chip_variants)
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
-    cache_path = resolve_data_dir(data_dir) / "cache" / cache_name
+    cache_path = configured(data_dir).data_dir / "cache" / cache_name
     cache = lfw.EmbeddingCache(cache_path)
     try:
         if protocol == "view2":

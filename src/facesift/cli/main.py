@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.progress import TextColumn
 
 from facesift.cli import (
@@ -22,7 +23,6 @@ from facesift.cli import (
     server,
 )
 from facesift.cli.common import (
-    DEFAULT_MAX_SCAN_MP,
     EXIT_ERROR,
     DataDir,
     Detector,
@@ -30,18 +30,22 @@ from facesift.cli.common import (
     MaxScanMegapixels,
     MinFace,
     VectorsUrl,
+    config_problem,
+    configured,
     console,
-    database,
     errors,
     fail,
+    gallery_of,
+    invocation,
     make_progress,
-    max_scan_pixels,
     print_json,
-    resolve_data_dir,
+    store_of,
 )
 from facesift.cli.render import faces_table, print_ingest_summary, print_search
-from facesift.compose import open_gallery, open_store
+from facesift.config import Config
 from facesift.errors import FacesiftError, SearchRefused
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.services import index_build
 from facesift.services.calibration import load_calibration
@@ -53,11 +57,10 @@ from facesift.services.ingest import (
     IngestSummary,
     ingest,
 )
-from facesift.services.search import NO_FACE, SearchRequest, search
+from facesift.services.search import DEFAULT_TOP_K, NO_FACE, SearchRequest, search
 from facesift.store.database import dialect_of
-from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision import FaceAnalyzer
 from facesift.vision.decode import DEFAULT_MAX_BYTES
-from facesift.vision.detect import DEFAULT_DETECTOR, DEFAULT_MIN_FACE_PX, DETECTORS
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -65,9 +68,16 @@ app = typer.Typer(
     help="facesift: search lawfully held photos by face, with every search accountable.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would eat "[default: ...]" in help texts as a style tag and
+    # show every flag as "<bool>".
+    rich_markup_mode=None,
 )
-audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
-index_app = typer.Typer(help="Manage the vector index.", no_args_is_help=True)
+audit_app = typer.Typer(
+    rich_markup_mode=None, help="Read and verify the hash-chained audit log.", no_args_is_help=True
+)
+index_app = typer.Typer(
+    rich_markup_mode=None, help="Manage the vector index.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
 app.add_typer(evaluate.eval_app, name="eval")
@@ -85,42 +95,50 @@ def main(
         str | None,
         typer.Option(
             "--database",
-            envvar="FACESIFT_DATABASE_URL",
             help="Database URL: postgresql://USER@HOST/NAME for a team, or sqlite:///FILE "
-            "[default: SQLite in the data folder].",
+            "[default: $FACESIFT_DATABASE_URL, else SQLite in the data folder].",
         ),
     ] = None,
 ) -> None:
     """facesift: search lawfully held photos by face, with every search accountable."""
-    database.url = database_url or None
-    if database.url:
+    try:
+        invocation.config = Config().with_flags(database_url=database_url)
+    except ValidationError as exc:
+        raise fail(f"bad configuration: {config_problem(exc)}", 2) from None
+    configure_logging(invocation.config.log_level or "WARNING")
+    if invocation.config.database_url:
         try:
-            dialect_of(database.url)
+            dialect_of(invocation.config.database_url)
         except FacesiftError as exc:
             raise fail(exc.message, 2) from None
 
 
 @app.command("ingest")
 def ingest_command(
-    paths: Annotated[list[Path], typer.Argument(help="Folders, image files, .zip or .tar(.gz).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH"),
+    ],
     collection: Annotated[str, typer.Option(help="Collection to add to.")] = DEFAULT_COLLECTION,
     manifest: Annotated[
         Path | None, typer.Option(help="CSV or JSONL manifest with provenance per file.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Processes [default: one per core].", show_default=False)
+    ] = 0,
     cluster: Annotated[
         str | None,
         typer.Option(
-            envvar="FACESIFT_CLUSTER",
-            help="Analyse on a Dask cluster: its scheduler's address, tcp://HOST:PORT.",
+            help="Analyse on a Dask cluster: its scheduler's address, tcp://HOST:PORT "
+            "[default: $FACESIFT_CLUSTER, else processes on this machine].",
         ),
     ] = None,
     write_batch: Annotated[int, typer.Option(help="Images per database transaction.", min=1)] = (
         WRITE_BATCH_IMAGES
     ),
-    detector: Detector = DEFAULT_DETECTOR,
-    min_face: MinFace = DEFAULT_MIN_FACE_PX,
-    max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
+    detector: Detector = None,
+    min_face: MinFace = None,
+    max_scan_mp: MaxScanMegapixels = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -128,19 +146,24 @@ def ingest_command(
     """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
 
     Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
-    _check_detector(detector)
+    config = configured(
+        data_dir,
+        vectors,
+        detector=detector,
+        min_face=min_face,
+        max_scan_mp=max_scan_mp,
+        cluster=cluster,
+    )
     options = IngestOptions(
         collection=collection,
         manifest=manifest,
         workers=workers or usable_cores(),
-        cluster=cluster,
+        cluster=config.cluster,
         write_batch=write_batch,
-        vision=VisionConfig(
-            detector=detector, min_face_px=min_face, max_scan_pixels=max_scan_pixels(max_scan_mp)
-        ),
+        vision=config.vision.for_ingest(),
     )
     try:
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        with gallery_of(config) as gallery:
             summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
             if index_build.needs_upgrade(gallery) and not summary.interrupted:
                 errors.print("The gallery has outgrown exact search: building a compressed index.")
@@ -179,7 +202,7 @@ def _ingest_with_progress(
 
 @app.command("search")
 def search_command(
-    photo: Annotated[Path, typer.Argument(help="The probe photo.")],
+    photo: Annotated[Path, typer.Argument(help="The probe photo.", metavar="PHOTO")],
     case: Annotated[str | None, typer.Option(help="Case reference (required).")] = None,
     purpose: Annotated[str | None, typer.Option(help="Why this search is run (required).")] = None,
     offense_category: Annotated[
@@ -187,7 +210,9 @@ def search_command(
         typer.Option(help="The offense it is for, from the allow-list (required)."),
     ] = None,
     collection: Annotated[str | None, typer.Option(help="Search only this collection.")] = None,
-    top: Annotated[int, typer.Option(help="At most this many candidates.", min=1, max=1000)] = 10,
+    top: Annotated[
+        int, typer.Option(help="At most this many candidates.", min=1, max=MAX_CANDIDATES)
+    ] = DEFAULT_TOP_K,
     fpir: Annotated[
         float | None,
         typer.Option(
@@ -205,22 +230,20 @@ def search_command(
     face: Annotated[
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
     ] = None,
-    detector: Detector = DEFAULT_DETECTOR,
+    detector: Detector = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
-    _check_detector(detector)
+    config = configured(data_dir, vectors, detector=detector)
     request = SearchRequest(
         case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
     )
     try:
         probe = _read_probe(photo)
-        # A probe is one photo: worth the CNN detector's time if the first finds no face.
-        config = VisionConfig(detector=detector, fallback_detector="mmod")
-        analyzer = FaceAnalyzer.from_config(config)
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
+        with gallery_of(config) as gallery:
             result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
@@ -234,11 +257,6 @@ def search_command(
         raise typer.Exit(EXIT_NO_FACE)
 
 
-def _check_detector(name: str) -> None:
-    if name not in DETECTORS:
-        raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
-
-
 def _read_probe(photo: Path) -> bytes:
     if not photo.is_file():
         raise FacesiftError(f"{photo} is not a file")
@@ -249,22 +267,18 @@ def _read_probe(photo: Path) -> bytes:
 
 @app.command("faces")
 def faces_command(
-    photo: Annotated[Path, typer.Argument(help="A photo.")],
-    detector: Detector = DEFAULT_DETECTOR,
-    min_face: MinFace = DEFAULT_MIN_FACE_PX,
-    max_scan_mp: MaxScanMegapixels = DEFAULT_MAX_SCAN_MP,
+    photo: Annotated[Path, typer.Argument(help="A photo.", metavar="PHOTO")],
+    detector: Detector = None,
+    min_face: MinFace = None,
+    max_scan_mp: MaxScanMegapixels = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the faces found in PHOTO, with boxes and quality. Nothing is stored."""
-    _check_detector(detector)
-    config = VisionConfig(
-        detector=detector,
-        min_face_px=min_face,
-        fallback_detector="mmod",
-        max_scan_pixels=max_scan_pixels(max_scan_mp),
-    )
+    """List the faces found in PHOTO, with boxes and quality, as a search would find them.
+    Nothing is stored."""
+    config = configured(detector=detector, min_face=min_face, max_scan_mp=max_scan_mp)
     try:
-        analysis = FaceAnalyzer.from_config(config).analyze_bytes(_read_probe(photo))
+        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
+        analysis = analyzer.analyze_bytes(_read_probe(photo))
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:
@@ -283,28 +297,40 @@ def faces_command(
         console.print("No face found.")
     if analysis.scan_capped:
         console.print(
-            f"The photo is too big to scan whole for {min_face} px faces: faces smaller than "
-            f"{analysis.smallest_face_px} px were not looked for (--max-scan-mp raises the cap)."
+            f"The photo is too big to scan whole for {config.vision.min_face_px} px faces: "
+            f"faces smaller than {analysis.smallest_face_px} px were not looked for "
+            "(--max-scan-mp raises the cap)."
         )
 
 
 @app.command("stats")
 def stats_command(
-    data_dir: DataDir = None, vectors: VectorsUrl = None, as_json: JsonFlag = False
+    failed: Annotated[
+        int, typer.Option(help="List at most this many of the files that failed to ingest.")
+    ] = 20,
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Collections, images, faces and index size."""
-    with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+    """Collections, images, faces and index size, and which files failed to ingest, why."""
+    config = configured(data_dir, vectors)
+    with gallery_of(config) as gallery:
         stats = gallery.store.stats()
         indexed = len(gallery.index)
         index_kind = type(gallery.index).__name__
+        failures = [
+            {"path": f["path"], "error": f["code"], "message": f["message"]}
+            for f in gallery.store.failures()[: max(0, failed)]
+        ]
     report = {
-        "data_dir": str(resolve_data_dir(data_dir)),
+        "data_dir": str(config.data_dir),
         "collections": stats.collections,
         "images": stats.images,
         "faces": stats.faces,
         "indexed_vectors": indexed,
         "index_kind": index_kind,
         "failed_files": stats.failures,
+        "failures": failures,
     }
     if as_json:
         print_json(report)
@@ -315,8 +341,12 @@ def stats_command(
     console.print(
         f"Total: {stats.images} images, {stats.faces} faces, {indexed} vectors in the "
         f"{index_kind}, "
-        f"{stats.failures} files that failed to ingest."
+        f"{stats.failures} file(s) that failed to ingest."
     )
+    for f in failures:
+        console.print(f"  failed: {f['path']}: {f['message']} ({f['error']})", highlight=False)
+    if stats.failures > len(failures):
+        console.print(f"  ... and {stats.failures - len(failures)} more (--failed N lists more)")
 
 
 @app.command("remove")
@@ -330,13 +360,14 @@ def remove_command(
     if (image is None) == (face is None):
         raise fail("give exactly one of --image or --face", 2)
     try:
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        with gallery_of(configured(data_dir, vectors)) as gallery:
             if image is not None:
                 # As recorded (absolute path, archive member or SHA-256), else as a local path.
                 keys = [image, str(Path(image).expanduser().resolve())]
                 removed = _remove_first_match(gallery, keys)
                 console.print(f"Removed the image and {len(removed)} face(s).")
             else:
+                assert face is not None  # one of the two was given
                 gallery.remove_face(face)
                 console.print(f"Removed face {face}.")
     except FacesiftError as exc:
@@ -364,7 +395,7 @@ def index_rebuild(
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
     try:
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        with gallery_of(configured(data_dir, vectors)) as gallery:
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -390,7 +421,7 @@ def audit_show(
     as_json: JsonFlag = False,
 ) -> None:
     """List audit entries, oldest first."""
-    store = open_store(resolve_data_dir(data_dir), database.url)
+    store = store_of(configured(data_dir))
     entries = store.audit.entries(action=action)[-limit:]
     store.close()
     if as_json:
@@ -407,7 +438,7 @@ def audit_show(
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Check the whole hash chain; name the first entry that was edited, deleted or moved."""
-    store = open_store(resolve_data_dir(data_dir), database.url)
+    store = store_of(configured(data_dir))
     report = store.audit.verify()
     store.close()
     if as_json:

@@ -12,17 +12,16 @@ from facesift.cli.common import (
     DataDir,
     JsonFlag,
     VectorsUrl,
+    configured,
     console,
-    database,
     fail,
+    gallery_of,
     print_json,
-    resolve_data_dir,
 )
-from facesift.compose import open_gallery
 from facesift.errors import FacesiftError
 from facesift.services.calibration import load_calibration
 from facesift.services.optout import MAX_SELFIE_BYTES, OptOut
-from facesift.vision import FaceAnalyzer, VisionConfig
+from facesift.vision import FaceAnalyzer
 
 optout_app = typer.Typer(help="Opt-out by selfie: take a request, see its status.")
 
@@ -39,8 +38,10 @@ def request_command(
     keep their faces out from now on. Prints the reference number. Audited."""
     try:
         contents = [_read(path) for path in selfies]
-        analyzer = FaceAnalyzer.from_config(VisionConfig(fallback_detector="mmod"))
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        config = configured(data_dir, vectors)
+        # The same analysis as a probe's (the configured detector, its second pass).
+        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
+        with gallery_of(config) as gallery:
             service = OptOut(gallery, analyzer.analyze, load_calibration(analyzer.model_id))
             receipt = service.request(contents, contact, "cli")
     except FacesiftError as exc:
@@ -63,8 +64,8 @@ def status_command(
 ) -> None:
     """The status of an opt-out request: counts, never photos."""
     try:
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
-            status = OptOut(gallery, lambda pixels: None, None).status(reference)  # type: ignore[arg-type]
+        with gallery_of(configured(data_dir, vectors)) as gallery:
+            status = OptOut(gallery, None, None).status(reference)
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:

@@ -11,13 +11,12 @@ from facesift.cli.common import (
     DataDir,
     JsonFlag,
     VectorsUrl,
+    configured,
     console,
-    database,
     fail,
+    gallery_of,
     print_json,
-    resolve_data_dir,
 )
-from facesift.compose import open_gallery
 from facesift.errors import FacesiftError
 from facesift.services import retention
 from facesift.services.settings import Settings
@@ -41,7 +40,7 @@ def run_command(
     """Destroy what the retention policy says has expired; write a receipt to the audit log."""
     try:
         now = _parse_time(as_of)
-        with open_gallery(resolve_data_dir(data_dir), database.url, vectors) as gallery:
+        with gallery_of(configured(data_dir, vectors)) as gallery:
             policy = retention.Policy.from_setting(Settings(gallery.store).get("retention"))
             report = retention.run(gallery, policy, now, dry_run=dry_run)
     except FacesiftError as exc:
@@ -59,7 +58,7 @@ def run_command(
 @retention_app.command("policy")
 def policy_command(data_dir: DataDir = None) -> None:
     """Print the retention policy as text for the public, from the settings."""
-    with open_gallery(resolve_data_dir(data_dir), database.url, None) as gallery:
+    with gallery_of(configured(data_dir)) as gallery:
         policy = retention.Policy.from_setting(Settings(gallery.store).get("retention"))
     console.print(policy.as_text(), highlight=False, markup=False)
 

@@ -7,33 +7,38 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from facesift.cli.common import (
     DataDir,
+    Detector,
     JsonFlag,
     VectorsUrl,
+    configured,
     console,
-    database,
     errors,
     fail,
     print_json,
+    store_of,
 )
-from facesift.cli.common import resolve_data_dir as data_dir_of
-from facesift.compose import open_store
 from facesift.errors import FacesiftError
+from facesift.logs import configure_logging
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
 from facesift.store.database import (
-    DATABASE_URL_VARIABLE,
     POSTGRESQL,
     dialect_of,
     resolve_url,
 )
 
-users_app = typer.Typer(help="Manage user accounts (run on the server).", no_args_is_help=True)
-tokens_app = typer.Typer(help="Manage API tokens (run on the server).", no_args_is_help=True)
+users_app = typer.Typer(
+    rich_markup_mode=None, help="Manage user accounts (run on the server).", no_args_is_help=True
+)
+tokens_app = typer.Typer(
+    rich_markup_mode=None, help="Manage API tokens (run on the server).", no_args_is_help=True
+)
 RoleOption = Annotated[
     list[str],
     typer.Option("--role", help="investigator, reviewer, supervisor, auditor or admin; repeat."),
@@ -41,8 +46,8 @@ RoleOption = Annotated[
 
 
 @contextmanager
-def _accounts(data_dir) -> Iterator[Accounts]:
-    store = open_store(data_dir_of(data_dir), database.url)
+def _accounts(data_dir: Path | None) -> Iterator[Accounts]:
+    store = store_of(configured(data_dir))
     try:
         yield Accounts(store)
     except FacesiftError as exc:
@@ -52,36 +57,48 @@ def _accounts(data_dir) -> Iterator[Accounts]:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Server processes (more than one: PostgreSQL only).")
-    ] = 1,
+        int | None,
+        typer.Option(min=1, help="Server processes (more than one: PostgreSQL only) [default: 1]."),
+    ] = None,
     probe_workers: Annotated[
-        int, typer.Option(min=0, help="Analysis processes per server process [default: cores].")
-    ] = 0,
+        int | None,
+        typer.Option(min=0, help="Analysis processes per server process [default: cores]."),
+    ] = None,
+    detector: Detector = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     retention_hours: Annotated[
-        float,
+        float | None,
         typer.Option(
             min=0,
             help="Run retention every H hours in the server (0: off; one server process only; "
-            "with --workers, cron 'facesift retention run').",
+            "with --workers, cron 'facesift retention run') [default: 0].",
         ),
-    ] = 0,
+    ] = None,
 ) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from facesift.api import create_app
-    from facesift.api.app import DATA_DIR_VARIABLE, PROBE_WORKERS_VARIABLE, VECTORS_VARIABLE
+    from facesift.server import create_app
 
-    folder = data_dir_of(data_dir)
-    url = resolve_url(folder, database.url)
-    if workers > 1 and dialect_of(url) != POSTGRESQL:
+    server = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "probe_workers": probe_workers,
+        "retention_hours": retention_hours,
+    }
+    config = configured(data_dir, vectors, detector=detector, server=server)
+    configure_logging(config.log_level or "INFO")
+    folder, workers = config.data_dir, config.server.workers
+    if workers > 1 and dialect_of(resolve_url(folder, config.database_url)) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
-    if workers > 1 and retention_hours:
+    if workers > 1 and config.server.retention_hours:
         raise fail(
             "--retention-hours runs in one server process; with --workers, cron "
             "'facesift retention run' instead",
@@ -95,25 +112,15 @@ def serve(
                 f"--data-dir {folder}"
             )
     # access_log off: request lines are not needed, and logs must never hold probe data.
+    host, port = config.server.host, config.server.port
     if workers == 1:
-        app = create_app(
-            folder,
-            database_url=database.url,
-            probe_workers=probe_workers or None,
-            vectors=vectors,
-            retention_hours=retention_hours or None,
-        )
-        uvicorn.run(app, host=host, port=port, access_log=False)
+        uvicorn.run(create_app(config), host=host, port=port, access_log=False)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
-    os.environ[DATA_DIR_VARIABLE] = str(folder)
-    os.environ[DATABASE_URL_VARIABLE] = url
-    os.environ[PROBE_WORKERS_VARIABLE] = str(probe_workers)
-    if vectors:
-        os.environ[VECTORS_VARIABLE] = vectors
+    os.environ.update(config.environment())
     uvicorn.run(
-        "facesift.api.app:app_from_environment",
+        "facesift.server.app:app_from_environment",
         factory=True,
         workers=workers,
         host=host,

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from facesift.errors import SearchRefused
 
-MIN_PURPOSE_CHARS = 5
+# The one home of the limits every surface (command line, API, web) applies.
+# A purpose shorter than this cannot say why a search is run ("test", "check").
+MIN_PURPOSE_CHARS = 10
+# A reviewer can compare about this many faces with care; more is a trawl, not a lead list.
+MAX_CANDIDATES = 50
 
 # The false positive identification rate a search is run at: the chance that a search for
 # someone not in the gallery returns any candidate. 1% by default; an admin may set it between
@@ -40,7 +44,8 @@ def require_grounds(case: str | None, purpose: str | None) -> tuple[str, str]:
         )
     if len(purpose) < MIN_PURPOSE_CHARS:
         raise SearchRefused(
-            f"search refused: the purpose {purpose!r} is too short to explain the search"
+            f"search refused: the purpose {purpose!r} is too short to explain the search "
+            f"({MIN_PURPOSE_CHARS} characters or more)"
         )
     return case, purpose
 
@@ -55,6 +60,15 @@ def require_offense_category(offense_category: str | None) -> str:
             "is for, from the allow-list (facesift settings: offense_categories)."
         )
     return category
+
+
+def require_candidate_count(top_k: int) -> int:
+    if not 1 <= top_k <= MAX_CANDIDATES:
+        raise SearchRefused(
+            f"search refused: a search returns between 1 and {MAX_CANDIDATES} candidates "
+            f"(asked for {top_k})"
+        )
+    return top_k
 
 
 def require_target_fpir(fpir: float) -> float:

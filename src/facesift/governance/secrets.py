@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,8 +19,14 @@ from facesift.errors import InvalidInput
 MIN_PASSWORD_CHARS = 12
 API_TOKEN_PREFIX = "fs_"
 _hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown name as slow as one for a real name.
-_DUMMY_HASH = _hasher.hash("facesift-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a login for an unknown name as slow as one for a real
+    name. Made on first use, not at import: every command imports this module, and one hash
+    costs a quarter of a second."""
+    return _hasher.hash("facesift-timing-equaliser")
 
 
 def generate_password() -> str:
@@ -38,7 +45,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        matches = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matches and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -41,6 +39,7 @@ from facesift.errors import (
 from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.schemas import ImageAnalysis
 from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
@@ -71,7 +70,6 @@ VIEW_ACTIONS = (
     "case_viewed",
     "probe_opened",
 )
-MAX_TOP_K = 50
 ROTATIONS = {
     90: Image.Transpose.ROTATE_90,
     180: Image.Transpose.ROTATE_180,
@@ -82,10 +80,7 @@ MAX_SHOWN_SIDE = 1600  # source images are re-encoded no larger than this
 
 
 class Casework:
-    """``outside_turn``: a context in which the caller gives up the database while it
-    computes (a probe's decoding and analysis); nothing in it touches the database.
-
-    ``pool``: the probe analysis pool (``ProbePool``: one low-priority process per core, so
+    """``pool``: the probe analysis pool (``ProbePool``: one low-priority process per core, so
     analyses neither hold Python's lock in the server process nor take the cores from the
     request threads). Without it, the one ``analyzer`` analyses every upload in turn, here.
     ``analyzer`` also answers how small a face is looked for in a photo of a given size."""
@@ -96,7 +91,6 @@ class Casework:
         analyzer: FaceAnalyzer,
         calibration: Calibration,
         settings: Settings,
-        outside_turn: Callable[[], AbstractContextManager] = nullcontext,
         pool: ProbePool | None = None,
     ):
         self.gallery = gallery
@@ -104,7 +98,6 @@ class Casework:
         self.settings = settings
         self._analyzer = analyzer
         self._calibration = calibration
-        self._outside_turn = outside_turn
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
 
@@ -200,9 +193,8 @@ class Casework:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        with self._outside_turn():
-            pixels, media_type = _decode_upload(content, limit)
-            analysis = self._analyze(pixels)
+        pixels, media_type = _decode_upload(content, limit)
+        analysis = self._analyze(pixels)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
@@ -210,11 +202,10 @@ class Casework:
         parent = self.probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        with self._outside_turn():
-            image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")  # lossless: the edit is the only change
-            analysis = self._analyze(np.asarray(image))
+        image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")  # lossless: the edit is the only change
+        analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
         return self._store_probe(
             actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit
@@ -228,8 +219,7 @@ class Casework:
 
     def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
         """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
-        with self._outside_turn():
-            return self._analyze(pixels)
+        return self._analyze(pixels)
 
     def analysis_processes(self) -> list[int]:
         """The process ids of the probe analysis pool (empty before its first analysis)."""
@@ -342,8 +332,8 @@ class Casework:
     ) -> dict:
         probe = self.probe(actor, probe_id)
         case = self._case_for_search(actor, probe["case_id"])
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidInput(f"top_k is between 1 and {MAX_TOP_K}")
+        if not 1 <= top_k <= MAX_CANDIDATES:
+            raise InvalidInput(f"top_k is between 1 and {MAX_CANDIDATES}")
         if not 0 <= face_index < len(probe["faces"]):
             raise InvalidInput(
                 f"the probe has {len(probe['faces'])} face(s); there is no face {face_index}"
@@ -758,8 +748,10 @@ def _clean_case(values: dict) -> dict:
         "authorisation_id": _text(values, "authorisation_id", required=False, max_chars=100),
         "authorisation_expires": _text(values, "authorisation_expires", required=False),
     }
-    if len(case["purpose"]) < 10:
-        raise InvalidInput("the purpose must explain the search (10 characters or more)")
+    if len(case["purpose"] or "") < MIN_PURPOSE_CHARS:
+        raise InvalidInput(
+            f"the purpose must explain the search ({MIN_PURPOSE_CHARS} characters or more)"
+        )
     if case["authorisation_expires"]:
         try:
             case["authorisation_expires"] = date.fromisoformat(

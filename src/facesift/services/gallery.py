@@ -280,6 +280,7 @@ class Gallery:
         distances of the embeddings the store holds, so a face the store no longer has is
         dropped, and a quantized index's approximate distances are never shown."""
         group = None if collection is None else self._collection_id(collection)
+        assert isinstance(self.index, MilvusIndex)  # self.remote
         _, found = self.index.search(vector[None, :], k + STALE_MARGIN, group=group)
         ids, vectors = self.store.embeddings(int(i) for i in found[0] if i >= 0)
         if len(ids) == 0:

@@ -12,6 +12,7 @@ holds. To change Milvus's index type, rebuild into a new collection name.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path
 from facesift.index import IVF_MIN_FACES, FlatIndex, IvfIndex, VectorIndex, load_index
 from facesift.index.ivf import list_count, vector_path
 from facesift.services.gallery import EMBEDDING_DIM, Gallery
+
+log = logging.getLogger(__name__)
 
 CHUNK = 20_000
 TRAINING_SAMPLE = 100_000
@@ -73,6 +76,12 @@ def rebuild(
     _install(work_path, gallery.index_path)
     gallery.replace_index(load_index(gallery.index_path))
     gallery.store.audit.append("index_rebuild", {"kind": kind, "faces": len(gallery.index)})
+    log.info(
+        "rebuilt a %s index of %d faces (resumed from face %d)",
+        kind,
+        len(gallery.index),
+        resumed_from,
+    )
     return RebuildReport(kind, len(gallery.index), resumed_from)
 
 

@@ -97,7 +97,7 @@ class ProbePool:
             executor = self._executor
         if executor is None:
             return []
-        return [p.pid for p in list(executor._processes.values()) if p.is_alive()]
+        return [p.pid for p in list(executor._processes.values()) if p.pid and p.is_alive()]
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from facesift.errors import FacesiftError, SearchRefused
 from facesift.governance.policy import check_purpose
 from facesift.governance.search_policy import (
     DEFAULT_TARGET_FPIR,
+    require_candidate_count,
     require_grounds,
     require_no_accounts,
     require_offense_category,
@@ -164,6 +165,7 @@ def search(
     try:
         require_no_accounts(gallery.store.account_count())
         case, purpose = require_grounds(request.case, request.purpose)
+        require_candidate_count(request.top_k)
         settings = Settings(gallery.store)
         # The same contract as a case on the server: an offense from the allow-list, and a
         # purpose that no refused category (the floor included) names.
@@ -273,7 +275,7 @@ def find_candidates(
         if n.distance <= operating.threshold
     ]
     details = gallery.store.face_details(n.face_id for n in neighbours)
-    candidates = []
+    candidates: list[Candidate] = []
     for neighbour in neighbours:
         row = details.get(neighbour.face_id)
         if row is None:  # removed between the index lookup and now

@@ -114,7 +114,7 @@ class AccountRecords:
         return self._db.execute(
             "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id"
             " WHERE users.status = 'active' AND user_roles.role = 'admin'"
-        ).fetchone()[0]
+        ).one()[0]
 
     def _to_user(self, row: Record) -> User:
         rows = self._db.execute("SELECT role FROM user_roles WHERE user_id = ?", (row["id"],))

@@ -115,7 +115,8 @@ class AuditLog:
     def entries(
         self, *, action: str | None = None, since_id: int = 0, limit: int | None = None
     ) -> list[AuditEntry]:
-        sql, args = "SELECT * FROM audit_log WHERE id > ?", [since_id]
+        sql = "SELECT * FROM audit_log WHERE id > ?"
+        args: list[int | str] = [since_id]
         if action:
             sql += " AND action = ?"
             args.append(action)
@@ -150,7 +151,7 @@ class AuditLog:
                 clauses.append(clause)
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = self._db.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).fetchone()[0]
+        total = self._db.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).one()[0]
         rows = self._db.execute(
             f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
@@ -177,7 +178,7 @@ class AuditLog:
         for key, value in details.items():
             sql += f" AND {self._db.json_text('details', key)} = {self._db.param_text()}"
             args.append(value)
-        return self._db.execute(sql, args).fetchone()[0]
+        return self._db.execute(sql, args).one()[0]
 
     def actions(self) -> list[str]:
         return [

@@ -41,7 +41,7 @@ class CaseRecords:
         return new_id
 
     def case(self, case_id: int) -> dict | None:
-        return _case_dict(
+        return _case_or_none(
             self._db.execute(
                 "SELECT cases.*, users.name AS created_by_name FROM cases"
                 " JOIN users ON users.id = cases.created_by WHERE cases.id = ?",
@@ -114,9 +114,9 @@ class CaseRecords:
         return [_probe_dict(r) for r in rows]
 
     def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
-        blob = self._db.execute(
-            "SELECT embeddings FROM probes WHERE id = ?", (probe_id,)
-        ).fetchone()["embeddings"]
+        blob = self._db.execute("SELECT embeddings FROM probes WHERE id = ?", (probe_id,)).one()[
+            "embeddings"
+        ]
         return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)[face_index].astype(np.float32)
 
     # -- searches ------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class CaseRecords:
         return self._db.execute(
             "SELECT COUNT(*) FROM searches WHERE requested_by = ? AND created_at > ?",
             (user_id, since),
-        ).fetchone()[0]
+        ).one()[0]
 
     def candidates(self, search_id: int) -> list[dict]:
         rows = self._db.execute(
@@ -257,9 +257,11 @@ _SEARCH_SELECT = (
 )
 
 
-def _case_dict(row: Record | None) -> dict | None:
-    if row is None:
-        return None
+def _case_or_none(row: Record | None) -> dict | None:
+    return _case_dict(row) if row is not None else None
+
+
+def _case_dict(row: Record) -> dict:
     case = dict(row)
     case["collections"] = json.loads(case["collections"]) if case.get("collections") else None
     return case

@@ -19,6 +19,7 @@ dependency, an environment module and a second way of writing schema for no gain
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -35,6 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from facesift.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_\w+\.sql$")
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
@@ -65,6 +68,12 @@ class Result:
 
     def fetchone(self) -> Record | None:
         return self._rows[0] if self._rows else None
+
+    def one(self) -> Record:
+        """The first row of a statement that always returns one (a count, an aggregate)."""
+        if not self._rows:
+            raise LookupError("the statement returned no row")
+        return self._rows[0]
 
     def fetchall(self) -> list[Record]:
         return list(self._rows)
@@ -287,13 +296,13 @@ class Database:
         if self.dialect == SQLITE:
             # data_version is each connection's own count, and each thread has a connection:
             # a change seen on any of them moves one counter for the whole process.
-            version = int(self.execute("PRAGMA data_version").fetchone()[0])
+            version = int(self.execute("PRAGMA data_version").one()[0])
             if getattr(self._local, "data_version", None) != version:
                 self._local.data_version = version
                 with self._opened_lock:
                     self._changes += 1
             return self._changes
-        return int(self.execute("SELECT counter FROM face_changes WHERE id = 1").fetchone()[0])
+        return int(self.execute("SELECT counter FROM face_changes WHERE id = 1").one()[0])
 
 
 def grant_app_role(db: Database, role: str) -> None:
@@ -359,10 +368,10 @@ def schema_version(dialect: str = SQLITE) -> int:
 
 def current_version(db: Database) -> int:
     if db.dialect == SQLITE:
-        return int(db.execute("PRAGMA user_version").fetchone()[0])
-    if db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+        return int(db.execute("PRAGMA user_version").one()[0])
+    if db.execute("SELECT to_regclass('schema_version')").one()[0] is None:
         db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    row = db.execute("SELECT MAX(version) FROM schema_version").one()
     return int(row[0] or 0)
 
 
@@ -390,6 +399,7 @@ def migrate(db: Database) -> list[int]:
                     db.script(script)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
             applied.append(number)
+            log.info("applied migration %04d to the %s database", number, db.dialect)
         return applied
     finally:
         if db.dialect == POSTGRESQL:

@@ -227,7 +227,7 @@ class Store:
         return _unpack(rows)[1]
 
     def account_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM users").one()[0]
 
     def data_version(self) -> int:
         """Changes whenever another process commits a change to the faces (on SQLite, any
@@ -240,11 +240,11 @@ class Store:
 
     def faces_fingerprint(self) -> tuple[int, int]:
         """(count, largest id) of the faces: changes whenever faces are added or removed."""
-        row = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
+        row = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").one()
         return int(row[0]), int(row[1])
 
     def face_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM faces").one()[0]
 
     def face_details(self, face_ids: Iterable[int]) -> dict[int, Record]:
         """Face rows joined with their image and collection, keyed by face id."""
@@ -290,7 +290,7 @@ class Store:
                 " LEFT JOIN faces f ON f.image_id = i.id GROUP BY c.id ORDER BY c.name"
             )
         ]
-        count = lambda table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+        count = lambda table: self.db.execute(f"SELECT COUNT(*) FROM {table}").one()[0]  # noqa: E731
         return Stats(collections, count("images"), count("faces"), count("ingest_failures"))
 
 

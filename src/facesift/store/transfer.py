@@ -64,7 +64,7 @@ class CopyReport:
 def copy_database(source: Database, target: Database) -> CopyReport:
     """Copy every row of ``source`` into the empty ``target``, in one transaction."""
     for table in TABLES:
-        if target.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
+        if target.execute(f"SELECT COUNT(*) FROM {table}").one()[0]:
             raise Conflict(f"the target database is not empty (table {table} has rows)")
     counts: dict[str, int] = {}
     with target.transaction():

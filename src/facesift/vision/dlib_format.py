@@ -27,6 +27,12 @@ class DlibFormatError(ValueError):
 _SPECIAL_EXPONENTS = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
 
 
+# The reader's methods are named after dlib's types (int, bool, float), which hides the
+# builtins inside the class: its annotations use these names.
+Flag = bool
+Shape4 = tuple[int, int, int, int]
+
+
 class DlibReader:
     """Reads a dlib serialization front to back; ``position`` says where it is."""
 
@@ -72,7 +78,7 @@ class DlibReader:
             raise DlibFormatError(f"unknown tensor version {version}")
         return values.astype(np.float32).reshape(shape)
 
-    def alias_tensor(self) -> tuple[int, int, int, int]:
+    def alias_tensor(self) -> Shape4:
         """A view's shape; the values live in the layer's params tensor."""
         self.expect(self.int(), 1, "alias_tensor version")
         return (self.int(), self.int(), self.int(), self.int())
@@ -83,7 +89,7 @@ class DlibReader:
                 f"{what}: expected {wanted!r}, found {found!r} near {self.position}"
             )
 
-    def at_end(self) -> bool:
+    def at_end(self) -> Flag:
         return self.position == len(self._data)
 
 

@@ -29,6 +29,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -355,7 +356,8 @@ class _GraphBuilder:
         if source.means.any():
             x = self._op("Sub", [x, self._constant(source.means.reshape(1, 3, 1, 1), "means")])
         if source.scale != 1:
-            x = self._op("Mul", [x, self._constant(np.float32(source.scale), "scale")])
+            scale = np.asarray(source.scale, dtype=np.float32)
+            x = self._op("Mul", [x, self._constant(scale, "scale")])
         self.x = x
         self.shape: Shape = (3, source.rows, source.cols)
 
@@ -449,7 +451,7 @@ class _GraphBuilder:
         self.weights.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def _op(self, op_type: str, inputs: list[str], **attributes: object) -> str:
+    def _op(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
         output = self._name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [output], **attributes))
         return output
@@ -468,7 +470,7 @@ def build_onnx(layers: list[Layer], metadata: dict[str, str] | None = None) -> o
         builder.add(layer)
     builder.finish("embeddings")
 
-    chips = ["N", source.rows, source.cols, 3]
+    chips: list[str | int] = ["N", source.rows, source.cols, 3]
     graph = helper.make_graph(
         builder.nodes,
         "dlib_face_recognition_resnet_model_v1",

@@ -10,17 +10,21 @@ are shown in the POST's own answer instead, once, and never put in a URL or a co
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from facesift.api.context import Services
-from facesift.api.params import Id
-from facesift.api.security import (
+from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from facesift.governance.roles import ALL_ROLES, Principal, Role
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.context import Services
+from facesift.server.lanes import in_analysis_lane
+from facesift.server.params import Id
+from facesift.server.security import (
     SESSION_COOKIE,
     Caller,
     Signed,
@@ -29,10 +33,8 @@ from facesift.api.security import (
     optional_caller,
     set_session_cookie,
 )
-from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
-from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
-from facesift.services.casework import LEAD_NOTICE, MAX_TOP_K
+from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
@@ -301,12 +303,14 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
 @router.post("/cases/{case_id}/probes", summary="Upload a probe photo (form)")
 async def upload_probe(
     case_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
     file: Annotated[UploadFile, File()],
 ):
-    content = await file.read()  # then analysed in a worker thread, not on the event loop
-    probe = await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
+    content = await file.read()
+    add = partial(svc.casework.add_probe, caller.principal, case_id, content)
+    probe = await in_analysis_lane(request, add)
     found = len(probe["faces"])
     return redirect(
         f"/probes/{probe['id']}",
@@ -360,13 +364,14 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         faces=_faces_in_percent(probe),
         collections=collections,
         top_k=DEFAULT_TOP_K,
-        max_top_k=MAX_TOP_K,
+        max_top_k=MAX_CANDIDATES,
     )
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
-def edit_probe(
+async def edit_probe(
     probe_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
     operation: Annotated[str, Form(max_length=10)],
@@ -377,8 +382,9 @@ def edit_probe(
     y2: Annotated[int | None, Form()] = None,
 ):
     box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
-    made = svc.casework.edit_probe(
-        caller.principal, probe_id, {"operation": operation, "degrees": degrees, "box": box}
+    edit = {"operation": operation, "degrees": degrees, "box": box}
+    made = await in_analysis_lane(
+        request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
     )
     return redirect(
         f"/probes/{made['id']}",
@@ -393,7 +399,7 @@ def run_search(
     svc: Svc,
     face: Annotated[int, Form(ge=0, le=1000)],
     collection: Annotated[str, Form(max_length=200)] = "",
-    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
+    top_k: Annotated[int, Form(ge=1, le=MAX_CANDIDATES)] = DEFAULT_TOP_K,
 ):
     search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
     return redirect(f"/searches/{search['id']}")

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from facesift.api.params import Id, OptionalIdQuery
-from facesift.api.security import (
+from facesift.server.params import Id, OptionalIdQuery
+from facesift.server.security import (
     SESSION_COOKIE,
     Signed,
     Svc,

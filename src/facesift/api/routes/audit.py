@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from facesift.api.params import MAX_ID, OptionalIdQuery
-from facesift.api.security import Signed, Svc
+from facesift.server.params import MAX_ID, OptionalIdQuery
+from facesift.server.security import Signed, Svc
 
 router = APIRouter()
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Literal
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from facesift.api.params import MAX_ID, Id
-from facesift.api.security import Signed, Svc
-from facesift.services.casework import MAX_TOP_K
+from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.server.lanes import in_analysis_lane
+from facesift.server.params import MAX_ID, Id
+from facesift.server.security import Signed, Svc
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
@@ -38,7 +39,7 @@ class ProbeEdit(BaseModel):
 class NewSearch(BaseModel):
     face_index: int = Field(ge=0, le=1000)
     collection: str | None = Field(default=None, max_length=200)
-    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_CANDIDATES)
 
 
 class NewReview(BaseModel):
@@ -101,12 +102,15 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     status_code=201,
     summary="Upload a still probe photo (checked by content); finds its faces",
 )
-async def upload_probe(case_id: Id, file: UploadFile, caller: Signed, svc: Svc) -> dict:
+async def upload_probe(
+    case_id: Id, file: UploadFile, request: Request, caller: Signed, svc: Svc
+) -> dict:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
-    # In a worker thread, not on the event loop: the analysis takes up to a second or two.
     content = await file.read()
-    return await run_in_threadpool(svc.casework.add_probe, caller.principal, case_id, content)
+    return await in_analysis_lane(
+        request, partial(svc.casework.add_probe, caller.principal, case_id, content)
+    )
 
 
 @router.get("/probes/{probe_id}", tags=["probes"])
@@ -126,8 +130,11 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     status_code=201,
     summary="Crop, rotate or mirror a probe: makes a derivative probe",
 )
-def edit_probe(probe_id: Id, body: ProbeEdit, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.edit_probe(caller.principal, probe_id, body.model_dump())
+async def edit_probe(
+    probe_id: Id, body: ProbeEdit, request: Request, caller: Signed, svc: Svc
+) -> dict:
+    edit = partial(svc.casework.edit_probe, caller.principal, probe_id, body.model_dump())
+    return await in_analysis_lane(request, edit)
 
 
 @router.post(

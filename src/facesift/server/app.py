@@ -1,4 +1,5 @@
-"""The FastAPI application: the JSON API, the web pages, and what guards them all.
+"""The FastAPI application: the JSON API (``facesift.api``), the web pages
+(``facesift.web``), and what guards them all.
 
 Guards, outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
@@ -12,26 +13,34 @@ Guards, outermost first:
 
 from __future__ import annotations
 
-import os
+import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
+from importlib import resources
 
 import anyio
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facesift.api import routes
 from facesift.compose import Services, open_services
-from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput
+from facesift.config import Config
+from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput, NotFound
+from facesift.logs import configure_logging
+from facesift.machine import usable_cores
+from facesift.server.lanes import open_analysis_lane
 from facesift.services import retention
-from facesift.vision import VisionConfig
+from facesift.store.database import describe_url, resolve_url
 from facesift.web import optout_pages, pages
 
+log = logging.getLogger(__name__)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -66,29 +75,27 @@ def status_for(error: FacesiftError) -> int:
     return 422 if isinstance(error, ImageError) else 400
 
 
-def create_app(
-    data_dir: Path,
-    vision: VisionConfig | None = None,
-    database_url: str | None = None,
-    probe_workers: int | None = None,
-    vectors: str | None = None,
-    retention_hours: float | None = None,
-) -> FastAPI:
-    """``database_url`` None: ``$FACESIFT_DATABASE_URL``, else SQLite in ``data_dir``.
-    ``probe_workers``: probe analyses at once (None: one per core). ``vectors``: a Milvus URL
-    for the face vectors (see ``Gallery.open``)."""
+def create_app(config: Config) -> FastAPI:
+    """The app for ``config``; its services are opened when the app starts."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.services = open_services(
-            data_dir, database_url, vision, probe_workers=probe_workers, vectors=vectors
+        app.state.services = open_services(config)
+        open_analysis_lane(app, config.server.probe_workers or usable_cores())
+        log.info(
+            "serving %s (database %s, vectors %s, detector %s)",
+            config.data_dir,
+            describe_url(resolve_url(config.data_dir, config.database_url)),
+            "Milvus" if config.vectors else "FAISS in the data folder",
+            config.vision.detector,
         )
         svc = app.state.services
+        hours = config.server.retention_hours
         task = (
             retention.RetentionTask(
-                svc.gallery, lambda: svc.settings.get("retention"), retention_hours * 3600
+                svc.gallery, lambda: svc.settings.get("retention"), hours * 3600
             ).start()
-            if retention_hours
+            if hours
             else None
         )
         app.state.retention_task = task
@@ -118,24 +125,16 @@ def create_app(
     return app
 
 
-DATA_DIR_VARIABLE = "FACESIFT_SERVE_DATA_DIR"
-PROBE_WORKERS_VARIABLE = "FACESIFT_SERVE_PROBE_WORKERS"
-VECTORS_VARIABLE = "FACESIFT_VECTORS"  # the same variable --vectors reads
-
-
 def app_from_environment() -> FastAPI:
-    """The app of one ``facesift serve --workers N`` process: the data folder and the
-    database come from the environment the command set."""
-    probe_workers = int(os.environ.get(PROBE_WORKERS_VARIABLE) or 0) or None
-    return create_app(
-        Path(os.environ[DATA_DIR_VARIABLE]),
-        probe_workers=probe_workers,
-        vectors=os.environ.get(VECTORS_VARIABLE) or None,
-    )
+    """The app of one ``facesift serve --workers N`` process: its configuration comes from
+    the environment the command set (``Config.environment``)."""
+    config = Config()
+    configure_logging(config.log_level or "INFO")
+    return create_app(config)
 
 
 def _swagger_assets() -> str:
-    return swagger_ui_bundle.swagger_ui_path
+    return str(resources.files("fastapi_offline") / "static")
 
 
 def _add_docs(app: FastAPI) -> None:
@@ -236,6 +235,21 @@ def _audit_refusal(request: Request, error: Forbidden) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """An unknown address or method: the same answer as any other error (a page for a
+        browser, ``{"error", "message"}`` for the API), not Starlette's ``{"detail"}``."""
+        known = {404: NotFound("there is nothing at this address")}
+        if error.status_code == 405:
+            known[405] = InvalidInput(f"{request.method} is not allowed at this address")
+        problem = known.get(error.status_code)
+        if problem is None:
+            return await http_exception_handler(request, error)
+        if pages.wants_html(request):
+            return pages.error_page(request, problem, error.status_code)
+        body = {"error": problem.code, "message": problem.message}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
     @app.exception_handler(FacesiftError)
     async def facesift_error(request: Request, error: FacesiftError) -> Response:
         status = status_for(error)

@@ -14,10 +14,10 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Request, Response
 
-from facesift.api.context import Services
 from facesift.errors import Forbidden, Unauthenticated
 from facesift.governance.roles import Principal
 from facesift.governance.secrets import same_secret
+from facesift.server.context import Services
 from facesift.services.accounts import SESSION_HOURS
 
 SESSION_COOKIE = "facesift_session"

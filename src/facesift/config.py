@@ -1,0 +1,171 @@
+"""One configuration object for every command and the server: where the data lives, which
+database and vector engine hold it, how faces are found, and how the server runs.
+
+A value comes from, first found: a command-line flag, the environment, the default here. The
+environment variables are ``FACESIFT_`` and the field's name in capitals, with ``__``
+between a section and its field:
+
+| setting | environment | flag |
+|---|---|---|
+| ``home`` (the data folder) | ``FACESIFT_HOME`` | ``--data-dir`` |
+| ``database_url`` | ``FACESIFT_DATABASE_URL`` | ``--database`` |
+| ``vectors`` | ``FACESIFT_VECTORS`` | ``--vectors`` |
+| ``cluster`` | ``FACESIFT_CLUSTER`` | ``ingest --cluster`` |
+| ``vision.detector`` | ``FACESIFT_VISION__DETECTOR`` | ``--detector`` |
+| ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
+| ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
+| ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
+| ``log_level`` | ``FACESIFT_LOG_LEVEL`` | |
+
+This is the deployment's configuration, fixed when a process starts. What an admin changes
+while the server runs (the refused purposes, the target FPIR, ...) is the gallery's
+``Settings``, kept in the database and audited.
+
+The same object builds the probe analysis for the command line and the server
+(``VisionSettings.for_probes``), so a photo that finds a face in one finds it in the other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facesift.logs import LEVELS
+from facesift.vision import VisionConfig
+from facesift.vision.detect import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MAX_SCAN_PIXELS,
+    DEFAULT_MIN_FACE_PX,
+    DETECTORS,
+)
+
+# HOG misses turned faces that dlib's CNN finds; on a probe, one photo an investigator
+# chose, the CNN's seconds are worth it. The ONNX detectors found a face in all 7,701 LFW
+# view2 images where HOG missed 40 (bench/README.md), and the CNN on a photo with no face
+# took 12 s: with them a probe gets no second pass.
+PROBE_FALLBACK = {"hog": "mmod"}
+
+
+class VisionSettings(BaseModel):
+    """How faces are found, at ingest and in probes."""
+
+    detector: str = DEFAULT_DETECTOR
+    min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=8, le=2000)
+    # HOG scans at most this many megapixels a photo (after upsampling); 0: no cap.
+    max_scan_mp: float = Field(DEFAULT_MAX_SCAN_PIXELS / 1_000_000, ge=0, le=1000)
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        if name not in DETECTORS:
+            raise ValueError(f"the detector is one of {', '.join(DETECTORS)}, not {name!r}")
+        return name
+
+    @property
+    def max_scan_pixels(self) -> int | None:
+        return round(self.max_scan_mp * 1_000_000) or None
+
+    def for_ingest(self, threads: int | None = None) -> VisionConfig:
+        """The analysis of gallery photos: no second detector (costly in bulk)."""
+        return VisionConfig(
+            detector=self.detector,
+            min_face_px=self.min_face_px,
+            max_scan_pixels=self.max_scan_pixels,
+            threads=threads,
+        )
+
+    def for_probes(self) -> VisionConfig:
+        """The analysis of a probe photo, the same for the command line and the server."""
+        return VisionConfig(
+            detector=self.detector,
+            min_face_px=self.min_face_px,
+            max_scan_pixels=self.max_scan_pixels,
+            fallback_detector=PROBE_FALLBACK.get(self.detector),
+        )
+
+
+class ServerSettings(BaseModel):
+    """``facesift serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # Server processes; more than one needs PostgreSQL (they share the database).
+    workers: int = Field(1, ge=1, le=64)
+    # Probe analyses at once in each server process; 0: one per core.
+    probe_workers: int = Field(0, ge=0, le=256)
+    # Retention runs in the server every this many hours; 0: off (cron the command instead).
+    retention_hours: float = Field(0, ge=0, le=24 * 365)
+
+
+class Config(BaseSettings):
+    """The configuration of one facesift process. ``Config()`` reads the environment;
+    ``with_flags`` lays command-line flags over it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FACESIFT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_assignment=True,
+    )
+
+    # The data folder (``data_dir``); None: the XDG data folder (~/.local/share/facesift).
+    home: Path | None = None
+    # None: SQLite in the data folder (facesift.db).
+    database_url: str | None = None
+    # A Milvus collection for the face vectors (milvus://HOST:PORT/NAME); None: FAISS files
+    # in the data folder.
+    vectors: str | None = None
+    # A Dask scheduler (tcp://HOST:PORT) to run ingest on; None: processes on this machine.
+    cluster: str | None = None
+    vision: VisionSettings = VisionSettings()
+    server: ServerSettings = ServerSettings()
+    # None: WARNING for commands, INFO for the server (see facesift.logs).
+    log_level: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str | None) -> str | None:
+        if level is not None and level.upper() not in LEVELS:
+            raise ValueError(f"the log level is one of {', '.join(LEVELS)}, not {level!r}")
+        return level.upper() if level else None
+
+    @field_validator("database_url", "vectors", "cluster", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return value or None
+
+    @property
+    def data_dir(self) -> Path:
+        if self.home is not None:
+            return self.home.expanduser()
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "facesift"
+
+    def with_flags(self, **flags: Any) -> Self:
+        """A copy with the flags that were given (not None). ``vision`` and ``server``
+        take a dict of their own fields."""
+        values = self.model_dump()
+        for name, value in flags.items():
+            if value is None:
+                continue
+            if name in ("vision", "server"):
+                values[name] |= {key: v for key, v in value.items() if v is not None}
+            else:
+                values["home" if name == "data_dir" else name] = value
+        return type(self).model_validate(values)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that give another process (a ``serve --workers`` worker) this
+        configuration through ``Config()``."""
+        env = {"FACESIFT_HOME": str(self.data_dir)}
+        for name in ("database_url", "vectors", "cluster", "log_level"):
+            if getattr(self, name):
+                env[f"FACESIFT_{name.upper()}"] = getattr(self, name)
+        for section in ("vision", "server"):
+            for key, value in getattr(self, section).model_dump().items():
+                env[f"FACESIFT_{section.upper()}__{key.upper()}"] = str(value)
+        return env
