@@ -167,6 +167,23 @@ class Casework:
         self._audit.append("case_viewed", _case_ref(case), actor.name)
         return case
 
+    def keep_probe_images(self, actor: Principal, case_id: int, reason: str) -> dict:
+        """Record why this case's probe images must outlive its closure (audited): retention
+        then keeps them as long as the probe templates, not ``probe_images_days``."""
+        case = self.case(actor, case_id)
+        rules.require_case_owner(actor, case["created_by"])
+        reason = (reason or "").strip()
+        if len(reason) < 10:
+            raise InvalidInput(
+                "give the reason the probe images must be kept (10 characters or more)"
+            )
+        with self._transaction():
+            self.records.set_keep_probe_images(case_id, reason)
+            self._audit.append(
+                "probe_images_kept", {**_case_ref(case), "reason": reason}, actor.name
+            )
+        return self.records.case(case_id) or case
+
     def close_case(self, actor: Principal, case_id: int) -> dict:
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])

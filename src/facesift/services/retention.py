@@ -50,7 +50,8 @@ class Policy:
             "What facesift keeps, and for how long",
             "",
             f"- Probe photos (the pictures searched with): {_days(self.probe_images_days)} "
-            "after the case is closed.",
+            "after the case is closed; where the investigator recorded why they must be kept, "
+            "as long as the probe face templates.",
             f"- Probe face templates (numbers computed from a probe's faces): "
             f"{_days(self.probe_templates_days)} after the case is closed.",
             f"- Candidate lists and their reviews: {_days(self.candidate_lists_days)} after "
@@ -135,7 +136,13 @@ def run(
     def cutoff(days: int) -> str:
         return (now - timedelta(days=days)).isoformat(timespec="microseconds")
 
-    pixels = records.probes_closed_before(cutoff(policy.probe_images_days), "pixels_destroyed_at")
+    # Probe pixels go after probe_images_days (0 by default: at the first run after the case
+    # closes), unless the investigator recorded why they must stay: then with the templates.
+    pixels = records.probes_closed_before(
+        cutoff(policy.probe_images_days), "pixels_destroyed_at", kept=False
+    ) + records.probes_closed_before(
+        cutoff(policy.probe_templates_days), "pixels_destroyed_at", kept=True
+    )
     templates = records.probes_closed_before(
         cutoff(policy.probe_templates_days), "template_destroyed_at"
     )

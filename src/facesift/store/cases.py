@@ -72,6 +72,9 @@ class CaseRecords:
             "UPDATE cases SET status = ?, closed_at = ? WHERE id = ?", (status, closed_at, case_id)
         )
 
+    def set_keep_probe_images(self, case_id: int, reason: str) -> None:
+        self._db.execute("UPDATE cases SET keep_probe_images = ? WHERE id = ?", (reason, case_id))
+
     # -- probes --------------------------------------------------------------------------------
 
     def add_probe(self, probe: dict, embeddings: np.ndarray) -> int:
