@@ -18,6 +18,7 @@ export FACESIFT_TEST_DATA
 install: $(VENV)/.installed
 	bash scripts/install-browser.sh
 	bash scripts/install-postgres.sh
+	bash scripts/install-oidc-provider.sh
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)

@@ -227,18 +227,22 @@ def test_new_accounts_wait_for_a_supervisor_who_is_not_their_creator(client, wor
         "/api/users", json={"name": "newbie", "roles": ["reviewer"]}, headers=world.auth("admin")
     )
     assert made.status_code == 201
-    user, password = made.json()["user"], made.json()["one_time_password"]
-    assert user["status"] == "pending" and len(password) >= 12
-    assert (
-        client.post("/api/session", json={"name": "newbie", "password": password}).status_code
-        == 401
-    )
+    user = made.json()["user"]
+    # The admin never learns a password: the account has none until its user sets one.
+    assert user["status"] == "pending" and "one_time_password" not in made.json()
     assert (
         client.post(f"/api/users/{user['id']}/approve", headers=world.auth("admin")).status_code
         == 403
     )
     approved = client.post(f"/api/users/{user['id']}/approve", headers=world.auth("sam"))
-    assert approved.json()["status"] == "active" and approved.json()["approved_by"] == "sam"
+    assert approved.json()["user"]["status"] == "active"
+    assert approved.json()["user"]["approved_by"] == "sam"
+    code = approved.json()["one_time_code"]
+    password = "newbie's own passphrase"
+    set_it = client.post(
+        "/api/password-code", json={"name": "newbie", "code": code, "new_password": password}
+    )
+    assert set_it.status_code == 200, set_it.text
     assert (
         client.post("/api/session", json={"name": "newbie", "password": password}).status_code
         == 200
@@ -271,17 +275,21 @@ def test_only_admins_manage_users_and_settings(client, world) -> None:
 def test_the_last_admin_cannot_be_removed(fresh_world) -> None:
     w = fresh_world
     with TestClient(w.app()) as c:
+        # Two admins: each asks for the other to lose the role; a supervisor approves both.
+        first = c.put(
+            f"/api/users/{w.user_ids['admin']}/roles",
+            json={"roles": ["auditor"]},
+            headers=w.auth("boss"),
+        )
         other = c.put(
             f"/api/users/{w.user_ids['boss']}/roles",
             json={"roles": ["investigator"]},
             headers=w.auth("admin"),
         )
-        assert other.status_code == 200
-        last = c.put(
-            f"/api/users/{w.user_ids['admin']}/roles",
-            json={"roles": ["auditor"]},
-            headers=w.auth("admin"),
-        )
+        assert first.status_code == other.status_code == 202
+        done = c.post(f"/api/account-requests/{other.json()['id']}/approve", headers=w.auth("sam"))
+        assert done.status_code == 200 and done.json()["request"]["status"] == "approved"
+        last = c.post(f"/api/account-requests/{first.json()['id']}/approve", headers=w.auth("sam"))
         assert last.status_code == 409 and "last active admin" in last.json()["message"]
 
 
@@ -608,11 +616,12 @@ def test_reviewers_never_review_their_own_search_nor_twice(client, world) -> Non
 def test_an_auditor_who_is_also_a_reviewer_cannot_review_blind(fresh_world) -> None:
     w = fresh_world
     with TestClient(w.app()) as c:
-        c.put(
+        asked = c.put(
             f"/api/users/{w.user_ids['rita']}/roles",
             json={"roles": ["reviewer", "auditor"]},
             headers=w.auth("admin"),
         )
+        c.post(f"/api/account-requests/{asked.json()['id']}/approve", headers=w.auth("sam"))
         search = searched(c, w)
         face_id = search["candidates"][0]["face_id"]
         refused = review(c, w, "rita", search["id"], "confirm", face_id)

@@ -75,3 +75,73 @@ def test_the_server_logs_no_secrets_or_probe_data(
     for token in fuzz_world.tokens.values():
         assert token not in logs
     assert "password" not in logs.lower() and "sha256" not in logs.lower()
+
+
+# Values JSON parsers accept but facesift must refuse (422), and odd but valid Unicode that
+# must never make a 5xx: each put, raw, into every field of every JSON body in the spec.
+ODD_VALUES = (
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e400",
+    b'"\\ud800"',
+    b'"a\\udfffb"',
+    b'"pro\\u200btest \\u00ad \\u202e \\ufeff"',
+    b'"\\uff50\\uff52\\uff4f \\u043e \\u0000"',
+    b'"\\ud83d\\ude00 \\u0301\\u0301\\u0301"',
+)
+NOT_JSON_NUMBERS = ODD_VALUES[:6]
+
+
+def _json_bodies(spec: dict) -> list[tuple[str, str, list[str]]]:
+    """(method, path with ids filled in, body fields) of every operation taking JSON."""
+    found = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema")
+            if schema is None:
+                continue
+            if "$ref" in schema:
+                schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+            fields = list(schema.get("properties", {})) or ["value"]
+            url = path.replace("{key}", "searches_per_minute")
+            url = "/".join("1" if part.startswith("{") else part for part in url.split("/"))
+            found.append((method.upper(), url, fields))
+    return found
+
+
+def test_non_finite_numbers_and_odd_unicode_never_fail_the_server(
+    fuzz_world: World, fuzz_server: LiveServer
+) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    spec = json.load(urllib.request.urlopen(fuzz_server.url_for("/openapi.json")))
+    operations = _json_bodies(spec)
+    assert len(operations) > 10
+    sent = 0
+    for method, url, fields in operations:
+        for field in fields:
+            for value in ODD_VALUES:
+                body = b"{" + json.dumps(field).encode() + b": " + value + b"}"
+                request = urllib.request.Request(
+                    fuzz_server.url_for(url),
+                    data=body,
+                    method=method,
+                    headers={**fuzz_world.auth("admin"), "Content-Type": "application/json"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status = response.status
+                except urllib.error.HTTPError as answer:
+                    status = answer.code
+                sent += 1
+                assert status < 500, (method, url, field, value, status)
+                if value in NOT_JSON_NUMBERS:
+                    assert status == 422, (method, url, field, value, status)
+    print(f"{sent} requests with odd values to {len(operations)} operations")
+    assert fuzz_server.alive()
+    logs = fuzz_server.stdout() + fuzz_server.stderr()
+    assert "Traceback" not in logs

@@ -32,13 +32,18 @@ def test_models_are_recorded_and_another_embedder_is_refused(tmp_path) -> None:
         summary = ingest(gallery, gallery_photos[:2], _options(detector="hog"))
         assert summary.faces == 2
         default_embedder = VisionConfig().model_id
-        assert gallery.models() == {"embedder": default_embedder, "detectors": ["dlib_hog"]}
+        assert gallery.models() == {
+            "embedder": default_embedder,
+            "detectors": ["dlib_hog"],
+            "dim": 128,
+        }
 
         # Another detector with the same embedder: comparable vectors, recorded beside.
         ingest(gallery, gallery_photos[2:4], _options(detector="centerface"))
         assert gallery.models() == {
             "embedder": default_embedder,
             "detectors": ["centerface", "dlib_hog"],
+            "dim": 128,
         }
 
         # One chip a face is another embedder id: refused before any work, nothing stored.

@@ -93,15 +93,22 @@ def test_a_forbidden_page_explains_why(clients) -> None:
     assert "<h1>Not allowed" in answer.text
 
 
-def test_a_new_password_and_a_new_token_are_shown_once(clients) -> None:
+def test_a_new_one_time_code_and_a_new_token_are_shown_once(clients) -> None:
     admin = clients("admin")
     csrf = _csrf(admin, "/users")
     made = admin.post(
-        "/users", data={"csrf_token": csrf, "name": "newbie", "roles": ["investigator", "reviewer"]}
+        "/users",
+        data={"csrf_token": csrf, "name": "newbie", "roles": ["investigator", "reviewer"]},
+        follow_redirects=False,
     )
-    assert made.status_code == 200
-    password = re.search(r'class="secret">([^<]+)<', made.text).group(1)
-    assert password not in admin.get("/users").text
+    assert made.status_code == 303  # no password for the admin to see
+    sam = clients("sam")
+    page = sam.get("/users").text
+    newbie = re.search(r'action="/users/(\d+)/approve"', page).group(1)
+    approved = sam.post(f"/users/{newbie}/approve", data={"csrf_token": _csrf(sam, "/users")})
+    assert approved.status_code == 200
+    code = re.search(r'class="secret">([^<]+)<', approved.text).group(1)
+    assert code not in sam.get("/users").text
     token = admin.post("/tokens", data={"csrf_token": csrf, "name": "nightly"})
     secret = re.search(r'class="secret">(fs_[^<]+)<', token.text).group(1)
     assert secret not in admin.get("/tokens").text

@@ -15,8 +15,9 @@ from pathlib import Path
 from facesift.config import Config
 from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
-from facesift.services.calibration import Calibration, load_calibration
+from facesift.services.calibration import Calibration, calibration_for
 from facesift.services.casework import Casework
+from facesift.services.evaluations import Evaluations
 from facesift.services.gallery import Gallery
 from facesift.services.optout import OptOut
 from facesift.services.oversight import Oversight
@@ -50,6 +51,7 @@ class Services:
     casework: Casework
     calibration: Calibration
     oversight: Oversight
+    evaluations: Evaluations
     optout: OptOut
 
     def close(self) -> None:
@@ -65,7 +67,7 @@ def open_services(config: Config) -> Services:
     vision = config.vision.for_probes()
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
     pool = ProbePool(vision, config.server.probe_workers or usable_cores())
-    calibration = load_calibration(analyzer.model_id)
+    calibration = calibration_for(vision)
     settings = Settings(gallery.store)
     casework = Casework(gallery, analyzer, calibration, settings, pool)
     return Services(
@@ -77,4 +79,5 @@ def open_services(config: Config) -> Services:
         calibration=calibration,
         oversight=Oversight(gallery, calibration, settings),
         optout=OptOut(gallery, casework.analyze_pixels, calibration),
+        evaluations=Evaluations(gallery.store, vision, calibration),
     )

@@ -14,6 +14,8 @@ between a section and its field:
 | ``vision.detector`` | ``FACESIFT_VISION__DETECTOR`` | ``--detector`` |
 | ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
 | ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
+| ``vision.embedder_model`` | ``FACESIFT_VISION__EMBEDDER_MODEL`` | ``--embedder-model`` |
+| ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
 | ``log_level`` | ``FACESIFT_LOG_LEVEL`` | |
 
@@ -57,6 +59,10 @@ class VisionSettings(BaseModel):
     min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=8, le=2000)
     # HOG scans at most this many megapixels a photo (after upsampling); 0: no cap.
     max_scan_mp: float = Field(DEFAULT_MAX_SCAN_PIXELS / 1_000_000, ge=0, le=1000)
+    # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.
+    embedder_model: str | None = None
+    # A user's own CenterFace-format detector file; None: the shipped one.
+    detector_model: str | None = None
 
     @field_validator("detector")
     @classmethod
@@ -76,6 +82,8 @@ class VisionSettings(BaseModel):
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             threads=threads,
+            embedder_model=self.embedder_model,
+            detector_model=self.detector_model,
         )
 
     def for_probes(self) -> VisionConfig:
@@ -85,6 +93,8 @@ class VisionSettings(BaseModel):
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             fallback_detector=PROBE_FALLBACK.get(self.detector),
+            embedder_model=self.embedder_model,
+            detector_model=self.detector_model,
         )
 
 
@@ -99,6 +109,11 @@ class ServerSettings(BaseModel):
     probe_workers: int = Field(0, ge=0, le=256)
     # Retention runs in the server every this many hours; 0: off (cron the command instead).
     retention_hours: float = Field(0, ge=0, le=24 * 365)
+    # HTTPS: a PEM certificate and its private key (both or neither).
+    certfile: str | None = None
+    keyfile: str | None = None
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are trusted.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class Config(BaseSettings):
@@ -167,5 +182,6 @@ class Config(BaseSettings):
                 env[f"FACESIFT_{name.upper()}"] = getattr(self, name)
         for section in ("vision", "server"):
             for key, value in getattr(self, section).model_dump().items():
-                env[f"FACESIFT_{section.upper()}__{key.upper()}"] = str(value)
+                if value is not None:  # unset stays unset (a model file, say)
+                    env[f"FACESIFT_{section.upper()}__{key.upper()}"] = str(value)
         return env

@@ -65,3 +65,13 @@ class Conflict(FacesiftError):
 
 class RateLimited(FacesiftError):
     code = "rate_limited"
+
+
+class Busy(FacesiftError):
+    """The server cannot take this work now without running out of a resource (503)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after

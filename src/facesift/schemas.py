@@ -49,9 +49,26 @@ class Quality:
     size_px: int  # the shorter side of the face box
     sharpness: float  # variance of the Laplacian of the aligned grey chip
     score: float
+    pose: Pose | None = None  # estimated from the five landmarks (vision.quality.pose)
 
     def as_dict(self) -> dict[str, float]:
-        return {"score": self.score, "size_px": self.size_px, "sharpness": self.sharpness}
+        values = {"score": self.score, "size_px": self.size_px, "sharpness": self.sharpness}
+        if self.pose is not None:
+            values |= self.pose.as_dict()
+        return values
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Head pose in degrees: yaw (turned left or right), pitch (chin up is positive) and
+    roll (tilted in the picture plane). A coarse estimate from five landmarks."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"yaw": self.yaw, "pitch": self.pitch, "roll": self.roll}
 
 
 @dataclass(frozen=True)

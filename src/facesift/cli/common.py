@@ -54,6 +54,23 @@ Detector = Annotated[
         show_default=False,
     ),
 ]
+EmbedderModelFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--embedder-model",
+        help="Embed with your own ONNX embedder file (its geometry declared in FILE.json); "
+        "a gallery takes one embedder's vectors only [default: "
+        "$FACESIFT_VISION__EMBEDDER_MODEL, else dlib's ResNet].",
+    ),
+]
+DetectorModelFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--detector-model",
+        help="With --detector centerface: your own CenterFace-format ONNX file instead of the "
+        "shipped one (recorded by its SHA-256) [default: $FACESIFT_VISION__DETECTOR_MODEL].",
+    ),
+]
 MinFace = Annotated[
     int | None,
     typer.Option("--min-face", help="Smallest face to find, in pixels [default: 40].", min=8),
@@ -86,10 +103,18 @@ def configured(
     detector: str | None = None,
     min_face: int | None = None,
     max_scan_mp: float | None = None,
+    embedder_model: Path | None = None,
+    detector_model: Path | None = None,
     **flags: object,
 ) -> Config:
     """This command's configuration: the flags it was given over the environment's."""
-    vision = {"detector": detector, "min_face_px": min_face, "max_scan_mp": max_scan_mp}
+    vision = {
+        "detector": detector,
+        "min_face_px": min_face,
+        "max_scan_mp": max_scan_mp,
+        "embedder_model": str(embedder_model) if embedder_model else None,
+        "detector_model": str(detector_model) if detector_model else None,
+    }
     try:
         base = invocation.config or Config()
         return base.with_flags(data_dir=data_dir, vectors=vectors, vision=vision, **flags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from facesift.cli.common import (
     DataDir,
     Detector,
+    EmbedderModelFile,
     JsonFlag,
     configured,
     console,
@@ -22,9 +24,10 @@ from facesift.cli.common import (
 from facesift.errors import FacesiftError
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
 from facesift.machine import usable_cores
-from facesift.services import lfw
+from facesift.services import evaluation, lfw
 from facesift.services import open_set as open_set_study
-from facesift.services.calibration import Calibration, load_calibration
+from facesift.services.calibration import Calibration, calibration_for, load_calibration
+from facesift.services.evaluation_report import render_html
 from facesift.services.open_set import OpenSetReport
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision import VisionConfig
@@ -241,6 +244,86 @@ def _print_report(report: lfw.LfwReport) -> None:
         ]
     for row in rows:
         table.add_row(*row)
+    console.print(table)
+    for note in report.notes:
+        console.print(note)
+
+
+@eval_app.command("dataset")
+def eval_dataset(
+    folder: Annotated[Path, typer.Argument(help="The folder the labels' paths are relative to.")],
+    labels: Annotated[Path, typer.Option(help="CSV: path, identity[, role][, group columns...].")],
+    report_file: Annotated[
+        Path, typer.Option("--report", help="Where to write the HTML report.")
+    ] = Path("facesift-eval.html"),
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A group column (repeat) [default: every column but path, identity, "
+            "role and expected_faces]."
+        ),
+    ] = None,
+    target_fpir: Annotated[
+        float, typer.Option(help="The target FPIR of the operating point.")
+    ] = DEFAULT_TARGET_FPIR,
+    workers: Annotated[int, typer.Option(help="Ingest processes [default: one per core].")] = 0,
+    detector: Detector = None,
+    embedder_model: EmbedderModelFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a labelled photo set through ingest and search in a sandbox (never your gallery):
+    FNIR at FPIR, TAR at FAR, rank-1/10, per-group FNMR/FMR; an HTML report with plots."""
+    vision = configured(detector=detector, embedder_model=embedder_model).vision
+    config = vision.for_ingest(threads=1)
+    progress = make_progress("evaluate", show=not as_json)
+    task = progress.add_task("evaluate", total=None)
+    try:
+        with progress:
+            report = evaluation.evaluate_dataset(
+                folder,
+                labels,
+                config,
+                calibration_for(config),
+                target_fpir,
+                group or None,
+                workers or usable_cores(),
+                lambda stage, done, total: progress.update(
+                    task, description=stage, completed=done, total=total
+                ),
+            )
+        report_file.write_text(render_html(report), encoding="utf-8")
+    except (FacesiftError, OSError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(report.as_dict() | {"report": str(report_file)})
+        return
+    _print_dataset(report)
+    console.print(f"The report with its plots: {report_file}")
+
+
+def _print_dataset(report: evaluation.DatasetReport) -> None:
+    table = Table(title=f"Evaluation in a sandbox ({report.model_id}, {report.detector})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("gallery faces / probes", f"{report.gallery_faces} / {report.probes}")
+    table.add_row(
+        "searches mated / non-mated", f"{report.mated_searches} / {report.non_mated_searches}"
+    )
+    table.add_row(
+        f"operating point (target FPIR {report.target_fpir:g})",
+        f"FPIR {report.operating_fpir:.2%}, FNIR {report.operating_fnir:.2%}",
+    )
+    for point, value in report.fnir_at_fpir.items():
+        table.add_row(f"FNIR at FPIR {float(point):.1%}", f"{value:.2%}")
+    for point, value in report.tar_at_far.items():
+        table.add_row(f"TAR at FAR {float(point):.1%}", f"{value:.2%}")
+    table.add_row("rank-1 / rank-10", f"{report.rank1:.2%} / {report.rank10:.2%}")
+    for g in report.groups:
+        table.add_row(f"{g.column}={g.value}: FNMR / FMR", f"{g.fnmr:.2%} / {g.fmr:.2%}")
+    if report.largest_group_ratio is not None:
+        ratio = report.largest_group_ratio
+        shown = f"{ratio:.2f}" if math.isfinite(ratio) else "unbounded (a group at 0)"
+        table.add_row("largest ratio between groups", shown)
     console.print(table)
     for note in report.notes:
         console.print(note)

@@ -26,6 +26,8 @@ from facesift.cli.common import (
     EXIT_ERROR,
     DataDir,
     Detector,
+    DetectorModelFile,
+    EmbedderModelFile,
     JsonFlag,
     MaxScanMegapixels,
     MinFace,
@@ -48,7 +50,7 @@ from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.services import index_build
-from facesift.services.calibration import load_calibration
+from facesift.services.calibration import calibration_for
 from facesift.services.gallery import Gallery
 from facesift.services.ingest import (
     DEFAULT_COLLECTION,
@@ -57,10 +59,12 @@ from facesift.services.ingest import (
     IngestSummary,
     ingest,
 )
+from facesift.services.reembed import reembed
 from facesift.services.search import DEFAULT_TOP_K, NO_FACE, SearchRequest, search
 from facesift.store.database import dialect_of
-from facesift.vision import FaceAnalyzer
+from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.decode import DEFAULT_MAX_BYTES
+from facesift.vision.detect import make_detector
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -79,7 +83,9 @@ index_app = typer.Typer(
     rich_markup_mode=None, help="Manage the vector index.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+collections_app = typer.Typer(help="Mark collections shadow or live.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(collections_app, name="collections")
 app.add_typer(evaluate.eval_app, name="eval")
 app.add_typer(server.users_app, name="users")
 app.add_typer(server.tokens_app, name="tokens")
@@ -139,6 +145,8 @@ def ingest_command(
     detector: Detector = None,
     min_face: MinFace = None,
     max_scan_mp: MaxScanMegapixels = None,
+    embedder_model: EmbedderModelFile = None,
+    detector_model: DetectorModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -153,7 +161,14 @@ def ingest_command(
         min_face=min_face,
         max_scan_mp=max_scan_mp,
         cluster=cluster,
+        embedder_model=embedder_model,
+        detector_model=detector_model,
     )
+    if config.vision.detector_model:  # a file that cannot be run fails here, not in workers
+        try:
+            make_detector(config.vision.detector, 40, 1, None, config.vision.detector_model)
+        except FacesiftError as exc:
+            raise fail(exc.message) from None
     options = IngestOptions(
         collection=collection,
         manifest=manifest,
@@ -231,20 +246,29 @@ def search_command(
         int | None, typer.Option(help="Face number in the probe (0 = leftmost) [default: largest].")
     ] = None,
     detector: Detector = None,
+    embedder_model: EmbedderModelFile = None,
+    detector_model: DetectorModelFile = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
-    config = configured(data_dir, vectors, detector=detector)
+    config = configured(
+        data_dir,
+        vectors,
+        detector=detector,
+        embedder_model=embedder_model,
+        detector_model=detector_model,
+    )
     request = SearchRequest(
         case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
     )
     try:
         probe = _read_probe(photo)
-        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
+        vision = config.vision.for_probes()
+        analyzer = FaceAnalyzer.from_config(vision)
         with gallery_of(config) as gallery:
-            result = search(gallery, analyzer, load_calibration(analyzer.model_id), probe, request)
+            result = search(gallery, analyzer, calibration_for(vision), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None
     except FacesiftError as exc:
@@ -271,11 +295,17 @@ def faces_command(
     detector: Detector = None,
     min_face: MinFace = None,
     max_scan_mp: MaxScanMegapixels = None,
+    detector_model: DetectorModelFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality, as a search would find them.
     Nothing is stored."""
-    config = configured(detector=detector, min_face=min_face, max_scan_mp=max_scan_mp)
+    config = configured(
+        detector=detector,
+        min_face=min_face,
+        max_scan_mp=max_scan_mp,
+        detector_model=detector_model,
+    )
     try:
         analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
         analysis = analyzer.analyze_bytes(_read_probe(photo))
@@ -390,18 +420,71 @@ def index_rebuild(
     kind: Annotated[
         str, typer.Option(help="auto (by gallery size), flat (exact) or ivf (compressed).")
     ] = "auto",
+    reembed_faces: Annotated[
+        bool,
+        typer.Option(
+            "--reembed",
+            help="Embed every face again from its source photo with the embedder named "
+            "(--embedder-model, else the built-in), and record that model.",
+        ),
+    ] = False,
+    embedder_model: EmbedderModelFile = None,
+    evaluation: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --reembed: the JSON of `facesift eval dataset --json` for the new model, "
+            "for the promotion gate (setting promotion_max_group_ratio).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
+    if embedder_model and not reembed_faces:
+        raise fail("--embedder-model needs --reembed: the stored vectors are another model's", 2)
     try:
         with gallery_of(configured(data_dir, vectors)) as gallery:
+            if reembed_faces:
+                vision = configured(embedder_model=embedder_model).vision.for_ingest()
+                _reembed_with_progress(gallery, vision, _read_evaluation(evaluation))
+                return
             report = _rebuild_with_progress(gallery, kind, show=True)
     except (FacesiftError, ValueError) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED) from None
     console.print(f"Rebuilt a {report.kind} index of {report.faces:,} faces.")
+
+
+def _read_evaluation(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FacesiftError(f"cannot read the evaluation {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise FacesiftError(f"{path} is not the JSON of facesift eval dataset --json")
+    return document
+
+
+def _reembed_with_progress(gallery: Gallery, config: VisionConfig, evaluation: dict | None) -> None:
+    calibration_for(config)  # refuse a model that could not be searched, before any work
+    analyzer = FaceAnalyzer.from_config(config)
+    progress = make_progress("re-embed")
+    task = progress.add_task("re-embed", total=None)
+    with progress:
+        report = reembed(
+            gallery,
+            analyzer,
+            lambda done, total: progress.update(task, completed=done, total=total),
+            evaluation=evaluation,
+        )
+    resumed = f" ({report.resumed:,} made by an earlier run)" if report.resumed else ""
+    console.print(
+        f"Re-embedded {report.faces:,} faces with {report.model_id}{resumed}, in a "
+        f"{report.index_kind} index; the gallery's vectors were {report.previous_model_id}."
+    )
 
 
 def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_build.RebuildReport:
@@ -411,6 +494,26 @@ def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_bui
         return index_build.rebuild(
             gallery, kind, lambda done, total: progress.update(task, completed=done, total=total)
         )
+
+
+@collections_app.command("shadow")
+def collections_shadow(
+    name: Annotated[str, typer.Argument(help="The collection.")],
+    live: Annotated[
+        bool, typer.Option("--live", help="Make it live again: its faces can be candidates.")
+    ] = False,
+    data_dir: DataDir = None,
+    vectors: VectorsUrl = None,
+) -> None:
+    """Mark a collection shadow: every search runs against it and records what it finds
+    there, but its faces are never shown as candidates (a test before it goes live). Audited."""
+    try:
+        with gallery_of(configured(data_dir, vectors)) as gallery:
+            gallery.set_shadow(name, not live)
+    except FacesiftError as exc:
+        raise fail(exc.message) from None
+    state = "live: its faces can be candidates" if live else "shadow: searched, never shown"
+    console.print(f"Collection {name} is {state}.")
 
 
 @audit_app.command("show")

@@ -23,7 +23,9 @@ from facesift.services.calibration import load_calibration
 from facesift.services.optout import MAX_SELFIE_BYTES, OptOut
 from facesift.vision import FaceAnalyzer
 
-optout_app = typer.Typer(help="Opt-out by selfie: take a request, see its status.")
+optout_app = typer.Typer(
+    rich_markup_mode=None, help="Opt-out by selfie: take a request, see its status."
+)
 
 
 @optout_app.command("request")

@@ -25,10 +25,12 @@ def faces_table(faces: list[Face], searched: int | None = None) -> Table:
     if searched is not None:
         title += f"; face {searched} was searched (*)"
     table = Table(title=title)
-    for column in ("#", "box x1,y1,x2,y2", "size px", "sharpness", "quality", "detector"):
+    columns = ("#", "box x1,y1,x2,y2", "size px", "sharpness", "quality", "detector")
+    for column in (*columns, "yaw/pitch/roll"):
         table.add_column(column, no_wrap=True)
     for number, face in enumerate(faces):
         mark = "*" if number == searched else ""
+        pose = face.quality.pose
         table.add_row(
             f"{number}{mark}",
             ",".join(map(str, face.box.as_list())),
@@ -36,6 +38,7 @@ def faces_table(faces: list[Face], searched: int | None = None) -> Table:
             f"{face.quality.sharpness:.0f}",
             f"{face.quality.score:.2f}",
             f"{face.detector_score:.2f}",
+            f"{pose.yaw:.0f}°/{pose.pitch:.0f}°/{pose.roll:.0f}°" if pose else "",
         )
     return table
 
@@ -66,6 +69,12 @@ def print_search(console: Console, result: SearchResult) -> None:
         console.print("[bold]Outcome: no face[/] - no face was found in the probe photo.")
         return
     console.print(faces_table(result.probe_faces, result.searched_face))
+    if result.quality_warning:
+        console.print(
+            "[yellow]Quality warning: the searched face is below the warning floor ("
+            + "; ".join(result.quality_warning["reasons"])
+            + "). Distances of poor faces mean less than the calibration says.[/]"
+        )
     console.print(operating_text(result.operating))
     if result.outcome == NO_CANDIDATE:
         console.print(

@@ -21,7 +21,9 @@ from facesift.errors import FacesiftError
 from facesift.services import retention
 from facesift.services.settings import Settings
 
-retention_app = typer.Typer(help="Retention: destroy what has expired, with receipts.")
+retention_app = typer.Typer(
+    rich_markup_mode=None, help="Retention: destroy what has expired, with receipts."
+)
 
 
 @retention_app.command("run")

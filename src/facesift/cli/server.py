@@ -1,6 +1,6 @@
 """``facesift serve``, and the accounts commands an operator runs on the server itself:
 ``facesift users ...`` and ``facesift tokens ...``. Changes made here are audited with the
-actor "operator"."""
+actor "cli:operator", which no account name can be."""
 
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ def serve(
             "with --workers, cron 'facesift retention run') [default: 0].",
         ),
     ] = None,
+    certfile: Annotated[
+        str | None, typer.Option(help="Serve HTTPS with this PEM certificate (and --keyfile).")
+    ] = None,
+    keyfile: Annotated[str | None, typer.Option(help="The certificate's PEM private key.")] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+            "headers are trusted (comma-separated) [default: 127.0.0.1]."
+        ),
+    ] = None,
 ) -> None:
     """Run the web app and the JSON API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -92,10 +103,23 @@ def serve(
         "workers": workers,
         "probe_workers": probe_workers,
         "retention_hours": retention_hours,
+        "certfile": certfile,
+        "keyfile": keyfile,
+        "forwarded_allow_ips": forwarded_allow_ips,
     }
     config = configured(data_dir, vectors, detector=detector, server=server)
     configure_logging(config.log_level or "INFO")
     folder, workers = config.data_dir, config.server.workers
+    if bool(config.server.certfile) != bool(config.server.keyfile):
+        raise fail("--certfile and --keyfile go together", 2)
+    # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
+    transport = {
+        "ssl_certfile": config.server.certfile,
+        "ssl_keyfile": config.server.keyfile,
+        "proxy_headers": True,
+        "forwarded_allow_ips": config.server.forwarded_allow_ips,
+        "server_header": False,
+    }
     if workers > 1 and dialect_of(resolve_url(folder, config.database_url)) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
     if workers > 1 and config.server.retention_hours:
@@ -114,7 +138,7 @@ def serve(
     # access_log off: request lines are not needed, and logs must never hold probe data.
     host, port = config.server.host, config.server.port
     if workers == 1:
-        uvicorn.run(create_app(config), host=host, port=port, access_log=False)
+        uvicorn.run(create_app(config), host=host, port=port, access_log=False, **transport)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
@@ -126,6 +150,7 @@ def serve(
         host=host,
         port=port,
         access_log=False,
+        **transport,
     )
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from facesift.errors import SearchRefused
+from facesift.governance.purpose_text import normalise
 
 DEFAULT_OFFENSE_CATEGORIES = [
     "homicide",
@@ -88,8 +89,10 @@ class RefusedPurpose:
     terms: tuple[str, ...]
 
     def matches(self, text: str) -> bool:
-        # Terms match at the start of a word, so "race" does not refuse "trace evidence".
-        return any(re.search(rf"\b{re.escape(term)}", text, re.IGNORECASE) for term in self.terms)
+        # Terms match at the start of a word, so "race" does not refuse "trace evidence";
+        # both sides without disguises (zero-width characters, look-alike letters...).
+        text = normalise(text)
+        return any(re.search(rf"\b{re.escape(normalise(term))}", text) for term in self.terms)
 
 
 def refused_purposes(setting: list[dict]) -> list[RefusedPurpose]:

@@ -25,8 +25,11 @@ class Role(StrEnum):
 
 
 ALL_ROLES = tuple(Role)
-# Roles whose holders must stay independent of the searches they oversee or administer.
-_NEVER_SEARCH = (Role.ADMIN, Role.AUDITOR, Role.PRIVACY_OFFICER)
+# Roles whose holders must stay independent of the searches they oversee or administer: a
+# supervisor approves accounts, roles and password resets, so a supervisor who could also
+# search could approve their own way to more searching; a privacy officer removes faces for
+# opt-outs.
+_NEVER_SEARCH = (Role.ADMIN, Role.AUDITOR, Role.SUPERVISOR, Role.PRIVACY_OFFICER)
 
 
 def parse_roles(names: list[str] | tuple[str, ...]) -> frozenset[Role]:
@@ -142,8 +145,25 @@ def require_approve_user(principal: Principal, user_id: int, created_by: str) ->
         raise Forbidden("the person who created an account cannot also approve it")
 
 
-def require_record_training(principal: Principal) -> None:
+def require_record_training(principal: Principal, user_id: int) -> None:
     _require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    if user_id == principal.user_id:
+        raise Forbidden("nobody records their own training (separation of duties)")
+
+
+def require_request_account_change(principal: Principal, user_id: int) -> None:
+    """An admin asks for a change of roles or a password reset; a supervisor decides."""
+    _require_role(principal, Role.ADMIN)
+    if user_id == principal.user_id:
+        raise Forbidden("nobody changes their own roles or resets their own password this way")
+
+
+def require_decide_account_change(principal: Principal, user_id: int, requested_by: int) -> None:
+    _require_role(principal, Role.SUPERVISOR)
+    if user_id == principal.user_id:
+        raise Forbidden("nobody decides a change to their own account (separation of duties)")
+    if requested_by == principal.user_id:
+        raise Forbidden("the person who asked for a change cannot also approve it")
 
 
 def require_change_settings(principal: Principal) -> None:
@@ -155,6 +175,11 @@ def require_read_settings(principal: Principal) -> None:
 
 
 def require_read_audit(principal: Principal) -> None:
+    _require_role(principal, Role.AUDITOR)
+
+
+def require_evaluate(principal: Principal) -> None:
+    """Running a labelled set through the system in a sandbox is the auditors' check."""
     _require_role(principal, Role.AUDITOR)
 
 

@@ -50,6 +50,15 @@ def require_grounds(case: str | None, purpose: str | None) -> tuple[str, str]:
     return case, purpose
 
 
+def require_candidate_count(top_k: int) -> int:
+    if not 1 <= top_k <= MAX_CANDIDATES:
+        raise SearchRefused(
+            f"search refused: a search returns between 1 and {MAX_CANDIDATES} candidates "
+            f"(asked for {top_k})"
+        )
+    return top_k
+
+
 def require_offense_category(offense_category: str | None) -> str:
     """The cleaned offense category, or SearchRefused: a search names the offense it is for
     (checked against the allow-list, as a case on the server is)."""
@@ -60,15 +69,6 @@ def require_offense_category(offense_category: str | None) -> str:
             "is for, from the allow-list (facesift settings: offense_categories)."
         )
     return category
-
-
-def require_candidate_count(top_k: int) -> int:
-    if not 1 <= top_k <= MAX_CANDIDATES:
-        raise SearchRefused(
-            f"search refused: a search returns between 1 and {MAX_CANDIDATES} candidates "
-            f"(asked for {top_k})"
-        )
-    return top_k
 
 
 def require_target_fpir(fpir: float) -> float:

@@ -7,8 +7,11 @@ Guards, outermost first:
 - no app-wide lock: each request's worker thread has its own database connection (see
   ``store.database.Database``), so page views, reviews and searches run side by side and a
   probe's analysis holds up nobody but its own request;
-- a request body over the upload limit is refused before it is read;
-- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store).
+- a request body over the upload limit is refused before it is read, and any body on a
+  method that takes none; JSON with non-finite numbers or lone surrogates is 422; a Host
+  not in the ``trusted_hosts`` setting is 400 (see ``input_guard``);
+- every response carries security headers (CSP, frame-ancestors, no-sniff, no-store), and
+  over HTTPS ``Strict-Transport-Security``.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from facesift.config import Config
 from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput, NotFound
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
+from facesift.server import input_guard
 from facesift.server.lanes import open_analysis_lane
 from facesift.services import retention
+from facesift.services.single_sign_on import OidcConfig, SingleSignOn
 from facesift.store.database import describe_url, resolve_url
-from facesift.web import optout_pages, pages
+from facesift.web import optout_pages, pages, security_pages
 
 log = logging.getLogger(__name__)
 CSP = (
@@ -54,6 +59,7 @@ NO_ADMIN_MESSAGE = (
     "facesift users add NAME --role admin --data-dir DATA_DIR"
 )
 BODY_SLACK = 64 * 1024  # room for the form fields around an upload
+HSTS = "max-age=31536000; includeSubDomains"
 
 _STATUS = {
     "invalid": 400,
@@ -63,6 +69,7 @@ _STATUS = {
     "not_found": 404,
     "conflict": 409,
     "rate_limited": 429,
+    "busy": 503,
     "too_large": 413,
     "not_an_image": 415,
     "unsupported_format": 415,
@@ -114,11 +121,13 @@ def create_app(config: Config) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.single_sign_on = SingleSignOn(OidcConfig.from_environment())
     app.mount("/static/swagger", StaticFiles(directory=_swagger_assets()), name="swagger")
     app.mount("/static", StaticFiles(packages=[("facesift.web", "static")]), name="static")
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.include_router(optout_pages.router)
+    app.include_router(security_pages.router)
     _add_docs(app)
     _add_guards(app)
     _add_error_handlers(app)
@@ -152,10 +161,20 @@ def _add_docs(app: FastAPI) -> None:
 def _add_guards(app: FastAPI) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next) -> Response:
+        response = await _guarded(request, call_next)
+        if request.url.scheme == "https":  # browsers then refuse plain HTTP for a year
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
+
+    async def _guarded(request: Request, call_next) -> Response:
         path = request.url.path
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
+        # In a worker thread: the trusted hosts are a setting, read from the database.
+        refused = await anyio.to_thread.run_sync(_refused_input, request, svc)
+        if refused is not None:
+            return _secure(refused, path)
         if _cross_site(request):
             return _secure(
                 JSONResponse(
@@ -168,7 +187,11 @@ def _add_guards(app: FastAPI) -> None:
         if too_big is not None:
             return _secure(too_big, path)
         # Receive the whole (size-checked) body first, so a slow upload holds no thread.
-        await request.body()
+        body = await request.body()
+        if body and request.headers.get("content-type", "").startswith("application/json"):
+            problem = input_guard.bad_json_values(body)
+            if problem is not None:  # 422, naming the problem, never the value
+                return _secure(_refusal(422, "bad_json_value", problem), path)
         if path != "/healthz" and not await anyio.to_thread.run_sync(svc.accounts.has_admin):
             response: Response = JSONResponse(
                 {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
@@ -186,7 +209,23 @@ def _cross_site(request: Request) -> bool:
     if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
         return False  # scripts and same-origin navigations
     # "null": a page hiding where it comes from, e.g. a sandboxed frame or no-referrer.
-    return origin == "null" or origin.split("://", 1)[-1] != request.headers.get("host")
+    # Scheme, host and port must all be ours: http://host is not https://host.
+    return not input_guard.same_origin(origin, request.url.scheme, request.headers.get("host"))
+
+
+def _refusal(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _refused_input(request: Request, svc: Services) -> Response | None:
+    if input_guard.body_not_allowed(request.method, request.headers):
+        return _refusal(400, "body_not_allowed", f"a {request.method} request takes no body")
+    if request.url.path == "/healthz":  # answers nothing but "ok", to any host
+        return None
+    trusted = svc.settings.get("trusted_hosts")
+    if input_guard.untrusted_host(request.headers.get("host"), trusted):
+        return _refusal(400, "untrusted_host", "this server does not answer to that host name")
+    return None
 
 
 def _oversized(request: Request, svc: Services) -> Response | None:
@@ -239,7 +278,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         """An unknown address or method: the same answer as any other error (a page for a
         browser, ``{"error", "message"}`` for the API), not Starlette's ``{"detail"}``."""
-        known = {404: NotFound("there is nothing at this address")}
+        known: dict[int, FacesiftError] = {404: NotFound("there is nothing at this address")}
         if error.status_code == 405:
             known[405] = InvalidInput(f"{request.method} is not allowed at this address")
         problem = known.get(error.status_code)
@@ -257,7 +296,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             await anyio.to_thread.run_sync(_audit_refusal, request, error)
         if pages.wants_html(request):
             return pages.error_page(request, error, status)
-        return JSONResponse({"error": error.code, "message": error.message}, status_code=status)
+        response = JSONResponse({"error": error.code, "message": error.message}, status_code=status)
+        if status in (429, 503):  # try again later: say when
+            response.headers["Retry-After"] = str(getattr(error, "retry_after", 60))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

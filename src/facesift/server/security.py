@@ -24,6 +24,8 @@ SESSION_COOKIE = "facesift_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a user whose role requires two-factor sign-in may reach before setting it up.
+TWO_FACTOR_SETUP_PATHS = ("/api/me", "/api/session", "/account", "/logout")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Caller:
     principal: Principal
     csrf_token: str | None  # None for API-token callers
     session_token: str | None
+    api_token: str | None = None  # the bearer token an API caller sent
+    needs_two_factor: bool = False  # a role requires it and it is not set up yet
 
 
 def services(request: Request) -> Services:
@@ -45,12 +49,25 @@ def identify(request: Request) -> Caller | None:
         principal = svc.accounts.token_principal(header[7:].strip())
         if principal is None:
             raise Unauthenticated("the API token is unknown, expired or revoked")
-        return Caller(principal, None, None)
+        return Caller(
+            principal,
+            None,
+            None,
+            header[7:].strip(),
+            svc.accounts.needs_two_factor(principal),
+        )
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         session = svc.accounts.session(token)
         if session is not None:
-            return Caller(session.principal, session.csrf_token, token)
+            principal = session.principal
+            return Caller(
+                principal,
+                session.csrf_token,
+                token,
+                None,
+                svc.accounts.needs_two_factor(principal),
+            )
     return None
 
 
@@ -73,6 +90,10 @@ async def require_caller(request: Request) -> Caller:
     caller = await anyio.to_thread.run_sync(identify, request)
     if caller is None:
         raise Unauthenticated("sign in first")
+    if caller.needs_two_factor and not request.url.path.startswith(TWO_FACTOR_SETUP_PATHS):
+        raise Forbidden(
+            "your role requires two-factor sign-in: set it up on your account page first"
+        )
     await check_csrf(request, caller)
     request.state.caller = caller
     return caller
@@ -88,6 +109,12 @@ async def optional_caller(request: Request) -> Caller | None:
 # Handler parameters: the app's services, and the signed-in (CSRF-checked) caller.
 Svc = Annotated[Services, Depends(services)]
 Signed = Annotated[Caller, Depends(require_caller)]
+
+
+def client_address(request: Request) -> str:
+    """The address the connection comes from (behind a proxy: the proxy's, unless the server
+    was told to trust its forwarded-for header; see the README)."""
+    return request.client.host if request.client else ""
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

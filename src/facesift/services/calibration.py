@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facesift.errors import FacesiftError
+from facesift.vision import VisionConfig
+
 DEFAULT_TARGET_FMR = 1e-3
 CEILING_FMR = 1e-2  # no threshold may admit more than 1 in 100 different-person faces
 TAIL_PAIRS = 10  # below this many different-person pairs the rate is extrapolated
@@ -159,9 +162,30 @@ class Calibration:
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
 
 
-def load_calibration(model_id: str) -> Calibration:
-    """The calibration shipped with facesift for ``model_id``."""
+def load_calibration(model_id: str, path: Path | None = None) -> Calibration:
+    """The calibration for ``model_id``: the file at ``path`` (a user's own model's, which
+    must name that model), else the one shipped with facesift."""
+    if path is not None:
+        try:
+            calibration = Calibration.from_json(json.loads(Path(path).read_text("utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise FacesiftError(f"cannot read the calibration {path}: {exc}") from None
+        if calibration.model_id != model_id:
+            raise FacesiftError(
+                f"the calibration {path} is for the model {calibration.model_id}, not {model_id}"
+            )
+        return calibration
     resource = resources.files("facesift.data") / f"calibration_{model_id}.json"
     if not resource.is_file():
-        raise FileNotFoundError(f"no calibration is shipped for the model {model_id!r}")
+        raise FacesiftError(
+            f"no calibration is shipped for the model {model_id!r}: name one in the model's "
+            'declaration ("calibration": FILE, made with facesift eval lfw --embedder-model '
+            "MODEL --identification --write-calibration FILE)"
+        )
     return Calibration.from_json(json.loads(resource.read_text(encoding="utf-8")))
+
+
+def calibration_for(config: VisionConfig) -> Calibration:
+    """The calibration of the embedder ``config`` names (a plug-in's own, if it names one)."""
+    plugin = config.plugin()
+    return load_calibration(config.model_id, plugin.calibration if plugin else None)

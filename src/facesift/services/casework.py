@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -44,8 +45,10 @@ from facesift.schemas import ImageAnalysis
 from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
-from facesift.services.search import DEFAULT_TOP_K
+from facesift.services.quality_gate import Verdict, refusal_message
+from facesift.services.search import DEFAULT_TOP_K, shadow_hits
 from facesift.services.settings import Settings
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.services.suppression import drop_suppressed
@@ -100,6 +103,7 @@ class Casework:
         self._calibration = calibration
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
+        self.pixels = PixelBudget()  # pixels decoded and analysed at once, server-wide
 
     @property
     def _audit(self):
@@ -210,8 +214,9 @@ class Casework:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
-        pixels, media_type = _decode_upload(content, limit)
-        analysis = self._analyze(pixels)
+        with self.pixels.holding(claimed_pixels(content)):
+            pixels, media_type = _decode_upload(content, limit)
+            analysis = self._analyze(pixels)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
@@ -219,10 +224,11 @@ class Casework:
         parent = self.probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
-        image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")  # lossless: the edit is the only change
-        analysis = self._analyze(np.asarray(image))
+        with self.pixels.holding(parent["width"] * parent["height"]):
+            image = _edited(Image.fromarray(decode_image(parent["content"])), edit)
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")  # lossless: the edit is the only change
+            analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
         return self._store_probe(
             actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit
@@ -263,7 +269,7 @@ class Casework:
         embeddings = (
             np.stack([f.embedding for f in analysis.faces])
             if faces
-            else np.zeros((0, 128), np.float32)
+            else np.zeros((0, self._analyzer.embedder.dim), np.float32)
         )
         sha = hashlib.sha256(content).hexdigest()
         record = {
@@ -365,12 +371,28 @@ class Casework:
                 actor.name,
             )
             raise
+        verdict = self.settings.judge_quality(probe["faces"][face_index])
+        if verdict.level == Verdict.REFUSED:
+            self._audit.append(
+                "search_refused",
+                {
+                    **_case_ref(case),
+                    "probe_id": probe_id,
+                    "face": face_index,
+                    "reason": refusal_message(verdict),
+                    "quality": verdict.as_dict(),
+                },
+                actor.name,
+            )
+            raise SearchRefused(refusal_message(verdict))
+        warning = verdict.as_dict() if verdict.level == Verdict.WARNING else None
         self._check_rate(actor, case)
         self.gallery.refresh()  # an ingest may have run beside the server
+        embedding = self.records.probe_embedding(probe_id, face_index)
         candidates, operating = scope.scoped_search(
             self.gallery,
             self._calibration,
-            self.records.probe_embedding(probe_id, face_index),
+            embedding,
             collections,
             top_k,
             self.settings.get("target_fpir"),
@@ -381,6 +403,7 @@ class Casework:
         candidates, suppressed = drop_suppressed(
             self.gallery.store, candidates, self._calibration.model_id
         )
+        shadow = _shadow_in_scope(self.gallery, embedding, collections, top_k, operating)
         outcome = "candidates" if candidates else NO_CANDIDATE
         search = {
             "case_id": case["id"],
@@ -396,6 +419,8 @@ class Casework:
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(probe["parent_id"] is not None),
+            "quality_warning": json.dumps(warning) if warning else None,
+            "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
@@ -416,6 +441,8 @@ class Casework:
                     "gallery_size": size,
                     "outcome": outcome,
                     "candidate_face_ids": [c["face_id"] for c in shown],
+                    "quality_warning": warning,
+                    **({"shadow_candidates": len(shadow)} if shadow is not None else {}),
                     "suppressed_candidates": suppressed,
                 },
                 actor.name,
@@ -468,7 +495,10 @@ class Casework:
         if search is None:
             raise NotFound(f"there is no search {search_id}")
         access = self._search_access(actor, search)
+        search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
+        warning = search.get("quality_warning")
+        search["quality_warning"] = json.loads(warning) if warning else None
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.
@@ -491,9 +521,9 @@ class Casework:
         """A case's searches, or the whole team's activity for supervisors and auditors."""
         if case_id is not None:
             self.case(actor, case_id)
-            return self.records.searches(case_id=case_id)
+            return [_unshadowed(s) for s in self.records.searches(case_id=case_id)]
         rules.require_team_activity(actor)
-        return self.records.searches()
+        return [_unshadowed(s) for s in self.records.searches()]
 
     # -- review --------------------------------------------------------------------------------
 
@@ -511,7 +541,7 @@ class Casework:
             assigned = counts.get(search["id"], 0)
             if search["id"] in mine or assigned < REVIEWERS_PER_SEARCH:
                 queue.append(
-                    search
+                    _unshadowed(search)
                     | {
                         "assigned_to_you": search["id"] in mine,
                         "reviewers_assigned": assigned,
@@ -729,6 +759,27 @@ class Casework:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _shadow_in_scope(
+    gallery: Gallery, embedding: np.ndarray, collections: list[str] | None, top_k: int, operating
+) -> list[dict] | None:
+    """What the search finds in the shadow collections within its scope (None: none is)."""
+    if collections is None:
+        return shadow_hits(gallery, embedding, None, top_k, operating)
+    if not gallery.store.shadow_collections():
+        return None
+    found = [
+        hit
+        for name in collections
+        for hit in shadow_hits(gallery, embedding, name, top_k, operating) or []
+    ]
+    return sorted(found, key=lambda hit: hit["distance"])[:top_k]
+
+
+def _unshadowed(search: dict) -> dict:
+    """A search as anyone may see it: what it found in shadow collections is never shown."""
+    return {k: v for k, v in search.items() if k != "shadow_candidates"}
 
 
 def _case_ref(case: dict) -> dict:

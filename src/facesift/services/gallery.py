@@ -23,6 +23,7 @@ import numpy as np
 
 from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
+from facesift.index.ivf import vector_path
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.store import Store, StoredImage
 
@@ -31,6 +32,13 @@ EMBEDDING_DIM = 128
 # Which models made the gallery's vectors: {"embedder": model id, "detectors": [names]}, one
 # row of the settings table (not an admin setting: services.settings lists only its own keys).
 MODELS_SETTING = "gallery_models"
+
+
+def _recorded_dim(store: Store) -> int:
+    recorded = store.settings.setting(MODELS_SETTING)
+    if isinstance(recorded, dict) and isinstance(recorded.get("dim"), int):
+        return recorded["dim"]
+    return EMBEDDING_DIM
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class Gallery:
         self._index_path = index_path
         self._dirty = False
         self._lock = threading.Lock()  # the index is shared by the API's worker threads
-        self._members: dict[int, IdFilter] = {}  # collection id -> its faces, until a change
+        self._members: dict[object, IdFilter] = {}  # collection id (or scope) -> its faces
         self._seen = (self._index_stamp(), store.faces_fingerprint())
         self._seen_version = store.data_version()
 
@@ -67,12 +75,13 @@ class Gallery:
         store = Store(data_dir, database_url)
         index_path = data_dir / INDEX_FILE
         index: VectorIndex
+        dim = _recorded_dim(store)
         if vectors:
-            index = MilvusIndex(MilvusTarget.parse(vectors), EMBEDDING_DIM)
+            index = MilvusIndex(MilvusTarget.parse(vectors), dim)
         elif index_path.exists():
             index = load_index(index_path)
         else:
-            index = FlatIndex(EMBEDDING_DIM)
+            index = FlatIndex(dim)
         gallery = cls(store, index, index_path)
         repair = gallery.reconcile()
         if repair.added or repair.removed:
@@ -157,10 +166,30 @@ class Gallery:
                 # so faces another process added meanwhile are still caught up.
                 self._seen = (self._index_stamp(), self._seen[1])
 
+    @property
+    def dim(self) -> int:
+        """The length of this gallery's vectors (128, dlib's, unless another embedder's)."""
+        return _recorded_dim(self.store)
+
+    def drop_index(self) -> None:
+        """Forget the index, on disk and here: the next open or ``reconcile`` builds it
+        again from the stored embeddings. Before the embeddings are replaced wholesale (a
+        re-embedding), so no index of old vectors can outlive them."""
+        with self._lock:
+            work = self._index_path.with_name(self._index_path.name + ".rebuild")
+            for path in (self._index_path, work):  # a half-built rebuild holds old vectors too
+                path.unlink(missing_ok=True)
+                vector_path(path).unlink(missing_ok=True)
+            if not self.remote:
+                self.index = FlatIndex(self.dim)
+            self._members.clear()
+            self._dirty = False
+            self._seen = (None, self._seen[1])
+
     def models(self) -> dict | None:
-        """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``,
-        or None while it holds no face. A gallery made before this was recorded reports its
-        faces' model id, with no detectors."""
+        """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``
+        (and ``"dim"``, the vectors' length, where recorded), or None while it holds no face.
+        A gallery made before this was recorded reports its faces' model id, no detectors."""
         recorded = self.store.settings.setting(MODELS_SETTING)
         if isinstance(recorded, dict):
             return recorded
@@ -175,7 +204,8 @@ class Gallery:
             raise Conflict(
                 f"this gallery's vectors were made by the embedder {models['embedder']}, not "
                 f"{model_id}; vectors of different models cannot be compared. Use that "
-                "embedder's settings, or another data folder (--data-dir) for this model"
+                "embedder, another data folder (--data-dir) for this model, or move the "
+                "gallery to it: facesift index rebuild --reembed --embedder-model FILE"
             )
 
     def _record_models(self, images: Sequence[StoredImage]) -> None:
@@ -192,13 +222,21 @@ class Gallery:
         detectors = set(models["detectors"])
         detectors |= {i.analysis.detector for i in images if i.analysis.faces}
         detectors.discard("")
-        updated = {"embedder": embedder, "detectors": sorted(detectors)}
+        dim = next(len(f.embedding) for i in images for f in i.analysis.faces)
+        updated = {"embedder": embedder, "detectors": sorted(detectors), "dim": dim}
         if updated != self.store.settings.setting(MODELS_SETTING):
             self.store.settings.put_setting(MODELS_SETTING, updated, "ingest")
 
-    def add_images(self, collection: str, images: Sequence[StoredImage]) -> int:
+    def add_images(
+        self,
+        collection: str,
+        images: Sequence[StoredImage],
+        audit: tuple[str, dict] | None = None,
+    ) -> int:
         """Store images with their faces in one transaction, then index the faces. Refuses
-        (Conflict) faces embedded by another model than the gallery's."""
+        (Conflict) faces embedded by another model than the gallery's. ``audit``: an entry
+        (action, details) written in the same transaction, so no stored image goes
+        unaudited even if the process is killed right after."""
         if not images:
             return 0
         face_ids: list[int] = []
@@ -209,9 +247,13 @@ class Gallery:
             for image in images:
                 face_ids += self.store.add_image(collection_id, image)
                 vectors += [face.embedding for face in image.analysis.faces]
+            if audit is not None:
+                self.store.audit.append(*audit)
         if face_ids:
             groups = np.full(len(face_ids), collection_id, dtype=np.int64)
             with self._lock:
+                if len(self.index) == 0 and self.index.dim != len(vectors[0]) and not self.remote:
+                    self.index = FlatIndex(len(vectors[0]))  # a first face of another size
                 self.index.add(np.asarray(face_ids, dtype=np.int64), np.stack(vectors), groups)
                 self._dirty = True
                 self._members.clear()
@@ -262,9 +304,40 @@ class Gallery:
         self.save()
 
     def nearest(self, vector: np.ndarray, k: int, collection: str | None = None) -> list[Neighbour]:
+        """The ``k`` nearest faces (of ``collection``, or of every collection). Faces of
+        shadow collections are never among them: see ``nearest_shadow``."""
+        shadows = self.store.shadow_collections()
+        if collection is not None and self._collection_id(collection) in shadows:
+            return []
         if self.remote:
-            return self._nearest_remote(vector, k, collection)
-        allowed = None if collection is None else self._collection_faces(collection)
+            return self._nearest_remote(vector, k, collection, exclude=set(shadows))
+        allowed = None
+        if collection is not None:
+            allowed = self._collection_faces(collection)
+        elif shadows:
+            allowed = self._live_faces(tuple(shadows))
+        return self._search(vector, k, allowed)
+
+    def nearest_shadow(
+        self, vector: np.ndarray, k: int, collection: str | None = None
+    ) -> list[tuple[Neighbour, str]]:
+        """The ``k`` nearest faces of the shadow collections in scope (``collection``, or
+        all), each with its collection's name. For the record only: never shown."""
+        shadows = self.store.shadow_collections()
+        if collection is not None:
+            wanted = self._collection_id(collection)
+            shadows = {wanted: collection} if wanted in shadows else {}
+        if not shadows:
+            return []
+        if self.remote:
+            found = [n for cid in shadows for n in self._nearest_remote(vector, k, shadows[cid])]
+            found.sort(key=lambda n: n.distance)
+        else:
+            found = self._search(vector, k, self._faces_of(tuple(shadows)))
+        names = self.store.face_collections(np.asarray([n.face_id for n in found], np.int64))
+        return [(n, shadows.get(int(c), "")) for n, c in zip(found[:k], names, strict=False)]
+
+    def _search(self, vector: np.ndarray, k: int, allowed: IdFilter | None) -> list[Neighbour]:
         if allowed is not None and len(allowed.ids) == 0:
             return []
         with self._lock:
@@ -274,20 +347,50 @@ class Gallery:
         ]
 
     def _nearest_remote(
-        self, vector: np.ndarray, k: int, collection: str | None
+        self, vector: np.ndarray, k: int, collection: str | None, exclude: set[int] | None = None
     ) -> list[Neighbour]:
         """Milvus filters by collection itself. Its answer is re-ranked with the exact
         distances of the embeddings the store holds, so a face the store no longer has is
-        dropped, and a quantized index's approximate distances are never shown."""
+        dropped, and a quantized index's approximate distances are never shown. Faces of the
+        ``exclude`` collections (shadow ones) are asked for and dropped: a search then
+        returns fewer than ``k`` when more than ``k`` of the nearest are theirs."""
         group = None if collection is None else self._collection_id(collection)
         assert isinstance(self.index, MilvusIndex)  # self.remote
-        _, found = self.index.search(vector[None, :], k + STALE_MARGIN, group=group)
+        extra = k if exclude else 0
+        _, found = self.index.search(vector[None, :], k + extra + STALE_MARGIN, group=group)
         ids, vectors = self.store.embeddings(int(i) for i in found[0] if i >= 0)
+        if exclude and len(ids):
+            keep = ~np.isin(self.store.face_collections(ids), list(exclude))
+            ids, vectors = ids[keep], vectors[keep]
         if len(ids) == 0:
             return []
         exact = np.linalg.norm(vectors - vector[None, :], axis=1)
         order = np.argsort(exact, kind="stable")[:k]
         return [Neighbour(int(ids[i]), float(exact[i])) for i in order]
+
+    def _faces_of(self, collection_ids: tuple[int, ...]) -> IdFilter:
+        """The faces of these collections; cached until the gallery changes."""
+        key = ("of", collection_ids)
+        if key not in self._members:
+            self._members[key] = IdFilter(self.store.face_ids_in_collections(collection_ids))
+        return self._members[key]
+
+    def _live_faces(self, shadow_ids: tuple[int, ...]) -> IdFilter:
+        """Every face but those of the shadow collections; cached until the gallery changes."""
+        key = ("live", shadow_ids)
+        if key not in self._members:
+            hidden = self._faces_of(shadow_ids).ids
+            self._members[key] = IdFilter(np.setdiff1d(self.store.face_ids(), hidden))
+        return self._members[key]
+
+    def set_shadow(self, collection: str, shadow: bool, actor: str | None = None) -> None:
+        """Mark a collection shadow (searched and recorded, never shown) or live again."""
+        collection_id = self._collection_id(collection)
+        with self.store.transaction():
+            self.store.set_shadow(collection_id, shadow)
+            self.store.audit.append(
+                "collection_shadow", {"collection": collection, "shadow": shadow}, actor
+            )
 
     def _collection_id(self, collection: str) -> int:
         collection_id = self.store.find_collection(collection)
@@ -309,7 +412,13 @@ class Gallery:
         return getattr(self.index, "remote", False)
 
     def size(self, collection: str | None = None) -> int:
+        """The faces a search of ``collection`` (None: all) compares with; shadow
+        collections' faces are not counted."""
         if collection is None:
             # A remote index counts at Strong consistency (about 200 ms): ask the store.
-            return self.store.face_count() if self.remote else len(self.index)
+            total = self.store.face_count() if self.remote else len(self.index)
+            shadows = self.store.shadow_collections()
+            return total - len(self._faces_of(tuple(shadows)).ids) if shadows else total
+        if self._collection_id(collection) in self.store.shadow_collections():
+            return 0
         return len(self._collection_faces(collection).ids)

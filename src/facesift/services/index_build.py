@@ -20,7 +20,7 @@ from pathlib import Path
 
 from facesift.index import IVF_MIN_FACES, FlatIndex, IvfIndex, VectorIndex, load_index
 from facesift.index.ivf import list_count, vector_path
-from facesift.services.gallery import EMBEDDING_DIM, Gallery
+from facesift.services.gallery import Gallery
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _highest_id(index: VectorIndex) -> int:
 
 def _new_index(gallery: Gallery, kind: str, work_path: Path, total: int) -> VectorIndex:
     if kind == "flat":
-        return FlatIndex(EMBEDDING_DIM)
+        return FlatIndex(gallery.dim)
     wanted = max(TRAINING_SAMPLE, TRAINING_PER_LIST * list_count(total))
     sample = gallery.store.sample_embeddings(wanted)
     if len(sample) < 1024:

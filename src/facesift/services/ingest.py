@@ -4,6 +4,12 @@ The main process lists and reads the files, hashes them, and skips what is alrea
 a process pool decodes, detects and embeds; the main process writes results in batches of
 one transaction each. Because an image is stored only with all its faces, in one
 transaction, an interrupted or killed run resumes by simply running again.
+
+Audit: an ``ingest_started`` entry when the run begins, an ``ingest_batch`` entry in each
+batch's own transaction (a run killed with SIGKILL still accounts for every image it stored:
+issue 12 found a killed ingest that had stored 56 images with no audit entry), and the
+closing ``ingest`` entry with the summary; all three carry the run's number (the id of its
+``ingest_started`` entry).
 """
 
 from __future__ import annotations
@@ -104,12 +110,14 @@ class _IngestRun:
         self._last_index_save = time.monotonic()
         self._hashes_this_run: set[str] = set()
         self._suppression: Suppression | None = None  # loaded with the first face found
+        self.run_id: int | None = None
 
     # -- the loop ----------------------------------------------------------------------------
 
     def execute(self, paths: list[Path]) -> None:
         # Refused before any work when the gallery's vectors come from another embedder.
         self.gallery.require_embedder(self.options.vision.model_id)
+        self.run_id = self.gallery.store.audit.append("ingest_started", self._describe(paths)).id
         found = list(discover(paths, self.options.manifest))
         self.summary.total = len(found)
         self.on_progress(self.summary)
@@ -188,7 +196,15 @@ class _IngestRun:
 
     def _flush(self) -> None:
         if self._to_write:
-            faces = self.gallery.add_images(self.options.collection, self._to_write)
+            batch = {
+                "run": self.run_id,
+                "collection": self.options.collection,
+                "images": len(self._to_write),
+                "faces": sum(len(i.analysis.faces) for i in self._to_write),
+            }
+            faces = self.gallery.add_images(
+                self.options.collection, self._to_write, audit=("ingest_batch", batch)
+            )
             self.summary.ingested += len(self._to_write)
             self.summary.faces += faces
             self.summary.no_face += sum(1 for i in self._to_write if not i.analysis.faces)
@@ -222,9 +238,15 @@ class _IngestRun:
             self.gallery.save()
             self._tick()
             details = {
-                "paths": [str(p) for p in paths],
-                "manifest": str(self.options.manifest) if self.options.manifest else None,
-                "collection": self.options.collection,
+                **self._describe(paths),
                 **{k: v for k, v in self.summary.as_dict().items() if k != "failures"},
             }
             self.gallery.store.audit.append("ingest", details)
+
+    def _describe(self, paths: list[Path]) -> dict:
+        return {
+            "run": self.run_id,
+            "paths": [str(p) for p in paths],
+            "manifest": str(self.options.manifest) if self.options.manifest else None,
+            "collection": self.options.collection,
+        }

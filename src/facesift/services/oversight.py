@@ -95,6 +95,8 @@ class Oversight:
 
     def stats(self, actor: Principal) -> dict:
         del actor  # every signed-in user may see the gallery's size
+        # An ingest or a removal beside the server: catch up first, or the count is stale.
+        self._gallery.refresh()
         numbers = self._gallery.store.stats()
         size = self._gallery.size()
         operating = operating_point(self._calibration, size, self._settings.get("target_fpir"))

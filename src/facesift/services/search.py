@@ -33,6 +33,7 @@ from facesift.governance.search_policy import (
 from facesift.schemas import Face
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
+from facesift.services.quality_gate import QualityVerdict, Verdict, refusal_message
 from facesift.services.settings import Settings
 from facesift.services.suppression import drop_suppressed
 from facesift.vision import FaceAnalyzer
@@ -135,10 +136,19 @@ class SearchResult:
     candidates: list[Candidate] = field(default_factory=list)
     audit_id: int | None = None
     suppressed: int = 0  # candidates dropped as near an opt-out's suppression template
+    quality: QualityVerdict | None = None  # the quality gate's verdict on the searched face
+
+    @property
+    def quality_warning(self) -> dict | None:
+        if self.quality is None or self.quality.level != Verdict.WARNING:
+            return None
+        return self.quality.as_dict()
 
     def as_dict(self) -> dict:
         return {
             "outcome": self.outcome,
+            "quality": self.quality.as_dict() if self.quality else None,
+            "quality_warning": self.quality_warning,
             "probe": {
                 "sha256": self.probe_sha256,
                 "faces": [f.describe() for f in self.probe_faces],
@@ -207,6 +217,7 @@ def search(
     )
     if faces:
         result.searched_face = _choose_face(faces, request.face_index)
+        result.quality = _gate(gallery, faces[result.searched_face], request, probe_sha, actor)
         result.candidates = find_candidates(
             gallery,
             calibration,
@@ -219,6 +230,15 @@ def search(
             gallery.store, result.candidates, calibration.model_id
         )
         result.outcome = CANDIDATES if result.candidates else NO_CANDIDATE
+        shadow = shadow_hits(
+            gallery,
+            faces[result.searched_face].embedding,
+            request.collection,
+            request.top_k,
+            operating,
+        )
+    else:
+        shadow = None
     entry = audit.append(
         "search",
         {
@@ -238,11 +258,35 @@ def search(
             "gallery_size": size,
             "candidate_face_ids": [c.face_id for c in result.candidates],
             "suppressed_candidates": result.suppressed,
+            "quality_warning": result.quality_warning,
+            # Shadow collections' faces are recorded here, and never shown with the result.
+            **({"shadow_candidate_face_ids": [h["face_id"] for h in shadow]} if shadow else {}),
         },
         actor,
     )
     result.audit_id = entry.id
     return result
+
+
+def _gate(
+    gallery: Gallery, face: Face, request: SearchRequest, probe_sha: str, actor: str | None
+) -> QualityVerdict:
+    """The quality gate on the searched face: a refusal is audited and raised."""
+    verdict = Settings(gallery.store).judge_quality(face.describe())
+    if verdict.level == Verdict.REFUSED:
+        gallery.store.audit.append(
+            "search_refused",
+            {
+                "case": request.case,
+                "purpose": request.purpose,
+                "probe_sha256": probe_sha,
+                "reason": refusal_message(verdict),
+                "quality": verdict.as_dict(),
+            },
+            actor,
+        )
+        raise SearchRefused(refusal_message(verdict))
+    return verdict
 
 
 def _choose_face(faces: list[Face], face_index: int | None) -> int:
@@ -254,6 +298,25 @@ def _choose_face(faces: list[Face], face_index: int | None) -> int:
             f"there is no face {face_index}"
         )
     return face_index
+
+
+def shadow_hits(
+    gallery: Gallery,
+    embedding: np.ndarray,
+    collection: str | None,
+    top_k: int,
+    operating: OperatingPoint,
+) -> list[dict] | None:
+    """What the search finds in the shadow collections in its scope, within its own
+    threshold: recorded for the operational test, never shown. None: no shadow collection
+    was in scope."""
+    if not gallery.store.shadow_collections():
+        return None
+    return [
+        {"face_id": n.face_id, "distance": round(n.distance, 4), "collection": name}
+        for n, name in gallery.nearest_shadow(embedding, top_k, collection)
+        if n.distance <= operating.threshold
+    ]
 
 
 def find_candidates(

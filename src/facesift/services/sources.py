@@ -133,6 +133,8 @@ def _is_unsafe_member(name: str) -> bool:
 
 # -- manifests --------------------------------------------------------------------------------
 
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024  # a CSV manifest is read whole; this bounds it
+
 
 def read_manifest(manifest: Path) -> Iterator[SourceItem | SourceFailure]:
     """Rows of a CSV or JSONL manifest. A bad header raises ManifestError (nothing in it can
@@ -155,34 +157,68 @@ def read_manifest(manifest: Path) -> Iterator[SourceItem | SourceFailure]:
 
 
 def _csv_rows(manifest: Path) -> Iterator[tuple[int, dict | str]]:
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+    """A CSV manifest must be UTF-8 as a whole (a wrong encoding makes every row's paths
+    suspect): otherwise the file is one ``bad_manifest``. A row the CSV reader refuses (a
+    field over its 131,072-character limit, a stray quote) is one ``bad_manifest_row``."""
+    text = _utf8_text(manifest)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
         header = next(reader, None)
-        if header is None:
-            raise ManifestError(f"manifest {manifest} is empty")
-        header = [h.strip() for h in header]
-        _check_columns(manifest, header)
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                yield (
-                    reader.line_num,
-                    (f"line {reader.line_num} has {len(row)} fields; the header has {len(header)}"),
-                )
-            else:
-                yield reader.line_num, dict(zip(header, row, strict=True))
+    except csv.Error as exc:
+        raise ManifestError(f"manifest {manifest}: the header cannot be read: {exc}") from None
+    if header is None:
+        raise ManifestError(f"manifest {manifest} is empty")
+    header = [h.strip() for h in header]
+    _check_columns(manifest, header)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, f"line {reader.line_num} cannot be read as CSV: {exc}"
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            yield (
+                reader.line_num,
+                (f"line {reader.line_num} has {len(row)} fields; the header has {len(header)}"),
+            )
+        else:
+            yield reader.line_num, dict(zip(header, row, strict=True))
+
+
+def _utf8_text(manifest: Path) -> str:
+    size = manifest.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"manifest {manifest} is {size:,} bytes; split it (the limit is {MAX_MANIFEST_BYTES:,})"
+        )
+    try:
+        return manifest.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"manifest {manifest} is not UTF-8 (byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def _jsonl_rows(manifest: Path) -> Iterator[tuple[int, dict | str]]:
-    with manifest.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
+    """Each line is decoded on its own: a line that is not UTF-8 is one bad row."""
+    with manifest.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, f"line {number} is not UTF-8 (byte {exc.start})"
+                continue
             if not text.strip():
                 continue
             try:
                 row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield number, f"line {number} is not valid JSON: {exc.msg}"
+            except (json.JSONDecodeError, RecursionError) as exc:
+                message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+                yield number, f"line {number} is not valid JSON: {message}"
                 continue
             if not isinstance(row, dict):
                 yield number, f"line {number} is not a JSON object"

@@ -6,6 +6,7 @@ Only hashes of secrets reach this module. The rules about who may change what li
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ class User:
     created_by: str
     approved_by: str | None
     password_hash: str
+    reset_code_hash: str | None = None
+    reset_code_expires: str | None = None
+    totp_secret: str | None = None
+    totp_pending_secret: str | None = None
+    totp_last_step: int | None = None
 
     def describe(self) -> dict:
         return {
@@ -36,7 +42,34 @@ class User:
             "created_at": self.created_at,
             "created_by": self.created_by,
             "approved_by": self.approved_by,
+            "awaiting_password": self.reset_code_hash is not None,
+            "two_factor": self.totp_secret is not None,
         }
+
+
+@dataclass(frozen=True)
+class AccountRequest:
+    """A change to an account that waits for a second person: a password reset or roles."""
+
+    id: int
+    kind: str  # "password_reset" or "roles"
+    user_id: int
+    roles: tuple[str, ...] | None
+    requested_by: int
+    requested_at: str
+    status: str  # "pending", "approved" or "refused"
+    decided_by: int | None
+    decided_at: str | None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's browser sessions, named by a digest of its token's hash."""
+
+    id: str
+    created_at: str
+    expires_at: str
+    token_hash: str
 
 
 @dataclass(frozen=True)
@@ -102,13 +135,34 @@ class AccountRecords:
         return [self._to_user(r) for r in self._db.execute("SELECT * FROM users ORDER BY id")]
 
     def update_user(self, user_id: int, **values: object) -> None:
-        allowed = {"status", "training_expires", "approved_by", "approved_at", "password_hash"}
+        allowed = {
+            "status",
+            "training_expires",
+            "approved_by",
+            "approved_at",
+            "password_hash",
+            "reset_code_hash",
+            "reset_code_expires",
+            "totp_secret",
+            "totp_pending_secret",
+            "totp_last_step",
+        }
         if not values or set(values) - allowed:
             raise ValueError(f"cannot update {sorted(set(values) - allowed)}")
         assignments = ", ".join(f"{column} = ?" for column in values)
         self._db.execute(
             f"UPDATE users SET {assignments} WHERE id = ?", (*values.values(), user_id)
         )
+
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        """Record ``step`` as the last accepted code's, if it is newer: False when another
+        sign-in used this code (or a later one) first, so a code works only once."""
+        updated = self._db.execute(
+            "UPDATE users SET totp_last_step = ? WHERE id = ?"
+            " AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            (step, user_id, step),
+        )
+        return updated.rowcount == 1
 
     def active_admin_count(self) -> int:
         return self._db.execute(
@@ -129,7 +183,53 @@ class AccountRecords:
             row["created_by"],
             row["approved_by"],
             row["password_hash"],
+            row["reset_code_hash"],
+            row["reset_code_expires"],
+            row["totp_secret"],
+            row["totp_pending_secret"],
+            row["totp_last_step"],
         )
+
+    # -- requests a second person decides ------------------------------------------------------
+
+    def add_request(
+        self, kind: str, user_id: int, roles: frozenset[str] | None, requested_by: int
+    ) -> int:
+        return self._db.insert(
+            "INSERT INTO account_requests (kind, user_id, roles, requested_by, requested_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                kind,
+                user_id,
+                None if roles is None else json.dumps(sorted(roles)),
+                requested_by,
+                utc_now(),
+            ),
+        )
+
+    def request(self, request_id: int) -> AccountRequest | None:
+        row = self._db.execute(
+            "SELECT * FROM account_requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        return _to_request(row) if row else None
+
+    def requests(self, status: str | None = None) -> list[AccountRequest]:
+        if status is None:
+            rows = self._db.execute("SELECT * FROM account_requests ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM account_requests WHERE status = ? ORDER BY id", (status,)
+            )
+        return [_to_request(r) for r in rows]
+
+    def decide_request(self, request_id: int, status: str, decided_by: int) -> bool:
+        """Mark a pending request decided; False if it was no longer pending."""
+        updated = self._db.execute(
+            "UPDATE account_requests SET status = ?, decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (status, decided_by, utc_now(), request_id),
+        )
+        return updated.rowcount == 1
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -149,8 +249,30 @@ class AccountRecords:
     def delete_session(self, token_hash: str) -> None:
         self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
-    def delete_sessions_of(self, user_id: int) -> None:
-        self._db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    def delete_sessions_of(self, user_id: int, keep: str | None = None) -> None:
+        """End a user's sessions, all but the one whose hash is ``keep``."""
+        self._db.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep or "")
+        )
+
+    def sessions_of(self, user_id: int) -> list[SessionInfo]:
+        rows = self._db.execute(
+            "SELECT token_hash, created_at, expires_at FROM sessions"
+            " WHERE user_id = ? AND expires_at > ? ORDER BY created_at",
+            (user_id, utc_now()),
+        )
+        return [
+            SessionInfo(
+                session_id(r["token_hash"]), r["created_at"], r["expires_at"], r["token_hash"]
+            )
+            for r in rows
+        ]
+
+    def revoke_tokens_of(self, user_id: int) -> None:
+        self._db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            (utc_now(), user_id),
+        )
 
     # -- API tokens ----------------------------------------------------------------------------
 
@@ -194,6 +316,33 @@ class AccountRecords:
         )
 
 
+class SignOnRecords:
+    """Single sign-ons under way (``services.single_sign_on``): each read once, then gone."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def add(self, state_hash: str, nonce: str, verifier: str, redirect_uri: str, expires: str):
+        self._db.execute("DELETE FROM oidc_pending WHERE expires_at < ?", (utc_now(),))
+        self._db.execute(
+            "INSERT INTO oidc_pending (state_hash, nonce, verifier, redirect_uri, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (state_hash, nonce, verifier, redirect_uri, expires),
+        )
+
+    def take(self, state_hash: str) -> Record | None:
+        """The pending sign-in, removed; None if unknown, already taken or expired."""
+        row = self._db.execute(
+            "SELECT * FROM oidc_pending WHERE state_hash = ?", (state_hash,)
+        ).fetchone()
+        if row is None:
+            return None
+        deleted = self._db.execute("DELETE FROM oidc_pending WHERE state_hash = ?", (state_hash,))
+        if deleted.rowcount != 1 or row["expires_at"] < utc_now():
+            return None  # another process took it first, or it is stale
+        return row
+
+
 class SettingRecords:
     """Key/value settings, JSON values."""
 
@@ -204,6 +353,11 @@ class SettingRecords:
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return json.loads(row["value"]) if row else None
 
+    def setting_or(self, key: str, default: object) -> object:
+        """The stored value (a stored null included), else ``default``."""
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
     def put_setting(self, key: str, value: object, actor: str) -> None:
         self._db.execute(
             "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"
@@ -211,6 +365,27 @@ class SettingRecords:
             " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             (key, json.dumps(value), utc_now(), actor),
         )
+
+
+def session_id(token_hash: str) -> str:
+    """A session's public name: a digest of its token's hash, so listing sessions never shows
+    what is looked up to honour one."""
+    return hashlib.sha256(f"session:{token_hash}".encode()).hexdigest()[:20]
+
+
+def _to_request(row: Record) -> AccountRequest:
+    roles = tuple(json.loads(row["roles"])) if row["roles"] else None
+    return AccountRequest(
+        row["id"],
+        row["kind"],
+        row["user_id"],
+        roles,
+        row["requested_by"],
+        row["requested_at"],
+        row["status"],
+        row["decided_by"],
+        row["decided_at"],
+    )
 
 
 def _to_token(row: Record) -> ApiToken:

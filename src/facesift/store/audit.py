@@ -26,11 +26,15 @@ if TYPE_CHECKING:
 GENESIS_HASH = "0" * 64
 
 
+CLI_ACTOR_PREFIX = "cli:"  # no account name has a colon: a command-line actor is never a user
+
+
 def current_os_user() -> str:
+    """The actor of a command run on the machine: ``cli:`` and the OS user's name."""
     try:
-        return getpass.getuser()
+        return CLI_ACTOR_PREFIX + getpass.getuser()
     except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+        return f"{CLI_ACTOR_PREFIX}uid:{os.getuid()}"
 
 
 def utc_now() -> str:

@@ -20,11 +20,12 @@ import numpy as np
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
 from facesift.store.accountability import ReviewAssignments, Tombstones
-from facesift.store.accounts import AccountRecords, SettingRecords
+from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
 from facesift.store.optout import OptOutRecords
+from facesift.store.reembedding import ReembedRecords
 from facesift.store.retention import RetentionRecords
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
@@ -60,11 +61,13 @@ class Store:
         self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE)
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
+        self.sign_ons = SignOnRecords(self.db)
         self.cases = CaseRecords(self.db)
         self.tombstones = Tombstones(self.db)
         self.review_assignments = ReviewAssignments(self.db)
         self.optout = OptOutRecords(self.db)
         self.retention = RetentionRecords(self.db)
+        self.reembedding = ReembedRecords(self.db)
 
     @property
     def database_url(self) -> str:
@@ -94,6 +97,27 @@ class Store:
     def find_collection(self, name: str) -> int | None:
         row = self.db.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
         return row["id"] if row else None
+
+    def shadow_collections(self) -> dict[int, str]:
+        """The collections marked shadow: id -> name."""
+        rows = self.db.execute("SELECT id, name FROM collections WHERE shadow = 1 ORDER BY id")
+        return {int(row["id"]): row["name"] for row in rows}
+
+    def set_shadow(self, collection_id: int, shadow: bool) -> None:
+        self.db.execute(
+            "UPDATE collections SET shadow = ? WHERE id = ?", (int(shadow), collection_id)
+        )
+
+    def face_ids_in_collections(self, collection_ids: Iterable[int]) -> np.ndarray:
+        wanted = [int(i) for i in collection_ids]
+        if not wanted:
+            return np.zeros(0, dtype=np.int64)
+        rows = self.db.execute(
+            "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
+            f" WHERE i.collection_id IN ({','.join('?' * len(wanted))}) ORDER BY f.id",
+            wanted,
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- images and faces --------------------------------------------------------------------
 

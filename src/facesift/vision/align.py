@@ -18,6 +18,7 @@ import numpy as np
 
 from facesift.schemas import Box
 from facesift.vision import model_files
+from facesift.vision.contract import DLIB_CHIP, ChipGeometry
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -55,6 +56,13 @@ class FivePointAligner:
         return self._predictor(image, rect)
 
     @staticmethod
+    def shape_from(box: Box, points: list[tuple[float, float]]) -> dlib.full_object_detection:
+        """The landmarks ``points`` gave for ``box`` back as dlib's shape, to cut chips again
+        from stored landmarks (a re-embedding) without running the predictor."""
+        rect = dlib.rectangle(box.x1, box.y1, box.x2 - 1, box.y2 - 1)
+        return dlib.full_object_detection(rect, [dlib.point(round(x), round(y)) for x, y in points])
+
+    @staticmethod
     def points(shape: dlib.full_object_detection) -> list[tuple[float, float]]:
         return [(float(p.x), float(p.y)) for p in shape.parts()]
 
@@ -64,12 +72,16 @@ class FivePointAligner:
 
     @staticmethod
     def chips(
-        image: np.ndarray, shape: dlib.full_object_detection, variants: tuple[ChipVariant, ...]
+        image: np.ndarray,
+        shape: dlib.full_object_detection,
+        variants: tuple[ChipVariant, ...],
+        geometry: ChipGeometry = DLIB_CHIP,
     ) -> np.ndarray:
         """One chip per variant, cut from the image itself (so shifted chips have no
         empty borders). The plain variant equals ``chip``. A mirrored variant is its
-        unmirrored twin flipped, so each geometry is cut from the image only once."""
-        details = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING)
+        unmirrored twin flipped, so each geometry is cut from the image only once.
+        ``geometry``: the chip size and padding the embedder wants (dlib's by default)."""
+        details = dlib.get_face_chip_details(shape, geometry.size, geometry.padding)
         cut: dict[tuple[ChipVariant, bool], np.ndarray] = {}
         chips = []
         for variant in variants:
@@ -77,14 +89,18 @@ class FivePointAligner:
             # (whose box is half a pixel wider), so those two are cut apart, as they always were.
             key = (replace(variant, mirror=False), variant == _PLAIN)
             if key not in cut:
-                cut[key] = _cut(image, details, *key)
+                cut[key] = _cut(image, details, *key, size=geometry.size)
             chip = cut[key]
             chips.append(np.ascontiguousarray(chip[:, ::-1]) if variant.mirror else chip)
         return np.stack(chips)
 
 
 def _cut(
-    image: np.ndarray, details: dlib.chip_details, variant: ChipVariant, plain: bool
+    image: np.ndarray,
+    details: dlib.chip_details,
+    variant: ChipVariant,
+    plain: bool,
+    size: int = CHIP_SIZE,
 ) -> np.ndarray:
     """The unmirrored chip of ``variant``: by dlib's geometry when ``plain``."""
     if plain:
@@ -97,6 +113,6 @@ def _cut(
         moved = dlib.drectangle(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
         angle = details.angle + math.radians(variant.degrees)
         chip = dlib.extract_image_chip(
-            image, dlib.chip_details(moved, dlib.chip_dims(CHIP_SIZE, CHIP_SIZE), angle)
+            image, dlib.chip_details(moved, dlib.chip_dims(size, size), angle)
         )
     return np.asarray(chip)

@@ -10,6 +10,7 @@ from facesift.machine import usable_cores
 from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
+from facesift.vision.contract import DLIB_CHIP, ChipGeometry, EmbeddingContract
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import (
     DEFAULT_DETECTOR,
@@ -20,6 +21,7 @@ from facesift.vision.detect import (
     make_fallback_detector,
 )
 from facesift.vision.embed import DlibResnetEmbedder, FaceEmbedder
+from facesift.vision.onnx_embedder import EmbedderModel, OnnxFileEmbedder
 from facesift.vision.quality import assess
 from facesift.vision.resnet_onnx import OnnxResnetEmbedder
 
@@ -43,17 +45,30 @@ class VisionConfig:
     # HOG scans at most this many pixels a photo; bigger photos are searched for bigger
     # faces only (see detect.plan_scale). None: no cap, however long it takes.
     max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS
+    # A user's own ONNX embedder (see vision.onnx_embedder), used instead of ``embedder``.
+    embedder_model: str | None = None
+    # A user's own CenterFace-format detector file, used instead of the shipped one.
+    detector_model: str | None = None
 
     @property
     def model_id(self) -> str:
         """Vectors are comparable only between faces with the same model id."""
-        base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
+        if self.embedder_model:
+            base = EmbedderModel.load(self.embedder_model).model_id
+        else:
+            base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
         return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
+
+    def plugin(self) -> EmbedderModel | None:
+        """The user's embedder model this config names, if any."""
+        return EmbedderModel.load(self.embedder_model) if self.embedder_model else None
 
 
 def make_embedder(config: VisionConfig) -> FaceEmbedder:
     """The embedder ``config`` names. The ONNX model is converted from dlib's weights on
     first use and cached (see ``model_files.cache_dir``)."""
+    if config.embedder_model:
+        return OnnxFileEmbedder(EmbedderModel.load(config.embedder_model), config.threads)
     if config.embedder == "onnx":
         return OnnxResnetEmbedder.from_cache(model_files.cache_dir(), threads=config.threads)
     if config.embedder == "dlib":
@@ -86,7 +101,11 @@ class FaceAnalyzer:
             fallback = make_fallback_detector(config.fallback_detector, config.min_face_px)
         threads = config.threads or usable_cores()
         detector = make_detector(
-            config.detector, config.min_face_px, threads, config.max_scan_pixels
+            config.detector,
+            config.min_face_px,
+            threads,
+            config.max_scan_pixels,
+            config.detector_model,
         )
         return cls(
             detector, make_embedder(config), fallback=fallback, chip_variants=config.chip_variants
@@ -98,6 +117,16 @@ class FaceAnalyzer:
         if self.chip_variants == "none":
             return self.embedder.model_id
         return f"{self.embedder.model_id}+{self.chip_variants}"
+
+    @property
+    def contract(self) -> EmbeddingContract:
+        """What this analyzer's vectors are: model id, size and chip geometry."""
+        return EmbeddingContract(self.model_id, self.embedder.dim, self._chip)
+
+    @property
+    def _chip(self) -> ChipGeometry:
+        contract = getattr(self.embedder, "contract", None)  # the builtins have dlib's chip
+        return contract.chip if contract is not None else DLIB_CHIP
 
     def analyze_bytes(self, data: bytes) -> ImageAnalysis:
         """Decode and analyze an image file's bytes; raises ImageError on bad input."""
@@ -141,19 +170,32 @@ class FaceAnalyzer:
             return []
         image = np.ascontiguousarray(image)  # dlib misreads some views (see detect)
         shapes = [self.aligner.landmarks(image, d.box) for d in detections]
-        chips = np.stack([self.aligner.chips(image, s, self._variants) for s in shapes])
+        return self.faces_from_shapes(image, detections, shapes)
+
+    def faces_from_shapes(
+        self, image: np.ndarray, detections: list[Detection], shapes: list
+    ) -> list[Face]:
+        """Cut, assess and embed faces whose landmarks are known (found just now, or stored
+        with a gallery face and used again to re-embed it with another model)."""
+        chip = self._chip
+        chips = np.stack([self.aligner.chips(image, s, self._variants, chip) for s in shapes])
         vectors = self._embed(chips)
-        return [
-            Face(
-                box=d.box,
-                landmarks=self.aligner.points(shape),
-                detector_score=d.score,
-                quality=assess(d.box, variants[0]),
-                model_id=self.model_id,
-                embedding=vector,
+        faces = []
+        for d, shape, variants, vector in zip(detections, shapes, chips, vectors, strict=True):
+            # Quality is always judged on dlib's 150 px chip, so its numbers mean one thing.
+            plain = variants[0] if chip == DLIB_CHIP else self.aligner.chip(image, shape)
+            points = self.aligner.points(shape)
+            faces.append(
+                Face(
+                    box=d.box,
+                    landmarks=points,
+                    detector_score=d.score,
+                    quality=assess(d.box, plain, points),
+                    model_id=self.model_id,
+                    embedding=vector,
+                )
             )
-            for d, shape, variants, vector in zip(detections, shapes, chips, vectors, strict=True)
-        ]
+        return faces
 
     def _embed(self, chips: np.ndarray) -> np.ndarray:
         """(faces, variants, H, W, 3) chips -> one vector per face, in a single batch."""

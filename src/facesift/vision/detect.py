@@ -24,6 +24,7 @@ import dlib
 import numpy as np
 from PIL import Image
 
+from facesift.errors import InvalidInput
 from facesift.schemas import Box, Detection
 from facesift.vision import model_files
 from facesift.vision.hog_scan import SplitHogScan
@@ -206,9 +207,21 @@ def make_detector(
     min_face_px: int = DEFAULT_MIN_FACE_PX,
     threads: int = 1,
     max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
+    model_file: str | None = None,
 ) -> FaceDetector:
     """``threads``: cores one image's detection may use (only HOG uses more than one);
-    ``max_scan_pixels``: HOG's cap on the scanned image (see ``plan_scale``)."""
+    ``max_scan_pixels``: HOG's cap on the scanned image (see ``plan_scale``).
+    ``model_file``: a user's own CenterFace-format ONNX file (same outputs, other weights)
+    instead of the shipped one; the detector is then named after the file's SHA-256."""
+    if model_file is not None:
+        if name != "centerface":
+            raise InvalidInput(
+                "a detector model file can replace CenterFace's only (--detector centerface): "
+                "facesift decodes that model's outputs"
+            )
+        from facesift.vision.onnx_detect import CenterFaceDetector
+
+        return CenterFaceDetector.from_user_file(model_file, min_face_px, threads, max_scan_pixels)
     if name == "hog":
         return HogDetector(min_face_px, threads=threads, max_scan_pixels=max_scan_pixels)
     if name == "mmod":

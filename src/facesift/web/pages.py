@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.governance.secrets import token_hash
 from facesift.server.context import Services
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import Id
@@ -29,6 +30,7 @@ from facesift.server.security import (
     Caller,
     Signed,
     Svc,
+    client_address,
     identify,
     optional_caller,
     set_session_cookie,
@@ -215,9 +217,12 @@ def login(
     svc: Svc,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
+    totp_code: Annotated[str | None, Form(max_length=16)] = None,
 ):
     try:
-        session = svc.accounts.sign_in(name, password, via="web")
+        session = svc.accounts.sign_in(
+            name, password, via="web", address=client_address(request), totp_code=totp_code
+        )
     except Unauthenticated as failed:
         return render(
             request, "login.html", status=401, name=name, messages=[("error", failed.message)]
@@ -362,6 +367,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         caller,
         probe=probe,
         faces=_faces_in_percent(probe),
+        quality=[svc.settings.judge_quality(face) for face in probe["faces"]],
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
@@ -543,16 +549,29 @@ def users_page(request: Request, caller: Signed, svc: Svc):
 
 
 def _users_page_with(request: Request, caller: Caller, svc: Services, **shown: Any):
+    names = {u.id: u.name for u in svc.accounts.records.users()}
     return render(
         request,
         "users.html",
         caller,
         users=[u.describe() for u in svc.accounts.list_users(caller.principal)],
+        requests=[
+            {
+                "id": r.id,
+                "kind": r.kind.replace("_", " "),
+                "user": names.get(r.user_id, "?"),
+                "user_id": r.user_id,
+                "roles": ", ".join(r.roles or ()),
+                "requested_by": names.get(r.requested_by, "?"),
+                "requested_by_id": r.requested_by,
+            }
+            for r in svc.accounts.requests(caller.principal)
+        ],
         **shown,
     )
 
 
-@router.post("/users", summary="Create an account (form); shows its one-time password once")
+@router.post("/users", summary="Create an account (form); pending until a supervisor approves")
 def add_user(
     request: Request,
     caller: Signed,
@@ -561,15 +580,10 @@ def add_user(
     roles: Annotated[list[str] | None, Form(max_length=5)] = None,
 ):
     made = svc.accounts.add_user(name, roles or [], caller.principal)
-    return _users_page_with(
-        request,
-        caller,
-        svc,
-        created={
-            "name": made.user.name,
-            "password": made.password,
-            "what": "Account created; it stays pending until a supervisor approves it.",
-        },
+    return redirect(
+        "/users",
+        f"{made.user.name} is created and pending. The supervisor who approves the account "
+        "gets a one-time code for them to set their own password.",
     )
 
 
@@ -580,8 +594,9 @@ def set_roles(
     svc: Svc,
     roles: Annotated[list[str] | None, Form(max_length=5)] = None,
 ):
-    user = svc.accounts.set_roles(caller.principal, user_id, roles or [])
-    return redirect("/users", f"{user.name} now has the roles: {', '.join(sorted(user.roles))}.")
+    made = svc.accounts.request_roles(caller.principal, user_id, roles or [])
+    wanted = ", ".join(made.roles or ())
+    return redirect("/users", f"Asked for the roles {wanted}; a supervisor must approve.")
 
 
 @router.post("/users/{user_id}/status", summary="Disable or enable an account (form)")
@@ -590,26 +605,32 @@ def set_status(user_id: Id, caller: Signed, svc: Svc, disabled: Annotated[bool, 
     return redirect("/users", f"{user.name} is now {user.status}.")
 
 
-@router.post("/users/{user_id}/password", summary="Reset a password (form); shown once")
-def reset_password(user_id: Id, request: Request, caller: Signed, svc: Svc):
-    password = svc.accounts.set_password(caller.principal, user_id, None)
+@router.post("/users/{user_id}/password", summary="Ask for a password reset (form)")
+def reset_password(user_id: Id, caller: Signed, svc: Svc):
+    svc.accounts.request_password_reset(caller.principal, user_id)
     name = svc.accounts.user(user_id).name
+    return redirect(
+        "/users", f"Asked for a password reset for {name}; a supervisor must approve it."
+    )
+
+
+@router.post("/users/{user_id}/approve", summary="Approve a pending account (form)")
+def approve_user(user_id: Id, request: Request, caller: Signed, svc: Svc):
+    issued = svc.accounts.approve(caller.principal, user_id)
+    name = svc.accounts.user(user_id).name
+    if issued is None:
+        return redirect("/users", f"{name} is approved and active.")
     return _users_page_with(
         request,
         caller,
         svc,
         created={
             "name": name,
-            "password": password,
-            "what": "Password reset; their sessions are signed out.",
+            "code": issued.code,
+            "expires_at": issued.expires_at,
+            "what": f"{name} is approved and active.",
         },
     )
-
-
-@router.post("/users/{user_id}/approve", summary="Approve a pending account (form)")
-def approve_user(user_id: Id, caller: Signed, svc: Svc):
-    user = svc.accounts.approve(caller.principal, user_id)
-    return redirect("/users", f"{user.name} is approved and active.")
 
 
 @router.post("/users/{user_id}/training", summary="Record a training attestation (form)")
@@ -636,11 +657,25 @@ def change_settings(
     searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
     max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
     target_fpir_percent: Annotated[float | None, Form(ge=0.0001, le=100)] = None,
+    quality_warning_floor: Annotated[str | None, Form(max_length=2_000)] = None,
+    quality_refusal_floor: Annotated[str | None, Form(max_length=2_000)] = None,
+    promotion_max_group_ratio: Annotated[str | None, Form(max_length=50)] = None,
 ):
     try:
         refused = json.loads(refused_purposes)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
+    optional = {}  # JSON fields: absent from an older form, left as they are
+    for key, text in (
+        ("quality_warning_floor", quality_warning_floor),
+        ("quality_refusal_floor", quality_refusal_floor),
+        ("promotion_max_group_ratio", promotion_max_group_ratio),
+    ):
+        if text is not None and text.strip():
+            try:
+                optional[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{key} is not valid JSON: {exc}") from None
     wanted = {
         "offense_categories": [
             line.strip() for line in offense_categories.splitlines() if line.strip()
@@ -651,7 +686,7 @@ def change_settings(
     }
     if target_fpir_percent is not None:  # the settings' own check says which rates are allowed
         wanted["target_fpir"] = round(target_fpir_percent / 100, 8)
-    changed = svc.settings.update(caller.principal, wanted)
+    changed = svc.settings.update(caller.principal, wanted | optional)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
 
@@ -663,11 +698,21 @@ def account_page(request: Request, caller: Signed, svc: Svc):
         "account.html",
         caller,
         account=svc.accounts.user(caller.principal.user_id).describe(),
+        sessions=_own_sessions(caller, svc),
     )
+
+
+def _own_sessions(caller: Caller, svc: Services) -> list[dict]:
+    current = token_hash(caller.session_token) if caller.session_token else None
+    return [
+        {"id": s.id, "created_at": s.created_at, "current": s.token_hash == current}
+        for s in svc.accounts.sessions(caller.principal)
+    ]
 
 
 @router.post("/account/password", summary="Change your own password (form)")
 def change_own_password(
+    request: Request,
     caller: Signed,
     svc: Svc,
     current_password: Annotated[str, Form(max_length=256)],
@@ -676,8 +721,16 @@ def change_own_password(
 ):
     if new_password != repeat_password:
         raise InvalidInput("the two new passwords differ")
-    svc.accounts.change_own_password(caller.principal, current_password, new_password)
-    return redirect("/account", "Your password is changed.")
+    svc.accounts.change_own_password(
+        caller.principal,
+        current_password,
+        new_password,
+        caller.session_token,
+        client_address(request),
+    )
+    return redirect(
+        "/account", "Your password is changed; your other sessions and API tokens are ended."
+    )
 
 
 @router.get("/tokens", summary="Your API tokens")

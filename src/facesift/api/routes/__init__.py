@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from facesift.api.routes import accounts, audit, cases, optout
+from facesift.api.routes import account_security, accounts, audit, cases, evaluations, optout
 
 router = APIRouter()
 router.include_router(accounts.router)
+router.include_router(account_security.router)
 router.include_router(cases.router)
 router.include_router(audit.router)
+router.include_router(evaluations.router)
 router.include_router(optout.router)

@@ -7,11 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from facesift.api.routes.account_security import AccountRequestOut, Approval
+from facesift.errors import InvalidInput
+from facesift.server.input_guard import untrusted_host
 from facesift.server.params import Id, OptionalIdQuery
 from facesift.server.security import (
     SESSION_COOKIE,
     Signed,
     Svc,
+    client_address,
     set_session_cookie,
 )
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS
@@ -22,12 +26,14 @@ router = APIRouter(prefix="/api")
 class Credentials(BaseModel):
     name: str = Field(max_length=64)
     password: str = Field(max_length=256)
+    totp_code: str | None = Field(
+        default=None, max_length=16, description="with two-factor sign-in: the app's code"
+    )
 
 
 class NewUserBody(BaseModel):
     name: str = Field(max_length=64)
     roles: list[str] = Field(max_length=5)
-    password: str | None = Field(default=None, max_length=256)
 
 
 class RolesBody(BaseModel):
@@ -40,12 +46,6 @@ class TrainingBody(BaseModel):
 
 class StatusBody(BaseModel):
     disabled: bool
-
-
-class PasswordBody(BaseModel):
-    password: str | None = Field(
-        default=None, max_length=256, description="leave out to have one generated"
-    )
 
 
 class OwnPasswordBody(BaseModel):
@@ -64,7 +64,13 @@ class SettingBody(BaseModel):
 
 @router.post("/session", tags=["session"], summary="Sign in (sets the session cookie)")
 def sign_in(body: Credentials, request: Request, response: Response, svc: Svc) -> dict:
-    session = svc.accounts.sign_in(body.name, body.password, via="api")
+    session = svc.accounts.sign_in(
+        body.name,
+        body.password,
+        via="api",
+        address=client_address(request),
+        totp_code=body.totp_code,
+    )
     set_session_cookie(response, request, session.token)
     return {
         "user": svc.accounts.user(session.principal.user_id).describe(),
@@ -91,8 +97,15 @@ def me(caller: Signed, svc: Svc) -> dict:
 
 
 @router.put("/me/password", tags=["session"], summary="Change your own password")
-def change_own_password(body: OwnPasswordBody, caller: Signed, svc: Svc) -> dict:
-    svc.accounts.change_own_password(caller.principal, body.current_password, body.new_password)
+def change_own_password(body: OwnPasswordBody, request: Request, caller: Signed, svc: Svc) -> dict:
+    """Your other sessions end and your API tokens are revoked."""
+    svc.accounts.change_own_password(
+        caller.principal,
+        body.current_password,
+        body.new_password,
+        caller.session_token,
+        client_address(request),
+    )
     return {"changed": True}
 
 
@@ -108,18 +121,38 @@ def list_users(caller: Signed, svc: Svc) -> list[dict]:
     summary="Create an account (pending until a supervisor approves it)",
 )
 def add_user(body: NewUserBody, caller: Signed, svc: Svc) -> dict:
-    made = svc.accounts.add_user(body.name, body.roles, caller.principal, body.password)
-    return {"user": made.user.describe(), "one_time_password": made.password}
+    """The account has no password: the supervisor who approves it gets a one-time code
+    for its user, who sets their own password with it."""
+    made = svc.accounts.add_user(body.name, body.roles, caller.principal)
+    return {"user": made.user.describe()}
 
 
-@router.post("/users/{user_id}/approve", tags=["users"])
-def approve_user(user_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.accounts.approve(caller.principal, user_id).describe()
+@router.post(
+    "/users/{user_id}/approve",
+    tags=["users"],
+    response_model=Approval,
+    summary="Approve a pending account; returns the one-time code for its user, shown once",
+)
+def approve_user(user_id: Id, caller: Signed, svc: Svc) -> Approval:
+    issued = svc.accounts.approve(caller.principal, user_id)
+    user = svc.accounts.user(user_id)
+    return Approval(
+        user=user.describe(),
+        one_time_code=issued.code if issued else None,
+        code_expires_at=issued.expires_at if issued else None,
+    )
 
 
-@router.put("/users/{user_id}/roles", tags=["users"])
-def set_roles(user_id: Id, body: RolesBody, caller: Signed, svc: Svc) -> dict:
-    return svc.accounts.set_roles(caller.principal, user_id, body.roles).describe()
+@router.put(
+    "/users/{user_id}/roles",
+    tags=["users"],
+    status_code=202,
+    response_model=AccountRequestOut,
+    summary="Ask for a change of roles; a supervisor (not you, not the user) approves it",
+)
+def set_roles(user_id: Id, body: RolesBody, caller: Signed, svc: Svc) -> AccountRequestOut:
+    made = svc.accounts.request_roles(caller.principal, user_id, body.roles)
+    return AccountRequestOut.of(made, svc)
 
 
 @router.put(
@@ -136,12 +169,6 @@ def set_status(user_id: Id, body: StatusBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.set_disabled(caller.principal, user_id, body.disabled).describe()
 
 
-@router.put("/users/{user_id}/password", tags=["users"])
-def set_password(user_id: Id, body: PasswordBody, caller: Signed, svc: Svc) -> dict:
-    generated = svc.accounts.set_password(caller.principal, user_id, body.password)
-    return {"one_time_password": generated}
-
-
 @router.get("/tokens", tags=["tokens"], summary="Your API tokens (admins: anyone's)")
 def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> list[dict]:
     owner = caller.principal.user_id if user_id is None else user_id
@@ -155,8 +182,9 @@ def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> li
     summary="Make an API token for yourself; it is shown once",
 )
 def create_token(body: NewTokenBody, caller: Signed, svc: Svc) -> dict:
+    minted_with = svc.accounts.live_token(caller.api_token) if caller.api_token else None
     made = svc.accounts.create_token(
-        caller.principal, caller.principal.user_id, body.name, body.days
+        caller.principal, caller.principal.user_id, body.name, body.days, minted_with
     )
     return {"token": made.token, **made.record.describe()}
 
@@ -172,6 +200,14 @@ def read_settings(caller: Signed, svc: Svc) -> dict:
 
 
 @router.put("/settings/{key}", tags=["settings"])
-def change_setting(key: str, body: SettingBody, caller: Signed, svc: Svc) -> dict:
+def change_setting(key: str, body: SettingBody, request: Request, caller: Signed, svc: Svc) -> dict:
+    hosts = body.value if isinstance(body.value, list) else []
+    if (
+        key == "trusted_hosts"
+        and all(isinstance(h, str) for h in hosts)
+        and untrusted_host(request.headers.get("host"), hosts)
+    ):
+        # Not a list that would shut out the very host this change comes through.
+        raise InvalidInput("trusted_hosts must include the host name you are using now")
     svc.settings.put(caller.principal, key, body.value)
     return {key: svc.settings.get(key)}

@@ -6,5 +6,3 @@ ALTER TABLE probes ADD COLUMN template_destroyed_at TEXT;
 ALTER TABLE searches ADD COLUMN candidates_destroyed_at TEXT;
 -- Scoped authorisations: the collections a case's searches may reach (JSON list; NULL: all).
 ALTER TABLE cases ADD COLUMN collections TEXT;
--- Probe pixels go when the case closes, unless its investigator recorded why they must stay.
-ALTER TABLE cases ADD COLUMN keep_probe_images TEXT;
