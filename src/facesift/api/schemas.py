@@ -154,6 +154,7 @@ class CaseOut(BaseModel):
     created_at: str
     closed_at: str | None = None
     collections: list[str] | None = Field(None, description="what it may search; None: all")
+    keep_probe_images: str | None = Field(None, description="why probe images outlive closure")
     created_by_name: str | None = None
     searches: int | None = Field(None, description="in lists: how many searches it has")
 

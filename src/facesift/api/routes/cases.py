@@ -89,6 +89,28 @@ def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     }
 
 
+class KeepProbeImages(BaseModel):
+    reason: str = Field(max_length=2000, description="why the probe images must be kept")
+
+
+class ProbeImagesKept(BaseModel):
+    case_id: int
+    keep_probe_images: str = Field(description="the reason recorded")
+
+
+@router.post(
+    "/cases/{case_id}/keep-probe-images",
+    tags=["cases"],
+    response_model=ProbeImagesKept,
+    summary="Record why the case's probe images must outlive its closure (retention); audited",
+)
+def keep_probe_images(
+    case_id: Id, body: KeepProbeImages, caller: Signed, svc: Svc
+) -> ProbeImagesKept:
+    case = svc.casework.keep_probe_images(caller.principal, case_id, body.reason)
+    return ProbeImagesKept(case_id=case["id"], keep_probe_images=case["keep_probe_images"])
+
+
 @router.post(
     "/cases/{case_id}/close",
     response_model=CaseOut,
