@@ -449,3 +449,15 @@ def test_a_role_without_update_and_delete_cannot_change_the_log_even_without_the
     finally:
         app.close()
         owner.close()
+
+
+def test_a_nul_character_in_details_never_breaks_reading_the_log(store: Store) -> None:
+    """Request text reaches the log (a refused purpose, an audit filter). On PostgreSQL a
+    JSON ``\\u0000`` made every later filtered read fail; the character is now replaced."""
+    store.audit.append("audit_read", {"filters": {"since": "2026\x00-01-01"}}, actor="ana")
+    store.audit.append("case_opened", {"case_id": 7}, actor="ivan")
+    total, entries = store.audit.filtered(case_id=7, limit=10, offset=0)
+    assert total == 1 and entries[0].action == "case_opened"
+    first = store.audit.entries(action="audit_read")[0]
+    assert first.details["filters"]["since"] == "2026\ufffd-01-01"
+    assert store.audit.verify().ok

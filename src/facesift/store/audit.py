@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from facesift.store.database import Database, Record
@@ -43,6 +43,20 @@ def utc_now() -> str:
 
 def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _without_nul(value: object) -> object:
+    """Details with every NUL character replaced by U+FFFD. A request's text reaches the log
+    (a refused purpose, an audit filter), and PostgreSQL's JSON functions refuse a ``\\u0000``
+    anywhere in a column: one such entry broke every later filtered read of the log. The entry
+    is still written, with the character marked as replaced."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def entry_hash(
@@ -79,6 +93,7 @@ class AuditLog:
     def append(self, action: str, details: dict, actor: str | None = None) -> AuditEntry:
         """Add an entry. Runs in the caller's transaction if one is open."""
         actor = actor or current_os_user()
+        details = cast(dict, _without_nul(details))
         details_json = canonical_json(details)
         own_transaction = not self._db.in_transaction
         # Serialised: SQLite's BEGIN IMMEDIATE takes the write lock, PostgreSQL's advisory
