@@ -38,6 +38,7 @@ from facesift.server.security import (
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
+from facesift.web import scores
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
@@ -94,6 +95,7 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.filters.update(when=_when, one_in=_one_in, number=_number, percent=_percent, details=_details)
+scores.install(_env)
 _env.globals.update(LEAD_NOTICE=LEAD_NOTICE, ALL_ROLES=[str(r) for r in ALL_ROLES])
 
 
