@@ -1,7 +1,8 @@
 """Every main page at phone width (390 px) and laptop width (1366 px), in headless Chromium
 against a real ``facesift serve``: no page scrolls sideways, and every action (a button or a
 button-styled link in the page's main part) is visible and lies inside the viewport, for the
-roles that use the page. Screenshots: ``artifacts/screenshots/responsive-<width>-<page>.png``.
+roles that use the page; and a page never offers an action its viewer's roles cannot take.
+Screenshots: ``artifacts/screenshots/responsive-<width>-<page>.png``.
 
 The world is seeded through the JSON API (a case, a probe, a search taken by a reviewer, a
 pending account for the supervisor to approve), so the pages have rows and actions to show."""
@@ -17,6 +18,11 @@ from tests.server_world import PASSWORD, PROBE
 
 WIDTHS = ((390, 844), (1366, 768))
 # The page's actions: buttons and button-styled links in <main>, those a user is shown.
+# Actions a role may not take, so its pages must not offer them (they would answer 403).
+NOT_OFFERED = {
+    "sam": ("Search for this face", "Upload and find faces", "Make the edited copy"),
+    "audrey": ("Search for this face", "Upload and find faces", "Make the edited copy"),
+}
 ACTIONS = "main button:visible, main a.button:visible, main input[type=submit]:visible"
 
 
@@ -75,8 +81,8 @@ def _pages(ids: dict[str, int]) -> dict[str, list[str]]:
             f"/searches/{search}/review",
             f"/searches/{search}/compare/{ids['face']}",
         ],
-        "sam": ["/", "/activity", "/users", "/settings", f"/cases/{case}"],
-        "audrey": ["/audit", f"/cases/{case}/disclosure", "/users"],
+        "sam": ["/", "/activity", "/users", "/settings", f"/cases/{case}", f"/probes/{probe}"],
+        "audrey": ["/audit", f"/cases/{case}/disclosure", "/users", f"/probes/{probe}"],
         "admin": ["/users", "/settings"],
         "percy": ["/privacy"],
     }
@@ -132,6 +138,9 @@ def test_every_page_fits_the_screen_with_its_actions_on_it(
                 sizes = _overflow(page)
                 if sizes["scroll"] > sizes["inner"]:
                     problems.append(f"{width}px {user} {path}: {sizes}")
+                for action in NOT_OFFERED.get(user, ()):
+                    if page.get_by_role("button", name=action).count():
+                        problems.append(f"{width}px {user} {path}: offers {action!r}")
                 off = _actions_off_screen(page)
                 if off:
                     problems.append(f"{width}px {user} {path}: actions off-screen {off}")

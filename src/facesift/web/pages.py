@@ -18,7 +18,16 @@ import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from facesift.errors import (
+    Conflict,
+    FacesiftError,
+    Forbidden,
+    ImageError,
+    InvalidInput,
+    NotFound,
+    SearchRefused,
+    Unauthenticated,
+)
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.governance.secrets import token_hash
@@ -39,6 +48,8 @@ from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web import scores
+from facesift.web.abilities import may_search
+from facesift.web.form_errors import in_words, refill_status
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
@@ -268,6 +279,7 @@ def new_case_page(request: Request, caller: Signed, svc: Svc):
 
 @router.post("/cases/new", summary="Open a case (form)")
 def new_case(
+    request: Request,
     caller: Signed,
     svc: Svc,
     reference: Annotated[str, Form(max_length=100)],
@@ -277,17 +289,26 @@ def new_case(
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
     collections: Annotated[str, Form(max_length=2000)] = "",
 ):
-    case = svc.casework.open_case(
-        caller.principal,
-        {
-            "reference": reference,
-            "offense_category": offense_category,
-            "purpose": purpose,
-            "authorisation_id": authorisation_id,
-            "authorisation_expires": authorisation_expires,
-            "collections": collections,
-        },
-    )
+    values = {
+        "reference": reference,
+        "offense_category": offense_category,
+        "purpose": purpose,
+        "authorisation_id": authorisation_id,
+        "authorisation_expires": authorisation_expires,
+        "collections": collections,
+    }
+    try:
+        case = svc.casework.open_case(caller.principal, values)
+    except (InvalidInput, SearchRefused, Conflict) as refused:  # the form again, filled in
+        return render(
+            request,
+            "case_new.html",
+            caller,
+            status=refill_status(refused),
+            categories=svc.casework.offense_categories(caller.principal),
+            form=values,
+            messages=[("error", in_words(refused))],
+        )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
 
 
@@ -304,6 +325,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
         searches=work.searches(who, case_id),
         timeline=work.timeline(who, case_id),
         owner=case["created_by"] == who.user_id,
+        can_search=may_search(who, case),
     )
 
 
@@ -317,7 +339,10 @@ async def upload_probe(
 ):
     content = await file.read()
     add = partial(svc.casework.add_probe, caller.principal, case_id, content)
-    probe = await in_analysis_lane(request, add)
+    try:
+        probe = await in_analysis_lane(request, add)
+    except (ImageError, InvalidInput) as refused:  # back to the case, saying what to fix
+        return redirect(f"/cases/{case_id}", in_words(refused), "error")
     found = len(probe["faces"])
     return redirect(
         f"/probes/{probe['id']}",
@@ -362,6 +387,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
     probe = svc.casework.open_probe(caller.principal, probe_id)
+    case = svc.casework.records.case(probe["case_id"])  # open_probe checked the access
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -373,6 +399,8 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
+        can_search=may_search(caller.principal, case),
+        case_closed=case["status"] != "open",
     )
 
 
@@ -462,23 +490,32 @@ def review_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 @router.post("/searches/{search_id}/review", summary="Record your review (form)")
 def review(
     search_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
-    decision: Annotated[str, Form(max_length=20)],
-    similarities: Annotated[str, Form(max_length=4000)],
-    differences: Annotated[str, Form(max_length=4000)],
+    decision: Annotated[str, Form(max_length=20)] = "",
+    similarities: Annotated[str, Form(max_length=4000)] = "",
+    differences: Annotated[str, Form(max_length=4000)] = "",
     candidate_face_id: Annotated[int | None, Form()] = None,
 ):
-    search = svc.casework.submit_review(
-        caller.principal,
-        search_id,
-        {
-            "decision": decision,
-            "candidate_face_id": candidate_face_id,
-            "similarities": similarities,
-            "differences": differences,
-        },
-    )
+    values = {
+        "decision": decision,
+        "candidate_face_id": candidate_face_id,
+        "similarities": similarities,
+        "differences": differences,
+    }
+    try:
+        search = svc.casework.submit_review(caller.principal, search_id, values)
+    except InvalidInput as refused:  # the form again, as the reviewer left it
+        return render(
+            request,
+            "review.html",
+            caller,
+            status=refill_status(refused),
+            search=svc.casework.search_to_review(caller.principal, search_id),
+            form=values,
+            messages=[("error", in_words(refused))],
+        )
     outcome = search["status"].replace("_", " ")
     return redirect(
         "/reviews",

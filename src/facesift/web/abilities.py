@@ -1,0 +1,30 @@
+"""What a page may offer its viewer: an action is shown only to those whose roles allow it,
+and only while the case allows it (issue 13, section 5). Supervisors and auditors were shown
+"Search for this face" and got a 403; a closed case still offered a search.
+
+The checks are the services' own rules (``governance.roles``), asked without raising, so a
+page and the service that refuses the action can never disagree about who may act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from facesift.errors import Forbidden
+from facesift.governance import roles as rules
+from facesift.governance.roles import Principal
+from facesift.store.values import CaseStatus
+
+
+def may_search(principal: Principal | None, case: Mapping[str, Any] | None) -> bool:
+    """Whether ``principal`` may upload, edit and search probes in ``case`` now: a trained
+    investigator without a separated role, in their own case, while it is open."""
+    if principal is None or case is None:
+        return False
+    try:
+        rules.require_search(principal)
+        rules.require_case_owner(principal, case["created_by"])
+    except Forbidden:
+        return False
+    return case["status"] == CaseStatus.OPEN
