@@ -171,3 +171,30 @@ def test_a_non_image_upload_returns_to_the_case_saying_what_to_fix(
     message = re.search(r'<p class="flash flash-error">(.*?)</p>', page.text, re.S).group(1)
     assert message and "face_id" not in message
     assert "Upload and find faces" in page.text  # the form is there to try again
+
+
+def test_the_timeline_and_audit_log_read_as_labelled_values(
+    client: TestClient, fresh_world: World
+) -> None:
+    case_id, _ = _case_with_probe(client, fresh_world)
+    timeline = client.get(f"/cases/{case_id}", headers=fresh_world.auth("ivan")).text
+    section = timeline.split('class="timeline"', 1)[1].split("</table>", 1)[0]
+    assert '<dl class="record-details">' in section
+    assert "{&#34;" not in section and '{"' not in section  # no raw JSON
+    assert "<dt>case</dt> <dd>WORKSPACE-1</dd>" in section
+    audit = client.get("/audit", headers=fresh_world.auth("audrey")).text
+    assert '<dl class="record-details">' in audit and "{&#34;" not in audit
+
+
+def test_the_audit_filter_takes_the_case_reference(client: TestClient, fresh_world: World) -> None:
+    case_id, _ = _case_with_probe(client, fresh_world)
+    audrey = fresh_world.auth("audrey")
+    by_number = client.get(f"/audit?case_id={case_id}", headers=audrey).text
+    by_reference = client.get("/audit?case_id=WORKSPACE-1", headers=audrey).text
+    count = re.compile(r"([\d,]+) entries")
+    assert count.search(by_reference).group(1) == count.search(by_number).group(1) != "0"
+    assert 'value="WORKSPACE-1"' in by_reference  # the filter keeps what was typed
+    unknown = client.get("/audit?case_id=NO-SUCH-CASE", headers=audrey)
+    assert unknown.status_code == 200
+    assert "No case has the reference" in unknown.text
+    assert count.search(unknown.text).group(1) == "0"

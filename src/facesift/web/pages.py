@@ -47,7 +47,7 @@ from facesift.server.security import (
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
-from facesift.web import scores
+from facesift.web import records, scores
 from facesift.web.abilities import may_search
 from facesift.web.form_errors import in_words, refill_status
 
@@ -107,6 +107,7 @@ _env = jinja2.Environment(
 )
 _env.filters.update(when=_when, one_in=_one_in, number=_number, percent=_percent, details=_details)
 scores.install(_env)
+records.install(_env)
 _env.globals.update(LEAD_NOTICE=LEAD_NOTICE, ALL_ROLES=[str(r) for r in ALL_ROLES])
 
 
@@ -538,12 +539,12 @@ def audit_page(
     svc: Svc,
     user: Annotated[str, Query(max_length=64)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
-    case_id: Annotated[str, Query(max_length=12)] = "",
+    case_id: Annotated[str, Query(max_length=100)] = "",  # a case's reference or number
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
-    case = int(case_id) if case_id.strip().isdigit() else None
+    case, messages = _audit_case(svc, case_id.strip())
     found = svc.oversight.entries(
         caller.principal,
         user=user or None,
@@ -566,7 +567,20 @@ def audit_page(
         offset=offset,
         page=AUDIT_PAGE,
         actions=svc.oversight.actions(caller.principal),
+        messages=messages,
     )
+
+
+def _audit_case(svc: Services, wanted: str) -> tuple[int | None, list[tuple[str, str]]]:
+    """The case the audit filter names, by its number or its reference (what people know)."""
+    if not wanted:
+        return None, []
+    if wanted.isdigit():
+        return int(wanted), []
+    found = svc.casework.records.case_by_reference(wanted)
+    if found is None:  # filter on no case at all: an empty page that says why
+        return 0, [("warning", f"No case has the reference “{wanted}”.")]
+    return found["id"], []
 
 
 @router.post("/audit/verify", summary="Verify the audit chain (form)")
