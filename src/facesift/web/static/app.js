@@ -109,7 +109,9 @@
     });
     table.querySelectorAll("tbody tr").forEach(function (row) {
       Array.prototype.forEach.call(row.children, function (cell, i) {
-        if (cell.colSpan === 1 && labels[i]) {
+        if (!cell.textContent.trim() && !cell.querySelector("img, input, button, select")) {
+          cell.classList.add("is-empty");  // no label over nothing on a stacked card
+        } else if (cell.colSpan === 1 && labels[i]) {
           cell.setAttribute("data-label", labels[i]);
         }
       });
