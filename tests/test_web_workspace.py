@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from facesift.governance.roles import Principal, Role
+from facesift.web.abilities import may_search, search_refusal
 from tests.server_world import PASSWORD, PROBE, World
 
 SEARCH_BUTTON = "Search for this face"
@@ -198,3 +200,17 @@ def test_the_audit_filter_takes_the_case_reference(client: TestClient, fresh_wor
     assert unknown.status_code == 200
     assert "No case has the reference" in unknown.text
     assert count.search(unknown.text).group(1) == "0"
+
+
+def test_the_reason_a_page_offers_no_search_is_the_rules_own() -> None:
+    def who(*roles: Role, user_id: int = 1, trained: str | None = "2099-12-31") -> Principal:
+        return Principal(user_id, "someone", frozenset(roles), trained)
+
+    open_case = {"created_by": 1, "status": "open"}
+    assert may_search(who(Role.INVESTIGATOR), open_case)
+    assert "closed" in search_refusal(who(Role.INVESTIGATOR), open_case | {"status": "closed"})
+    assert "opened the case" in search_refusal(who(Role.SUPERVISOR), open_case)
+    assert "opened the case" in search_refusal(who(Role.AUDITOR), open_case)
+    assert "own cases" in search_refusal(who(Role.INVESTIGATOR, user_id=2), open_case)
+    assert "admin" in search_refusal(who(Role.INVESTIGATOR, Role.ADMIN), open_case)
+    assert "training" in search_refusal(who(Role.INVESTIGATOR, trained=None), open_case)

@@ -48,7 +48,7 @@ from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web import records, scores
-from facesift.web.abilities import may_search
+from facesift.web.abilities import search_refusal
 from facesift.web.form_errors import in_words, refill_status
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
@@ -326,7 +326,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
         searches=work.searches(who, case_id),
         timeline=work.timeline(who, case_id),
         owner=case["created_by"] == who.user_id,
-        can_search=may_search(who, case),
+        search_refusal=search_refusal(who, case),
     )
 
 
@@ -400,8 +400,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
-        can_search=may_search(caller.principal, case),
-        case_closed=case["status"] != "open",
+        search_refusal=search_refusal(caller.principal, case),
     )
 
 
