@@ -214,3 +214,26 @@ def test_the_reason_a_page_offers_no_search_is_the_rules_own() -> None:
     assert "own cases" in search_refusal(who(Role.INVESTIGATOR, user_id=2), open_case)
     assert "admin" in search_refusal(who(Role.INVESTIGATOR, Role.ADMIN), open_case)
     assert "training" in search_refusal(who(Role.INVESTIGATOR, trained=None), open_case)
+
+
+def test_a_refused_search_or_edit_returns_to_the_probe_saying_why(
+    client: TestClient, fresh_world: World
+) -> None:
+    _, probe_id = _case_with_probe(client, fresh_world)
+    ivan = _signed_in(client, "ivan")
+    token = _csrf(ivan, f"/probes/{probe_id}")
+    for path, form in (
+        ("search", {"face": "9"}),  # the probe has one face
+        ("edit", {"operation": "crop", "x1": "0", "y1": "0", "x2": "5", "y2": "5"}),
+    ):
+        answer = ivan.post(
+            f"/probes/{probe_id}/{path}",
+            data=form | {"csrf_token": token},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, (path, answer.text)
+        assert answer.headers["location"] == f"/probes/{probe_id}"
+        page = ivan.get(f"/probes/{probe_id}").text
+        message = re.search(r'<p class="flash flash-error">(.*?)</p>', page, re.S).group(1)
+        assert ("no face 9" if path == "search" else "32x32") in message, message
+        assert "Search for this face" in page  # the form is there to try again

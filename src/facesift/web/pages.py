@@ -25,6 +25,7 @@ from facesift.errors import (
     ImageError,
     InvalidInput,
     NotFound,
+    RateLimited,
     SearchRefused,
     Unauthenticated,
 )
@@ -419,9 +420,12 @@ async def edit_probe(
 ):
     box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
     edit = {"operation": operation, "degrees": degrees, "box": box}
-    made = await in_analysis_lane(
-        request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
-    )
+    try:
+        made = await in_analysis_lane(
+            request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
+        )
+    except (ImageError, InvalidInput) as refused:  # back to the probe, saying what to fix
+        return redirect(f"/probes/{probe_id}", in_words(refused), "error")
     return redirect(
         f"/probes/{made['id']}",
         f"Made an edited copy of probe {probe_id} ({operation}); the original stays.",
@@ -437,7 +441,12 @@ def run_search(
     collection: Annotated[str, Form(max_length=200)] = "",
     top_k: Annotated[int, Form(ge=1, le=MAX_CANDIDATES)] = DEFAULT_TOP_K,
 ):
-    search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
+    try:
+        search = svc.casework.run_search(
+            caller.principal, probe_id, face, collection or None, top_k
+        )
+    except (InvalidInput, SearchRefused, RateLimited) as refused:  # back to the probe
+        return redirect(f"/probes/{probe_id}", in_words(refused), "error")
     return redirect(f"/searches/{search['id']}")
 
 
