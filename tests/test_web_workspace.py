@@ -178,12 +178,14 @@ def test_a_non_image_upload_returns_to_the_case_saying_what_to_fix(
 def test_the_timeline_and_audit_log_read_as_labelled_values(
     client: TestClient, fresh_world: World
 ) -> None:
-    case_id, _ = _case_with_probe(client, fresh_world)
+    case_id, probe_id = _case_with_probe(client, fresh_world)
     timeline = client.get(f"/cases/{case_id}", headers=fresh_world.auth("ivan")).text
     section = timeline.split('class="timeline"', 1)[1].split("</table>", 1)[0]
     assert '<dl class="record-details">' in section
     assert "{&#34;" not in section and '{"' not in section  # no raw JSON
     assert "<dt>case</dt> <dd>WORKSPACE-1</dd>" in section
+    assert "Opened case WORKSPACE-1." in section  # and a sentence for what was done
+    assert f"Uploaded probe {probe_id}; faces found: 1." in section
     audit = client.get("/audit", headers=fresh_world.auth("audrey")).text
     assert '<dl class="record-details">' in audit and "{&#34;" not in audit
 

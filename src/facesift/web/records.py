@@ -60,5 +60,43 @@ def readable(details: Any) -> list[tuple[str, str]]:
     return [("details", _value(details))]
 
 
+_OUTCOMES = {
+    "candidates": "a candidate list, sent for review",
+    "no_candidate": "no candidate within the threshold",
+    "no_lead": "no lead",
+    "inconclusive": "inconclusive",
+    "released": "a lead released",
+    "confirm": "confirmed a candidate",
+}
+# One sentence per common action, from its details; an action not here, or an entry whose
+# details lack a key, gets no sentence (the labelled values still say everything).
+_SENTENCES = {
+    "case_opened": "Opened case {reference}.",
+    "case_closed": "Closed case {case}.",
+    "probe_uploaded": "Uploaded probe {probe_id}; faces found: {faces}.",
+    "probe_edited": "Made probe {probe_id} from probe {parent_probe_id}.",
+    "search": "Searched probe {probe_id}, face {face}: {outcome}.",
+    "search_refused": "A search of probe {probe_id} was refused.",
+    "review_assigned": "Took search {search_id} for review.",
+    "review": "Reviewed search {search_id}: {decision}.",
+    "review_outcome": "The reviews of search {search_id} ended: {outcome}.",
+    "disclosure_exported": "Exported the disclosure packet of case {case}.",
+}
+
+
+def sentence(action: str, details: Any) -> str | None:
+    """What an audit entry records, as one sentence; None where there is no sentence for it."""
+    template = _SENTENCES.get(action)
+    if template is None or not isinstance(details, dict):
+        return None
+    words = {k: _OUTCOMES.get(v, v) if isinstance(v, str) else v for k, v in details.items()}
+    words = {k: v.replace("_", " ") if isinstance(v, str) else v for k, v in words.items()}
+    try:
+        return template.format(**words)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
 def install(env: jinja2.Environment) -> None:
     env.filters["readable"] = readable
+    env.globals["record_sentence"] = sentence
