@@ -78,6 +78,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/cases"): {"investigator"},
     ("GET", "/api/cases/{case_id}"): CASE_VIEW,
     ("POST", "/api/cases/{case_id}/close"): {"investigator"},
+    ("POST", "/api/cases/{case_id}/keep-probe-images"): {"investigator"},
     ("GET", "/api/cases/{case_id}/disclosure"): CASE_VIEW,
     ("POST", "/api/cases/{case_id}/probes"): {"investigator"},
     ("GET", "/api/probes/{probe_id}"): SEARCH_VIEW,
@@ -325,6 +326,9 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
             }
         },
         ("POST", "/api/probes/{probe_id}/edits"): {"json": {"operation": "mirror"}},
+        ("POST", "/api/cases/{case_id}/keep-probe-images"): {
+            "json": {"reason": "an appeal is pending on this identification"}
+        },
         ("POST", "/api/optout/requests"): {
             "files": {"selfies": ("me.jpg", photo)},
             "data": {"contact": "me@example.org"},

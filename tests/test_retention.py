@@ -139,5 +139,76 @@ def test_the_retention_policy_is_printed_for_the_public(
     text = run_cli(
         "retention", "policy", data_dir=w.data_dir, database_url=w.database_url, check=True
     ).stdout
-    assert "Probe photos" in text and "30 days after the case is closed" in text
+    assert "Probe photos" in text and "deleted at once after the case is closed" in text
     assert "audit log: for the life of the system" in text
+
+
+def test_the_server_runs_retention_by_itself(server_world: World, tmp_path: Path) -> None:
+    import time
+
+    from facesift.server.app import create_app
+
+    w = server_world.copy_to(tmp_path / "data")
+    config = w.config()
+    config.server.retention_hours = 0.5 / 3600
+    app = create_app(config)
+    with TestClient(app) as c:
+        deadline = time.monotonic() + 30
+        receipts: list = []
+        while not receipts and time.monotonic() < deadline:
+            time.sleep(0.2)
+            receipts = c.get(
+                "/api/audit",
+                params={"action": "retention_destroyed"},
+                headers=w.auth("audrey"),
+            ).json()["entries"]
+        assert receipts and receipts[0]["actor"] == "retention"
+        assert c.app.state.retention_task.runs >= 1
+
+
+def test_probe_images_go_at_closure_unless_a_reason_to_keep_them_is_recorded(
+    server_world: World, tmp_path: Path
+) -> None:
+    w = server_world.copy_to(tmp_path / "data")
+    ivan = w.auth("ivan")
+    with TestClient(w.app()) as c:
+        probes = {}
+        for reference in ("KEEP-NO", "KEEP-YES"):
+            case = c.post(
+                "/api/cases",
+                json={
+                    "reference": reference,
+                    "offense_category": "robbery",
+                    "purpose": "identify the suspect in an armed robbery of a pharmacy",
+                },
+                headers=ivan,
+            ).json()
+            probe = c.post(
+                f"/api/cases/{case['id']}/probes",
+                files={"file": ("p.jpg", PROBE.read_bytes())},
+                headers=ivan,
+            ).json()
+            probes[reference] = (case["id"], probe["id"])
+        kept_case = probes["KEEP-YES"][0]
+        path = f"/api/cases/{kept_case}/keep-probe-images"
+        reason = {"reason": "an appeal against the identification is pending"}
+        assert c.post(path, json=reason, headers=w.auth("iris")).status_code == 403
+        assert c.post(path, json={"reason": "because"}, headers=ivan).status_code == 400
+        kept = c.post(path, json=reason, headers=ivan)
+        assert kept.status_code == 200 and kept.json()["keep_probe_images"] == reason["reason"]
+        for case_id, _ in probes.values():
+            assert c.post(f"/api/cases/{case_id}/close", headers=ivan).status_code == 200
+        entries = c.get(
+            "/api/audit", params={"action": "probe_images_kept"}, headers=w.auth("audrey")
+        ).json()["entries"]
+        assert entries[0]["details"]["reason"] == reason["reason"]
+    # The default policy: probe pixels go at the first run after closure...
+    day = _retention(w, "--as-of", _later(1))
+    assert day["classes"]["probe_images"]["count"] == 1
+    destroyed = "SELECT COUNT(*) FROM probes WHERE pixels_destroyed_at IS NOT NULL AND id = "
+    assert _count(w, destroyed + str(probes["KEEP-NO"][1])) == 1
+    assert _count(w, destroyed + str(probes["KEEP-YES"][1])) == 0
+    # ...and those kept for a reason go with the probe templates, a year on.
+    year = _retention(w, "--as-of", _later(366))
+    assert year["classes"]["probe_images"]["count"] == 1
+    assert _count(w, destroyed + str(probes["KEEP-YES"][1])) == 1

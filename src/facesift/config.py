@@ -107,6 +107,8 @@ class ServerSettings(BaseModel):
     workers: int = Field(1, ge=1, le=64)
     # Probe analyses at once in each server process; 0: one per core.
     probe_workers: int = Field(0, ge=0, le=256)
+    # Retention runs in the server every this many hours; 0: off (cron the command instead).
+    retention_hours: float = Field(0, ge=0, le=24 * 365)
     # HTTPS: a PEM certificate and its private key (both or neither).
     certfile: str | None = None
     keyfile: str | None = None

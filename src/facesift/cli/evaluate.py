@@ -27,7 +27,6 @@ from facesift.machine import usable_cores
 from facesift.services import evaluation, lfw
 from facesift.services import open_set as open_set_study
 from facesift.services.calibration import Calibration, calibration_for, load_calibration
-from facesift.services.evaluation_report import render_html
 from facesift.services.open_set import OpenSetReport
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision import VisionConfig
@@ -177,8 +176,8 @@ def _print_open_set(report: OpenSetReport) -> None:
     )
     for column in ("technique", "gallery"):
         table.add_column(column)
-    for point in open_set_study.FPIR_POINTS:
-        table.add_column(f"FNIR @ FPIR {point:.1%}", justify="right")
+    for fpir in open_set_study.FPIR_POINTS:
+        table.add_column(f"FNIR @ FPIR {fpir:.1%}", justify="right")
     table.add_column("rank-1", justify="right")
     table.add_column("rank-10", justify="right")
     for t in report.techniques:
@@ -291,6 +290,9 @@ def eval_dataset(
                     task, description=stage, completed=done, total=total
                 ),
             )
+        # matplotlib takes a fifth of a second to import: only when a report is written.
+        from facesift.services.evaluation_report import render_html
+
         report_file.write_text(render_html(report), encoding="utf-8")
     except (FacesiftError, OSError) as exc:
         raise fail(str(exc)) from None

@@ -41,6 +41,7 @@ def request_command(
     try:
         contents = [_read(path) for path in selfies]
         config = configured(data_dir, vectors)
+        # The same analysis as a probe's (the configured detector, its second pass).
         analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
         with gallery_of(config) as gallery:
             service = OptOut(gallery, analyzer.analyze, load_calibration(analyzer.model_id))
@@ -66,7 +67,7 @@ def status_command(
     """The status of an opt-out request: counts, never photos."""
     try:
         with gallery_of(configured(data_dir, vectors)) as gallery:
-            status = OptOut(gallery, lambda pixels: None, None).status(reference)  # type: ignore[arg-type]
+            status = OptOut(gallery, None, None).status(reference)
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,6 +72,14 @@ def serve(
     detector: Detector = None,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
+    retention_hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Run retention every H hours in the server (0: off; one server process only; "
+            "with --workers, cron 'facesift retention run') [default: 0].",
+        ),
+    ] = None,
     certfile: Annotated[
         str | None, typer.Option(help="Serve HTTPS with this PEM certificate (and --keyfile).")
     ] = None,
@@ -94,6 +102,7 @@ def serve(
         "port": port,
         "workers": workers,
         "probe_workers": probe_workers,
+        "retention_hours": retention_hours,
         "certfile": certfile,
         "keyfile": keyfile,
         "forwarded_allow_ips": forwarded_allow_ips,
@@ -104,7 +113,7 @@ def serve(
     if bool(config.server.certfile) != bool(config.server.keyfile):
         raise fail("--certfile and --keyfile go together", 2)
     # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
-    transport = {
+    transport: dict[str, Any] = {
         "ssl_certfile": config.server.certfile,
         "ssl_keyfile": config.server.keyfile,
         "proxy_headers": True,
@@ -113,6 +122,12 @@ def serve(
     }
     if workers > 1 and dialect_of(resolve_url(folder, config.database_url)) != POSTGRESQL:
         raise fail("--workers above 1 needs PostgreSQL (--database postgresql://...)", 2)
+    if workers > 1 and config.server.retention_hours:
+        raise fail(
+            "--retention-hours runs in one server process; with --workers, cron "
+            "'facesift retention run' instead",
+            2,
+        )
     with _accounts(data_dir) as accounts:
         if not accounts.has_admin():
             errors.print(

@@ -21,6 +21,8 @@ def _by_category(items: list[dict]) -> dict[str, dict]:
 
 def require_floor(refused: list[dict]) -> None:
     """Raise InvalidInput naming what a new refused-purposes list would remove."""
+    if not all(isinstance(item.get("terms"), list) for item in refused):
+        raise InvalidInput("each refused purpose's terms is a list of words")
     given = _by_category(refused)
     for rule in FLOOR:
         item = given.get(rule["category"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from facesift.errors import InvalidInput
 
 DEFAULT_POLICY: dict = {
-    "probe_images_days": 30,
+    "probe_images_days": 0,  # probe pixels are not kept once the case is closed
     "probe_templates_days": 365,
     "candidate_lists_days": 730,
     "collections": {},

@@ -71,10 +71,8 @@ NO_PASSWORD = "!none"
 def verify_password(password_hash: str | None, password: str) -> bool:
     # No password (unknown name, or none set yet): still as slow as a real check.
     usable = password_hash is not None and password_hash.startswith("$argon2")
-    return (
-        _pool.submit(_verify, password_hash if usable else _dummy_hash(), password).result()
-        and usable
-    )
+    checked = password_hash if password_hash is not None and usable else _dummy_hash()
+    return _pool.submit(_verify, checked, password).result() and usable
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -40,6 +40,7 @@ from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.server import input_guard
 from facesift.server.lanes import open_analysis_lane
+from facesift.services import retention
 from facesift.services.single_sign_on import OidcConfig, SingleSignOn
 from facesift.store.database import describe_url, resolve_url
 from facesift.web import optout_pages, pages, security_pages
@@ -95,9 +96,21 @@ def create_app(config: Config) -> FastAPI:
             "Milvus" if config.vectors else "FAISS in the data folder",
             config.vision.detector,
         )
+        svc = app.state.services
+        hours = config.server.retention_hours
+        task = (
+            retention.RetentionTask(
+                svc.gallery, lambda: svc.settings.get("retention"), hours * 3600
+            ).start()
+            if hours
+            else None
+        )
+        app.state.retention_task = task
         try:
             yield
         finally:
+            if task is not None:
+                task.stop()
             app.state.services.close()
 
     app = FastAPI(

@@ -74,7 +74,7 @@ def identify(request: Request) -> Caller | None:
 async def check_csrf(request: Request, caller: Caller) -> None:
     if request.method in SAFE_METHODS or caller.csrf_token is None:
         return
-    sent = request.headers.get(CSRF_HEADER)
+    sent: object = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):

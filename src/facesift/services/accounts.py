@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeGuard
 
 from facesift.errors import (
     Conflict,
@@ -106,7 +107,7 @@ def principal_of(user: User) -> Principal:
     )
 
 
-def _usable(user: User | None) -> bool:
+def _usable(user: User | None) -> TypeGuard[User]:
     """An active account with a password: one waiting for its one-time code does nothing."""
     return (
         user is not None
@@ -158,8 +159,9 @@ class Accounts:
             # No password until the approving supervisor's one-time code is used.
             one_time, password_hash = None, NO_PASSWORD
         else:
-            one_time = None if password else generate_password()
-            password_hash = hash_password(password or one_time)
+            secret = password or generate_password()
+            one_time = None if password else secret
+            password_hash = hash_password(secret)
         created_by = actor.name if actor else OPERATOR
         status = UserStatus.ACTIVE if actor is None else UserStatus.PENDING
         with self._store.transaction():
@@ -171,13 +173,25 @@ class Accounts:
                 {"user": name, "roles": sorted(roles), "status": status},
                 created_by,
             )
-        return NewUser(self.records.user(user_id), one_time)
+        return NewUser(self.user(user_id), one_time)
 
     def user(self, user_id: int) -> User:
         user = self.records.user(user_id)
         if user is None:
             raise NotFound(f"there is no user {user_id}")
         return user
+
+    def _request(self, request_id: int) -> AccountRequest:
+        request = self.records.request(request_id)
+        if request is None:
+            raise NotFound(f"there is no account request {request_id}")
+        return request
+
+    def _token(self, token_id: int) -> ApiToken:
+        record = self.records.token(token_id)
+        if record is None:
+            raise NotFound(f"there is no token {token_id}")
+        return record
 
     def user_named(self, name: str) -> User:
         user = self.records.user_by_name(name)
@@ -249,7 +263,7 @@ class Accounts:
             if roles is not None:
                 details["roles"] = sorted(roles)
             self._audit.append("account_change_requested", details, actor.name)
-        return self.records.request(request_id)
+        return self._request(request_id)
 
     def requests(self, actor: Principal, pending_only: bool = True) -> list[AccountRequest]:
         if not actor.has_any(Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR):
@@ -282,7 +296,7 @@ class Accounts:
                 self.records.delete_sessions_of(user.id)
                 self.records.revoke_tokens_of(user.id)
                 code = self._issue_code(user, actor)
-        return Decision(self.records.request(request_id), code)
+        return Decision(self._request(request_id), code)
 
     def _issue_code(self, user: User, actor: Principal) -> IssuedCode:
         code, expires = new_token(), _later(hours=RESET_CODE_HOURS)
@@ -305,7 +319,7 @@ class Accounts:
             and same_secret(user.reset_code_hash, token_hash(code))
             and (user.reset_code_expires or "") > _later()
         )
-        if not valid:
+        if not valid or user is None:
             self._failed(name, "code", "bad or expired one-time code", user is not None, address)
             raise Unauthenticated("the one-time code is wrong or has expired")
         new_hash = hash_password(new)  # before the transaction: never hash holding its lock
@@ -369,8 +383,9 @@ class Accounts:
         if actor is not None:
             raise Forbidden("in the app, a password reset waits for a supervisor's approval")
         user = self.user(user_id)
-        one_time = None if password else generate_password()
-        new_hash = hash_password(password or one_time)
+        secret = password or generate_password()
+        one_time = None if password else secret
+        new_hash = hash_password(secret)
         with self._store.transaction():
             self.records.update_user(
                 user_id,
@@ -417,7 +432,8 @@ class Accounts:
     # -- two-factor sign-in --------------------------------------------------------------------
 
     def required_two_factor_roles(self) -> frozenset[str]:
-        return frozenset(self._store.settings.setting("totp_required_roles") or ())
+        roles = self._store.settings.setting("totp_required_roles")
+        return frozenset(roles) if isinstance(roles, list) else frozenset()
 
     def needs_two_factor(self, principal: Principal) -> bool:
         """A role of theirs requires two-factor sign-in and they have not set it up."""
@@ -621,7 +637,7 @@ class Accounts:
                 },
                 actor.name if actor else OPERATOR,
             )
-        return NewToken(token, self.records.token(token_id))
+        return NewToken(token, self._token(token_id))
 
     def tokens(self, actor: Principal | None, user_id: int | None) -> list[ApiToken]:
         if actor is not None and user_id != actor.user_id:
@@ -641,7 +657,7 @@ class Accounts:
                 {"token_id": token_id, "user_id": record.user_id},
                 actor.name if actor else OPERATOR,
             )
-        return self.records.token(token_id)
+        return self._token(token_id)
 
     def token_principal(self, token: str) -> Principal | None:
         record = self.records.live_token(token_hash(token))

@@ -118,6 +118,18 @@ class Casework:
 
     # -- cases ---------------------------------------------------------------------------------
 
+    def _stored_case(self, case_id: int) -> dict:
+        case = self.records.case(case_id)
+        if case is None:
+            raise NotFound(f"there is no case {case_id}")
+        return case
+
+    def _stored_probe(self, probe_id: int) -> dict:
+        probe = self.records.probe(probe_id)
+        if probe is None:
+            raise NotFound(f"there is no probe {probe_id}")
+        return probe
+
     def open_case(self, actor: Principal, values: dict) -> dict:
         rules.require_search(actor)
         case = _clean_case(values)
@@ -132,7 +144,7 @@ class Casework:
                 raise Conflict(f"there is already a case {case['reference']!r}")
             case_id = self.records.add_case(case, actor.user_id)
             self._audit.append("case_opened", {"case_id": case_id, **case}, actor.name)
-        return self.records.case(case_id)
+        return self._stored_case(case_id)
 
     def offense_categories(self, actor: Principal) -> list[str]:
         """The allow-list, for someone about to open a case."""
@@ -171,13 +183,30 @@ class Casework:
         self._audit.append("case_viewed", _case_ref(case), actor.name)
         return case
 
+    def keep_probe_images(self, actor: Principal, case_id: int, reason: str) -> dict:
+        """Record why this case's probe images must outlive its closure (audited): retention
+        then keeps them as long as the probe templates, not ``probe_images_days``."""
+        case = self.case(actor, case_id)
+        rules.require_case_owner(actor, case["created_by"])
+        reason = (reason or "").strip()
+        if len(reason) < 10:
+            raise InvalidInput(
+                "give the reason the probe images must be kept (10 characters or more)"
+            )
+        with self._transaction():
+            self.records.set_keep_probe_images(case_id, reason)
+            self._audit.append(
+                "probe_images_kept", {**_case_ref(case), "reason": reason}, actor.name
+            )
+        return self.records.case(case_id) or case
+
     def close_case(self, actor: Principal, case_id: int) -> dict:
         case = self.case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         with self._transaction():
             self.records.set_case_status(case_id, CaseStatus.CLOSED)
             self._audit.append("case_closed", _case_ref(case), actor.name)
-        return self.records.case(case_id)
+        return self._stored_case(case_id)
 
     def _case_for_search(self, actor: Principal, case_id: int) -> dict:
         rules.require_search(actor)
@@ -270,10 +299,10 @@ class Casework:
         with self._transaction():
             probe_id = self.records.add_probe(record, embeddings)
             details = {**_case_ref(case), "probe_id": probe_id, "sha256": sha, "faces": len(faces)}
-            if edit:
+            if edit and parent is not None:
                 details |= {"parent_probe_id": parent["id"], "edit": edit, "after_sha256": sha}
             self._audit.append("probe_edited" if edit else "probe_uploaded", details, actor.name)
-        return self._described(self.records.probe(probe_id))
+        return self._described(self._stored_probe(probe_id))
 
     def _described(self, probe: dict) -> dict:
         """A probe with the smallest face looked for in it: more than the configured minimum
@@ -288,7 +317,7 @@ class Casework:
         probe = self.records.probe(probe_id, with_content=with_content)
         if probe is None:
             raise NotFound(f"there is no probe {probe_id}")
-        case = self.records.case(probe["case_id"])
+        case = self._stored_case(probe["case_id"])
         if not (
             rules.can_view_case(actor, case["created_by"])
             or (
@@ -896,7 +925,7 @@ def _decode_upload(content: bytes, limit: int) -> tuple[np.ndarray, str]:
     pixels = decode_image(content, max_bytes=limit)  # ImageError with a specific code
     require_still(content)  # APNG, GIF, WebP, MPO or TIFF with more than one frame
     with Image.open(io.BytesIO(content)) as image:
-        return pixels, _MEDIA_TYPES.get(image.format, "application/octet-stream")
+        return pixels, _MEDIA_TYPES.get(image.format or "", "application/octet-stream")
 
 
 def _crop_box(details, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

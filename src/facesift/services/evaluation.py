@@ -376,7 +376,9 @@ def _pairs(
     if not found or not columns:
         return
     enrolled = [labelled[int(face_ids[i])] for i in columns]
-    d = rates.distances(np.stack([p.vector for p in found]), vectors[columns])
+    d = rates.distances(
+        np.stack([p.vector for p in found if p.vector is not None]), vectors[columns]
+    )
     same = np.array([[p.photo.identity == g.identity for g in enrolled] for p in found])
     report.genuine, report.impostor = d[same], d[~same]
     flat_d, flat_same = d.ravel(), same.ravel()

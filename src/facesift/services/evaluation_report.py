@@ -138,7 +138,7 @@ def _loglog(axis, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str) -> Non
 
 def _scores(report: DatasetReport) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(10, 3.5))
-    bins = np.linspace(0, 1.2, 61)
+    bins = np.linspace(0, 1.2, 61).tolist()
     if len(report.impostor):
         axis.hist(report.impostor, bins, alpha=0.6, density=True, label="different person")
     if len(report.genuine):

@@ -87,9 +87,10 @@ class OptOut:
     def __init__(
         self,
         gallery: Gallery,
-        analyze: Callable[[np.ndarray], ImageAnalysis],
-        calibration: Calibration,
+        analyze: Callable[[np.ndarray], ImageAnalysis] | None,
+        calibration: Calibration | None,
     ):
+        """``analyze`` and ``calibration`` None: this service only answers statuses."""
         self.gallery = gallery
         self._analyze = analyze
         self._calibration = calibration
@@ -150,6 +151,7 @@ class OptOut:
             require_still(content)
         except FacesiftError as exc:
             raise InvalidInput(f"selfie {n}: {exc.message}") from None
+        assert self._analyze is not None, "an OptOut that takes requests needs an analyzer"
         faces = self._analyze(pixels).faces
         if len(faces) != 1:
             raise InvalidInput(
@@ -161,6 +163,7 @@ class OptOut:
     def _find(self, embeddings: list[np.ndarray]) -> list[tuple[int, int, float]]:
         """(face id, image id, distance) of every gallery face within the threshold."""
         self.gallery.refresh()
+        assert self._calibration is not None, "an OptOut that takes requests needs a calibration"
         threshold = threshold_for(self._calibration.model_id)
         best: dict[int, float] = {}
         for embedding in embeddings:

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from facesift.errors import NotFound
 from facesift.governance.retention_policy import DEFAULT_POLICY
 from facesift.services.gallery import Gallery
 
@@ -47,7 +50,8 @@ class Policy:
             "What facesift keeps, and for how long",
             "",
             f"- Probe photos (the pictures searched with): {_days(self.probe_images_days)} "
-            "after the case is closed.",
+            "after the case is closed; where the investigator recorded why they must be kept, "
+            "as long as the probe face templates.",
             f"- Probe face templates (numbers computed from a probe's faces): "
             f"{_days(self.probe_templates_days)} after the case is closed.",
             f"- Candidate lists and their reviews: {_days(self.candidate_lists_days)} after "
@@ -132,7 +136,13 @@ def run(
     def cutoff(days: int) -> str:
         return (now - timedelta(days=days)).isoformat(timespec="microseconds")
 
-    pixels = records.probes_closed_before(cutoff(policy.probe_images_days), "pixels_destroyed_at")
+    # Probe pixels go after probe_images_days (0 by default: at the first run after the case
+    # closes), unless the investigator recorded why they must stay: then with the templates.
+    pixels = records.probes_closed_before(
+        cutoff(policy.probe_images_days), "pixels_destroyed_at", kept=False
+    ) + records.probes_closed_before(
+        cutoff(policy.probe_templates_days), "pixels_destroyed_at", kept=True
+    )
     templates = records.probes_closed_before(
         cutoff(policy.probe_templates_days), "template_destroyed_at"
     )
@@ -159,8 +169,14 @@ def run(
         records.destroy_probe_pixels([p["id"] for p in pixels], at)
         records.destroy_probe_templates([p["id"] for p in templates], at)
         records.destroy_candidate_lists([s["id"] for s in lists], at)
+    gone = []
     for image in images:  # rows, faces and vectors, through the gallery's removal path
-        gallery.remove_image(image["sha256"], actor or "retention", tombstone=False)
+        try:
+            gallery.remove_image(image["sha256"], actor or "retention", tombstone=False)
+        except NotFound:  # removed meanwhile (an operator, an opt-out): not ours to count
+            continue
+        gone.append(image["sha256"])
+    report.classes["gallery_images"] = Destroyed(len(gone), gone)
     with store.transaction():
         entry = store.audit.append(
             "retention_destroyed",
@@ -173,3 +189,31 @@ def run(
         )
     report.audit_id = entry.id
     return report
+
+
+class RetentionTask:
+    """``facesift serve --retention-hours H``: retention runs every H hours in a daemon
+    thread of the server, as ``facesift retention run`` would (first after H hours, not at
+    start). A failed run is logged and tried again at the next interval."""
+
+    def __init__(self, gallery: Gallery, policy_of, interval_s: float):
+        self._gallery, self._policy_of, self._interval_s = gallery, policy_of, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
+        self.runs = 0
+
+    def start(self) -> RetentionTask:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                run(self._gallery, Policy.from_setting(self._policy_of()), actor="retention")
+                self.runs += 1
+            except Exception:  # the server must outlive a failed run; the next one retries
+                logging.getLogger(__name__).exception("retention run failed")

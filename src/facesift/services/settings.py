@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -64,6 +64,15 @@ _Term = Annotated[
 ]
 
 
+def _known_role(name: str) -> str:
+    if name not in {str(role) for role in ALL_ROLES}:
+        raise ValueError(f"{name!r} is not a role")
+    return name
+
+
+_RoleName = Annotated[str, AfterValidator(_known_role)]
+
+
 _Host = Annotated[
     str,
     StringConstraints(
@@ -97,7 +106,7 @@ _TYPES: dict[str, TypeAdapter] = {
         Annotated[int, Field(gt=0, le=10**10)], config=ConfigDict(strict=True)
     ),
     "totp_required_roles": TypeAdapter(
-        Annotated[list[Literal[tuple(str(r) for r in ALL_ROLES)]], Field(max_length=5)],
+        Annotated[list[_RoleName], Field(max_length=len(ALL_ROLES))],
         config=ConfigDict(strict=True),
     ),
     "trusted_hosts": TypeAdapter(
@@ -217,7 +226,7 @@ class Settings:
             and e.details.get("target_fpir") == target_fpir
             and e.details.get("differentials")
         ]
-        if tolerance is None or not runs:
+        if tolerance is None or not runs or model_id is None:
             return {"gate": "off" if tolerance is None else "no grouped evaluation"}
         return promotion.check_promotion(runs[-1], model_id, tolerance)
 

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from facesift.errors import ImageError, ManifestError, SourceError
 from facesift.schemas import Provenance
@@ -284,7 +285,7 @@ class SourceReader:
         except (KeyError, *_ARCHIVE_ERRORS) as exc:
             raise SourceError(f"cannot read {item.path}: {exc}") from exc
 
-    def _read_limited(self, handle: io.BufferedIOBase) -> bytes:
+    def _read_limited(self, handle: IO[bytes]) -> bytes:
         # Read one byte past the limit: enough to know it is too big, never the whole bomb.
         with handle:
             data = handle.read(self._max_bytes + 1)

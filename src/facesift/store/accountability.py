@@ -37,7 +37,7 @@ class Tombstones:
         return found
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM tombstones").one()[0])
 
 
 class ReviewAssignments:

@@ -41,7 +41,7 @@ class CaseRecords:
         return new_id
 
     def case(self, case_id: int) -> dict | None:
-        return _case_dict(
+        return _case_or_none(
             self._db.execute(
                 "SELECT cases.*, users.name AS created_by_name FROM cases"
                 " JOIN users ON users.id = cases.created_by WHERE cases.id = ?",
@@ -71,6 +71,9 @@ class CaseRecords:
         self._db.execute(
             "UPDATE cases SET status = ?, closed_at = ? WHERE id = ?", (status, closed_at, case_id)
         )
+
+    def set_keep_probe_images(self, case_id: int, reason: str) -> None:
+        self._db.execute("UPDATE cases SET keep_probe_images = ? WHERE id = ?", (reason, case_id))
 
     # -- probes --------------------------------------------------------------------------------
 
@@ -257,9 +260,11 @@ _SEARCH_SELECT = (
 )
 
 
-def _case_dict(row: Record | None) -> dict | None:
-    if row is None:
-        return None
+def _case_or_none(row: Record | None) -> dict | None:
+    return _case_dict(row) if row is not None else None
+
+
+def _case_dict(row: Record) -> dict:
     case = dict(row)
     case["collections"] = json.loads(case["collections"]) if case.get("collections") else None
     return case

@@ -49,7 +49,7 @@ class OptOutRecords:
         return [bytes(r[0]) for r in self._db.execute("SELECT sealed FROM suppression_templates")]
 
     def template_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM suppression_templates").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM suppression_templates").one()[0])
 
     def request(self, request_id: int) -> dict | None:
         row = self._db.execute(

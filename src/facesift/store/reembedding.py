@@ -49,7 +49,7 @@ class ReembedRecords:
     def staged(self, model_id: str) -> int:
         return self._db.execute(
             "SELECT COUNT(*) FROM face_reembeddings WHERE model_id = ?", (model_id,)
-        ).fetchone()[0]
+        ).one()[0]
 
     def pending(self, model_id: str, limit: int) -> list[ImageToEmbed]:
         """Up to ``limit`` images whose faces lack a staged vector of ``model_id``."""
@@ -91,7 +91,7 @@ class ReembedRecords:
             "SELECT COUNT(*) FROM faces f LEFT JOIN face_reembeddings r"
             " ON r.face_id = f.id AND r.model_id = ? WHERE r.face_id IS NULL",
             (model_id,),
-        ).fetchone()[0]
+        ).one()[0]
 
     def apply(self, model_id: str) -> int:
         """Give every face its staged vector and the new model id, then empty the staging.

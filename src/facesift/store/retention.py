@@ -23,15 +23,24 @@ class RetentionRecords:
             [(at, case_id) for case_id in case_ids],
         )
 
-    def probes_closed_before(self, cutoff: str, destroyed_column: str) -> list[dict]:
-        """Probes of cases closed at or before ``cutoff`` whose ``destroyed_column`` is unset."""
+    def probes_closed_before(
+        self, cutoff: str, destroyed_column: str, kept: bool | None = None
+    ) -> list[dict]:
+        """Probes of cases closed at or before ``cutoff`` whose ``destroyed_column`` is unset.
+        ``kept``: only cases whose investigator recorded a reason to keep probe images (True),
+        only those without one (False), or all (None)."""
         if destroyed_column not in ("pixels_destroyed_at", "template_destroyed_at"):
             raise ValueError(destroyed_column)
+        keep = {
+            None: "",
+            True: " AND cases.keep_probe_images IS NOT NULL",
+            False: " AND cases.keep_probe_images IS NULL",
+        }[kept]
         rows = self._db.execute(
             "SELECT probes.id, probes.sha256, probes.case_id FROM probes"
             " JOIN cases ON cases.id = probes.case_id WHERE cases.status = 'closed'"
             f" AND cases.closed_at IS NOT NULL AND cases.closed_at <= ?"
-            f" AND probes.{destroyed_column} IS NULL ORDER BY probes.id",
+            f" AND probes.{destroyed_column} IS NULL{keep} ORDER BY probes.id",
             (cutoff,),
         )
         return [dict(r) for r in rows]

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from facesift.api.routes.optout import take_request
 from facesift.errors import FacesiftError, InvalidInput
+from facesift.server.optout_intake import take_request
 from facesift.server.params import Id
 from facesift.server.security import Signed, Svc, identify
 from facesift.web.pages import redirect, render

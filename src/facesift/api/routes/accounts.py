@@ -8,6 +8,18 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from facesift.api.routes.account_security import AccountRequestOut, Approval
+from facesift.api.schemas import (
+    Me,
+    NewTokenOut,
+    NewUserOut,
+    PasswordChanged,
+    SettingChanged,
+    SettingsOut,
+    SignedIn,
+    SignedOut,
+    TokenOut,
+    UserOut,
+)
 from facesift.errors import InvalidInput
 from facesift.server.input_guard import untrusted_host
 from facesift.server.params import Id, OptionalIdQuery
@@ -62,7 +74,12 @@ class SettingBody(BaseModel):
     value: Any
 
 
-@router.post("/session", tags=["session"], summary="Sign in (sets the session cookie)")
+@router.post(
+    "/session",
+    response_model=SignedIn,
+    tags=["session"],
+    summary="Sign in (sets the session cookie)",
+)
 def sign_in(body: Credentials, request: Request, response: Response, svc: Svc) -> dict:
     session = svc.accounts.sign_in(
         body.name,
@@ -78,7 +95,7 @@ def sign_in(body: Credentials, request: Request, response: Response, svc: Svc) -
     }
 
 
-@router.delete("/session", tags=["session"], summary="Sign out")
+@router.delete("/session", response_model=SignedOut, tags=["session"], summary="Sign out")
 def sign_out(caller: Signed, response: Response, svc: Svc) -> dict:
     if caller.session_token:
         svc.accounts.sign_out(caller.session_token, caller.principal)
@@ -86,7 +103,7 @@ def sign_out(caller: Signed, response: Response, svc: Svc) -> dict:
     return {"signed_out": True}
 
 
-@router.get("/me", tags=["session"], summary="Who is signed in")
+@router.get("/me", response_model=Me, tags=["session"], summary="Who is signed in")
 def me(caller: Signed, svc: Svc) -> dict:
     user = svc.accounts.user(caller.principal.user_id).describe()
     return {
@@ -96,7 +113,12 @@ def me(caller: Signed, svc: Svc) -> dict:
     }
 
 
-@router.put("/me/password", tags=["session"], summary="Change your own password")
+@router.put(
+    "/me/password",
+    response_model=PasswordChanged,
+    tags=["session"],
+    summary="Change your own password",
+)
 def change_own_password(body: OwnPasswordBody, request: Request, caller: Signed, svc: Svc) -> dict:
     """Your other sessions end and your API tokens are revoked."""
     svc.accounts.change_own_password(
@@ -109,13 +131,14 @@ def change_own_password(body: OwnPasswordBody, request: Request, caller: Signed,
     return {"changed": True}
 
 
-@router.get("/users", tags=["users"])
+@router.get("/users", response_model=list[UserOut], tags=["users"])
 def list_users(caller: Signed, svc: Svc) -> list[dict]:
     return [u.describe() for u in svc.accounts.list_users(caller.principal)]
 
 
 @router.post(
     "/users",
+    response_model=NewUserOut,
     tags=["users"],
     status_code=201,
     summary="Create an account (pending until a supervisor approves it)",
@@ -157,6 +180,7 @@ def set_roles(user_id: Id, body: RolesBody, caller: Signed, svc: Svc) -> Account
 
 @router.put(
     "/users/{user_id}/training",
+    response_model=UserOut,
     tags=["users"],
     summary="Record a training attestation and its expiry",
 )
@@ -164,12 +188,17 @@ def record_training(user_id: Id, body: TrainingBody, caller: Signed, svc: Svc) -
     return svc.accounts.record_training(caller.principal, user_id, body.expires).describe()
 
 
-@router.put("/users/{user_id}/status", tags=["users"])
+@router.put("/users/{user_id}/status", response_model=UserOut, tags=["users"])
 def set_status(user_id: Id, body: StatusBody, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.set_disabled(caller.principal, user_id, body.disabled).describe()
 
 
-@router.get("/tokens", tags=["tokens"], summary="Your API tokens (admins: anyone's)")
+@router.get(
+    "/tokens",
+    response_model=list[TokenOut],
+    tags=["tokens"],
+    summary="Your API tokens (admins: anyone's)",
+)
 def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> list[dict]:
     owner = caller.principal.user_id if user_id is None else user_id
     return [t.describe() for t in svc.accounts.tokens(caller.principal, owner)]
@@ -177,6 +206,7 @@ def list_tokens(caller: Signed, svc: Svc, user_id: OptionalIdQuery = None) -> li
 
 @router.post(
     "/tokens",
+    response_model=NewTokenOut,
     tags=["tokens"],
     status_code=201,
     summary="Make an API token for yourself; it is shown once",
@@ -189,17 +219,17 @@ def create_token(body: NewTokenBody, caller: Signed, svc: Svc) -> dict:
     return {"token": made.token, **made.record.describe()}
 
 
-@router.delete("/tokens/{token_id}", tags=["tokens"])
+@router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["tokens"])
 def revoke_token(token_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.accounts.revoke_token(caller.principal, token_id).describe()
 
 
-@router.get("/settings", tags=["settings"])
+@router.get("/settings", response_model=SettingsOut, tags=["settings"])
 def read_settings(caller: Signed, svc: Svc) -> dict:
     return svc.settings.read(caller.principal)
 
 
-@router.put("/settings/{key}", tags=["settings"])
+@router.put("/settings/{key}", response_model=SettingChanged, tags=["settings"])
 def change_setting(key: str, body: SettingBody, request: Request, caller: Signed, svc: Svc) -> dict:
     hosts = body.value if isinstance(body.value, list) else []
     if (

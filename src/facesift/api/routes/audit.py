@@ -7,18 +7,26 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from facesift.api.schemas import AuditPage, ChainOut, GalleryStats, Health
 from facesift.server.params import MAX_ID, OptionalIdQuery
 from facesift.server.security import Signed, Svc
 
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["health"], summary="Liveness; needs no sign-in")
+@router.get(
+    "/healthz", response_model=Health, tags=["health"], summary="Liveness; needs no sign-in"
+)
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/api/audit", tags=["audit"], summary="Browse the audit log, newest first")
+@router.get(
+    "/api/audit",
+    response_model=AuditPage,
+    tags=["audit"],
+    summary="Browse the audit log, newest first",
+)
 def audit_entries(
     caller: Signed,
     svc: Svc,
@@ -42,13 +50,19 @@ def audit_entries(
     )
 
 
-@router.get("/api/audit/verify", tags=["audit"], summary="Verify the whole hash chain")
+@router.get(
+    "/api/audit/verify",
+    response_model=ChainOut,
+    tags=["audit"],
+    summary="Verify the whole hash chain",
+)
 def verify_audit(caller: Signed, svc: Svc) -> dict:
     return svc.oversight.verify(caller.principal)
 
 
 @router.get(
     "/audit/export",
+    responses={200: {"content": {"application/x-ndjson": {}}}},
     tags=["audit"],
     response_class=Response,
     summary="The whole log as JSONL, with checkpoint hashes a third party can keep",
@@ -62,6 +76,8 @@ def export_audit(caller: Signed, svc: Svc) -> Response:
     )
 
 
-@router.get("/api/stats", tags=["gallery"], summary="Gallery statistics")
+@router.get(
+    "/api/stats", response_model=GalleryStats, tags=["gallery"], summary="Gallery statistics"
+)
 def stats(caller: Signed, svc: Svc) -> dict:
     return svc.oversight.stats(caller.principal)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from facesift.api.schemas import CaseFile, CaseOut, Disclosure, ProbeOut, SearchOut
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import MAX_ID, Id
@@ -53,18 +54,30 @@ def _jpeg(content: bytes) -> Response:
     return Response(content, media_type="image/jpeg")
 
 
-@router.get("/cases", tags=["cases"])
+@router.get(
+    "/cases", response_model=list[CaseOut], response_model_exclude_unset=True, tags=["cases"]
+)
 def list_cases(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.cases(caller.principal)
 
 
-@router.post("/cases", tags=["cases"], status_code=201)
+@router.post(
+    "/cases",
+    response_model=CaseOut,
+    response_model_exclude_unset=True,
+    tags=["cases"],
+    status_code=201,
+)
 def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
     return svc.casework.open_case(caller.principal, body.model_dump())
 
 
 @router.get(
-    "/cases/{case_id}", tags=["cases"], summary="A case with its probes, searches and timeline"
+    "/cases/{case_id}",
+    response_model=CaseFile,
+    response_model_exclude_unset=True,
+    tags=["cases"],
+    summary="A case with its probes, searches and timeline",
 )
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
@@ -76,13 +89,43 @@ def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     }
 
 
-@router.post("/cases/{case_id}/close", tags=["cases"])
+class KeepProbeImages(BaseModel):
+    reason: str = Field(max_length=2000, description="why the probe images must be kept")
+
+
+class ProbeImagesKept(BaseModel):
+    case_id: int
+    keep_probe_images: str = Field(description="the reason recorded")
+
+
+@router.post(
+    "/cases/{case_id}/keep-probe-images",
+    tags=["cases"],
+    response_model=ProbeImagesKept,
+    summary="Record why the case's probe images must outlive its closure (retention); audited",
+)
+def keep_probe_images(
+    case_id: Id, body: KeepProbeImages, caller: Signed, svc: Svc
+) -> ProbeImagesKept:
+    case = svc.casework.keep_probe_images(caller.principal, case_id, body.reason)
+    return ProbeImagesKept(case_id=case["id"], keep_probe_images=case["keep_probe_images"])
+
+
+@router.post(
+    "/cases/{case_id}/close",
+    response_model=CaseOut,
+    response_model_exclude_unset=True,
+    tags=["cases"],
+)
 def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.close_case(caller.principal, case_id)
 
 
 @router.get(
-    "/cases/{case_id}/disclosure", tags=["cases"], summary="The disclosure packet (JSON); audited"
+    "/cases/{case_id}/disclosure",
+    responses={200: {"model": Disclosure}},
+    tags=["cases"],
+    summary="The disclosure packet (JSON); audited",
 )
 def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     packet = svc.casework.disclosure(caller.principal, case_id)
@@ -98,6 +141,8 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
 
 @router.post(
     "/cases/{case_id}/probes",
+    response_model=ProbeOut,
+    response_model_exclude_unset=True,
     tags=["probes"],
     status_code=201,
     summary="Upload a still probe photo (checked by content); finds its faces",
@@ -113,12 +158,22 @@ async def upload_probe(
     )
 
 
-@router.get("/probes/{probe_id}", tags=["probes"])
+@router.get(
+    "/probes/{probe_id}",
+    response_model=ProbeOut,
+    response_model_exclude_unset=True,
+    tags=["probes"],
+)
 def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.open_probe(caller.principal, probe_id)
 
 
-@router.get("/probes/{probe_id}/image", tags=["probes"], response_class=Response)
+@router.get(
+    "/probes/{probe_id}/image",
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+    tags=["probes"],
+    response_class=Response,
+)
 def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     content, media_type = svc.casework.probe_image(caller.principal, probe_id)
     return Response(content, media_type=media_type)
@@ -126,6 +181,8 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
 
 @router.post(
     "/probes/{probe_id}/edits",
+    response_model=ProbeOut,
+    response_model_exclude_unset=True,
     tags=["probes"],
     status_code=201,
     summary="Crop, rotate or mirror a probe: makes a derivative probe",
@@ -139,6 +196,8 @@ async def edit_probe(
 
 @router.post(
     "/probes/{probe_id}/searches",
+    response_model=SearchOut,
+    response_model_exclude_unset=True,
     tags=["searches"],
     status_code=201,
     summary="Search the gallery for one face of the probe",
@@ -149,17 +208,34 @@ def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
     )
 
 
-@router.get("/searches", tags=["searches"], summary="The team's searches (supervisors, auditors)")
+@router.get(
+    "/searches",
+    response_model=list[SearchOut],
+    response_model_exclude_unset=True,
+    tags=["searches"],
+    summary="The team's searches (supervisors, auditors)",
+)
 def team_searches(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.searches(caller.principal)
 
 
-@router.get("/searches/{search_id}", tags=["searches"])
+@router.get(
+    "/searches/{search_id}",
+    response_model=SearchOut,
+    response_model_exclude_unset=True,
+    tags=["searches"],
+)
 def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
     return svc.casework.search(caller.principal, search_id)
 
 
-@router.get("/reviews/queue", tags=["reviews"], summary="Searches awaiting your review")
+@router.get(
+    "/reviews/queue",
+    response_model=list[SearchOut],
+    response_model_exclude_unset=True,
+    tags=["reviews"],
+    summary="Searches awaiting your review",
+)
 def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.review_queue(caller.principal)
 
@@ -180,13 +256,20 @@ def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
     return ReviewAssignment(**svc.casework.take_review(caller.principal, search_id))
 
 
-@router.post("/searches/{search_id}/reviews", tags=["reviews"], status_code=201)
+@router.post(
+    "/searches/{search_id}/reviews",
+    response_model=SearchOut,
+    response_model_exclude_unset=True,
+    tags=["reviews"],
+    status_code=201,
+)
 def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
     return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
 
 
 @router.get(
     "/faces/{face_id}/crop",
+    responses={200: {"content": {"image/jpeg": {}}}},
     tags=["images"],
     response_class=Response,
     summary="A candidate's face, cropped (only for searches you may see)",
@@ -197,6 +280,7 @@ def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
 
 @router.get(
     "/images/{image_id}",
+    responses={200: {"content": {"image/jpeg": {}}}},
     tags=["images"],
     response_class=Response,
     summary="A candidate's source photo (only for searches you may see)",

@@ -5,16 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from facesift.api.schemas import EvaluationOut
 from facesift.governance import roles as rules
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
 from facesift.server.security import Signed, Svc
-from facesift.services.evaluation_report import render_html
 
 router = APIRouter(prefix="/api")
 
 
 @router.post(
     "/evaluations",
+    response_model=EvaluationOut,
     tags=["evaluations"],
     summary="Run a labelled zip (labels.csv and its photos) in a sandbox; auditors only",
 )
@@ -32,4 +33,6 @@ async def run_evaluation(
     report = await run_in_threadpool(
         svc.evaluations.run, caller.principal, content, target_fpir, columns
     )
+    from facesift.services.evaluation_report import render_html  # matplotlib: when needed
+
     return report.as_dict() | {"html": await run_in_threadpool(render_html, report)}

@@ -8,11 +8,10 @@ from typing import Literal
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
+from facesift.server.optout_intake import take_request
 from facesift.server.params import Id
 from facesift.server.security import Signed, Svc
-from facesift.services.optout import MAX_SELFIES
 
 router = APIRouter(prefix="/api/optout", tags=["opt-out"])
 
@@ -56,16 +55,6 @@ class OptOutRequestDetail(OptOutRequestSummary):
 
 class Decision(BaseModel):
     decision: Literal["remove", "not_them"]
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def take_request(request: Request, svc, files: list[UploadFile], contact: str, via: str):
-    svc.optout.rate.check(client_address(request))
-    selfies = [await f.read() for f in files[: MAX_SELFIES + 1]]
-    return await run_in_threadpool(svc.optout.request, selfies, contact, via)
 
 
 @router.post(
@@ -127,6 +116,7 @@ def decide_face(
 @router.get(
     "/requests/{request_id}/selfies/{n}",
     response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
     summary="A selfie of a request in review (privacy officers); audited",
 )
 def selfie(request_id: Id, n: int, caller: Signed, svc: Svc) -> Response:
@@ -136,6 +126,7 @@ def selfie(request_id: Id, n: int, caller: Signed, svc: Svc) -> Response:
 @router.get(
     "/faces/{face_id}/crop",
     response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
     summary="A gallery face awaiting an opt-out decision, cropped (privacy officers)",
 )
 def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
