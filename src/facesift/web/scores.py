@@ -99,7 +99,7 @@ def score_band(candidate: dict[str, Any], search: dict[str, Any]) -> ScoreBand:
     else:
         band, label = "strong", "Strong similarity"
     pairs = f"about {one_in(candidate.get('score'))} pairs of different people are this close"
-    if band == "weak":
+    if band == "weak" or ratio is None:
         headline = f"Near the threshold: {pairs}. Weigh it with extra doubt."
     else:
         times = "more than 10,000" if ratio >= FULL_BAR_RATIO else f"about {ratio:,.0f}"
