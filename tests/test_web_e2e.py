@@ -7,7 +7,9 @@
 3. the investigator sees the released lead, with its notice;
 4. the auditor verifies the audit chain with one click.
 
-Screenshots of every step go to ``artifacts/screenshots/e2e-*.png``. No page may log a console
+The walk runs at laptop width (1366 px) and at phone width (390 px), and no step may scroll
+sideways. Screenshots of every step go to ``artifacts/screenshots/e2e-*.png`` (phone:
+``e2e-390-*.png``). No page may log a console
 error (a CSP violation would), and no page calls a candidate a "match".
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from facesift.services.casework import LEAD_NOTICE
@@ -25,8 +28,12 @@ PERSON = "Colin_Powell"
 
 
 def _shot(page: Page, name: str) -> None:
-    screenshot(page, f"e2e-{name}")
+    width = page.viewport_size["width"]
+    screenshot(page, f"e2e-{name}" if width == 1366 else f"e2e-{width}-{name}")
     assert page_errors(page) == [], f"{name}: {page_errors(page)}"
+    # No step of the walk scrolls sideways, on a laptop or a phone.
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{name}: the page is {scroll} px wide in a {width} px window"
 
 
 def _no_match_word(page: Page) -> None:
@@ -47,10 +54,12 @@ def _sign_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
+@pytest.mark.parametrize("width", [1366, 390], ids=["laptop", "phone"])
 def test_search_review_release_and_audit_in_a_browser(
-    browser_page: Page, live_server_factory, fresh_world
+    browser_page: Page, live_server_factory, fresh_world, width: int
 ) -> None:
     page = browser_page
+    page.set_viewport_size({"width": width, "height": 768 if width == 1366 else 844})
     url = live_server_factory(fresh_world.data_dir, fresh_world.env()).url
 
     # 1. The investigator: sign in, open a case, upload the probe, pick the face, search.
@@ -114,7 +123,12 @@ def test_search_review_release_and_audit_in_a_browser(
             expect(first.locator("img.candidate-crop")).to_have_attribute(
                 "src", re.compile(r"^/api/faces/\d+/crop$")
             )
-            assert first.locator("img.candidate-crop").evaluate("img => img.naturalWidth") > 0
+            crop = first.locator("img.candidate-crop")
+            crop.scroll_into_view_if_needed()  # lazy: below the fold on a phone until scrolled to
+            crop.evaluate(
+                "img => img.complete ? 0 : new Promise(r => img.addEventListener('load', r))"
+            )
+            assert crop.evaluate("img => img.naturalWidth") > 0
             _no_match_word(page)
             _shot(page, "06a-candidate-list")
             first.get_by_role("link", name="Compare side by side").click()

@@ -18,7 +18,17 @@ import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from facesift.errors import FacesiftError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from facesift.errors import (
+    Conflict,
+    FacesiftError,
+    Forbidden,
+    ImageError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    SearchRefused,
+    Unauthenticated,
+)
 from facesift.governance.roles import ALL_ROLES, Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.governance.secrets import token_hash
@@ -38,6 +48,9 @@ from facesift.server.security import (
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS
 from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
+from facesift.web import records, scores
+from facesift.web.abilities import search_refusal
+from facesift.web.form_errors import in_words, refill_status
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
@@ -94,6 +107,8 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.filters.update(when=_when, one_in=_one_in, number=_number, percent=_percent, details=_details)
+scores.install(_env)
+records.install(_env)
 _env.globals.update(LEAD_NOTICE=LEAD_NOTICE, ALL_ROLES=[str(r) for r in ALL_ROLES])
 
 
@@ -266,6 +281,7 @@ def new_case_page(request: Request, caller: Signed, svc: Svc):
 
 @router.post("/cases/new", summary="Open a case (form)")
 def new_case(
+    request: Request,
     caller: Signed,
     svc: Svc,
     reference: Annotated[str, Form(max_length=100)],
@@ -275,17 +291,26 @@ def new_case(
     authorisation_expires: Annotated[str, Form(max_length=10)] = "",
     collections: Annotated[str, Form(max_length=2000)] = "",
 ):
-    case = svc.casework.open_case(
-        caller.principal,
-        {
-            "reference": reference,
-            "offense_category": offense_category,
-            "purpose": purpose,
-            "authorisation_id": authorisation_id,
-            "authorisation_expires": authorisation_expires,
-            "collections": collections,
-        },
-    )
+    values = {
+        "reference": reference,
+        "offense_category": offense_category,
+        "purpose": purpose,
+        "authorisation_id": authorisation_id,
+        "authorisation_expires": authorisation_expires,
+        "collections": collections,
+    }
+    try:
+        case = svc.casework.open_case(caller.principal, values)
+    except (InvalidInput, SearchRefused, Conflict) as refused:  # the form again, filled in
+        return render(
+            request,
+            "case_new.html",
+            caller,
+            status=refill_status(refused),
+            categories=svc.casework.offense_categories(caller.principal),
+            form=values,
+            messages=[("error", in_words(refused))],
+        )
     return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
 
 
@@ -302,6 +327,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
         searches=work.searches(who, case_id),
         timeline=work.timeline(who, case_id),
         owner=case["created_by"] == who.user_id,
+        search_refusal=search_refusal(who, case),
     )
 
 
@@ -315,7 +341,10 @@ async def upload_probe(
 ):
     content = await file.read()
     add = partial(svc.casework.add_probe, caller.principal, case_id, content)
-    probe = await in_analysis_lane(request, add)
+    try:
+        probe = await in_analysis_lane(request, add)
+    except (ImageError, InvalidInput) as refused:  # back to the case, saying what to fix
+        return redirect(f"/cases/{case_id}", in_words(refused), "error")
     found = len(probe["faces"])
     return redirect(
         f"/probes/{probe['id']}",
@@ -360,6 +389,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
     probe = svc.casework.open_probe(caller.principal, probe_id)
+    case = svc.casework.records.case(probe["case_id"])  # open_probe checked the access
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -371,6 +401,7 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
+        search_refusal=search_refusal(caller.principal, case),
     )
 
 
@@ -389,9 +420,12 @@ async def edit_probe(
 ):
     box = [x1, y1, x2, y2] if None not in (x1, y1, x2, y2) else None
     edit = {"operation": operation, "degrees": degrees, "box": box}
-    made = await in_analysis_lane(
-        request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
-    )
+    try:
+        made = await in_analysis_lane(
+            request, partial(svc.casework.edit_probe, caller.principal, probe_id, edit)
+        )
+    except (ImageError, InvalidInput) as refused:  # back to the probe, saying what to fix
+        return redirect(f"/probes/{probe_id}", in_words(refused), "error")
     return redirect(
         f"/probes/{made['id']}",
         f"Made an edited copy of probe {probe_id} ({operation}); the original stays.",
@@ -407,7 +441,12 @@ def run_search(
     collection: Annotated[str, Form(max_length=200)] = "",
     top_k: Annotated[int, Form(ge=1, le=MAX_CANDIDATES)] = DEFAULT_TOP_K,
 ):
-    search = svc.casework.run_search(caller.principal, probe_id, face, collection or None, top_k)
+    try:
+        search = svc.casework.run_search(
+            caller.principal, probe_id, face, collection or None, top_k
+        )
+    except (InvalidInput, SearchRefused, RateLimited) as refused:  # back to the probe
+        return redirect(f"/probes/{probe_id}", in_words(refused), "error")
     return redirect(f"/searches/{search['id']}")
 
 
@@ -460,23 +499,32 @@ def review_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 @router.post("/searches/{search_id}/review", summary="Record your review (form)")
 def review(
     search_id: Id,
+    request: Request,
     caller: Signed,
     svc: Svc,
-    decision: Annotated[str, Form(max_length=20)],
-    similarities: Annotated[str, Form(max_length=4000)],
-    differences: Annotated[str, Form(max_length=4000)],
+    decision: Annotated[str, Form(max_length=20)] = "",
+    similarities: Annotated[str, Form(max_length=4000)] = "",
+    differences: Annotated[str, Form(max_length=4000)] = "",
     candidate_face_id: Annotated[int | None, Form()] = None,
 ):
-    search = svc.casework.submit_review(
-        caller.principal,
-        search_id,
-        {
-            "decision": decision,
-            "candidate_face_id": candidate_face_id,
-            "similarities": similarities,
-            "differences": differences,
-        },
-    )
+    values = {
+        "decision": decision,
+        "candidate_face_id": candidate_face_id,
+        "similarities": similarities,
+        "differences": differences,
+    }
+    try:
+        search = svc.casework.submit_review(caller.principal, search_id, values)
+    except InvalidInput as refused:  # the form again, as the reviewer left it
+        return render(
+            request,
+            "review.html",
+            caller,
+            status=refill_status(refused),
+            search=svc.casework.search_to_review(caller.principal, search_id),
+            form=values,
+            messages=[("error", in_words(refused))],
+        )
     outcome = search["status"].replace("_", " ")
     return redirect(
         "/reviews",
@@ -499,12 +547,12 @@ def audit_page(
     svc: Svc,
     user: Annotated[str, Query(max_length=64)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
-    case_id: Annotated[str, Query(max_length=12)] = "",
+    case_id: Annotated[str, Query(max_length=100)] = "",  # a case's reference or number
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
-    case = int(case_id) if case_id.strip().isdigit() else None
+    case, messages = _audit_case(svc, case_id.strip())
     found = svc.oversight.entries(
         caller.principal,
         user=user or None,
@@ -527,7 +575,20 @@ def audit_page(
         offset=offset,
         page=AUDIT_PAGE,
         actions=svc.oversight.actions(caller.principal),
+        messages=messages,
     )
+
+
+def _audit_case(svc: Services, wanted: str) -> tuple[int | None, list[tuple[str, str]]]:
+    """The case the audit filter names, by its number or its reference (what people know)."""
+    if not wanted:
+        return None, []
+    if wanted.isdigit():
+        return int(wanted), []
+    found = svc.casework.records.case_by_reference(wanted)
+    if found is None:  # filter on no case at all: an empty page that says why
+        return 0, [("warning", f"No case has the reference “{wanted}”.")]
+    return found["id"], []
 
 
 @router.post("/audit/verify", summary="Verify the audit chain (form)")

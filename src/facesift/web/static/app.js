@@ -6,7 +6,10 @@
 // - face pickers: in a .face-picker-image (data-name="RADIO NAME"), each button.face-box is
 //   placed over its face from data-box="LEFT TOP WIDTH HEIGHT" (percent of the photo; set from
 //   script because the CSP forbids style attributes), and clicking it checks the radio input
-//   of that name whose value is the button's data-face. The radio stays the real form field.
+//   of that name whose value is the button's data-face. The radio stays the real form field;
+// - stacked tables: each body cell of a table with a <thead> gets its column's heading as
+//   data-label, and the table the class is-stacked, so that at phone width app.css shows each
+//   row as a card of labelled fields (no sideways scroll; a row's actions stay on screen).
 (function () {
   "use strict";
 
@@ -94,7 +97,30 @@
       "inset(" + top + "% " + right + "% " + bottom + "% " + left + "%)");
   }
 
+  // ---- stacked tables --------------------------------------------------------------------
+
+  function stackTable(table) {
+    var headings = table.querySelectorAll("thead tr:first-child > th");
+    if (!headings.length) {
+      return;
+    }
+    var labels = Array.prototype.map.call(headings, function (th) {
+      return th.textContent.trim();
+    });
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      Array.prototype.forEach.call(row.children, function (cell, i) {
+        if (!cell.textContent.trim() && !cell.querySelector("img, input, button, select")) {
+          cell.classList.add("is-empty");  // no label over nothing on a stacked card
+        } else if (cell.colSpan === 1 && labels[i]) {
+          cell.setAttribute("data-label", labels[i]);
+        }
+      });
+    });
+    table.classList.add("is-stacked");
+  }
+
   function start() {
+    document.querySelectorAll("table").forEach(stackTable);
     document.querySelectorAll(".face-picker-image").forEach(setUpPicker);
     document.querySelectorAll("img.face-zoom[data-zoom]").forEach(zoom);
   }
