@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,6 +189,30 @@ async def run_load(
     return tally
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's request processes, by its probe analysis
+    processes (told apart by their lowered priority) and by this load client."""
+    used = {"server": 0.0, "analysis": 0.0}
+    root = psutil.Process(server_pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times, niceness = process.cpu_times(), process.nice()
+        except psutil.NoSuchProcess:
+            continue
+        used["analysis" if niceness > root.nice() else "server"] += times.user + times.system
+    me = psutil.Process().cpu_times()
+    used["client"] = me.user + me.system
+    return used
+
+
+def cpu_row(setting: str, users: int, searches: int, before: dict, after: dict) -> str:
+    per = {key: (after[key] - before[key]) * 1000 / max(1, searches) for key in before}
+    return (
+        f"| {setting} | {users} | {searches} | {per['analysis']:.0f} | {per['server']:.0f} "
+        f"| {per['client']:.0f} |"
+    )
+
+
 def report(setting: str, users: int, tally: Tally) -> list[str]:
     rows = []
     elapsed = tally.elapsed  # type: ignore[attr-defined]
@@ -221,6 +246,7 @@ def main() -> None:
     photo = probe_photo()
     print("| setting | users | request | count | per s | p50 ms | p99 ms | errors | 5xx |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    cpu_rows = []
     with tempfile.TemporaryDirectory(prefix="facesift-load-") as tmp, ExitStack() as stack:
         worlds: dict[str, World] = {}
         for setting in args.settings:
@@ -244,15 +270,24 @@ def main() -> None:
                 ).raise_for_status()
                 asyncio.run(run_load(server.url, world, 2, 3, photo, 0))  # warm-up, not counted
                 for users in args.users:
+                    before = cpu_seconds(server.process.pid)
                     tally = asyncio.run(
                         run_load(server.url, world, users, args.seconds, photo, args.think)
                     )
+                    searches = len(tally.latencies.get("search", []))
+                    after = cpu_seconds(server.process.pid)
+                    cpu_rows.append(cpu_row(setting, users, searches, before, after))
                     for row in report(setting, users, tally):
                         print(row, flush=True)
                     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                     print(f"load average after {setting} at {users} users: {load}", file=sys.stderr)
                     if tally.refused:
                         print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
+    print("\nCPU ms a search (everything the server, its analysis processes and this client")
+    print("used while the level ran, divided by its searches; reads are counted in)\n")
+    print("| setting | users | searches | analysis | server | load client |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print("\n".join(cpu_rows))
 
 
 if __name__ == "__main__":
