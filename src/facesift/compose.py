@@ -11,20 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facesift.config import Config
 from facesift.machine import usable_cores
-from facesift.services.accounts import Accounts
-from facesift.services.calibration import Calibration, calibration_for
-from facesift.services.casework import Casework
-from facesift.services.evaluations import Evaluations
-from facesift.services.gallery import Gallery
-from facesift.services.optout import OptOut
-from facesift.services.oversight import Oversight
-from facesift.services.probe_pool import ProbePool
-from facesift.services.settings import Settings
 from facesift.store import Store
-from facesift.vision import FaceAnalyzer
+
+# The services, the index and the vision pipeline are imported where they are built: a
+# command that only reads the database (``stats``, ``audit``) then starts in a few hundred
+# ms instead of loading onnxruntime, dlib and FAISS first.
+if TYPE_CHECKING:
+    from facesift.services.accounts import Accounts
+    from facesift.services.calibration import Calibration
+    from facesift.services.casework import Casework
+    from facesift.services.evaluations import Evaluations
+    from facesift.services.gallery import Gallery
+    from facesift.services.optout import OptOut
+    from facesift.services.oversight import Oversight
+    from facesift.services.settings import Settings
 
 
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
@@ -37,6 +41,8 @@ def open_gallery(
 ) -> Gallery:
     """The store with the vector index (in ``data_dir``, or the Milvus collection at
     ``vectors``), repaired against the records."""
+    from facesift.services.gallery import Gallery
+
     return Gallery.open(data_dir, database_url, vectors)
 
 
@@ -63,6 +69,16 @@ def open_services(config: Config) -> Services:
     """Everything the server needs, from one configuration. Probe analyses run in a pool of
     ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
     with the same probe preset as the command line (``VisionSettings.for_probes``)."""
+    from facesift.services.accounts import Accounts
+    from facesift.services.calibration import calibration_for
+    from facesift.services.casework import Casework
+    from facesift.services.evaluations import Evaluations
+    from facesift.services.optout import OptOut
+    from facesift.services.oversight import Oversight
+    from facesift.services.probe_pool import ProbePool
+    from facesift.services.settings import Settings
+    from facesift.vision import FaceAnalyzer
+
     gallery = open_gallery(config.data_dir, config.database_url, config.vectors)
     vision = config.vision.for_probes()
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis

@@ -37,12 +37,12 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facesift.logs import LEVELS
-from facesift.vision import VisionConfig
-from facesift.vision.detect import (
+from facesift.vision.settings import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     DETECTORS,
+    VisionConfig,
 )
 
 # HOG misses turned faces that dlib's CNN finds; on a probe, one photo an investigator

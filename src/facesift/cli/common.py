@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -20,10 +20,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from facesift.compose import open_gallery, open_store
 from facesift.config import Config
-from facesift.services.gallery import Gallery
-from facesift.store import Store
+
+if TYPE_CHECKING:  # loaded by the commands that open them: see vision/settings.py
+    from facesift.services.gallery import Gallery
+    from facesift.store import Store
 
 EXIT_ERROR = 1
 
@@ -131,10 +132,14 @@ def config_problem(error: ValidationError) -> str:
 
 
 def gallery_of(config: Config) -> Gallery:
+    from facesift.compose import open_gallery
+
     return open_gallery(config.data_dir, config.database_url, config.vectors)
 
 
 def store_of(config: Config) -> Store:
+    from facesift.compose import open_store
+
     return open_store(config.data_dir, config.database_url)
 
 

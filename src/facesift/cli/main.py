@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -43,28 +43,22 @@ from facesift.cli.common import (
     print_json,
     store_of,
 )
-from facesift.cli.render import faces_table, print_ingest_summary, print_search
 from facesift.config import Config
 from facesift.errors import FacesiftError, SearchRefused
-from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.governance.search_policy import DEFAULT_TOP_K, MAX_CANDIDATES
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
-from facesift.services import index_build
-from facesift.services.calibration import calibration_for
-from facesift.services.gallery import Gallery
-from facesift.services.ingest import (
-    DEFAULT_COLLECTION,
-    WRITE_BATCH_IMAGES,
-    IngestOptions,
-    IngestSummary,
-    ingest,
-)
-from facesift.services.reembed import reembed
-from facesift.services.search import DEFAULT_TOP_K, NO_FACE, SearchRequest, search
-from facesift.store.database import dialect_of
-from facesift.vision import FaceAnalyzer, VisionConfig
-from facesift.vision.decode import DEFAULT_MAX_BYTES
-from facesift.vision.detect import make_detector
+from facesift.services.ingest_options import DEFAULT_COLLECTION, WRITE_BATCH_IMAGES
+from facesift.vision.settings import DEFAULT_MAX_BYTES
+
+# Each command imports the pipeline, the index and the services it uses when it runs:
+# ``stats`` and ``audit`` must not wait for onnxruntime, dlib and FAISS to load (issue 13:
+# 1.3 to 1.6 s before). ``tests/test_cli.py`` checks which modules a command loads.
+if TYPE_CHECKING:
+    from facesift.services import index_build
+    from facesift.services.gallery import Gallery
+    from facesift.services.ingest import IngestOptions, IngestSummary
+    from facesift.vision import VisionConfig
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -107,6 +101,8 @@ def main(
     ] = None,
 ) -> None:
     """facesift: search lawfully held photos by face, with every search accountable."""
+    from facesift.store.database import dialect_of
+
     try:
         invocation.config = Config().with_flags(database_url=database_url)
     except ValidationError as exc:
@@ -123,7 +119,7 @@ def main(
 def ingest_command(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH"),
+        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH..."),
     ],
     collection: Annotated[str, typer.Option(help="Collection to add to.")] = DEFAULT_COLLECTION,
     manifest: Annotated[
@@ -154,6 +150,11 @@ def ingest_command(
     """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
 
     Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
+    from facesift.cli.render import print_ingest_summary
+    from facesift.services import index_build
+    from facesift.services.ingest import IngestOptions
+    from facesift.vision.detect import make_detector
+
     config = configured(
         data_dir,
         vectors,
@@ -198,6 +199,8 @@ def ingest_command(
 def _ingest_with_progress(
     gallery: Gallery, paths: list[Path], options: IngestOptions, show: bool
 ) -> IngestSummary:
+    from facesift.services.ingest import ingest
+
     progress = make_progress(
         "ingest",
         TextColumn("{task.fields[rate]:.1f} images/s, {task.fields[faces]} faces"),
@@ -253,6 +256,11 @@ def search_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
+    from facesift.cli.render import print_search
+    from facesift.services.calibration import calibration_for
+    from facesift.services.search import NO_FACE, SearchRequest, search
+    from facesift.vision import FaceAnalyzer
+
     config = configured(
         data_dir,
         vectors,
@@ -300,6 +308,9 @@ def faces_command(
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality, as a search would find them.
     Nothing is stored."""
+    from facesift.cli.render import faces_table
+    from facesift.vision import FaceAnalyzer
+
     config = configured(
         detector=detector,
         min_face=min_face,
@@ -440,6 +451,7 @@ def index_rebuild(
     vectors: VectorsUrl = None,
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
+
     if embedder_model and not reembed_faces:
         raise fail("--embedder-model needs --reembed: the stored vectors are another model's", 2)
     try:
@@ -469,6 +481,10 @@ def _read_evaluation(path: Path | None) -> dict | None:
 
 
 def _reembed_with_progress(gallery: Gallery, config: VisionConfig, evaluation: dict | None) -> None:
+    from facesift.services.calibration import calibration_for
+    from facesift.services.reembed import reembed
+    from facesift.vision import FaceAnalyzer
+
     calibration_for(config)  # refuse a model that could not be searched, before any work
     analyzer = FaceAnalyzer.from_config(config)
     progress = make_progress("re-embed")
@@ -488,6 +504,8 @@ def _reembed_with_progress(gallery: Gallery, config: VisionConfig, evaluation: d
 
 
 def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_build.RebuildReport:
+    from facesift.services import index_build
+
     progress = make_progress("index", show=show)
     task = progress.add_task("index", total=None)
     with progress:
@@ -518,15 +536,24 @@ def collections_shadow(
 
 @audit_app.command("show")
 def audit_show(
-    action: Annotated[str | None, typer.Option(help="Only entries of this action.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="Only entries of this action (`facesift audit actions` lists them)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="The newest N entries.")] = 50,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List audit entries, oldest first."""
     store = store_of(configured(data_dir))
-    entries = store.audit.entries(action=action)[-limit:]
-    store.close()
+    try:
+        entries = store.audit.entries(action=action)[-limit:]
+        known = store.audit.actions() if action and not entries else []
+    finally:
+        store.close()
+    if action and not entries and action not in known:
+        # A name that is not in the log at all is a wrong name, not an empty answer.
+        raise fail(f"no entry has the action {action!r}; this log's actions: {', '.join(known)}")
     if as_json:
         print_json([e.__dict__ for e in entries])
         return
@@ -536,6 +563,21 @@ def audit_show(
             f"{json.dumps(e.details, sort_keys=True)}",
             highlight=False,
         )
+
+
+@audit_app.command("actions")
+def audit_actions(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """The actions in the audit log, each with how many entries it has."""
+    store = store_of(configured(data_dir))
+    try:
+        counts = store.audit.action_counts()
+    finally:
+        store.close()
+    if as_json:
+        print_json(counts)
+        return
+    for name, count in counts.items():
+        console.print(f"{name:<32} {count:>8,}", highlight=False)
 
 
 @audit_app.command("verify")

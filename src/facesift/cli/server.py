@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,12 +26,15 @@ from facesift.cli.common import (
 )
 from facesift.errors import FacesiftError
 from facesift.logs import configure_logging
-from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
+from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 from facesift.store.database import (
     POSTGRESQL,
     dialect_of,
     resolve_url,
 )
+
+if TYPE_CHECKING:
+    from facesift.services.accounts import Accounts
 
 users_app = typer.Typer(
     rich_markup_mode=None, help="Manage user accounts (run on the server).", no_args_is_help=True
@@ -47,6 +50,8 @@ RoleOption = Annotated[
 
 @contextmanager
 def _accounts(data_dir: Path | None) -> Iterator[Accounts]:
+    from facesift.services.accounts import Accounts
+
     store = store_of(configured(data_dir))
     try:
         yield Accounts(store)

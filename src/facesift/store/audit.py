@@ -200,9 +200,14 @@ class AuditLog:
         return self._db.execute(sql, args).one()[0]
 
     def actions(self) -> list[str]:
-        return [
-            r[0] for r in self._db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")
-        ]
+        return list(self.action_counts())
+
+    def action_counts(self) -> dict[str, int]:
+        """Each action in the log, alphabetically, with its number of entries."""
+        rows = self._db.execute(
+            "SELECT action, COUNT(*) AS n FROM audit_log GROUP BY action ORDER BY action"
+        )
+        return {r["action"]: r["n"] for r in rows}
 
     def verify(self) -> ChainReport:
         """Walk the chain from the start; report the first entry that does not fit."""
