@@ -72,6 +72,14 @@ DetectorModelFile = Annotated[
         "shipped one (recorded by its SHA-256) [default: $FACESIFT_VISION__DETECTOR_MODEL].",
     ),
 ]
+SecondPass = Annotated[
+    bool,
+    typer.Option(
+        "--second-pass",
+        help="With --detector hog: when the photo shows no face, look again with dlib's CNN "
+        "(seconds a photo) [default: $FACESIFT_VISION__SECOND_PASS, else off].",
+    ),
+]
 MinFace = Annotated[
     int | None,
     typer.Option("--min-face", help="Smallest face to find, in pixels [default: 40].", min=8),
@@ -106,6 +114,7 @@ def configured(
     max_scan_mp: float | None = None,
     embedder_model: Path | None = None,
     detector_model: Path | None = None,
+    second_pass: bool = False,
     **flags: object,
 ) -> Config:
     """This command's configuration: the flags it was given over the environment's."""
@@ -115,6 +124,7 @@ def configured(
         "max_scan_mp": max_scan_mp,
         "embedder_model": str(embedder_model) if embedder_model else None,
         "detector_model": str(detector_model) if detector_model else None,
+        "second_pass": True if second_pass else None,
     }
     try:
         base = invocation.config or Config()

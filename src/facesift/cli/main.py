@@ -31,6 +31,7 @@ from facesift.cli.common import (
     JsonFlag,
     MaxScanMegapixels,
     MinFace,
+    SecondPass,
     VectorsUrl,
     config_problem,
     configured,
@@ -251,6 +252,7 @@ def search_command(
     detector: Detector = None,
     embedder_model: EmbedderModelFile = None,
     detector_model: DetectorModelFile = None,
+    second_pass: SecondPass = False,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
@@ -267,6 +269,7 @@ def search_command(
         detector=detector,
         embedder_model=embedder_model,
         detector_model=detector_model,
+        second_pass=second_pass,
     )
     request = SearchRequest(
         case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
@@ -304,6 +307,7 @@ def faces_command(
     min_face: MinFace = None,
     max_scan_mp: MaxScanMegapixels = None,
     detector_model: DetectorModelFile = None,
+    second_pass: SecondPass = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality, as a search would find them.
@@ -316,6 +320,7 @@ def faces_command(
         min_face=min_face,
         max_scan_mp=max_scan_mp,
         detector_model=detector_model,
+        second_pass=second_pass,
     )
     try:
         analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
