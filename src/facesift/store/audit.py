@@ -195,14 +195,8 @@ class AuditLog:
         """One line appended (one ``write`` on an ``O_APPEND`` descriptor, so concurrent
         writers do not interleave), flushed to the disk. A failure is logged and recorded
         for ``verify``; the entry itself is already committed and stays."""
-        assert self._anchor_copy is not None
         try:
-            fd = os.open(self._anchor_copy, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, f"{entry_id} {digest}\n".encode("ascii"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._write_copy_line(entry_id, digest)
         except OSError as exc:
             log.error(
                 "audit entry %s is committed, but its anchor could not be written to the "
@@ -214,6 +208,15 @@ class AuditLog:
             failure = {"at": utc_now(), "entry_id": entry_id, "error": str(exc)}
             with self._copy_failures.open("a", encoding="utf-8") as failures:
                 failures.write(canonical_json(failure) + "\n")
+
+    def _write_copy_line(self, entry_id: int, digest: str) -> None:
+        assert self._anchor_copy is not None
+        fd = os.open(self._anchor_copy, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{entry_id} {digest}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def anchor_copy_failures(self) -> list[dict]:
         """The failed writes to the anchor copy not yet resynced, oldest first."""
@@ -235,14 +238,12 @@ class AuditLog:
         failures = self.anchor_copy_failures()
         if self._anchor_copy is None or (not failures and self._anchor_copy.exists()):
             return None
-        last = self._db.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").one()
-        fd = os.open(self._anchor_copy, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{last['id']} {last['hash']}\n".encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._copy_failures.unlink()
+        last = self._db.execute(
+            "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if last is not None:  # an empty log: the entry below starts the copy
+            self._write_copy_line(last["id"], last["hash"])
+        self._copy_failures.unlink(missing_ok=True)
         return self.append(
             "audit_anchor_copy_resynced",
             {"anchor_copy": str(self._anchor_copy), "failures_cleared": failures},
