@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from facesift.config import Config
 from facesift.errors import FacesiftError
 from facesift.server.app import create_app
 from facesift.services import audit_signing
@@ -287,3 +288,20 @@ def test_audit_verify_command_reports_a_failed_copy(
     run_cli("audit", "resync-anchor-copy", data_dir=data, check=True)
     result = run_cli("audit", "verify", data_dir=data)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_server_with_an_unusable_signing_key_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACESIFT_AUDIT_SIGNING_KEY", str(tmp_path / "none.key"))
+    result = run_cli("serve", "--port", "8791", data_dir=tmp_path / "data", timeout=60)
+    assert result.returncode == 2 and "audit signing key" in result.stderr
+
+
+def test_server_workers_get_the_audit_settings(tmp_path: Path) -> None:
+    config = Config(
+        home=tmp_path, audit_signing_key=tmp_path / "k.key", audit_anchor_copy=tmp_path / "copy"
+    )
+    env = config.environment()
+    assert env["FACESIFT_AUDIT_SIGNING_KEY"] == str(tmp_path / "k.key")
+    assert env["FACESIFT_AUDIT_ANCHOR_COPY"] == str(tmp_path / "copy")
