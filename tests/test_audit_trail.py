@@ -223,6 +223,16 @@ def test_every_anchor_is_appended_to_the_copy(store: Store, tmp_path: Path) -> N
     assert store.audit.verify().ok
 
 
+def test_a_transaction_without_a_new_entry_adds_no_line_to_the_copy(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 2)
+    for _ in range(3):
+        with store.transaction():
+            store.collection_id("holiday")  # store work, no audit entry
+    assert len((tmp_path / "worm" / "anchor").read_text().splitlines()) == 2
+
+
 def test_entries_cut_from_the_end_are_caught_by_the_copy(store: Store, tmp_path: Path) -> None:
     """Who can rewrite the database and the data folder's anchor still misses the copy."""
     fill(store, 5)

@@ -147,6 +147,9 @@ class AuditLog:
         self._anchor_path = anchor_path
         self._anchor_copy = anchor_copy
         self._copy_failures = anchor_path.with_name(ANCHOR_COPY_FAILURES_FILE)
+        # The newest id this process appended to the copy: every store transaction anchors,
+        # most with no new entry, and the copy takes a line (and an fsync) per entry only.
+        self._copied_id: int | None = None
 
     def append(self, action: str, details: dict, actor: str | None = None) -> AuditEntry:
         """Add an entry. Runs in the caller's transaction if one is open."""
@@ -188,7 +191,7 @@ class AuditLog:
         )
         tmp.write_text(f"{entry_id} {digest}\n", encoding="ascii")
         os.replace(tmp, self._anchor_path)
-        if self._anchor_copy is not None:
+        if self._anchor_copy is not None and entry_id != self._copied_id:
             self._append_to_copy(entry_id, cast(str, digest))
 
     def _append_to_copy(self, entry_id: int, digest: str) -> None:
@@ -197,6 +200,7 @@ class AuditLog:
         for ``verify``; the entry itself is already committed and stays."""
         try:
             self._write_copy_line(entry_id, digest)
+            self._copied_id = entry_id
         except OSError as exc:
             log.error(
                 "audit entry %s is committed, but its anchor could not be written to the "
