@@ -7,8 +7,9 @@ third party keeps the public key, and ``facesift audit verify-export`` checks an
 it, with no database and nothing else.
 
 Ed25519: 32-byte keys, 64-byte signatures, deterministic (no random number at signing time
-to get wrong), and verification in well under a millisecond, so every checkpoint of an
-export (one each 1,000 entries) is signed.
+to get wrong), and cheap: measured here (2 cores, shared), a signature took 48 µs and its
+check 137 µs, so every checkpoint of an export (one each 1,000 entries) is signed; an export
+of 20,001 entries took 0.56 s and ``verify_export`` of it 0.22 s.
 
 The signed bytes are a fixed label and the checkpoint as canonical JSON (sorted keys, no
 spaces, UTF-8), so a signature over a checkpoint cannot be taken for a signature over
