@@ -22,6 +22,7 @@ from facesift.store import Store
 # ms instead of loading onnxruntime, dlib and FAISS first.
 if TYPE_CHECKING:
     from facesift.services.accounts import Accounts
+    from facesift.services.audit_signing import CheckpointSigner
     from facesift.services.calibration import Calibration
     from facesift.services.casework import Casework
     from facesift.services.evaluations import Evaluations
@@ -31,19 +32,35 @@ if TYPE_CHECKING:
     from facesift.services.settings import Settings
 
 
-def open_store(data_dir: Path, database_url: str | None = None) -> Store:
-    """The database and its repositories, without the vector index (accounts, audit)."""
-    return Store(data_dir, database_url)
+def signer_for(config: Config) -> CheckpointSigner | None:
+    """The signer of audit export checkpoints, when ``audit_signing_key`` is set. A key that
+    cannot be used stops the process at start, not at the first export."""
+    from facesift.services.audit_signing import CheckpointSigner
+
+    if config.audit_signing_key is None:
+        return None
+    return CheckpointSigner.from_file(config.audit_signing_key.expanduser())
+
+
+def open_store(
+    data_dir: Path, database_url: str | None = None, anchor_copy: Path | None = None
+) -> Store:
+    """The database and its repositories, without the vector index (accounts, audit).
+    ``anchor_copy``: the second place of the audit anchor (``Config.audit_anchor_copy``)."""
+    return Store(data_dir, database_url, anchor_copy)
 
 
 def open_gallery(
-    data_dir: Path, database_url: str | None = None, vectors: str | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    vectors: str | None = None,
+    anchor_copy: Path | None = None,
 ) -> Gallery:
     """The store with the vector index (in ``data_dir``, or the Milvus collection at
     ``vectors``), repaired against the records."""
     from facesift.services.gallery import Gallery
 
-    return Gallery.open(data_dir, database_url, vectors)
+    return Gallery.open(data_dir, database_url, vectors, anchor_copy)
 
 
 @dataclass
@@ -79,7 +96,9 @@ def open_services(config: Config) -> Services:
     from facesift.services.settings import Settings
     from facesift.vision import FaceAnalyzer
 
-    gallery = open_gallery(config.data_dir, config.database_url, config.vectors)
+    gallery = open_gallery(
+        config.data_dir, config.database_url, config.vectors, config.audit_anchor_copy
+    )
     vision = config.vision.for_probes()
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
     pool = ProbePool(vision, config.server.probe_workers or usable_cores())
@@ -93,7 +112,7 @@ def open_services(config: Config) -> Services:
         settings=settings,
         casework=casework,
         calibration=calibration,
-        oversight=Oversight(gallery, calibration, settings),
+        oversight=Oversight(gallery, calibration, settings, signer_for(config)),
         optout=OptOut(gallery, casework.analyze_pixels, calibration),
         evaluations=Evaluations(gallery.store, vision, calibration),
     )

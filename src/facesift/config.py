@@ -18,6 +18,8 @@ between a section and its field:
 | ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
 | ``log_level`` | ``FACESIFT_LOG_LEVEL`` | |
+| ``audit_signing_key`` | ``FACESIFT_AUDIT_SIGNING_KEY`` | |
+| ``audit_anchor_copy`` | ``FACESIFT_AUDIT_ANCHOR_COPY`` | |
 
 This is the deployment's configuration, fixed when a process starts. What an admin changes
 while the server runs (the refused purposes, the target FPIR, ...) is the gallery's
@@ -142,6 +144,12 @@ class Config(BaseSettings):
     server: ServerSettings = ServerSettings()
     # None: WARNING for commands, INFO for the server (see facesift.logs).
     log_level: str | None = None
+    # The Ed25519 private key (PEM, from ``facesift audit keygen``) that signs the
+    # checkpoints of audit exports; None: exports carry unsigned checkpoints.
+    audit_signing_key: Path | None = None
+    # A second place for the audit anchor (a file on another disk, a WORM mount), appended
+    # to at every audit entry; None: the anchor in the data folder only.
+    audit_anchor_copy: Path | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -150,7 +158,14 @@ class Config(BaseSettings):
             raise ValueError(f"the log level is one of {', '.join(LEVELS)}, not {level!r}")
         return level.upper() if level else None
 
-    @field_validator("database_url", "vectors", "cluster", mode="before")
+    @field_validator(
+        "database_url",
+        "vectors",
+        "cluster",
+        "audit_signing_key",
+        "audit_anchor_copy",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return value or None
@@ -179,9 +194,16 @@ class Config(BaseSettings):
         """The variables that give another process (a ``serve --workers`` worker) this
         configuration through ``Config()``."""
         env = {"FACESIFT_HOME": str(self.data_dir)}
-        for name in ("database_url", "vectors", "cluster", "log_level"):
+        for name in (
+            "database_url",
+            "vectors",
+            "cluster",
+            "log_level",
+            "audit_signing_key",
+            "audit_anchor_copy",
+        ):
             if getattr(self, name):
-                env[f"FACESIFT_{name.upper()}"] = getattr(self, name)
+                env[f"FACESIFT_{name.upper()}"] = str(getattr(self, name))
         for section in ("vision", "server"):
             for key, value in getattr(self, section).model_dump().items():
                 if value is not None:  # unset stays unset (a model file, say)

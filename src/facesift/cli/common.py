@@ -144,13 +144,15 @@ def config_problem(error: ValidationError) -> str:
 def gallery_of(config: Config) -> Gallery:
     from facesift.compose import open_gallery
 
-    return open_gallery(config.data_dir, config.database_url, config.vectors)
+    return open_gallery(
+        config.data_dir, config.database_url, config.vectors, config.audit_anchor_copy
+    )
 
 
 def store_of(config: Config) -> Store:
     from facesift.compose import open_store
 
-    return open_store(config.data_dir, config.database_url)
+    return open_store(config.data_dir, config.database_url, config.audit_anchor_copy)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.progress import TextColumn
 
 from facesift.cli import (
+    audit_commands,
     database_commands,
     evaluate,
     optout_commands,
@@ -78,6 +79,10 @@ index_app = typer.Typer(
     rich_markup_mode=None, help="Manage the vector index.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+audit_app.command("keygen")(audit_commands.keygen)
+audit_app.command("export")(audit_commands.export)
+audit_app.command("verify-export")(audit_commands.verify_export_command)
+audit_app.command("resync-anchor-copy")(audit_commands.resync_anchor_copy)
 collections_app = typer.Typer(help="Mark collections shadow or live.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(collections_app, name="collections")
@@ -596,8 +601,9 @@ def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     elif report.ok:
         console.print(f"Audit chain intact: {report.entries} entries verified.")
     else:
+        where = f" at entry {report.first_bad_id}" if report.first_bad_id else ""
         errors.print(
-            f"[red]Audit chain BROKEN[/] at entry {report.first_bad_id}: {report.problem} "
+            f"[red]Audit chain BROKEN[/]{where}: {report.problem} "
             f"({report.entries} entries verified before it)."
         )
     if not report.ok:

@@ -24,6 +24,7 @@ from facesift.cli.common import (
     print_json,
     store_of,
 )
+from facesift.compose import signer_for
 from facesift.errors import FacesiftError
 from facesift.logs import configure_logging
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS
@@ -117,6 +118,10 @@ def serve(
     folder, workers = config.data_dir, config.server.workers
     if bool(config.server.certfile) != bool(config.server.keyfile):
         raise fail("--certfile and --keyfile go together", 2)
+    try:
+        signer_for(config)  # a signing key that cannot be used stops the server here, clearly
+    except FacesiftError as exc:
+        raise fail(exc.message, 2) from None
     # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
     transport: dict[str, Any] = {
         "ssl_certfile": config.server.certfile,
