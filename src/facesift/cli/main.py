@@ -561,9 +561,10 @@ def audit_show(
         known = store.audit.actions() if action and not entries else []
     finally:
         store.close()
-    if action and not entries and action not in known:
-        # A name that is not in the log at all is a wrong name, not an empty answer.
-        raise fail(f"no entry has the action {action!r}; this log's actions: {', '.join(known)}")
+    if action and not entries:
+        # Likely a wrong name (the log's are e.g. image_removed, not remove): say which exist.
+        message = f"no entry has the action {action!r}; this log's actions: {', '.join(known)}"
+        errors.print(message, markup=False, highlight=False)
     if as_json:
         print_json([e.__dict__ for e in entries])
         return
