@@ -113,3 +113,8 @@ class Provenance:
     caption: str | None = None
     captured_at: str | None = None
     legal_basis: str | None = None
+    # Who the photo shows, by the operator's own record (a booking or record number), and a
+    # label for people to read: a manifest's optional columns. Photos of one subject are
+    # reviewed as one person (services.subjects).
+    subject_id: str | None = None
+    subject_label: str | None = None

@@ -1,0 +1,189 @@
+"""People, not face ids, through the JSON API on a real installation (issue 13, item 1):
+a manifest names the subject of two gallery photos of one man; two reviewers confirm
+different photos of him and the lead is released (before issue 13: "inconclusive"); the
+requester sees nothing of the subject before release; the outcome of a disagreement says why
+and what next; a reviewer lists their own reviews; the disclosure packet names the subject."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from facesift.compose import open_store
+from tests.conftest import FIXTURE
+from tests.helpers import run_cli
+from tests.server_world import PROBE, World
+
+PERSON = "Colin_Powell"
+SUBJECT = "BK-1001"
+LABEL = "Booking 1001"
+
+
+def name_subject(world: World, folder: Path) -> None:
+    """Record, through ``facesift ingest --manifest``, that the gallery's two photos of
+    PERSON are one subject (the photos are held already: only the subject is recorded)."""
+    folder.mkdir()
+    rows = []
+    for number in ("0001", "0002"):
+        source = FIXTURE / "identities" / PERSON / f"{PERSON}_{number}.jpg"
+        shutil.copy(source, folder / source.name)
+        rows.append({"path": source.name, "subject_id": SUBJECT, "subject_label": LABEL})
+    manifest = folder / "subjects.csv"
+    columns = ("path", "source_url", "page_url", "caption", "captured_at", "legal_basis")
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=(*columns, "subject_id", "subject_label"))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = run_cli(
+        "ingest",
+        "--collection",
+        "fixture",
+        "--workers",
+        "1",
+        "--manifest",
+        manifest,
+        folder,
+        data_dir=world.data_dir,
+        database_url=world.database_url,
+        check=True,
+    )
+    assert "subjects_recorded" in done.stdout or done.returncode == 0
+
+
+@pytest.fixture
+def subject_world(fresh_world: World, tmp_path: Path) -> World:
+    name_subject(fresh_world, tmp_path / "manifest")
+    return fresh_world
+
+
+@pytest.fixture
+def client(subject_world: World) -> Iterator[TestClient]:
+    with TestClient(subject_world.app()) as client:
+        yield client
+
+
+def _search(client: TestClient, world: World, reference: str) -> dict:
+    def post(path: str, **kwargs) -> dict:
+        answer = client.post(path, headers=world.auth("ivan"), **kwargs)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    case = post(
+        "/api/cases",
+        json={
+            "reference": reference,
+            "offense_category": "homicide",
+            "purpose": "identify the suspect seen leaving the scene of a homicide",
+        },
+    )
+    probe = post(
+        f"/api/cases/{case['id']}/probes",
+        files={"file": (PROBE.name, PROBE.read_bytes(), "image/jpeg")},
+    )
+    return post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0})
+
+
+def _review(client: TestClient, world: World, who: str, search_id: int, **body) -> dict:
+    taken = client.post(f"/api/searches/{search_id}/assignment", headers=world.auth(who))
+    assert taken.status_code == 200, taken.text
+    answer = client.post(
+        f"/api/searches/{search_id}/reviews",
+        json={"similarities": "same ears and hairline", "differences": "lighting"} | body,
+        headers=world.auth(who),
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _full(client: TestClient, world: World, search_id: int) -> dict:
+    answer = client.get(f"/api/searches/{search_id}", headers=world.auth("sam"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_two_reviewers_confirming_different_photos_of_one_subject_release_the_lead(
+    client: TestClient, subject_world: World
+) -> None:
+    world = subject_world
+    search = _search(client, world, "SUBJECT-1")
+    # Blind until released: nothing of the subject reaches the requester.
+    assert SUBJECT not in str(search) and LABEL not in str(search)
+    full = _full(client, world, search["id"])
+    his = [c for c in full["candidates"] if f"/{PERSON}/" in c["image"]["path"]]
+    assert len(his) == 2, [c["image"]["path"] for c in full["candidates"]]
+    assert {c["image"]["subject_id"] for c in his} == {SUBJECT}
+    group = full["groups"][0]
+    assert group["subject_id"] == SUBJECT and group["subject_label"] == LABEL
+    assert sorted(group["face_ids"]) == sorted(c["face_id"] for c in his)
+    first, second = sorted(his, key=lambda c: c["rank"])
+
+    _review(
+        client, world, "rita", search["id"], decision="confirm", candidate_face_id=first["face_id"]
+    )
+    done = _review(
+        client, world, "rory", search["id"], decision="confirm", candidate_face_id=second["face_id"]
+    )
+    assert done["status"] == "released", done.get("outcome_reason")
+    assert done["lead_face_id"] == first["face_id"]  # the nearest photo both confirmed
+
+    # The requester now sees the lead, and its subject.
+    mine = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
+    assert mine["lead"]["candidate"]["image"]["subject_id"] == SUBJECT
+    assert [g["subject_id"] for g in mine["groups"]] == [SUBJECT]
+    outcome = client.get(
+        "/api/audit", params={"action": "review_outcome"}, headers=world.auth("audrey")
+    ).json()["entries"][-1]
+    assert outcome["details"]["lead_subject"] == f"subject:fixture:{SUBJECT}"
+
+    past = client.get("/api/reviews/mine", headers=world.auth("rory"))
+    assert past.status_code == 200, past.text
+    [entry] = past.json()
+    assert entry["search_id"] == search["id"] and entry["search_status"] == "released"
+    assert entry["case_reference"] == "SUBJECT-1"
+
+    packet = client.get(f"/api/cases/{search['case_id']}/disclosure", headers=world.auth("sam"))
+    assert packet.status_code == 200 and SUBJECT in packet.text and LABEL in packet.text
+
+
+def test_a_reviewer_confirms_a_subject_and_disagreement_says_why(
+    client: TestClient, subject_world: World
+) -> None:
+    world = subject_world
+    search = _search(client, world, "SUBJECT-2")
+    full = _full(client, world, search["id"])
+    key = full["groups"][0]["key"]
+    refused = client.post(f"/api/searches/{search['id']}/assignment", headers=world.auth("rita"))
+    assert refused.status_code == 200
+    unknown = client.post(
+        f"/api/searches/{search['id']}/reviews",
+        json={
+            "decision": "confirm",
+            "subject": "subject:fixture:NOBODY",
+            "similarities": "a",
+            "differences": "b",
+        },
+        headers=world.auth("rita"),
+    )
+    assert unknown.status_code == 400 and "not a subject" in unknown.text
+    _review(client, world, "rita", search["id"], decision="confirm", subject=key)
+    done = _review(client, world, "rory", search["id"], decision="no_lead")
+    assert done["status"] == "inconclusive"
+    assert "none of these" in done["outcome_reason"] and done["next_steps"]
+    # The requester reads why too, without anything that identifies anyone.
+    mine = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
+    assert mine["outcome_reason"] == done["outcome_reason"]
+    assert SUBJECT not in str(mine) and key not in str(mine)
+
+
+def test_manifest_subjects_are_stored_on_the_photos(subject_world: World) -> None:
+    store = open_store(subject_world.data_dir, subject_world.database_url)
+    try:
+        counts = store.subject_faces([("fixture", SUBJECT)])
+    finally:
+        store.close()
+    assert counts == {("fixture", SUBJECT): 2}
