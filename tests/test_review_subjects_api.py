@@ -187,3 +187,26 @@ def test_manifest_subjects_are_stored_on_the_photos(subject_world: World) -> Non
     finally:
         store.close()
     assert counts == {("fixture", SUBJECT): 2}
+
+
+def test_overlapping_marked_sets_agree_on_what_they_share(fresh_world: World) -> None:
+    """Without subjects on record, a reviewer may mark several candidates as one person; two
+    reviewers whose marked sets overlap agree on the faces they share."""
+    world = fresh_world
+    with TestClient(world.app()) as client:
+        search = _search(client, world, "MARKED-1")
+        full = _full(client, world, search["id"])
+        assert all(len(g["face_ids"]) == 1 for g in full["groups"])  # no subject: one each
+        his = sorted(
+            (c for c in full["candidates"] if f"/{PERSON}/" in c["image"]["path"]),
+            key=lambda c: c["rank"],
+        )
+        both = [c["face_id"] for c in his]
+        _review(client, world, "rita", search["id"], decision="confirm", candidate_face_ids=both)
+        done = _review(
+            client, world, "rory", search["id"], decision="confirm", candidate_face_ids=both[1:]
+        )
+        assert done["status"] == "released" and done["lead_face_id"] == both[1]
+        # The requester sees the lead; rita's other marked face stays withheld.
+        mine = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
+        assert [r["candidate_face_ids"] for r in mine["reviews"]] == [None, [both[1]]]
