@@ -51,12 +51,12 @@ def _sign_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
-def _seed_search(url: str, world: World) -> dict:
+def _seed_search(url: str, world: World, reference: str) -> dict:
     with httpx.Client(base_url=url, timeout=120, headers=world.auth("ivan")) as api:
         case = api.post(
             "/api/cases",
             json={
-                "reference": "GROUPED-2026-001",
+                "reference": reference,
                 "offense_category": "homicide",
                 "purpose": "identify the suspect seen leaving the scene of a homicide",
             },
@@ -81,9 +81,13 @@ def _loaded(page: Page, selector: str) -> None:
 def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     browser_page: Page, live_server_factory, fresh_world: World, tmp_path: Path
 ) -> None:
-    name_subject(fresh_world, tmp_path / "manifest")
     url = live_server_factory(fresh_world.data_dir, fresh_world.env()).url
-    search = _seed_search(url, fresh_world)
+    # Searched before the manifest named the subject: his two photos are two people there
+    # (a list keeps the subjects it was shown with).
+    before = _seed_search(url, fresh_world, "UNGROUPED-2026-001")
+    assert len(before["groups"]) == 2
+    name_subject(fresh_world, tmp_path / "manifest")
+    search = _seed_search(url, fresh_world, "GROUPED-2026-001")
     his = sorted(
         (c for c in search["candidates"] if f"/{PERSON}/" in c["image"]["path"]),
         key=lambda c: c["rank"],
@@ -96,6 +100,22 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     expect(page.locator(".reviews-in").first).to_have_text("0 of 2")
     _shot(page, "01-queue")
     _fits_a_phone(page, "queue")
+    # Keyboard next and previous, on the list of two people (the ungrouped search).
+    page.get_by_role("button", name=f"Take search {before['id']}").click()
+    people = page.locator("[data-person]")
+    expect(people).to_have_count(2)
+    expect(people.first).to_have_class(re.compile("is-current"))
+    page.keyboard.press("j")
+    expect(people.nth(1)).to_have_class(re.compile("is-current"))
+    expect(people.first).not_to_have_class(re.compile("is-current"))
+    _shot(page, "01b-keyboard-next")
+    page.keyboard.press("z")  # zooms the current person
+    expect(people.nth(1).locator("[data-pair]")).to_have_class(re.compile("is-zoomed"))
+    page.keyboard.press("k")
+    expect(people.first).to_have_class(re.compile("is-current"))
+    people.first.get_by_role("link", name="Next person").click()
+    expect(people.nth(1)).to_have_class(re.compile("is-current"))
+    page.goto(url + "/reviews")
     page.get_by_role("button", name=f"Take search {search['id']}").click()
     expect(page.locator(".flash-success")).to_contain_text("assigned to you")
     people = page.locator("[data-person]")
@@ -109,11 +129,7 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     _loaded(page, ".chip-candidate img")
     expect(first).to_have_class(re.compile("is-current"))
     _shot(page, "02-workspace")
-    if len(search["groups"]) > 1:  # keyboard: j to the next person, k back
-        page.keyboard.press("j")
-        expect(people.nth(1)).to_have_class(re.compile("is-current"))
-        page.keyboard.press("k")
-        expect(first).to_have_class(re.compile("is-current"))
+    assert len(search["groups"]) == 1  # his two photos: one subject, one person
     pair = first.locator("[data-pair]")
     first.get_by_role("button", name="Zoom").click()
     expect(pair).to_have_class(re.compile("is-zoomed"))
@@ -147,7 +163,8 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
 
     # rory: one review is in; he confirms the subject's other photo, not the first.
     _sign_in(page, url, "rory")
-    expect(page.locator(".reviews-in").first).to_have_text("1 of 2")
+    row = page.locator("tr").filter(has_text=f"Search {search['id']}")
+    expect(row.locator(".reviews-in")).to_have_text("1 of 2")
     page.get_by_role("button", name=f"Take search {search['id']}").click()
     other = page.locator(".subject-faces").get_by_label(f"Candidate {his[1]['rank']}")
     other.check()

@@ -124,7 +124,8 @@
       person.querySelectorAll("[data-person-next], [data-person-prev]").forEach(function (link) {
         link.addEventListener("click", function (event) {
           event.preventDefault();
-          step(list, link.hasAttribute("data-person-next") ? 1 : -1);
+          people(list).forEach(function (p) { p.classList.toggle("is-current", p === person); });
+          step(list, link.hasAttribute("data-person-next") ? 1 : -1);  // from this card
         });
       });
     });
