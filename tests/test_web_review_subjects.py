@@ -115,6 +115,14 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     expect(people.first).to_have_class(re.compile("is-current"))
     people.first.get_by_role("link", name="Next person").click()
     expect(people.nth(1)).to_have_class(re.compile("is-current"))
+    # The compare page: j opens the next candidate, k the previous.
+    faces = [c["face_id"] for c in before["candidates"]]
+    page.goto(f"{url}/searches/{before['id']}/compare/{faces[0]}")
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(f"/compare/{faces[1]}$"))
+    expect(page.get_by_role("heading", name=re.compile("beside candidate 2"))).to_be_visible()
+    page.keyboard.press("k")
+    expect(page).to_have_url(re.compile(f"/compare/{faces[0]}$"))
     page.goto(url + "/reviews")
     page.get_by_role("button", name=f"Take search {search['id']}").click()
     expect(page.locator(".flash-success")).to_contain_text("assigned to you")

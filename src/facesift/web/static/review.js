@@ -3,7 +3,8 @@
 // people are a list, the decision form is a form. On a list marked [data-workspace] it adds:
 //
 // - keyboard: j or n moves to the next person, k or p to the previous (not while typing);
-//   z zooms the current person's pair of faces, f flickers it;
+//   z zooms the current person's pair of faces, f flickers it; on a compare page (.compare-nav)
+//   j / k open the next or previous candidate;
 // - zoom: [data-zoom-toggle] makes the probe's face and the candidate's larger;
 // - flicker: [data-flicker] lays the candidate's face over the probe's (both are cropped
 //   around the detector's box with the same margin, so they are of one framing) and
@@ -153,10 +154,29 @@
     }
   }
 
+  // On a compare page: j or n opens the next candidate, k or p the previous.
+  function setUpCompare(nav) {
+    document.addEventListener("keydown", function (event) {
+      if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) {
+        return;
+      }
+      var rel = { j: "next", n: "next", k: "prev", p: "prev" }[event.key];
+      var link = rel && nav.querySelector('a[rel="' + rel + '"]');
+      if (link) {
+        event.preventDefault();
+        window.location.assign(link.href);
+      }
+    });
+  }
+
   function start() {
     var list = document.querySelector("[data-workspace]");
     if (list) {
       setUp(list);
+    }
+    var nav = document.querySelector(".compare-nav");
+    if (nav) {
+      setUpCompare(nav);
     }
   }
 
