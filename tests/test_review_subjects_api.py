@@ -7,12 +7,14 @@ and what next; a reviewer lists their own reviews; the disclosure packet names t
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from facesift.compose import open_store
 from tests.conftest import FIXTURE
@@ -210,3 +212,18 @@ def test_overlapping_marked_sets_agree_on_what_they_share(fresh_world: World) ->
         # The requester sees the lead; rita's other marked face stays withheld.
         mine = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
         assert [r["candidate_face_ids"] for r in mine["reviews"]] == [None, [both[1]]]
+
+        # The workspace's chips: the probe's face and a candidate's, plain and aligned at
+        # their landmarks (150 px, as the embedder cuts them), to whoever may see them.
+        probe, face = search["probe_id"], both[0]
+        for path in (f"/api/probes/{probe}/faces/0/crop", f"/api/faces/{face}/crop"):
+            plain = client.get(path, headers=world.auth("sam"))
+            chip = client.get(path, params={"aligned": "true"}, headers=world.auth("sam"))
+            assert plain.status_code == chip.status_code == 200, chip.text
+            assert chip.headers["content-type"] == "image/jpeg"
+            assert Image.open(io.BytesIO(chip.content)).size == (150, 150)
+            assert Image.open(io.BytesIO(plain.content)).size != (150, 150)
+        refused = client.get(f"/api/probes/{probe}/faces/0/crop", headers=world.auth("iris"))
+        assert refused.status_code == 403  # another investigator's probe
+        missing = client.get(f"/api/probes/{probe}/faces/7/crop", headers=world.auth("ivan"))
+        assert missing.status_code == 404

@@ -146,9 +146,18 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     first.get_by_role("button", name="Flicker").click()
     expect(pair).to_have_class(re.compile("is-flickering"))
     expect(pair).to_have_class(re.compile("flicker-probe"))  # it alternates
+    # Overlaid, both faces are the chips aligned at their landmarks.
+    for chip in (".chip-probe img", ".chip-candidate img"):
+        image = pair.locator(chip)
+        expect(image).to_have_attribute("src", re.compile(r"/crop\?aligned=true$"))
+        image.evaluate("i => i.complete ? 0 : new Promise(r => i.addEventListener('load', r))")
+        assert image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [150, 150]
     _shot(page, "04-flicker")
     first.get_by_role("button", name="Flicker").click()
     expect(pair).not_to_have_class(re.compile("is-overlaid"))
+    expect(pair.locator(".chip-candidate img")).to_have_attribute(
+        "src", re.compile(r"/crop$")
+    )  # side by side again: the plain crops
     first.locator("[data-fade]").fill("40")
     expect(pair).to_have_class(re.compile("is-overlaid"))
     _shot(page, "05-fade")

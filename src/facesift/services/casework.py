@@ -43,7 +43,7 @@ from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.schemas import ImageAnalysis
-from facesift.services import blind, review_outcome, scope, subjects
+from facesift.services import blind, face_chips, review_outcome, scope, subjects
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget, claimed_pixels
@@ -355,9 +355,12 @@ class Casework:
         )
         return probe["content"], probe["media_type"]
 
-    def probe_face_crop(self, actor: Principal, probe_id: int, face_index: int) -> bytes:
-        """One face of a probe, framed as a candidate's crop is (``CROP_MARGIN``), so the two
-        can be laid over each other in review. Audited as a view of the probe."""
+    def probe_face_crop(
+        self, actor: Principal, probe_id: int, face_index: int, aligned: bool = False
+    ) -> bytes:
+        """One face of a probe, framed as a candidate's crop is (``CROP_MARGIN``), or
+        ``aligned`` at its landmarks as candidates' aligned chips are, so the two can be laid
+        over each other in review. Audited as a view of the probe."""
         content, _ = self.probe_image(actor, probe_id)
         probe = self.records.probe(probe_id) or {}
         faces = probe.get("faces") or []
@@ -365,8 +368,12 @@ class Casework:
             raise NotFound(f"probe {probe_id} has no face {face_index}")
         x1, y1, x2, y2 = faces[face_index]["box"]
         pixels = decode_image(content)
+        chip = None
+        if aligned:
+            landmarks = faces[face_index].get("landmarks")
+            chip = face_chips.aligned_jpeg(pixels, [x1, y1, x2, y2], landmarks)
         box = {"x1": x1, "y1": y1, "x2": x2, "y2": y2}
-        return _jpeg(Image.fromarray(pixels).crop(_crop_box(box, pixels.shape)))
+        return chip or _jpeg(Image.fromarray(pixels).crop(_crop_box(box, pixels.shape)))
 
     # -- searches ------------------------------------------------------------------------------
 
@@ -714,24 +721,31 @@ class Casework:
         )
         return lead is not None and lead["image_id"] == image_id
 
-    def face_crop(self, actor: Principal, face_id: int) -> bytes:
+    def face_crop(self, actor: Principal, face_id: int, aligned: bool = False) -> bytes:
+        """A candidate's face: a crop around its box, or ``aligned`` at its landmarks
+        (``services.face_chips``; the crop where the landmarks cannot place a chip)."""
         search = self._require_image_access(actor, face_id=face_id)
         details = self.gallery.store.face_details([face_id]).get(face_id)
         if details is None:
             raise NotFound(f"face {face_id} has been removed from the gallery")
         pixels = self._read_gallery_image(details["path"])
-        image = Image.fromarray(pixels).crop(_crop_box(details, pixels.shape))
+        box = [details["x1"], details["y1"], details["x2"], details["y2"]]
+        chip = (
+            face_chips.aligned_jpeg(pixels, box, json.loads(details["landmarks"]))
+            if aligned
+            else None
+        )
         self._audit.append(
             "candidate_viewed",
             {
                 "case_id": search["case_id"],
                 "search_id": search["id"],
                 "face_id": face_id,
-                "view": "face",
+                "view": "aligned_face" if chip else "face",
             },
             actor.name,
         )
-        return _jpeg(image)
+        return chip or _jpeg(Image.fromarray(pixels).crop(_crop_box(details, pixels.shape)))
 
     def gallery_image(self, actor: Principal, image_id: int) -> bytes:
         search = self._require_image_access(actor, image_id=image_id)

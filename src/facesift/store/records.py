@@ -306,7 +306,7 @@ class Store:
             return {}
         marks = ",".join("?" * len(wanted))
         rows = self.db.execute(
-            "SELECT f.id AS face_id, f.x1, f.y1, f.x2, f.y2, f.quality, f.model_id,"
+            "SELECT f.id AS face_id, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.quality, f.model_id,"
             " i.id AS image_id, i.path, i.sha256, i.source_url, i.page_url, i.caption,"
             " i.captured_at, i.legal_basis, i.subject_id, i.subject_label, c.name AS collection"
             " FROM faces f JOIN images i ON i.id = f.image_id"

@@ -6,7 +6,7 @@ import json
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request, UploadFile
+from fastapi import APIRouter, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,7 @@ from facesift.server.security import Signed, Svc
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
+ALIGNED = "cut at the face's five landmarks (150 px, eyes at fixed places), for overlaying"
 
 
 class NewCase(BaseModel):
@@ -201,9 +202,14 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     summary="One face of a probe, cropped as candidates' faces are (for review side by side)",
 )
 def probe_face_crop(
-    probe_id: Id, face_index: Annotated[int, Path(ge=0, le=1000)], caller: Signed, svc: Svc
+    probe_id: Id,
+    face_index: Annotated[int, Path(ge=0, le=1000)],
+    caller: Signed,
+    svc: Svc,
+    aligned: Annotated[bool, Query(description=ALIGNED)] = False,
 ) -> Response:
-    return _jpeg(svc.casework.probe_face_crop(caller.principal, probe_id, face_index))
+    work = svc.casework
+    return _jpeg(work.probe_face_crop(caller.principal, probe_id, face_index, aligned))
 
 
 @router.post(
@@ -311,8 +317,13 @@ def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
     response_class=Response,
     summary="A candidate's face, cropped (only for searches you may see)",
 )
-def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
-    return _jpeg(svc.casework.face_crop(caller.principal, face_id))
+def face_crop(
+    face_id: Id,
+    caller: Signed,
+    svc: Svc,
+    aligned: Annotated[bool, Query(description=ALIGNED)] = False,
+) -> Response:
+    return _jpeg(svc.casework.face_crop(caller.principal, face_id, aligned))
 
 
 @router.get(

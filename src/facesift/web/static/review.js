@@ -6,9 +6,9 @@
 //   z zooms the current person's pair of faces, f flickers it; on a compare page (.compare-nav)
 //   j / k open the next or previous candidate;
 // - zoom: [data-zoom-toggle] makes the probe's face and the candidate's larger;
-// - flicker: [data-flicker] lays the candidate's face over the probe's (both are cropped
-//   around the detector's box with the same margin, so they are of one framing) and
-//   alternates them every 0.5 s; [data-fade] sets how much of the candidate shows.
+// - flicker: [data-flicker] lays the candidate's face over the probe's, both as chips aligned
+//   at their five landmarks (eyes on eyes: services/face_chips.py), and alternates them
+//   every 0.5 s; [data-fade] sets how much of the candidate shows.
 (function () {
   "use strict";
 
@@ -41,6 +41,21 @@
     return person.querySelector("[data-pair]");
   }
 
+  // Overlaid, both faces are shown as chips aligned at their landmarks (data-aligned-src),
+  // so the eyes fall on the eyes; side by side, the plain crops again.
+  function overlay(pair, on) {
+    pair.classList.toggle("is-overlaid", on);
+    pair.querySelectorAll("img[data-aligned-src]").forEach(function (img) {
+      if (on && !img.hasAttribute("data-plain-src")) {
+        img.setAttribute("data-plain-src", img.getAttribute("src"));
+        img.setAttribute("src", img.getAttribute("data-aligned-src"));
+      } else if (!on && img.hasAttribute("data-plain-src")) {
+        img.setAttribute("src", img.getAttribute("data-plain-src"));
+        img.removeAttribute("data-plain-src");
+      }
+    });
+  }
+
   function press(button, on) {
     button.setAttribute("aria-pressed", String(on));
   }
@@ -64,7 +79,7 @@
     pair.classList.remove("is-flickering", "flicker-probe");
     var range = person.querySelector("[data-fade]");
     if (!range || Number(range.value) >= 100) {
-      pair.classList.remove("is-overlaid");  // back side by side
+      overlay(pair, false);  // back side by side
     }
     var button = person.querySelector("[data-flicker]");
     if (button) {
@@ -78,7 +93,8 @@
       stopFlicker(person);
       return;
     }
-    pair.classList.add("is-overlaid", "is-flickering");
+    overlay(pair, true);
+    pair.classList.add("is-flickering");
     pair.flickerTimer = window.setInterval(function () {
       pair.classList.toggle("flicker-probe");
     }, FLICKER_MS);
@@ -91,7 +107,7 @@
   function fade(person, value) {
     var pair = pairOf(person);
     stopFlicker(person);
-    pair.classList.toggle("is-overlaid", Number(value) < 100);
+    overlay(pair, Number(value) < 100);
     var top = pair.querySelector(".chip-candidate img");
     if (top) {
       // 100: the candidate only (side by side); lower lets the probe show through.
