@@ -24,15 +24,21 @@ from tests.server_world import PROBE, World
 PERSON = "Colin_Powell"
 SUBJECT = "BK-1001"
 LABEL = "Booking 1001"
+# A third photo the records file under his booking: not near enough the probe to be a
+# candidate, so it is one of "the subject's other photos in the gallery".
+FILED_WITH_HIM = FIXTURE / "identities" / "George_W_Bush" / "George_W_Bush_0001.jpg"
 
 
 def name_subject(world: World, folder: Path) -> None:
     """Record, through ``facesift ingest --manifest``, that the gallery's two photos of
-    PERSON are one subject (the photos are held already: only the subject is recorded)."""
+    PERSON and FILED_WITH_HIM are one subject (the photos are held already: only the subject
+    is recorded)."""
     folder.mkdir()
     rows = []
-    for number in ("0001", "0002"):
-        source = FIXTURE / "identities" / PERSON / f"{PERSON}_{number}.jpg"
+    for source in (
+        *(FIXTURE / "identities" / PERSON / f"{PERSON}_{n}.jpg" for n in ("0001", "0002")),
+        FILED_WITH_HIM,
+    ):
         shutil.copy(source, folder / source.name)
         rows.append({"path": source.name, "subject_id": SUBJECT, "subject_label": LABEL})
     manifest = folder / "subjects.csv"
@@ -122,6 +128,10 @@ def test_two_reviewers_confirming_different_photos_of_one_subject_release_the_le
     group = full["groups"][0]
     assert group["subject_id"] == SUBJECT and group["subject_label"] == LABEL
     assert sorted(group["face_ids"]) == sorted(c["face_id"] for c in his)
+    # The subject's other photo in the gallery: shown to those who see the whole list.
+    assert group["gallery_faces"] == 3 and group["other_gallery_faces"] == 1
+    [filed] = group["other_face_ids"]
+    assert client.get(f"/api/faces/{filed}/crop", headers=world.auth("sam")).status_code == 200
     first, second = sorted(his, key=lambda c: c["rank"])
 
     _review(
@@ -137,6 +147,8 @@ def test_two_reviewers_confirming_different_photos_of_one_subject_release_the_le
     mine = client.get(f"/api/searches/{search['id']}", headers=world.auth("ivan")).json()
     assert mine["lead"]["candidate"]["image"]["subject_id"] == SUBJECT
     assert [g["subject_id"] for g in mine["groups"]] == [SUBJECT]
+    assert mine["groups"][0]["other_face_ids"] == []  # the requester sees the lead only
+    assert client.get(f"/api/faces/{filed}/crop", headers=world.auth("ivan")).status_code == 403
     outcome = client.get(
         "/api/audit", params={"action": "review_outcome"}, headers=world.auth("audrey")
     ).json()["entries"][-1]
@@ -188,7 +200,7 @@ def test_manifest_subjects_are_stored_on_the_photos(subject_world: World) -> Non
         counts = store.subject_faces([("fixture", SUBJECT)])
     finally:
         store.close()
-    assert counts == {("fixture", SUBJECT): 2}
+    assert counts == {("fixture", SUBJECT): 3}
 
 
 def test_overlapping_marked_sets_agree_on_what_they_share(fresh_world: World) -> None:

@@ -112,7 +112,7 @@ LIST = [
 
 
 def test_candidates_are_grouped_by_subject_best_face_first() -> None:
-    groups = subjects.group_candidates(LIST, {("c", "BK-1001"): 3})
+    groups = subjects.group_candidates(LIST, {("c", "BK-1001"): 3}, {("c", "BK-1001"): [11, 16]})
     assert [g.face_ids for g in groups] == [[11, 13], [12], [14], [15]]
     assert [g.key for g in groups] == [
         "subject:c:BK-1001",
@@ -121,6 +121,7 @@ def test_candidates_are_grouped_by_subject_best_face_first() -> None:
         "subject:other:BK-1001",
     ]
     assert groups[0].other_gallery_faces == 1  # three faces of the subject, two on the list
+    assert groups[0].other_face_ids == [16]  # on the list: not "other"
     assert groups[1].subject_id is None and groups[1].other_gallery_faces == 0
 
 

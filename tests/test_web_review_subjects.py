@@ -135,6 +135,7 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     expect(page.locator(".chip-probe img")).to_have_count(len(search["groups"]))
     _loaded(page, ".chip-probe img")
     _loaded(page, ".chip-candidate img")
+    _loaded(page, ".gallery-faces img")  # the subject's photo that is not a candidate
     expect(first).to_have_class(re.compile("is-current"))
     _shot(page, "02-workspace")
     assert len(search["groups"]) == 1  # his two photos: one subject, one person

@@ -268,6 +268,9 @@ class SubjectGroupOut(BaseModel):
     best_rank: int
     gallery_faces: int | None = Field(None, description="the subject's faces in the gallery")
     other_gallery_faces: int = Field(0, description="its gallery faces not on this list")
+    other_face_ids: list[int] = Field(
+        default_factory=list, description="some of those faces, to those who see the whole list"
+    )
 
 
 class SearchOut(BaseModel):

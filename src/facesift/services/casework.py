@@ -553,8 +553,14 @@ class Casework:
     def _grouped(self, search: dict) -> dict:
         """The candidates the viewer may see, grouped by person (``services.subjects``)."""
         shown = search["candidates"]
-        counts = self.gallery.store.subject_faces(subjects.subjects_of(shown))
-        search["groups"] = [g.as_dict() for g in subjects.group_candidates(shown, counts)]
+        pairs = subjects.subjects_of(shown)
+        counts = self.gallery.store.subject_faces(pairs)
+        others = {}  # the subjects' other gallery photos: for those who see the whole list
+        if search["view"] == blind.View.FULL:
+            limit = len(shown) + subjects.OTHER_FACES_SHOWN
+            others = {p: self.gallery.store.subject_face_ids(*p, limit) for p in set(pairs)}
+        groups = subjects.group_candidates(shown, counts, others)
+        search["groups"] = [g.as_dict() for g in groups]
         return search
 
     def _lead(self, search: dict) -> dict:
@@ -701,6 +707,13 @@ class Casework:
                 continue
             if access is blind.View.FULL or self._is_lead(search, face_id, image_id):
                 return search
+        if face_id is not None:  # another photo of a subject on a list the viewer sees whole
+            for search in self.records.searches_showing_subject_of(face_id):
+                try:
+                    if self._search_access(actor, search) is blind.View.FULL:
+                        return search
+                except Forbidden:
+                    continue
         raise Forbidden(
             "gallery images are shown only to the reviewers assigned to a search that listed "
             "them, to oversight, and to the requester once the reviewers released it as the lead"

@@ -15,10 +15,11 @@ time (``search_candidates.details``), so a later manifest cannot regroup a decid
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 SUBJECT_PREFIX = "subject:"
 FACE_PREFIX = "face:"
+OTHER_FACES_SHOWN = 8  # a subject's other gallery photos shown beside its candidates
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class SubjectGroup:
     # The subject's faces in the gallery now (None for a face without a subject): more than
     # len(face_ids) when some of its photos were not close enough to be candidates.
     gallery_faces: int | None = None
+    # Some of the subject's gallery faces that are not on the list (to those who see the
+    # whole list), at most OTHER_FACES_SHOWN: more photos of the person to compare with.
+    other_face_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"other_gallery_faces": self.other_gallery_faces}
@@ -61,7 +65,9 @@ def group_key(candidate: dict) -> str:
 
 
 def group_candidates(
-    candidates: list[dict], gallery_faces: dict[tuple[str, str], int] | None = None
+    candidates: list[dict],
+    gallery_faces: dict[tuple[str, str], int] | None = None,
+    other_faces: dict[tuple[str, str], list[int]] | None = None,
 ) -> list[SubjectGroup]:
     """The candidates as people, the group with the nearest face first."""
     by_key: dict[str, list[dict]] = {}
@@ -84,6 +90,13 @@ def group_candidates(
                 gallery_faces=(gallery_faces or {}).get((collection or "", subject or ""))
                 if subject
                 else None,
+                other_face_ids=[
+                    face
+                    for face in (other_faces or {}).get((collection or "", subject or ""), [])
+                    if face not in {c["face_id"] for c in candidates}
+                ][:OTHER_FACES_SHOWN]
+                if subject
+                else [],
             )
         )
     return sorted(groups, key=lambda g: g.best_rank)

@@ -213,6 +213,18 @@ class CaseRecords:
         )
         return [dict(r) for r in rows]
 
+    def searches_showing_subject_of(self, face_id: int) -> list[dict]:
+        """The searches whose candidate list holds a photo of the subject this gallery face
+        belongs to (by the subject recorded now), newest first."""
+        rows = self._db.execute(
+            f"{_SEARCH_SELECT} WHERE searches.id IN (SELECT sc.search_id FROM search_candidates sc"
+            " JOIN images shown ON shown.id = sc.image_id JOIN images own"
+            " ON own.collection_id = shown.collection_id AND own.subject_id = shown.subject_id"
+            " JOIN faces f ON f.image_id = own.id WHERE f.id = ?) ORDER BY searches.id DESC",
+            (face_id,),
+        )
+        return [dict(r) for r in rows]
+
     # -- reviews -------------------------------------------------------------------------------
 
     def add_review(self, review: dict) -> int:

@@ -206,6 +206,16 @@ class Store:
         )
         return {(row["collection"], row["subject_id"]): int(row["faces"]) for row in rows}
 
+    def subject_face_ids(self, collection: str, subject_id: str, limit: int) -> list[int]:
+        """The gallery faces of one subject, oldest first, at most ``limit``."""
+        rows = self.db.execute(
+            "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
+            " JOIN collections c ON c.id = i.collection_id"
+            " WHERE c.name = ? AND i.subject_id = ? ORDER BY f.id LIMIT ?",
+            (collection, subject_id, limit),
+        )
+        return [int(row[0]) for row in rows]
+
     def record_failure(self, path: str, sha256: str | None, code: str, message: str) -> bool:
         """Remember why ``path`` failed. Returns False if that exact failure was known."""
         row = self.db.execute(
