@@ -148,6 +148,9 @@ def test_two_reviewers_confirming_different_photos_of_one_subject_release_the_le
     assert mine["lead"]["candidate"]["image"]["subject_id"] == SUBJECT
     assert [g["subject_id"] for g in mine["groups"]] == [SUBJECT]
     assert mine["groups"][0]["other_face_ids"] == []  # the requester sees the lead only
+    # rory confirmed the subject's other photo: the requester learns that, not which photo.
+    rorys = mine["reviews"][1]
+    assert rorys["candidate_face_id"] is None and "lead's subject" in rorys["candidate"]
     assert client.get(f"/api/faces/{filed}/crop", headers=world.auth("ivan")).status_code == 403
     outcome = client.get(
         "/api/audit", params={"action": "review_outcome"}, headers=world.auth("audrey")
