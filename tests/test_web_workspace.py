@@ -143,15 +143,15 @@ def test_a_review_mistake_shows_the_form_again_in_the_reviewers_words(
     text = re.sub(r"<[^>]+>", " ", html)  # what the reviewer reads
     assert "Go to the start page" not in text and "face_id" not in text
     message = re.search(r'<p class="flash flash-error">(.*?)</p>', html, re.S).group(1)
-    assert "choose which candidate" in message
+    assert "choose who the person is" in message
     assert "Same hairline and the same shape of the nose.</textarea>" in html
     assert "Lighting only.</textarea>" in html
     assert re.search(r'value="confirm" required checked', html)
     # No review was recorded: the corrected form is accepted.
-    first = re.search(r'name="candidate_face_id" value="(\d+)"', html).group(1)
+    first = re.search(r'name="candidate_face_ids" value="(\d+)"', html).group(1)
     done = rita.post(
         f"/searches/{search_id}/review",
-        data=form | {"candidate_face_id": first},
+        data=form | {"candidate_face_ids": first},
         follow_redirects=False,
     )
     assert done.status_code == 303, done.text

@@ -116,3 +116,8 @@ class Provenance:
     # When retention must destroy the photo (UTC ISO time; from a manifest's date, the end of
     # that day), whatever its collection's period; None: the collection's period decides.
     retain_until: str | None = None
+    # Who the photo shows, by the operator's own record (a booking or record number), and a
+    # label for people to read: a manifest's optional columns. Photos of one subject are
+    # reviewed as one person (services.subjects).
+    subject_id: str | None = None
+    subject_label: str | None = None

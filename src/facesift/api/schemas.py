@@ -206,6 +206,8 @@ class GalleryImageOut(BaseModel):
     captured_at: str | None = None
     legal_basis: str | None = None
     collection: str | None = None
+    subject_id: str | None = Field(None, description="the operator's record of the person")
+    subject_label: str | None = None
     redacted: bool | None = None
 
 
@@ -239,6 +241,36 @@ class ReviewOut(BaseModel):
     created_at: str
     reviewer: str | None = None
     candidate: str | None = Field(None, description="to the requester: hidden, but the lead")
+    subject: str | None = Field(None, description="the key of the subject it confirmed")
+    candidate_face_ids: list[int] | None = Field(
+        None, description="the candidates it confirmed as one person, nearest first"
+    )
+
+
+class PastReviewOut(ReviewOut):
+    """One of a reviewer's own reviews, with how its search ended."""
+
+    search_status: SearchStatus
+    case_id: int
+    case_reference: str
+
+
+class SubjectGroupOut(BaseModel):
+    """One person on a candidate list (``services.subjects``): a subject's candidates, best
+    first, or one face without a subject."""
+
+    key: str = Field(examples=["subject:bookings:BK-1001", "face:17"])
+    subject_id: str | None = None
+    subject_label: str | None = None
+    collection: str | None = None
+    face_ids: list[int]
+    ranks: list[int]
+    best_rank: int
+    gallery_faces: int | None = Field(None, description="the subject's faces in the gallery")
+    other_gallery_faces: int = Field(0, description="its gallery faces not on this list")
+    other_face_ids: list[int] = Field(
+        default_factory=list, description="some of those faces, to those who see the whole list"
+    )
 
 
 class SearchOut(BaseModel):
@@ -278,6 +310,11 @@ class SearchOut(BaseModel):
     view: str | None = Field(None, examples=["full", "pending", "released"])
     candidate_count: int | None = None
     candidates_withheld: int | None = None
+    groups: list[SubjectGroupOut] | None = Field(
+        None, description="the candidates shown, grouped by person, nearest first"
+    )
+    outcome_reason: str | None = Field(None, description="why no lead was released")
+    next_steps: list[str] | None = None
 
 
 class TimelineEvent(BaseModel):

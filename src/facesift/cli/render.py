@@ -111,6 +111,11 @@ def print_ingest_summary(console: Console, summary: IngestSummary) -> None:
         f"{summary.failed} failed; {summary.seconds:.1f} s, "
         f"{rate:.1f} images/s."
     )
+    if summary.subjects_recorded:
+        console.print(
+            f"{summary.subjects_recorded} photos already held had their subject recorded "
+            "from the manifest."
+        )
     if summary.scan_capped:
         console.print(
             f"{summary.scan_capped} photos were too big to scan whole for the smallest faces: "

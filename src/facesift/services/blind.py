@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from facesift.services import subjects
 from facesift.store.values import SearchStatus
 
 HIDDEN = "(withheld until the reviewers release a lead)"
+SAME_SUBJECT = "(another photo of the released lead's subject)"
 
 
 class View(StrEnum):
@@ -39,14 +41,23 @@ def for_requester(search: dict) -> dict:
     search["candidates"] = shown
     search["candidate_count"] = count
     search["candidates_withheld"] = count - len(shown)
-    search["reviews"] = [_review(r, search.get("lead_face_id")) for r in search["reviews"]]
+    lead_subject = subjects.subject_key(lead["candidate"]) if lead else None
+    search["reviews"] = [
+        _review(r, search.get("lead_face_id"), lead_subject) for r in search["reviews"]
+    ]
     return search
 
 
-def _review(review: dict, lead_face_id: int | None) -> dict:
+def _review(review: dict, lead_face_id: int | None, lead_subject: str | None = None) -> dict:
     face = review.get("candidate_face_id")
     if face is not None and face != lead_face_id:
-        return review | {"candidate_face_id": None, "candidate": HIDDEN}
+        hidden = {"candidate_face_id": None, "candidate_face_ids": None, "subject": None}
+        if lead_subject is not None and review.get("subject") == lead_subject:
+            # Another photo of the released lead's subject: say so, withhold which photo.
+            return review | hidden | {"subject": lead_subject, "candidate": SAME_SUBJECT}
+        return review | hidden | {"candidate": HIDDEN}
+    if face is not None:  # the lead; any other face the reviewer marked stays withheld
+        return review | {"candidate_face_ids": [face]}
     return review
 
 
@@ -58,9 +69,15 @@ def timeline_event(event: dict, released_leads: dict[int, int]) -> dict:
         ids = details.pop("candidate_face_ids")
         details["candidates"] = len(ids)
     lead = released_leads.get(details.get("search_id"))  # type: ignore[arg-type]
+    confirmed_lead = lead is not None and details.get("candidate_face_id") == lead
     for key in ("candidate_face_id", "lead_face_id"):
         if details.get(key) is not None and details[key] != lead:
             details[key] = HIDDEN
+    # A review names the person it confirmed: the subject and the faces marked as one.
+    if details.get("candidate_face_ids") is not None:
+        details["candidate_face_ids"] = [lead] if confirmed_lead else HIDDEN
+    if details.get("subject") is not None and not confirmed_lead:
+        details["subject"] = HIDDEN
     return event | {"details": details}
 
 

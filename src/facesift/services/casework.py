@@ -12,7 +12,8 @@ The path of a search through the server:
    recorded too. A list of candidates starts *pending review*.
 4. Two **reviewers**, neither of them the requester, each record a decision with their
    reasoning, without seeing the other's. The lead is released only when both confirm the
-   same candidate; otherwise the outcome is *no lead* or *inconclusive*.
+   same person (a subject, or overlapping candidates: ``services.review_outcome``);
+   otherwise the outcome is *no lead* or *inconclusive*, with the reason and what next.
 
 Every step is written to the audit log, with the case it belongs to.
 """
@@ -42,7 +43,7 @@ from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
 from facesift.schemas import ImageAnalysis
-from facesift.services import blind, scope
+from facesift.services import blind, face_chips, review_outcome, scope, subjects
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget, claimed_pixels
@@ -62,8 +63,7 @@ LEAD_NOTICE = "investigative lead only, not an identification; requires independ
 PENDING, RELEASED = SearchStatus.PENDING_REVIEW, SearchStatus.RELEASED
 NO_LEAD, INCONCLUSIVE = SearchStatus.NO_LEAD, SearchStatus.INCONCLUSIVE
 NO_CANDIDATE = SearchStatus.NO_CANDIDATE
-DECISIONS = ("confirm", "no_lead", "inconclusive")
-REVIEWS_NEEDED = 2
+DECISIONS, REVIEWS_NEEDED = review_outcome.DECISIONS, review_outcome.REVIEWS_NEEDED
 REVIEWERS_PER_SEARCH = 2  # a search is assigned to at most this many reviewers
 # Views are audited, but a case's timeline is what was done in it, not who looked at it.
 VIEW_ACTIONS = (
@@ -363,6 +363,26 @@ class Casework:
         )
         return probe["content"], probe["media_type"]
 
+    def probe_face_crop(
+        self, actor: Principal, probe_id: int, face_index: int, aligned: bool = False
+    ) -> bytes:
+        """One face of a probe, framed as a candidate's crop is (``CROP_MARGIN``), or
+        ``aligned`` at its landmarks as candidates' aligned chips are, so the two can be laid
+        over each other in review. Audited as a view of the probe."""
+        content, _ = self.probe_image(actor, probe_id)
+        probe = self.records.probe(probe_id) or {}
+        faces = probe.get("faces") or []
+        if not 0 <= face_index < len(faces):
+            raise NotFound(f"probe {probe_id} has no face {face_index}")
+        x1, y1, x2, y2 = faces[face_index]["box"]
+        pixels = decode_image(content)
+        chip = None
+        if aligned:
+            landmarks = faces[face_index].get("landmarks")
+            chip = face_chips.aligned_jpeg(pixels, [x1, y1, x2, y2], landmarks)
+        box = {"x1": x1, "y1": y1, "x2": x2, "y2": y2}
+        return chip or _jpeg(Image.fromarray(pixels).crop(_crop_box(box, pixels.shape)))
+
     # -- searches ------------------------------------------------------------------------------
 
     def run_search(
@@ -529,9 +549,27 @@ class Casework:
         search["reviews_needed"] = REVIEWS_NEEDED
         search["lead"] = self._lead(search) if search["status"] == RELEASED else None
         search["reviewers_assigned"] = len(self._assignments.reviewers(search_id))
+        explained = review_outcome.explain(search, reviews)
+        search["outcome_reason"] = explained.reason if explained else None
+        search["next_steps"] = explained.next_steps if explained else []
         if access is blind.View.REQUESTER:
-            return blind.for_requester(search)
-        return blind.full(search)
+            search = blind.for_requester(search)
+        else:
+            search = blind.full(search)
+        return self._grouped(search)
+
+    def _grouped(self, search: dict) -> dict:
+        """The candidates the viewer may see, grouped by person (``services.subjects``)."""
+        shown = search["candidates"]
+        pairs = subjects.subjects_of(shown)
+        counts = self.gallery.store.subject_faces(pairs)
+        others = {}  # the subjects' other gallery photos: for those who see the whole list
+        if search["view"] == blind.View.FULL:
+            limit = len(shown) + subjects.OTHER_FACES_SHOWN
+            others = {p: self.gallery.store.subject_face_ids(*p, limit) for p in set(pairs)}
+        groups = subjects.group_candidates(shown, counts, others)
+        search["groups"] = [g.as_dict() for g in groups]
+        return search
 
     def _lead(self, search: dict) -> dict:
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
@@ -566,9 +604,17 @@ class Casework:
                         "assigned_to_you": search["id"] in mine,
                         "reviewers_assigned": assigned,
                         "candidate_count": len(self.records.candidates(search["id"])),
+                        "reviews_received": len(self.records.reviews([search["id"]])),
+                        "reviews_needed": REVIEWS_NEEDED,
                     }
                 )
         return queue
+
+    def my_reviews(self, actor: Principal) -> list[dict]:
+        """The reviews this reviewer recorded, newest first, with how each search ended."""
+        if not actor.has(Role.REVIEWER):
+            raise Forbidden("this needs the reviewer role")
+        return self.records.reviews_by(actor.user_id)
 
     def take_review(self, actor: Principal, search_id: int) -> dict:
         """Take a search from the queue: the reviewer is assigned to it (at most two are)."""
@@ -621,8 +667,8 @@ class Casework:
         if search["status"] != PENDING:
             raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
         self._require_assigned(actor, search_id)
-        candidates = {c["face_id"] for c in self.records.candidates(search_id)}
-        review = _clean_review(review, candidates)
+        candidates = self.records.candidates(search_id)
+        review = review_outcome.clean_review(review, candidates)
         with self._transaction():
             if any(r["reviewer_id"] == actor.user_id for r in self.records.reviews([search_id])):
                 raise Conflict("you have already reviewed this search")
@@ -635,12 +681,21 @@ class Casework:
                 {**ref, "search_id": search_id, "review_id": review_id, **review},
                 actor.name,
             )
-            status, lead = _outcome(self.records.reviews([search_id]))
+            status, lead = review_outcome.outcome(self.records.reviews([search_id]), candidates)
             if status != PENDING:
                 self.records.set_search(search_id, status=status, lead_face_id=lead)
+                lead_subject = next(
+                    (subjects.subject_key(c) for c in candidates if c["face_id"] == lead), None
+                )
                 self._audit.append(
                     "review_outcome",
-                    {**ref, "search_id": search_id, "outcome": status, "lead_face_id": lead},
+                    {
+                        **ref,
+                        "search_id": search_id,
+                        "outcome": status,
+                        "lead_face_id": lead,
+                        **({"lead_subject": lead_subject} if lead_subject else {}),
+                    },
                     actor.name,
                 )
         return self._search_view(actor, search_id)
@@ -660,6 +715,13 @@ class Casework:
                 continue
             if access is blind.View.FULL or self._is_lead(search, face_id, image_id):
                 return search
+        if face_id is not None:  # another photo of a subject on a list the viewer sees whole
+            for search in self.records.searches_showing_subject_of(face_id):
+                try:
+                    if self._search_access(actor, search) is blind.View.FULL:
+                        return search
+                except Forbidden:
+                    continue
         raise Forbidden(
             "gallery images are shown only to the reviewers assigned to a search that listed "
             "them, to oversight, and to the requester once the reviewers released it as the lead"
@@ -680,24 +742,31 @@ class Casework:
         )
         return lead is not None and lead["image_id"] == image_id
 
-    def face_crop(self, actor: Principal, face_id: int) -> bytes:
+    def face_crop(self, actor: Principal, face_id: int, aligned: bool = False) -> bytes:
+        """A candidate's face: a crop around its box, or ``aligned`` at its landmarks
+        (``services.face_chips``; the crop where the landmarks cannot place a chip)."""
         search = self._require_image_access(actor, face_id=face_id)
         details = self.gallery.store.face_details([face_id]).get(face_id)
         if details is None:
             raise NotFound(f"face {face_id} has been removed from the gallery")
         pixels = self._read_gallery_image(details["path"])
-        image = Image.fromarray(pixels).crop(_crop_box(details, pixels.shape))
+        box = [details["x1"], details["y1"], details["x2"], details["y2"]]
+        chip = (
+            face_chips.aligned_jpeg(pixels, box, json.loads(details["landmarks"]))
+            if aligned
+            else None
+        )
         self._audit.append(
             "candidate_viewed",
             {
                 "case_id": search["case_id"],
                 "search_id": search["id"],
                 "face_id": face_id,
-                "view": "face",
+                "view": "aligned_face" if chip else "face",
             },
             actor.name,
         )
-        return _jpeg(image)
+        return chip or _jpeg(Image.fromarray(pixels).crop(_crop_box(details, pixels.shape)))
 
     def gallery_image(self, actor: Principal, image_id: int) -> bytes:
         search = self._require_image_access(actor, image_id=image_id)
@@ -881,40 +950,6 @@ def _clean_edit(edit: dict, width: int, height: int) -> dict:
     if operation == "mirror":
         return {"operation": "mirror"}
     raise InvalidInput("the edit operation is crop, rotate or mirror")
-
-
-def _clean_review(review: dict, candidates: set[int]) -> dict:
-    decision = review.get("decision")
-    if decision not in DECISIONS:
-        raise InvalidInput(f"the decision is one of {', '.join(DECISIONS)}")
-    face_id = review.get("candidate_face_id")
-    if decision == "confirm":
-        if face_id not in candidates:
-            raise InvalidInput("a confirmation names a face_id from this candidate list")
-    else:
-        face_id = None
-    return {
-        "decision": decision,
-        "candidate_face_id": face_id,
-        "similarities": _text(review, "similarities"),
-        "differences": _text(review, "differences"),
-    }
-
-
-def _outcome(reviews: list[dict]) -> tuple[str, int | None]:
-    """Released when two reviewers confirm the same candidate; decided after two reviews."""
-    confirmed: dict[int, set[int]] = {}
-    for review in reviews:
-        if review["decision"] == "confirm":
-            confirmed.setdefault(review["candidate_face_id"], set()).add(review["reviewer_id"])
-    for face_id, reviewers in confirmed.items():
-        if len(reviewers) >= REVIEWS_NEEDED:
-            return RELEASED, face_id
-    if len(reviews) < REVIEWS_NEEDED:
-        return PENDING, None
-    if all(review["decision"] == "no_lead" for review in reviews):
-        return NO_LEAD, None
-    return INCONCLUSIVE, None
 
 
 def _crop_box(details, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

@@ -48,6 +48,8 @@ class IngestSummary:
     suppressed: int = 0  # faces near an opt-out's suppression template: not stored
     failed: int = 0
     no_face: int = 0
+    # Photos already held whose subject a manifest (re)named: recorded, not analysed again.
+    subjects_recorded: int = 0
     # Photos too big to scan for the configured smallest face (see detect.plan_scale), and
     # the largest smallest face one of them was searched for.
     scan_capped: int = 0
@@ -131,6 +133,7 @@ class _IngestRun:
                     continue
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in self._hashes_this_run or self.gallery.store.known_hashes([sha]):
+                    self._record_subject(sha, item)
                     self.summary.skipped += 1
                     self._tick()
                     continue
@@ -148,6 +151,17 @@ class _IngestRun:
                 yield batch
         finally:
             reader.close()
+
+    def _record_subject(self, sha: str, item: SourceItem) -> None:
+        """A manifest may name the subject of a photo the gallery already holds (record
+        numbers often come later than the photos): the subject is set, the faces stay.
+        Counted in the run's summary, which the ``ingest`` audit entry carries."""
+        subject = item.provenance.subject_id
+        if subject is None:
+            return
+        with self.gallery.store.transaction():
+            changed = self.gallery.store.record_subject(sha, subject, item.provenance.subject_label)
+        self.summary.subjects_recorded += int(changed)
 
     def _read(self, reader: SourceReader, item: SourceItem) -> bytes | None:
         try:

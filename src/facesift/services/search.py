@@ -363,6 +363,8 @@ def find_candidates(
                     "captured_at": row["captured_at"],
                     "legal_basis": row["legal_basis"],
                     "collection": row["collection"],
+                    "subject_id": row["subject_id"],
+                    "subject_label": row["subject_label"],
                 },
             )
         )

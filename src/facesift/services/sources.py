@@ -30,6 +30,10 @@ MANIFEST_COLUMNS = ("path", "source_url", "page_url", "caption", "captured_at", 
 # Optional: when retention must destroy the photo (an ISO date, through the end of that day
 # in UTC, or an ISO date and time; without a zone, UTC).
 RETAIN_UNTIL = "retain_until"
+# Optional: who the photo shows, by the operator's own record number (services.subjects).
+SUBJECT_COLUMNS = ("subject_id", "subject_label")
+MAX_SUBJECT_ID_CHARS = 100
+MAX_SUBJECT_LABEL_CHARS = 200
 ARCHIVE_SEPARATOR = "!"  # "photos.zip!holiday/1.jpg" names a member of an archive
 # EOFError: a .gz that ends early; zlib.error: damaged compressed data. Neither is an OSError.
 _ARCHIVE_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
@@ -261,6 +265,9 @@ def _manifest_item(manifest: Path, base: Path, line: int, row: dict) -> SourceIt
             "unsafe_path",
             f"line {line}: {raw!r} is outside the manifest's folder {base}",
         )
+    problem = _subject_problem(row)
+    if problem:
+        return SourceFailure(f"{manifest}:{line}", "bad_subject", f"line {line}: {problem}")
     values = {f.name: _clean(row.get(f.name)) for f in fields(Provenance)}
     try:
         values[RETAIN_UNTIL] = retain_until(values[RETAIN_UNTIL])
@@ -293,6 +300,27 @@ def retain_until(value: str | None, now: datetime | None = None) -> str | None:
             "ingested"
         )
     return until.isoformat(timespec="microseconds")
+
+
+def _subject_problem(row: dict) -> str | None:
+    """Why a row's subject cannot be trusted, or None. A wrong subject would make two
+    people one in review, so a doubtful one fails its row rather than being guessed at."""
+    raw = {column: row.get(column) for column in SUBJECT_COLUMNS}
+    for column, value in raw.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            return f"{column} must be text or a whole number, not {type(value).__name__}"
+    subject, label = (_clean(raw[column]) for column in SUBJECT_COLUMNS)
+    if label and not subject:
+        return "subject_label is given without a subject_id"
+    for column, value, limit in (
+        ("subject_id", subject, MAX_SUBJECT_ID_CHARS),
+        ("subject_label", label, MAX_SUBJECT_LABEL_CHARS),
+    ):
+        if value and len(value) > limit:
+            return f"{column} is longer than {limit} characters"
+        if value and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            return f"{column} holds a control character (a line break or tab, say)"
+    return None
 
 
 def _clean(value: object) -> str | None:

@@ -213,9 +213,24 @@ class CaseRecords:
         )
         return [dict(r) for r in rows]
 
+    def searches_showing_subject_of(self, face_id: int) -> list[dict]:
+        """The searches whose candidate list holds a photo of the subject this gallery face
+        belongs to (by the subject recorded now), newest first."""
+        rows = self._db.execute(
+            f"{_SEARCH_SELECT} WHERE searches.id IN (SELECT sc.search_id FROM search_candidates sc"
+            " JOIN images shown ON shown.id = sc.image_id JOIN images own"
+            " ON own.collection_id = shown.collection_id AND own.subject_id = shown.subject_id"
+            " JOIN faces f ON f.image_id = own.id WHERE f.id = ?) ORDER BY searches.id DESC",
+            (face_id,),
+        )
+        return [dict(r) for r in rows]
+
     # -- reviews -------------------------------------------------------------------------------
 
     def add_review(self, review: dict) -> int:
+        review = dict(review)
+        if review.get("candidate_face_ids") is not None:
+            review["candidate_face_ids"] = json.dumps(review["candidate_face_ids"])
         columns = list(review)
         new_id = self._db.insert(
             f"INSERT INTO reviews ({', '.join(columns)}, created_at)"
@@ -234,7 +249,19 @@ class CaseRecords:
             f" WHERE search_id IN ({', '.join('?' * len(ids))}) ORDER BY reviews.id",
             ids,
         )
-        return [dict(r) for r in rows]
+        return [_review_dict(r) for r in rows]
+
+    def reviews_by(self, reviewer_id: int, limit: int = 200) -> list[dict]:
+        """A reviewer's own reviews, newest first, with the search's case and outcome."""
+        rows = self._db.execute(
+            "SELECT reviews.*, searches.status AS search_status, searches.case_id,"
+            " cases.reference AS case_reference FROM reviews"
+            " JOIN searches ON searches.id = reviews.search_id"
+            " JOIN cases ON cases.id = searches.case_id"
+            " WHERE reviews.reviewer_id = ? ORDER BY reviews.id DESC LIMIT ?",
+            (reviewer_id, limit),
+        )
+        return [_review_dict(r) for r in rows]
 
     def pending_reviews_for(self, reviewer_id: int) -> list[dict]:
         """Searches awaiting review that this reviewer did not request and has not reviewed."""
@@ -268,6 +295,13 @@ def _case_dict(row: Record) -> dict:
     case = dict(row)
     case["collections"] = json.loads(case["collections"]) if case.get("collections") else None
     return case
+
+
+def _review_dict(row: Record) -> dict:
+    review = dict(row)
+    faces = review.get("candidate_face_ids")
+    review["candidate_face_ids"] = json.loads(faces) if faces else None
+    return review
 
 
 def _probe_dict(row: Record) -> dict:

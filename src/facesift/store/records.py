@@ -140,7 +140,8 @@ class Store:
         image_id = self.db.insert(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
             " source_url, page_url, caption, captured_at, legal_basis, retain_until,"
-            " ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " subject_id, subject_label, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 collection_id,
                 image.sha256,
@@ -154,6 +155,8 @@ class Store:
                 p.captured_at,
                 p.legal_basis,
                 p.retain_until,
+                p.subject_id,
+                p.subject_label,
                 utc_now(),
             ),
         )
@@ -180,6 +183,43 @@ class Store:
                 np.asarray(face.embedding, dtype="<f4").tobytes(),
             ),
         )
+
+    def record_subject(self, sha256: str, subject_id: str, label: str | None) -> bool:
+        """Name the subject of the image with this content; False if it was named so already."""
+        row = self.db.execute(
+            "SELECT subject_id, subject_label FROM images WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        if row is None or (row["subject_id"], row["subject_label"]) == (subject_id, label):
+            return False
+        self.db.execute(
+            "UPDATE images SET subject_id = ?, subject_label = ? WHERE sha256 = ?",
+            (subject_id, label, sha256),
+        )
+        return True
+
+    def subject_faces(self, subjects: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """How many gallery faces each (collection, subject id) has now."""
+        wanted = list(dict.fromkeys(subjects))
+        if not wanted:
+            return {}
+        where = " OR ".join("(c.name = ? AND i.subject_id = ?)" for _ in wanted)
+        rows = self.db.execute(
+            "SELECT c.name AS collection, i.subject_id, COUNT(f.id) AS faces FROM images i"
+            " JOIN collections c ON c.id = i.collection_id JOIN faces f ON f.image_id = i.id"
+            f" WHERE {where} GROUP BY c.name, i.subject_id",
+            [value for pair in wanted for value in pair],
+        )
+        return {(row["collection"], row["subject_id"]): int(row["faces"]) for row in rows}
+
+    def subject_face_ids(self, collection: str, subject_id: str, limit: int) -> list[int]:
+        """The gallery faces of one subject, oldest first, at most ``limit``."""
+        rows = self.db.execute(
+            "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
+            " JOIN collections c ON c.id = i.collection_id"
+            " WHERE c.name = ? AND i.subject_id = ? ORDER BY f.id LIMIT ?",
+            (collection, subject_id, limit),
+        )
+        return [int(row[0]) for row in rows]
 
     def record_failure(self, path: str, sha256: str | None, code: str, message: str) -> bool:
         """Remember why ``path`` failed. Returns False if that exact failure was known."""
@@ -281,9 +321,9 @@ class Store:
             return {}
         marks = ",".join("?" * len(wanted))
         rows = self.db.execute(
-            "SELECT f.id AS face_id, f.x1, f.y1, f.x2, f.y2, f.quality, f.model_id,"
+            "SELECT f.id AS face_id, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.quality, f.model_id,"
             " i.id AS image_id, i.path, i.sha256, i.source_url, i.page_url, i.caption,"
-            " i.captured_at, i.legal_basis, c.name AS collection"
+            " i.captured_at, i.legal_basis, i.subject_id, i.subject_label, c.name AS collection"
             " FROM faces f JOIN images i ON i.id = f.image_id"
             " JOIN collections c ON c.id = i.collection_id"
             f" WHERE f.id IN ({marks})",

@@ -16,6 +16,10 @@ _SAID_OTHERWISE = {
         "To confirm a lead, choose which candidate is the person (the circle beside "
         "“Candidate 1”, “Candidate 2”…), or choose “No lead” or “Inconclusive”."
     ),
+    "a confirmation names the person: a subject, or candidate face_ids from this list": (
+        "To confirm a lead, choose who the person is: tick the subject, or the candidates "
+        "you judge to be the person; or choose “None of these” or “Inconclusive”."
+    ),
     "the decision is one of confirm, no_lead, inconclusive": (
         "Choose your decision: confirm the chosen candidate, no lead, or inconclusive."
     ),

@@ -506,10 +506,14 @@ def review(
     similarities: Annotated[str, Form(max_length=4000)] = "",
     differences: Annotated[str, Form(max_length=4000)] = "",
     candidate_face_id: Annotated[int | None, Form()] = None,
+    candidate_face_ids: Annotated[list[int] | None, Form(max_length=MAX_CANDIDATES)] = None,
+    subjects: Annotated[list[str] | None, Form(max_length=MAX_CANDIDATES)] = None,
 ):
     values = {
         "decision": decision,
         "candidate_face_id": candidate_face_id,
+        "candidate_face_ids": candidate_face_ids or [],
+        "subjects": subjects or [],
         "similarities": similarities,
         "differences": differences,
     }

@@ -23,6 +23,8 @@ _LABELS = {
     "candidate_face_ids": "candidate faces",
     "candidate_face_id": "candidate face",
     "lead_face_id": "lead face",
+    "lead_subject": "lead's subject",
+    "subject": "subject confirmed",
     "target_fpir": "strangers given candidates (target rate)",
     "probe_sha256": "probe SHA-256",
     "sha256": "SHA-256",

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from facesift.api.schemas import CaseFile, CaseOut, Disclosure, ProbeOut, SearchOut
+from facesift.api.schemas import (
+    CaseFile,
+    CaseOut,
+    Disclosure,
+    PastReviewOut,
+    ProbeOut,
+    SearchOut,
+)
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import MAX_ID, Id
@@ -18,6 +25,7 @@ from facesift.server.security import Signed, Svc
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
+ALIGNED = "cut at the face's five landmarks (150 px, eyes at fixed places), for overlaying"
 
 
 class NewCase(BaseModel):
@@ -44,8 +52,15 @@ class NewSearch(BaseModel):
 
 
 class NewReview(BaseModel):
+    """A confirmation names the person: ``subject`` (a group's ``key``), or the candidates
+    judged to be one person (``candidate_face_ids``), or one ``candidate_face_id``."""
+
     decision: Literal["confirm", "no_lead", "inconclusive"]
     candidate_face_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    candidate_face_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        default=None, max_length=MAX_CANDIDATES
+    )
+    subject: str | None = Field(default=None, max_length=400)
     similarities: str = Field(max_length=4000)
     differences: str = Field(max_length=4000)
 
@@ -179,6 +194,24 @@ def probe_image(probe_id: Id, caller: Signed, svc: Svc) -> Response:
     return Response(content, media_type=media_type)
 
 
+@router.get(
+    "/probes/{probe_id}/faces/{face_index}/crop",
+    responses={200: {"content": {"image/jpeg": {}}}},
+    tags=["probes"],
+    response_class=Response,
+    summary="One face of a probe, cropped as candidates' faces are (for review side by side)",
+)
+def probe_face_crop(
+    probe_id: Id,
+    face_index: Annotated[int, Path(ge=0, le=1000)],
+    caller: Signed,
+    svc: Svc,
+    aligned: Annotated[bool, Query(description=ALIGNED)] = False,
+) -> Response:
+    work = svc.casework
+    return _jpeg(work.probe_face_crop(caller.principal, probe_id, face_index, aligned))
+
+
 @router.post(
     "/probes/{probe_id}/edits",
     response_model=ProbeOut,
@@ -240,6 +273,16 @@ def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.review_queue(caller.principal)
 
 
+@router.get(
+    "/reviews/mine",
+    response_model=list[PastReviewOut],
+    tags=["reviews"],
+    summary="Your own past reviews, newest first",
+)
+def my_reviews(caller: Signed, svc: Svc) -> list[dict]:
+    return svc.casework.my_reviews(caller.principal)
+
+
 class ReviewAssignment(BaseModel):
     search_id: int
     assigned_to_you: bool
@@ -274,8 +317,13 @@ def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
     response_class=Response,
     summary="A candidate's face, cropped (only for searches you may see)",
 )
-def face_crop(face_id: Id, caller: Signed, svc: Svc) -> Response:
-    return _jpeg(svc.casework.face_crop(caller.principal, face_id))
+def face_crop(
+    face_id: Id,
+    caller: Signed,
+    svc: Svc,
+    aligned: Annotated[bool, Query(description=ALIGNED)] = False,
+) -> Response:
+    return _jpeg(svc.casework.face_crop(caller.principal, face_id, aligned))
 
 
 @router.get(
