@@ -15,6 +15,7 @@ from pathlib import Path
 from facesift.config import Config
 from facesift.machine import usable_cores
 from facesift.services.accounts import Accounts
+from facesift.services.alerts import Alerts
 from facesift.services.calibration import Calibration, calibration_for
 from facesift.services.casework import Casework
 from facesift.services.evaluations import Evaluations
@@ -23,6 +24,8 @@ from facesift.services.optout import OptOut
 from facesift.services.oversight import Oversight
 from facesift.services.probe_pool import ProbePool
 from facesift.services.settings import Settings
+from facesift.services.transparency import PageRate
+from facesift.services.usage import Usage
 from facesift.store import Store
 from facesift.vision import FaceAnalyzer
 
@@ -53,6 +56,9 @@ class Services:
     oversight: Oversight
     evaluations: Evaluations
     optout: OptOut
+    usage: Usage
+    alerts: Alerts
+    transparency_rate: PageRate
 
     def close(self) -> None:
         self.casework.close()
@@ -70,6 +76,8 @@ def open_services(config: Config) -> Services:
     calibration = calibration_for(vision)
     settings = Settings(gallery.store)
     casework = Casework(gallery, analyzer, calibration, settings, pool)
+    alerts = Alerts(gallery.store, settings, calibration)
+    casework.after_search = alerts.scan_quietly  # misuse alerts, judged after each search
     return Services(
         data_dir=config.data_dir,
         gallery=gallery,
@@ -80,4 +88,7 @@ def open_services(config: Config) -> Services:
         oversight=Oversight(gallery, calibration, settings),
         optout=OptOut(gallery, casework.analyze_pixels, calibration),
         evaluations=Evaluations(gallery.store, vision, calibration),
+        usage=Usage(gallery.store),
+        alerts=alerts,
+        transparency_rate=PageRate(),
     )

@@ -352,3 +352,74 @@ class EvaluationOut(BaseModel):
     notes: list[str]
     largest_group_ratio: float | None = None
     html: str = Field(description="the report, plots included, as one HTML page")
+
+
+# -- oversight: usage, misuse alerts, transparency --------------------------------------------
+
+
+class TallyOut(BaseModel):
+    searches: int
+    with_candidates: int
+    no_candidate: int
+    edited_probes: int
+    released: int
+    no_lead: int
+    inconclusive: int
+    pending_review: int
+    refusals: int
+    reviews: int
+    reviews_in_agreement: int
+    removals: int
+
+
+class AgreementOut(BaseModel):
+    decided_pairs: int = Field(description="searches of the period with two reviews")
+    agreed: int
+    rate: float | None
+
+
+class UsageOut(BaseModel):
+    first_day: str
+    last_day: str = Field(description="included")
+    total: TallyOut
+    per_user: dict[str, TallyOut]
+    by_offense_category: dict[str, int]
+    by_outcome: dict[str, int]
+    refusals_by_category: dict[str, int]
+    agreement: AgreementOut
+    alerts: int
+
+
+class AlertOut(BaseModel):
+    audit_id: int
+    at: str
+    rule: str = Field(
+        examples=[
+            "alert_search_hours",
+            "alert_same_face",
+            "alert_case_searches",
+            "alert_reworded_purpose",
+        ]
+    )
+    user: str
+    case_id: int | None
+    message: str
+    details: dict[str, Any]
+
+
+class HoldingOut(BaseModel):
+    collection: str
+    legal_basis: str | None
+    images: int
+    faces: int
+
+
+class TransparencyOut(BaseModel):
+    holdings: list[HoldingOut]
+    images: int
+    faces: int
+    retention_policy: str
+    summary: list[str]
+    generated_at: str
+    optout_page: str
+    optout_status_page: str

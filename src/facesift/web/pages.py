@@ -62,6 +62,8 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/", "Cases", CASE_VIEWERS),
     ("/reviews", "Reviews", (Role.REVIEWER,)),
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
+    ("/oversight/usage", "Usage", (Role.SUPERVISOR, Role.AUDITOR)),
+    ("/oversight/alerts", "Alerts", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
     ("/privacy", "Opt-out requests", (Role.PRIVACY_OFFICER,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
