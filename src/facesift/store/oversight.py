@@ -110,13 +110,10 @@ class OversightRecords:
         )
         return [_row_to_entry(row) for row in rows]
 
-    def last_audit_id(self) -> int:
-        row = self._db.execute("SELECT MAX(id) FROM audit_log").one()
-        return int(row[0] or 0)
-
     def holdings(self) -> list[Holding]:
         rows = self._db.execute(
-            "SELECT c.name, i.legal_basis, COUNT(DISTINCT i.id), COUNT(f.id)"
+            # Named: a row is keyed by column name, and PostgreSQL calls both counts "count".
+            "SELECT c.name, i.legal_basis, COUNT(DISTINCT i.id) AS images, COUNT(f.id) AS faces"
             " FROM collections c JOIN images i ON i.collection_id = c.id"
             " LEFT JOIN faces f ON f.image_id = i.id"
             " GROUP BY c.name, i.legal_basis ORDER BY c.name, i.legal_basis"
