@@ -134,6 +134,13 @@ def test_usage_counts_searches_refusals_and_reviews_as_they_happened(
         first = _search(c, w, probe["id"])  # candidates: pending review
         stranger = _probe(c, w, case["id"], STRANGER.read_bytes())
         _search(c, w, stranger["id"])  # no candidate
+        mirrored = c.post(
+            f"/api/probes/{probe['id']}/edits",
+            json={"operation": "mirror"},
+            headers=w.auth("ivan"),
+        )
+        assert mirrored.status_code == 201, mirrored.text
+        _search(c, w, mirrored.json()["id"])  # a search of an edited probe
         iris_case = _case(c, w, "USE-2", user="iris").json()
         _search(c, w, _probe(c, w, iris_case["id"], PROBE.read_bytes(), user="iris")["id"], "iris")
         assert _case(c, w, "USE-3", purpose=REFUSED).status_code == 403  # refused purpose
@@ -160,13 +167,17 @@ def test_usage_counts_searches_refusals_and_reviews_as_they_happened(
         )
         assert usage.status_code == 200, usage.text
         report = usage.json()
-        assert report["total"]["searches"] == 3
-        assert report["total"]["with_candidates"] == 2 and report["total"]["no_candidate"] == 1
-        assert report["total"]["released"] == 1 and report["total"]["pending_review"] == 1
-        assert report["per_user"]["ivan"]["searches"] == 2
+        total = report["total"]
+        assert total["searches"] == 4 and total["edited_probes"] == 1
+        assert total["with_candidates"] + total["no_candidate"] == 4
+        assert total["no_candidate"] >= 1  # the stranger
+        assert total["released"] == 1
+        assert total["pending_review"] == total["with_candidates"] - 1
+        assert report["per_user"]["ivan"]["searches"] == 3
+        assert report["per_user"]["ivan"]["edited_probes"] == 1
         assert report["per_user"]["ivan"]["refusals"] == 1
         assert report["per_user"]["iris"]["searches"] == 1
-        assert report["by_offense_category"] == {"robbery": 3}
+        assert report["by_offense_category"] == {"robbery": 4}
         assert report["refusals_by_category"] == {"purpose: immigration enforcement": 1}
         assert report["agreement"] == {"decided_pairs": 1, "agreed": 1, "rate": 1.0}
         assert report["per_user"]["rita"]["reviews_in_agreement"] == 1
@@ -185,12 +196,18 @@ def test_usage_counts_searches_refusals_and_reviews_as_they_happened(
             headers=w.auth("sam"),
         )
         assert backwards.status_code == 400
+        last_day = c.get(
+            "/api/oversight/usage",
+            params={"from": "9999-12-30", "to": "9999-12-31"},
+            headers=w.auth("sam"),
+        )
+        assert last_day.status_code == 400, last_day.text
 
         # The supervisor's page: the same counts, a chart, linked from the navigation.
         page = c.get("/oversight/usage", headers=w.auth("sam"))
         assert page.status_code == 200
-        assert re.search(r'id="total-searches">3<', page.text)
-        assert "<svg" in page.text and 'data-count="2"' in page.text
+        assert re.search(r'id="total-searches">4<', page.text)
+        assert "<svg" in page.text and 'data-count="3"' in page.text  # ivan's bar
         assert 'href="/oversight/usage"' in c.get("/activity", headers=w.auth("sam")).text
         assert c.get("/oversight/usage", headers=w.auth("ivan")).status_code == 403
         assert c.get("/api/oversight/usage", headers=w.auth("ivan")).status_code == 403
@@ -204,14 +221,15 @@ def test_usage_counts_searches_refusals_and_reviews_as_they_happened(
         database_url=w.database_url,
     )  # fmt: skip
     assert code == 0
-    assert text_report["total"]["searches"] == 3
+    assert text_report["total"]["searches"] == 4
     # The refused case, and ivan's two refused looks at the usage page and API.
     assert text_report["total"]["refusals"] == 3
     assert text_report["refusals_by_category"]["role, training or ownership"] == 2
     words = run_cli(
         "report", "usage", "--from", today, data_dir=w.data_dir, database_url=w.database_url
     )
-    assert words.returncode == 0 and "Searches: 3 (2 with candidates, 1 with none" in words.stdout
+    assert words.returncode == 0 and "Searches: 4 (" in words.stdout
+    assert "1 of edited probes" in words.stdout
     wrong = run_cli("report", "usage", "--from", "31/12/2026", data_dir=w.data_dir,
                     database_url=w.database_url)  # fmt: skip
     assert wrong.returncode != 0 and "a date like" in wrong.stderr + wrong.stdout
@@ -283,6 +301,7 @@ def test_the_same_face_in_different_cases_raises_an_alert(server_world: World, t
         assert c.get("/oversight/alerts", headers=w.auth("ivan")).status_code == 403
         page = c.get("/oversight/alerts", headers=w.auth("sam"))
         assert page.status_code == 200 and "alert_same_face" in page.text
+        assert "days 30" in page.text  # the rule as set, beside its alerts
 
 
 def test_many_searches_in_a_case_with_nothing_else_raise_an_alert(

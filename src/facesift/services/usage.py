@@ -82,6 +82,8 @@ class Period:
         without ``last``: today (UTC)."""
         last_day = _day(last, "to") if last else date.today()
         first_day = _day(first, "from") if first else last_day - timedelta(days=29)
+        if last_day >= date.max:  # the day after it must exist
+            raise InvalidInput(f"--to is a date before {date.max.isoformat()}")
         if first_day > last_day:
             raise InvalidInput(f"the period starts ({first_day}) after it ends ({last_day})")
         if (last_day - first_day).days > MAX_DAYS:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from facesift.errors import FacesiftError
+from facesift.governance import alert_rules
 from facesift.server.optout_intake import client_address
 from facesift.server.security import Signed, Svc, identify
 from facesift.services.transparency import transparency
@@ -38,7 +39,9 @@ def usage_page(
 
 @router.get("/oversight/alerts", summary="Misuse alerts (supervisors, auditors)")
 def alerts_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "alerts.html", caller, alerts=svc.alerts.alerts(caller.principal))
+    alerts = svc.alerts.alerts(caller.principal)  # supervisors and auditors only
+    settings = [(key, svc.settings.get(key)) for key in alert_rules.RULES]
+    return render(request, "alerts.html", caller, alerts=alerts, rules=settings)
 
 
 @router.get("/transparency", summary="What the system holds and the rules it keeps (public)")
