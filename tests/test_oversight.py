@@ -251,12 +251,13 @@ def test_searches_outside_the_set_hours_raise_an_alert(server_world: World, tmp_
         case = _case(c, w, "HOURS-1").json()
         probe = _probe(c, w, case["id"], PROBE.read_bytes())
         # Control: all day allowed.
-        _setting(c, w, "alert_search_hours", {"start_hour": 0, "end_hour": 24})
+        _setting(c, w, "alert_search_hours", {"enabled": True, "start_hour": 0, "end_hour": 24})
         _search(c, w, probe["id"])
         assert _alerts(c, w, "alert_search_hours") == []
         # Scenario: the hours exclude this one.
         hour = datetime.now(UTC).hour
         hours = {"start_hour": hour + 1, "end_hour": 24} if hour < 23 else {"end_hour": 23}
+        hours["enabled"] = True  # off by default: the team's hours are the operator's to set
         _setting(c, w, "alert_search_hours", hours)
         _search(c, w, probe["id"])
         found = _alerts(c, w, "alert_search_hours")
@@ -298,6 +299,10 @@ def test_the_same_face_in_different_cases_raises_an_alert(server_world: World, t
         ).json()
         assert log["total"] == 2
         assert c.get("/api/oversight/alerts", headers=w.auth("ivan")).status_code == 403
+        # Nor in their case's timeline: an alert is about the user, for supervisors.
+        timeline = c.get(f"/api/cases/{again['id']}", headers=w.auth("ivan")).json()["timeline"]
+        actions = {event["action"] for event in timeline}
+        assert "search" in actions and "misuse_alert" not in actions
         assert c.get("/oversight/alerts", headers=w.auth("ivan")).status_code == 403
         page = c.get("/oversight/alerts", headers=w.auth("sam"))
         assert page.status_code == 200 and "alert_same_face" in page.text

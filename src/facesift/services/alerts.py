@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 ALERT = "misuse_alert"
 SCANNED_KEY = "alerts_scanned_through"  # an internal record, not one of Settings.DEFAULTS
 SCANNED_ACTIONS = ("search", "search_refused", "case_opened")
+FAR_FUTURE = "9999-12-31"
 SCAN_BATCH = 5000  # entries judged per scan; the rest wait for the next
 # What a case shows when someone is only searching in it (and looking at what came back).
 SEARCHING = frozenset(
@@ -51,10 +52,12 @@ SEARCHING = frozenset(
         "probe_opened",
         "case_viewed",
         "candidate_viewed",
-        ALERT,
     }
 )
 MAX_LISTED = 500
+# Not "case_id": an alert is about the user, for supervisors, and must not join the case's
+# timeline, which its investigator reads (the log's case filter finds case entries by it).
+CASE_KEY = "alert_case_id"
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,10 @@ class Alert:
             at=entry.at,
             rule=str(details.get("rule", "")),
             user=str(details.get("user", "")),
-            case_id=details.get("case_id"),
+            case_id=details.get(CASE_KEY),
             message=str(details.get("message", "")),
             details={
-                k: v for k, v in details.items() if k not in ("rule", "user", "case_id", "message")
+                k: v for k, v in details.items() if k not in ("rule", "user", CASE_KEY, "message")
             },
         )
 
@@ -95,7 +98,7 @@ class Finding:
         return {
             "rule": self.rule,
             "user": self.user,
-            "case_id": self.case_id,
+            CASE_KEY: self.case_id,
             "message": self.message,
             **self.details,
         }
@@ -129,7 +132,9 @@ class Alerts:
             entries = self._store.oversight.audit_after(after, SCANNED_ACTIONS)[:SCAN_BATCH]
             if not entries:
                 return []
-            findings = [found for entry in entries for found in self._judge(entry)]
+            findings: list[Finding] = []
+            for entry in entries:
+                findings += self._judge(entry, findings)
             raised = []
             with self._store.transaction():
                 for finding in findings:
@@ -148,13 +153,13 @@ class Alerts:
         except Exception:  # the search has run; the next scan retries
             log.exception("misuse alert scan failed; it runs again at the next search")
 
-    def _judge(self, entry: AuditEntry) -> list[Finding]:
+    def _judge(self, entry: AuditEntry, pending: list[Finding]) -> list[Finding]:
         found: list[Finding | None] = []
         if entry.action in ("search", "search_refused"):
             found.append(self._outside_hours(entry))
         if entry.action == "search":
             found.append(self._same_face(entry))
-            found.append(self._only_searching(entry))
+            found.append(self._only_searching(entry, pending))
         if entry.action == "case_opened":
             found.append(self._reworded(entry))
         return [f for f in found if f is not None]
@@ -219,7 +224,7 @@ class Alerts:
             },
         )
 
-    def _only_searching(self, entry: AuditEntry) -> Finding | None:
+    def _only_searching(self, entry: AuditEntry, pending: list[Finding]) -> Finding | None:
         rule = self._rule(alert_rules.CASE_SEARCHES)
         case_id = entry.details.get("case_id")
         if not rule.enabled or case_id is None:
@@ -233,9 +238,11 @@ class Alerts:
             return None
         if any(e.action not in SEARCHING for e in window):
             return None  # reviews, closure, an export: the case is being worked
-        if any(
-            e.action == ALERT and e.details.get("rule") == alert_rules.CASE_SEARCHES for e in window
-        ):
+        raised = [
+            (e.details.get("rule"), e.details.get(CASE_KEY))
+            for e in self._store.oversight.audit_between(since, FAR_FUTURE, (ALERT,))
+        ] + [(f.rule, f.case_id) for f in pending]
+        if (alert_rules.CASE_SEARCHES, int(case_id)) in raised:
             return None  # raised already for this stretch
         return Finding(
             alert_rules.CASE_SEARCHES,
