@@ -263,6 +263,8 @@ def test_searches_outside_the_set_hours_raise_an_alert(server_world: World, tmp_
         found = _alerts(c, w, "alert_search_hours")
         assert len(found) == 1 and found[0]["user"] == "ivan"
         assert found[0]["case_id"] == case["id"] and "outside the set hours" in found[0]["message"]
+        shown = c.get("/api/settings", headers=w.auth("sam")).json()["alert_search_hours"]
+        assert shown["enabled"] is True and shown["end_hour"] == hours["end_hour"]
         bad = c.put(
             "/api/settings/alert_search_hours",
             json={"value": {"start_hour": 20, "end_hour": 8}},

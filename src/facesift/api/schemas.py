@@ -93,6 +93,11 @@ class SettingsOut(BaseModel):
     quality_warning_floor: dict[str, float | None]
     quality_refusal_floor: dict[str, float | None]
     promotion_max_group_ratio: float | None = None
+    # The misuse alert rules (governance.alert_rules): {enabled, and the rule's limits}.
+    alert_search_hours: dict[str, Any]
+    alert_same_face: dict[str, Any]
+    alert_case_searches: dict[str, Any]
+    alert_reworded_purpose: dict[str, Any]
 
 
 # -- audit and the gallery -----------------------------------------------------------------------
