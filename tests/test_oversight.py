@@ -392,3 +392,15 @@ def test_the_transparency_page_needs_no_account_and_counts_per_collection(
             ("fixture", images, faces)
         ]
         assert shown["faces"] == faces and shown["optout_page"] == "/optout"
+
+
+def test_the_transparency_page_limits_views_per_address() -> None:
+    from facesift.errors import RateLimited
+    from facesift.services.transparency import PageRate
+
+    rate = PageRate(limit=2)
+    rate.check("192.0.2.1")
+    rate.check("192.0.2.1")
+    with pytest.raises(RateLimited, match="at most 2 views a minute"):
+        rate.check("192.0.2.1")
+    rate.check("192.0.2.2")  # another address has its own allowance

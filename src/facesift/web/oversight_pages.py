@@ -28,12 +28,13 @@ def usage_page(
     last: Annotated[str | None, Query(alias="to", max_length=10)] = None,
 ):
     report = svc.usage.report(caller.principal, first or None, last or None)
-    charts = [
-        bar_chart("Searches per user", [(name, t.searches) for name, t in report.per_user.items()]),
-        bar_chart("Searches by offense category", list(report.by_offense_category.items())),
-        bar_chart("Searches by outcome", list(report.by_outcome.items())),
-        bar_chart("Refusals by category", list(report.refusals_by_category.items())),
+    counts = [
+        ("Searches per user", [(name, t.searches) for name, t in report.per_user.items()]),
+        ("Searches by offense category", list(report.by_offense_category.items())),
+        ("Searches by outcome", list(report.by_outcome.items())),
+        ("Refusals by category", list(report.refusals_by_category.items())),
     ]
+    charts = [(title, bar_chart(title, rows)) for title, rows in counts]
     return render(request, "usage.html", caller, report=report, charts=charts)
 
 
