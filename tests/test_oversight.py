@@ -404,3 +404,41 @@ def test_the_transparency_page_limits_views_per_address() -> None:
     with pytest.raises(RateLimited, match="at most 2 views a minute"):
         rate.check("192.0.2.1")
     rate.check("192.0.2.2")  # another address has its own allowance
+
+
+def test_admins_set_the_alert_rules_on_the_settings_page(server_world: World, tmp_path: Path):
+    import json
+
+    w = server_world.copy_to(tmp_path / "data")
+    with TestClient(w.app()) as c:
+        current = c.get("/api/settings", headers=w.auth("admin")).json()
+        form = {
+            "offense_categories": "\n".join(current["offense_categories"]),
+            "refused_purposes": json.dumps(current["refused_purposes"]),
+            "searches_per_minute": str(current["searches_per_minute"]),
+            "max_upload_bytes": str(current["max_upload_bytes"]),
+        }
+        page = c.get("/settings", headers=w.auth("admin")).text
+        assert 'name="alert_rules"' in page and "alert_reworded_purpose" in page
+        rules = {
+            "alert_search_hours": {"enabled": True, "start_hour": 6, "end_hour": 22},
+            "alert_case_searches": {"enabled": True, "searches": 5, "hours": 12},
+        }
+        saved = c.post(
+            "/settings",
+            headers=w.auth("admin"),
+            data={**form, "alert_rules": json.dumps(rules)},
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303, saved.text
+        now = c.get("/api/settings", headers=w.auth("sam")).json()
+        assert now["alert_search_hours"] == rules["alert_search_hours"]
+        assert now["alert_case_searches"] == rules["alert_case_searches"]
+        for text, problem in (
+            ("{not json", "not valid JSON"),
+            ('{"alert_bogus": {}}', "unknown setting"),
+            ('{"alert_same_face": {"days": 0}}', "alert_same_face is"),
+        ):
+            bad = c.post("/settings", headers=w.auth("admin"), data={**form, "alert_rules": text})
+            assert bad.status_code == 400 and problem in bad.text, bad.text
+        assert c.get("/api/settings", headers=w.auth("sam")).json()["alert_same_face"]["days"] == 90
