@@ -6,6 +6,7 @@ page."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,6 +310,9 @@ def test_the_same_face_in_different_cases_raises_an_alert(server_world: World, t
         page = c.get("/oversight/alerts", headers=w.auth("sam"))
         assert page.status_code == 200 and "alert_same_face" in page.text
         assert "days 30" in page.text  # the rule as set, beside its alerts
+    listed = run_cli("report", "alerts", "--json", data_dir=w.data_dir, database_url=w.database_url)
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(a["alert_case_id"] for a in json.loads(listed.stdout)) == sorted(found)
 
 
 def test_many_searches_in_a_case_with_nothing_else_raise_an_alert(
@@ -407,8 +411,6 @@ def test_the_transparency_page_limits_views_per_address() -> None:
 
 
 def test_admins_set_the_alert_rules_on_the_settings_page(server_world: World, tmp_path: Path):
-    import json
-
     w = server_world.copy_to(tmp_path / "data")
     with TestClient(w.app()) as c:
         current = c.get("/api/settings", headers=w.auth("admin")).json()
