@@ -162,6 +162,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # Oversight: usage and misuse alerts for supervisors and auditors; transparency is public.
     ("GET", "/api/oversight/usage"): OVERSIGHT,
     ("GET", "/api/oversight/alerts"): OVERSIGHT,
+    ("GET", "/api/oversight/accountability"): {"admin", "supervisor", "auditor"},
     ("GET", "/api/transparency"): PUBLIC,
     ("GET", "/oversight/usage"): OVERSIGHT,
     ("GET", "/oversight/alerts"): OVERSIGHT,

@@ -119,6 +119,13 @@ def test_the_accountability_report_holds_the_live_refused_purposes_and_retention
         assert "investigator: 5 active, 4 with valid training" in text
     assert page.startswith("<!doctype html>") and "<script" not in page
     assert "admin: 2 active, 1 with valid training" in markdown  # admin, and boss (trained)
+    # The same report from the server, for those who may read the settings.
+    with TestClient(w.app()) as c:
+        served = c.get("/api/oversight/accountability", headers=w.auth("audrey"))
+        assert served.status_code == 200
+        assert "bulk surveillance of a neighbourhood" in served.json()["markdown"]
+        assert "123 days" in served.json()["html"]
+        assert c.get("/api/oversight/accountability", headers=w.auth("ivan")).status_code == 403
 
 
 # -- usage -----------------------------------------------------------------------------------

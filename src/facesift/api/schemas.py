@@ -428,3 +428,10 @@ class TransparencyOut(BaseModel):
     generated_at: str
     optout_page: str
     optout_status_page: str
+
+
+class AccountabilityOut(BaseModel):
+    generated_at: str
+    summary: list[str]
+    markdown: str
+    html: str = Field(description="a standalone page (no script)")

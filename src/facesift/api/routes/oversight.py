@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from facesift.api.schemas import AlertOut, TransparencyOut, UsageOut
+from facesift.api.schemas import AccountabilityOut, AlertOut, TransparencyOut, UsageOut
+from facesift.governance import roles as rules
 from facesift.server.optout_intake import client_address
 from facesift.server.security import Signed, Svc
+from facesift.services.accountability_report import accountability_report
 from facesift.services.transparency import transparency
 
 router = APIRouter(prefix="/api")
@@ -53,3 +55,20 @@ def alerts(
 def public_transparency(request: Request, svc: Svc) -> dict:
     svc.transparency_rate.check(client_address(request))
     return dataclasses.asdict(transparency(svc.gallery, svc.settings, svc.calibration))
+
+
+@router.get(
+    "/oversight/accountability",
+    response_model=AccountabilityOut,
+    tags=["oversight"],
+    summary="The accountability report, as Markdown and HTML (admins, supervisors, auditors)",
+)
+def accountability(caller: Signed, svc: Svc) -> dict:
+    rules.require_read_settings(caller.principal)  # it is made of the settings
+    report = accountability_report(svc.gallery, svc.settings, svc.calibration)
+    return {
+        "generated_at": report.generated_at,
+        "summary": report.summary,
+        "markdown": report.to_markdown(),
+        "html": report.to_html(),
+    }
