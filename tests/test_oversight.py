@@ -451,3 +451,21 @@ def test_admins_set_the_alert_rules_on_the_settings_page(server_world: World, tm
             bad = c.post("/settings", headers=w.auth("admin"), data={**form, "alert_rules": text})
             assert bad.status_code == 400 and problem in bad.text, bad.text
         assert c.get("/api/settings", headers=w.auth("sam")).json()["alert_same_face"]["days"] == 90
+
+
+def test_the_alert_scan_mark_moves_once_for_rival_scanners(
+    server_world: World, tmp_path: Path
+) -> None:
+    w = server_world.copy_to(tmp_path / "data")
+    first, second = open_store(w.data_dir, w.database_url), open_store(w.data_dir, w.database_url)
+    try:
+        assert first.oversight.scan_mark("alerts_scanned_through") == 0
+        assert second.oversight.scan_mark("alerts_scanned_through") == 0
+        with first.transaction():
+            assert first.oversight.advance_scan_mark("alerts_scanned_through", 0, 5)
+        with second.transaction():  # it read 0 too: it lost, and writes nothing
+            assert not second.oversight.advance_scan_mark("alerts_scanned_through", 0, 7)
+        assert second.oversight.scan_mark("alerts_scanned_through") == 5
+    finally:
+        first.close()
+        second.close()

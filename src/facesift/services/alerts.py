@@ -125,11 +125,13 @@ class Alerts:
     # -- scanning ------------------------------------------------------------------------------
 
     def scan(self) -> list[Alert]:
-        """Judge the entries written since the last scan; returns the alerts raised."""
+        """Judge the entries written since the last scan; returns the alerts raised. Several
+        processes may scan at once (server workers, the CLI): the mark moves by compare and
+        set, and a scanner that lost the race writes nothing (the winner judged the same)."""
+        records = self._store.oversight
         with self._scanning:
-            through = self._store.settings.setting(SCANNED_KEY)
-            after = through if isinstance(through, int) else 0
-            entries = self._store.oversight.audit_after(after, SCANNED_ACTIONS)[:SCAN_BATCH]
+            seen = records.scan_mark(SCANNED_KEY)
+            entries = records.audit_after(seen, SCANNED_ACTIONS, SCAN_BATCH)
             if not entries:
                 return []
             findings: list[Finding] = []
@@ -137,10 +139,11 @@ class Alerts:
                 findings += self._judge(entry, findings)
             raised = []
             with self._store.transaction():
+                if not records.advance_scan_mark(SCANNED_KEY, seen, entries[-1].id):
+                    return []
                 for finding in findings:
                     entry = self._store.audit.append(ALERT, finding.as_details(), "alerts")
                     raised.append(Alert.from_entry(entry))
-                self._store.settings.put_setting(SCANNED_KEY, entries[-1].id, "alerts")
         for alert in raised:
             log.warning("misuse alert (%s): %s", alert.rule, alert.message)
         return raised

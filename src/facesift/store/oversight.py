@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facesift.store.audit import AuditEntry, _row_to_entry
+from facesift.store.audit import AuditEntry, _row_to_entry, utc_now
 from facesift.store.database import Database
 
 
@@ -100,15 +100,39 @@ class OversightRecords:
         )
         return [_row_to_entry(row) for row in rows]
 
-    def audit_after(self, after_id: int, actions: Iterable[str]) -> list[AuditEntry]:
-        """Entries of these actions with an id above ``after_id``, oldest first."""
+    def audit_after(self, after_id: int, actions: Iterable[str], limit: int) -> list[AuditEntry]:
+        """At most ``limit`` entries of these actions with an id above ``after_id``, oldest
+        first."""
         wanted = list(actions)
         marks = ", ".join("?" * len(wanted))
         rows = self._db.execute(
-            f"SELECT * FROM audit_log WHERE id > ? AND action IN ({marks}) ORDER BY id",
-            (after_id, *wanted),
+            f"SELECT * FROM audit_log WHERE id > ? AND action IN ({marks}) ORDER BY id LIMIT ?",
+            (after_id, *wanted, limit),
         )
         return [_row_to_entry(row) for row in rows]
+
+    # -- the alert scan's mark: how far the audit log has been judged --------------------------
+
+    def scan_mark(self, key: str) -> int:
+        """The id the alert scan has judged through (0 at first, recorded then)."""
+        self._db.execute(
+            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, '0', ?, ?)"
+            " ON CONFLICT(key) DO NOTHING",
+            (key, utc_now(), "alerts"),
+        )
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).one()
+        return int(json.loads(row["value"]))
+
+    def advance_scan_mark(self, key: str, seen: int, through: int) -> bool:
+        """Move the mark from ``seen`` to ``through``; False when another scanner moved it
+        first (compare and set: on PostgreSQL the second waits for the first's row lock, then
+        finds the value changed). Call first in the transaction that writes the alerts."""
+        changed = self._db.execute(
+            "UPDATE settings SET value = ?, updated_at = ?, updated_by = ?"
+            " WHERE key = ? AND value = ?",
+            (json.dumps(through), utc_now(), "alerts", key, json.dumps(seen)),
+        )
+        return changed.rowcount == 1
 
     def holdings(self) -> list[Holding]:
         rows = self._db.execute(
