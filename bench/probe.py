@@ -80,9 +80,10 @@ def main() -> None:
             for config in [VisionConfig(detector=name, fallback_detector="mmod")]
         ]
         print(f"load average {os.getloadavg()}")
+        default = f"the default ({analyzer.detector.name}) on two threads"
         for label, candidate in [
             ("HOG on one thread", one_thread),
-            ("HOG on two", analyzer),
+            (default, analyzer),
             *plugins,
         ]:
             times, result = _time_search(gallery, candidate, calibration, probe, args.runs)

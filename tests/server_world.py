@@ -2,7 +2,8 @@
 ingested with the real model, and one account per role, each with a password and an API token.
 
 Built once per test session and database (``server_world`` runs each test on SQLite and on
-PostgreSQL) and copied for tests that change it.
+PostgreSQL) and copied for tests that change it. ``EVERY_BACKEND`` marks a test (or a module)
+to run on the vectors in Milvus too: what must hold on every back end, such as deletions.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from fastapi import FastAPI
 
 from facesift.compose import open_store
 from facesift.config import Config, VisionSettings
+from facesift.index import load_index
+from facesift.index.base import VectorIndex
+from facesift.index.milvus import MilvusIndex, MilvusTarget
 from facesift.server.app import create_app
 from facesift.services.accounts import Accounts
+from facesift.services.gallery import INDEX_FILE
 from facesift.store.transfer import copy_database
 from tests.conftest import FIXTURE, photos
 from tests.helpers import run_cli
@@ -73,6 +78,17 @@ class World:
 
     def app(self, **vision: object) -> FastAPI:
         return create_app(self.config(**vision))
+
+    def vectors_flag(self) -> list[str]:
+        """``--vectors URL`` for a command run on this world, when its vectors are in Milvus."""
+        return ["--vectors", self.vectors] if self.vectors else []
+
+    def raw_index(self) -> VectorIndex:
+        """The vectors as stored, not repaired against the records as ``Gallery.open``
+        would: what a search of the index itself can return."""
+        if self.vectors:
+            return MilvusIndex(MilvusTarget.parse(self.vectors))
+        return load_index(self.data_dir / INDEX_FILE)
 
     def copy_to(self, target: Path) -> World:
         shutil.copytree(self.data_dir, target)
@@ -132,9 +148,17 @@ def build_world(
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def server_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
     """The world on SQLite, and the same world on PostgreSQL: every test that uses it (or
-    ``fresh_world``) runs on both databases."""
+    ``fresh_world``) runs on both databases; with ``EVERY_BACKEND``, also on PostgreSQL with
+    the vectors in Milvus."""
     postgres = request.getfixturevalue("postgres_server") if request.param != "sqlite" else None
-    return build_world(tmp_path_factory.mktemp("world") / "data", postgres)
+    milvus = request.getfixturevalue("milvus_url") if "milvus" in request.param else None
+    return build_world(tmp_path_factory.mktemp("world") / "data", postgres, milvus)
+
+
+# SQLite and PostgreSQL with FAISS, and PostgreSQL with Milvus (``-k "not milvus"`` skips it).
+EVERY_BACKEND = pytest.mark.parametrize(
+    "server_world", ["sqlite", "postgresql", "postgresql+milvus"], indirect=True
+)
 
 
 @pytest.fixture

@@ -89,6 +89,38 @@ def test_stats_faces_and_audit(data_dir) -> None:
     assert verify.returncode == 0 and "intact" in verify.stdout
 
 
+PIPELINE_MODULES = {"onnxruntime", "dlib", "fastapi", "facesift.vision.analyzer"}
+
+
+@pytest.mark.parametrize("command", [["stats"], ["audit", "verify"], ["audit", "show"]])
+def test_reading_commands_never_load_the_vision_pipeline(data_dir, command) -> None:
+    """``stats`` and ``audit`` read the database; loading onnxruntime, dlib and the models
+    first made them take 1.3 to 1.6 s. Which modules a command imported is what can be
+    checked on a loaded machine; the time is in the closing note."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "facesift", *command, "--data-dir", data_dir],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "facesift.cli.main" in imported  # the trace is there at all
+    assert not PIPELINE_MODULES & imported
+
+
+def test_audit_show_names_the_actions_when_asked_for_one_not_in_the_log(data_dir) -> None:
+    code, counts = run_json("audit", "actions", data_dir=data_dir)
+    assert code == 0 and counts["ingest_started"] >= 1 and all(n > 0 for n in counts.values())
+    wrong = run_cli("audit", "show", "--action", "remove", data_dir=data_dir)
+    assert wrong.returncode == 0 and not wrong.stdout
+    assert "no entry has the action 'remove'" in wrong.stderr and "ingest_started" in wrong.stderr
+
+
 def test_audit_verify_names_an_edited_entry(tmp_path, data_dir) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()

@@ -27,8 +27,11 @@ def test_flags_win_over_the_environment_which_wins_over_the_defaults(monkeypatch
     assert Config() == flagged
 
 
-def test_the_probe_preset_adds_the_cnn_only_behind_hog() -> None:
-    assert Config(vision={"detector": "hog"}).vision.for_probes().fallback_detector == "mmod"
+def test_the_probe_preset_adds_the_cnn_only_behind_hog_and_only_when_asked() -> None:
+    asked = {"detector": "hog", "second_pass": True}
+    assert Config(vision=asked).vision.for_probes().fallback_detector == "mmod"
+    assert Config(vision={"detector": "hog"}).vision.for_probes().fallback_detector is None
+    assert Config(vision={"second_pass": True}).vision.for_probes().fallback_detector is None
     assert Config().vision.for_probes().fallback_detector is None
     assert Config().vision.for_ingest().fallback_detector is None
 

@@ -1,7 +1,8 @@
-"""Opt-out by selfie, end to end through the API on SQLite and PostgreSQL (FAISS vectors):
-a request with no account, a privacy officer's decisions, removal with receipts and
-redaction markers, suppression at search and at ingest, and a status that never shows a
-photo."""
+"""Opt-out by selfie, end to end through the API on SQLite and PostgreSQL with FAISS, and
+(removal and suppression) on PostgreSQL with the vectors in Milvus: a request with no
+account, a privacy officer's decisions, removal with receipts and redaction markers, faces
+gone from the index as stored, suppression at search and at ingest, and a status that never
+shows a photo."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from PIL import Image
 from facesift.store.database import Database, resolve_url
 from tests.conftest import photos
 from tests.helpers import run_json
-from tests.server_world import PROBE, STRANGER, World
+from tests.server_world import EVERY_BACKEND, PROBE, STRANGER, World
 
 pytestmark = pytest.mark.slow
 PERSON = "Colin_Powell"
@@ -52,6 +53,15 @@ def _rows(world: World, sql: str) -> list[dict]:
         db.close()
 
 
+def _vectors(world: World, face_ids: set[int]) -> np.ndarray:
+    ids = ",".join(str(i) for i in sorted(face_ids))
+    rows = _rows(world, f"SELECT embedding FROM faces WHERE id IN ({ids}) ORDER BY id")
+    return np.frombuffer(b"".join(bytes(r["embedding"]) for r in rows), dtype="<f4").reshape(
+        len(rows), -1
+    )
+
+
+@EVERY_BACKEND
 def test_an_opt_out_removes_the_person_keeps_them_out_and_tells_only_counts(
     server_world: World, tmp_path: Path
 ) -> None:
@@ -61,6 +71,7 @@ def test_an_opt_out_removes_the_person_keeps_them_out_and_tells_only_counts(
         before = _search(c, w, "OPT-CASE-1")
         person_faces = {x["face_id"] for x in before["candidates"] if PERSON in x["image"]["path"]}
         assert len(person_faces) >= 2
+        person_vectors = _vectors(w, person_faces)
 
         # 1. The request: no account, a selfie, a contact; a reference back.
         made = c.post(
@@ -140,18 +151,32 @@ def test_an_opt_out_removes_the_person_keeps_them_out_and_tells_only_counts(
         ).json()["entries"][0]
         assert "suppressed_candidates" in entry["details"]
 
+    # The index as stored (FAISS's file, or the Milvus collection, unrepaired) holds none of
+    # the removed faces, and a search of it near the person's own vectors returns none.
+    index = w.raw_index()
+    assert not set(index.ids().tolist()) & removed
+    _, found = index.search(person_vectors, 20)
+    assert not set(found.ravel().tolist()) & removed
+
     # 6. Ingesting the person's photos again (re-encoded, so not tombstoned) stores no face.
     again_dir = tmp_path / "again"
     again_dir.mkdir()
     for n, photo in enumerate(p for p in photos("gallery") if p.identity == PERSON):
         Image.open(photo.path).save(again_dir / f"copy{n}.png")
     code, summary = run_json(
-        "ingest", again_dir, "--workers", "1", data_dir=w.data_dir, database_url=w.database_url
+        "ingest",
+        again_dir,
+        "--workers",
+        "1",
+        *w.vectors_flag(),
+        data_dir=w.data_dir,
+        database_url=w.database_url,
     )
     assert code == 0, summary
     assert summary["suppressed"] >= 2 and summary["faces"] == 0, summary
 
 
+@EVERY_BACKEND
 def test_a_search_drops_candidates_near_a_suppression_template(
     server_world: World, tmp_path: Path
 ) -> None:

@@ -1,6 +1,7 @@
-"""Retention with destruction receipts, on SQLite and PostgreSQL: the tests move the clock
-(``--as-of``) instead of waiting, and check that what expired is gone from the database, the
-vector index and the API, and that the receipt is in a chain that verifies."""
+"""Retention with destruction receipts, on SQLite and PostgreSQL with FAISS, and on
+PostgreSQL with the vectors in Milvus: the tests move the clock (``--as-of``) instead of
+waiting, and check that what expired is gone from the database, the vector index (as stored,
+unrepaired) and the API, and that the receipt is in a chain that verifies."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import faiss
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from facesift.services.gallery import INDEX_FILE
 from facesift.store.database import Database, resolve_url
 from tests.conftest import GALLERY_FACES
 from tests.helpers import run_cli, run_json
-from tests.server_world import PROBE, World
+from tests.server_world import EVERY_BACKEND, PROBE, World
 
 pytestmark = pytest.mark.slow
 POLICY = {
@@ -35,18 +35,33 @@ def _count(world: World, sql: str) -> int:
         db.close()
 
 
+def _embeddings(world: World) -> np.ndarray:
+    db = Database(resolve_url(world.data_dir, world.database_url))
+    try:
+        rows = db.execute("SELECT embedding FROM faces ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return np.frombuffer(b"".join(bytes(r[0]) for r in rows), dtype="<f4").reshape(len(rows), -1)
+
+
 def _later(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
 def _retention(world: World, *args: str) -> dict:
     code, report = run_json(
-        "retention", "run", *args, data_dir=world.data_dir, database_url=world.database_url
+        "retention",
+        "run",
+        *args,
+        *world.vectors_flag(),
+        data_dir=world.data_dir,
+        database_url=world.database_url,
     )
     assert code == 0, report
     return report
 
 
+@EVERY_BACKEND
 def test_retention_destroys_what_expired_and_leaves_a_receipt(
     server_world: World, tmp_path: Path
 ) -> None:
@@ -84,6 +99,7 @@ def test_retention_destroys_what_expired_and_leaves_a_receipt(
     preview = _retention(w, "--dry-run", "--as-of", _later(400))
     assert preview["dry_run"] and preview["classes"]["gallery_images"]["count"] == 20
     assert _count(w, "SELECT COUNT(*) FROM images") == 20
+    gallery_vectors = _embeddings(w)
 
     # A month on: the probe's pixels go, and only they.
     month = _retention(w, "--as-of", _later(31))
@@ -115,8 +131,10 @@ def test_retention_destroys_what_expired_and_leaves_a_receipt(
     )
     assert _count(w, "SELECT COUNT(*) FROM images") == 0
     assert _count(w, "SELECT COUNT(*) FROM faces") == 0
-    index = faiss.read_index(str(w.data_dir / INDEX_FILE))
-    assert index.ntotal == 0, f"{index.ntotal} of {GALLERY_FACES} vectors left in the index"
+    index = w.raw_index()  # FAISS's file or the Milvus collection, as stored
+    assert len(index) == 0, f"{len(index)} of {GALLERY_FACES} vectors left in the index"
+    _, found = index.search(gallery_vectors, 10)
+    assert (found == -1).all(), "a destroyed face is still returned by a search of the index"
     assert _count(w, "SELECT COUNT(*) FROM tombstones") == 0  # expiry bars no later ingest
 
     # The receipts: on the log, with the policy and the hashes; the chain verifies.
@@ -143,6 +161,7 @@ def test_the_retention_policy_is_printed_for_the_public(
     assert "audit log: for the life of the system" in text
 
 
+@EVERY_BACKEND
 def test_the_server_runs_retention_by_itself(server_world: World, tmp_path: Path) -> None:
     import time
 

@@ -11,36 +11,59 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facesift.config import Config
 from facesift.machine import usable_cores
-from facesift.services.accounts import Accounts
-from facesift.services.alerts import Alerts
-from facesift.services.calibration import Calibration, calibration_for
-from facesift.services.casework import Casework
-from facesift.services.evaluations import Evaluations
-from facesift.services.gallery import Gallery
-from facesift.services.optout import OptOut
-from facesift.services.oversight import Oversight
-from facesift.services.probe_pool import ProbePool
-from facesift.services.settings import Settings
-from facesift.services.transparency import PageRate
-from facesift.services.usage import Usage
 from facesift.store import Store
-from facesift.vision import FaceAnalyzer
+
+# The services, the index and the vision pipeline are imported where they are built: a
+# command that only reads the database (``stats``, ``audit``) then starts in a few hundred
+# ms instead of loading onnxruntime, dlib and FAISS first.
+if TYPE_CHECKING:
+    from facesift.services.accounts import Accounts
+    from facesift.services.alerts import Alerts
+    from facesift.services.audit_signing import CheckpointSigner
+    from facesift.services.calibration import Calibration
+    from facesift.services.casework import Casework
+    from facesift.services.evaluations import Evaluations
+    from facesift.services.gallery import Gallery
+    from facesift.services.optout import OptOut
+    from facesift.services.oversight import Oversight
+    from facesift.services.settings import Settings
+    from facesift.services.transparency import PageRate
+    from facesift.services.usage import Usage
 
 
-def open_store(data_dir: Path, database_url: str | None = None) -> Store:
-    """The database and its repositories, without the vector index (accounts, audit)."""
-    return Store(data_dir, database_url)
+def signer_for(config: Config) -> CheckpointSigner | None:
+    """The signer of audit export checkpoints, when ``audit_signing_key`` is set. A key that
+    cannot be used stops the process at start, not at the first export."""
+    from facesift.services.audit_signing import CheckpointSigner
+
+    if config.audit_signing_key is None:
+        return None
+    return CheckpointSigner.from_file(config.audit_signing_key.expanduser())
+
+
+def open_store(
+    data_dir: Path, database_url: str | None = None, anchor_copy: Path | None = None
+) -> Store:
+    """The database and its repositories, without the vector index (accounts, audit).
+    ``anchor_copy``: the second place of the audit anchor (``Config.audit_anchor_copy``)."""
+    return Store(data_dir, database_url, anchor_copy)
 
 
 def open_gallery(
-    data_dir: Path, database_url: str | None = None, vectors: str | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    vectors: str | None = None,
+    anchor_copy: Path | None = None,
 ) -> Gallery:
     """The store with the vector index (in ``data_dir``, or the Milvus collection at
     ``vectors``), repaired against the records."""
-    return Gallery.open(data_dir, database_url, vectors)
+    from facesift.services.gallery import Gallery
+
+    return Gallery.open(data_dir, database_url, vectors, anchor_copy)
 
 
 @dataclass
@@ -69,7 +92,22 @@ def open_services(config: Config) -> Services:
     """Everything the server needs, from one configuration. Probe analyses run in a pool of
     ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
     with the same probe preset as the command line (``VisionSettings.for_probes``)."""
-    gallery = open_gallery(config.data_dir, config.database_url, config.vectors)
+    from facesift.services.accounts import Accounts
+    from facesift.services.alerts import Alerts
+    from facesift.services.calibration import calibration_for
+    from facesift.services.casework import Casework
+    from facesift.services.evaluations import Evaluations
+    from facesift.services.optout import OptOut
+    from facesift.services.oversight import Oversight
+    from facesift.services.probe_pool import ProbePool
+    from facesift.services.settings import Settings
+    from facesift.services.transparency import PageRate
+    from facesift.services.usage import Usage
+    from facesift.vision import FaceAnalyzer
+
+    gallery = open_gallery(
+        config.data_dir, config.database_url, config.vectors, config.audit_anchor_copy
+    )
     vision = config.vision.for_probes()
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
     pool = ProbePool(vision, config.server.probe_workers or usable_cores())
@@ -85,7 +123,7 @@ def open_services(config: Config) -> Services:
         settings=settings,
         casework=casework,
         calibration=calibration,
-        oversight=Oversight(gallery, calibration, settings),
+        oversight=Oversight(gallery, calibration, settings, signer_for(config)),
         optout=OptOut(gallery, casework.analyze_pixels, calibration),
         evaluations=Evaluations(gallery.store, vision, calibration),
         usage=Usage(gallery.store),

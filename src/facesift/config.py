@@ -18,6 +18,8 @@ between a section and its field:
 | ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
 | ``log_level`` | ``FACESIFT_LOG_LEVEL`` | |
+| ``audit_signing_key`` | ``FACESIFT_AUDIT_SIGNING_KEY`` | |
+| ``audit_anchor_copy`` | ``FACESIFT_AUDIT_ANCHOR_COPY`` | |
 
 This is the deployment's configuration, fixed when a process starts. What an admin changes
 while the server runs (the refused purposes, the target FPIR, ...) is the gallery's
@@ -37,19 +39,19 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facesift.logs import LEVELS
-from facesift.vision import VisionConfig
-from facesift.vision.detect import (
+from facesift.vision.settings import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     DETECTORS,
+    VisionConfig,
 )
 
-# HOG misses turned faces that dlib's CNN finds; on a probe, one photo an investigator
-# chose, the CNN's seconds are worth it. The ONNX detectors found a face in all 7,701 LFW
-# view2 images where HOG missed 40 (bench/README.md), and the CNN on a photo with no face
-# took 12 s: with them a probe gets no second pass.
-PROBE_FALLBACK = {"hog": "mmod"}
+# HOG misses turned faces that dlib's CNN finds, but the CNN took 12 s on a photo with no
+# face: a probe with no face must answer as fast as a search (issue 13), so the CNN looks
+# again only when asked (``second_pass``). The ONNX detectors found a face in all 7,701 LFW
+# view2 images where HOG missed 40 (bench/README.md): behind them no second pass is offered.
+SECOND_PASS = {"hog": "mmod"}
 
 
 class VisionSettings(BaseModel):
@@ -59,6 +61,8 @@ class VisionSettings(BaseModel):
     min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=8, le=2000)
     # HOG scans at most this many megapixels a photo (after upsampling); 0: no cap.
     max_scan_mp: float = Field(DEFAULT_MAX_SCAN_PIXELS / 1_000_000, ge=0, le=1000)
+    # HOG only: when a probe shows no face, look again with dlib's CNN (seconds a photo).
+    second_pass: bool = False
     # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.
     embedder_model: str | None = None
     # A user's own CenterFace-format detector file; None: the shipped one.
@@ -92,7 +96,7 @@ class VisionSettings(BaseModel):
             detector=self.detector,
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
-            fallback_detector=PROBE_FALLBACK.get(self.detector),
+            fallback_detector=SECOND_PASS.get(self.detector) if self.second_pass else None,
             embedder_model=self.embedder_model,
             detector_model=self.detector_model,
         )
@@ -140,6 +144,12 @@ class Config(BaseSettings):
     server: ServerSettings = ServerSettings()
     # None: WARNING for commands, INFO for the server (see facesift.logs).
     log_level: str | None = None
+    # The Ed25519 private key (PEM, from ``facesift audit keygen``) that signs the
+    # checkpoints of audit exports; None: exports carry unsigned checkpoints.
+    audit_signing_key: Path | None = None
+    # A second place for the audit anchor (a file on another disk, a WORM mount), appended
+    # to at every audit entry; None: the anchor in the data folder only.
+    audit_anchor_copy: Path | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -148,7 +158,14 @@ class Config(BaseSettings):
             raise ValueError(f"the log level is one of {', '.join(LEVELS)}, not {level!r}")
         return level.upper() if level else None
 
-    @field_validator("database_url", "vectors", "cluster", mode="before")
+    @field_validator(
+        "database_url",
+        "vectors",
+        "cluster",
+        "audit_signing_key",
+        "audit_anchor_copy",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return value or None
@@ -177,9 +194,16 @@ class Config(BaseSettings):
         """The variables that give another process (a ``serve --workers`` worker) this
         configuration through ``Config()``."""
         env = {"FACESIFT_HOME": str(self.data_dir)}
-        for name in ("database_url", "vectors", "cluster", "log_level"):
+        for name in (
+            "database_url",
+            "vectors",
+            "cluster",
+            "log_level",
+            "audit_signing_key",
+            "audit_anchor_copy",
+        ):
             if getattr(self, name):
-                env[f"FACESIFT_{name.upper()}"] = getattr(self, name)
+                env[f"FACESIFT_{name.upper()}"] = str(getattr(self, name))
         for section in ("vision", "server"):
             for key, value in getattr(self, section).model_dump().items():
                 if value is not None:  # unset stays unset (a model file, say)

@@ -18,6 +18,9 @@ class ImageError(FacesiftError):
         super().__init__(message)
         self.code = code
 
+    def __reduce__(self):  # raised in a probe analysis process, re-raised in the server
+        return (type(self), (self.code, self.message))
+
 
 class ManifestError(FacesiftError):
     code = "bad_manifest"

@@ -113,3 +113,6 @@ class Provenance:
     caption: str | None = None
     captured_at: str | None = None
     legal_basis: str | None = None
+    # When retention must destroy the photo (UTC ISO time; from a manifest's date, the end of
+    # that day), whatever its collection's period; None: the collection's period decides.
+    retain_until: str | None = None

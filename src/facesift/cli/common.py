@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -20,10 +20,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from facesift.compose import open_gallery, open_store
 from facesift.config import Config
-from facesift.services.gallery import Gallery
-from facesift.store import Store
+
+if TYPE_CHECKING:  # loaded by the commands that open them: see vision/settings.py
+    from facesift.services.gallery import Gallery
+    from facesift.store import Store
 
 EXIT_ERROR = 1
 
@@ -71,6 +72,14 @@ DetectorModelFile = Annotated[
         "shipped one (recorded by its SHA-256) [default: $FACESIFT_VISION__DETECTOR_MODEL].",
     ),
 ]
+SecondPass = Annotated[
+    bool,
+    typer.Option(
+        "--second-pass",
+        help="With --detector hog: when the photo shows no face, look again with dlib's CNN "
+        "(seconds a photo) [default: $FACESIFT_VISION__SECOND_PASS, else off].",
+    ),
+]
 MinFace = Annotated[
     int | None,
     typer.Option("--min-face", help="Smallest face to find, in pixels [default: 40].", min=8),
@@ -105,6 +114,7 @@ def configured(
     max_scan_mp: float | None = None,
     embedder_model: Path | None = None,
     detector_model: Path | None = None,
+    second_pass: bool = False,
     **flags: object,
 ) -> Config:
     """This command's configuration: the flags it was given over the environment's."""
@@ -114,6 +124,7 @@ def configured(
         "max_scan_mp": max_scan_mp,
         "embedder_model": str(embedder_model) if embedder_model else None,
         "detector_model": str(detector_model) if detector_model else None,
+        "second_pass": True if second_pass else None,
     }
     try:
         base = invocation.config or Config()
@@ -131,11 +142,17 @@ def config_problem(error: ValidationError) -> str:
 
 
 def gallery_of(config: Config) -> Gallery:
-    return open_gallery(config.data_dir, config.database_url, config.vectors)
+    from facesift.compose import open_gallery
+
+    return open_gallery(
+        config.data_dir, config.database_url, config.vectors, config.audit_anchor_copy
+    )
 
 
 def store_of(config: Config) -> Store:
-    return open_store(config.data_dir, config.database_url)
+    from facesift.compose import open_store
+
+    return open_store(config.data_dir, config.database_url, config.audit_anchor_copy)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:

@@ -17,7 +17,6 @@ from facesift.store.database import (
     resolve_url,
 )
 from facesift.store.records import AUDIT_ANCHOR_FILE
-from facesift.store.transfer import copy_database
 
 db_app = typer.Typer(
     rich_markup_mode=None, help="Migrate or copy the database.", no_args_is_help=True
@@ -65,6 +64,8 @@ def copy(
 ) -> None:
     """Copy a whole gallery (records, accounts, cases and the audit chain) into an empty
     database, then verify the copied audit chain against the data folder's anchor."""
+    from facesift.store.transfer import copy_database
+
     folder = configured(data_dir).data_dir
     try:
         with_anchor = Store(folder, source)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -22,22 +21,27 @@ from facesift.cli.common import (
     print_json,
 )
 from facesift.errors import FacesiftError
-from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
+from facesift.governance.search_policy import DEFAULT_TARGET_FPIR, DEFAULT_TOP_K
 from facesift.machine import usable_cores
-from facesift.services import evaluation, lfw
-from facesift.services import open_set as open_set_study
-from facesift.services.calibration import Calibration, calibration_for, load_calibration
-from facesift.services.open_set import OpenSetReport
-from facesift.services.search import DEFAULT_TOP_K
-from facesift.vision import VisionConfig
-from facesift.vision.align import CHIP_VARIANTS
-from facesift.vision.detect import DEFAULT_DETECTOR, DETECTORS
+from facesift.vision.settings import DEFAULT_DETECTOR, DETECTORS
+
+if TYPE_CHECKING:  # the studies load the pipeline when they run (see cli/main.py)
+    import numpy as np
+
+    from facesift.services import evaluation, lfw
+    from facesift.services.open_set import OpenSetReport
+    from facesift.vision import VisionConfig
 
 eval_app = typer.Typer(
     rich_markup_mode=None, help="Measure accuracy on public benchmarks.", no_args_is_help=True
 )
 
-CALIBRATION_EDGES = np.round(np.arange(0.0, 1.6001, 0.0025), 4)
+
+def calibration_edges() -> np.ndarray:
+    """The calibration's distance grid: steps of 0.0025 from 0 to 1.6."""
+    import numpy as np
+
+    return np.round(np.arange(0.0, 1.6001, 0.0025), 4)
 
 
 @eval_app.command("lfw")
@@ -74,6 +78,11 @@ def eval_lfw(
 ) -> None:
     """Verification accuracy (and optionally identification) on LFW's own protocol files.
     Embeddings are cached in the data folder, so an interrupted run resumes."""
+    from facesift.services import lfw
+    from facesift.services.calibration import Calibration
+    from facesift.vision import VisionConfig
+    from facesift.vision.align import CHIP_VARIANTS
+
     if protocol not in ("view1", "view2"):
         raise fail("--protocol must be view1 or view2", 2)
     if chip_variants not in CHIP_VARIANTS:
@@ -109,12 +118,12 @@ def eval_lfw(
         f"every pair with an image the {config.detector} detector missed as an error."
     )
     if write_calibration:
-        genuine, impostor = lfw.distance_histograms(labels, cache, CALIBRATION_EDGES)
+        genuine, impostor = lfw.distance_histograms(labels, cache, calibration_edges())
         source = (
             f"LFW deep-funneled, all {len(labels)} images, {config.detector} detector "
             f"with {config.fallback_detector} fallback"
         )
-        Calibration.from_histograms(model_id, source, CALIBRATION_EDGES, genuine, impostor).save(
+        Calibration.from_histograms(model_id, source, calibration_edges(), genuine, impostor).save(
             write_calibration
         )
     if open_set:
@@ -130,14 +139,20 @@ def eval_lfw(
 def _open_set(
     labels: list[tuple[str, str]], cache: lfw.EmbeddingCache, model_id: str, target_fpir: float
 ) -> OpenSetReport:
+    import numpy as np
+
+    from facesift.services import lfw
+    from facesift.services import open_set as open_set_study
+    from facesift.services.calibration import Calibration, load_calibration
+
     vectors = np.stack([cache.vectors[p] for p, _ in labels]).astype(np.float32)
     quality = np.array([cache.quality[p] for p, _ in labels])
 
     def calibrate_on(mask: np.ndarray) -> Calibration:
         subset = [label for label, keep in zip(labels, mask, strict=True) if keep]
-        genuine, impostor = lfw.distance_histograms(subset, cache, CALIBRATION_EDGES)
+        genuine, impostor = lfw.distance_histograms(subset, cache, calibration_edges())
         return Calibration.from_histograms(
-            model_id, "LFW subset", CALIBRATION_EDGES, genuine, impostor
+            model_id, "LFW subset", calibration_edges(), genuine, impostor
         )
 
     return open_set_study.evaluate(
@@ -152,6 +167,8 @@ def _open_set(
 
 
 def _print_open_set(report: OpenSetReport) -> None:
+    from facesift.services import open_set as open_set_study
+
     console.print(
         f"Open set on LFW: {report.gallery_faces:,} gallery faces, {report.mated_probes:,} "
         f"mated and {report.non_mated_probes:,} non-mated probes; candidates within the "
@@ -201,6 +218,8 @@ def _embed_with_progress(
     workers: int,
     as_json: bool,
 ) -> None:
+    from facesift.services import lfw
+
     progress = make_progress("embed LFW", show=not as_json)
     task = progress.add_task("embed", total=None)
     with progress:
@@ -259,7 +278,8 @@ def eval_dataset(
         list[str] | None,
         typer.Option(
             help="A group column (repeat) [default: every column but path, identity, "
-            "role and expected_faces]."
+            "role and expected_faces].",
+            metavar="COLUMN",
         ),
     ] = None,
     target_fpir: Annotated[
@@ -272,6 +292,9 @@ def eval_dataset(
 ) -> None:
     """Run a labelled photo set through ingest and search in a sandbox (never your gallery):
     FNIR at FPIR, TAR at FAR, rank-1/10, per-group FNMR/FMR; an HTML report with plots."""
+    from facesift.services import evaluation
+    from facesift.services.calibration import calibration_for
+
     vision = configured(detector=detector, embedder_model=embedder_model).vision
     config = vision.for_ingest(threads=1)
     progress = make_progress("evaluate", show=not as_json)

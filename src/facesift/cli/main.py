@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.progress import TextColumn
 
 from facesift.cli import (
+    audit_commands,
     database_commands,
     evaluate,
     optout_commands,
@@ -32,6 +33,7 @@ from facesift.cli.common import (
     JsonFlag,
     MaxScanMegapixels,
     MinFace,
+    SecondPass,
     VectorsUrl,
     config_problem,
     configured,
@@ -44,28 +46,22 @@ from facesift.cli.common import (
     print_json,
     store_of,
 )
-from facesift.cli.render import faces_table, print_ingest_summary, print_search
 from facesift.config import Config
 from facesift.errors import FacesiftError, SearchRefused
-from facesift.governance.search_policy import MAX_CANDIDATES
+from facesift.governance.search_policy import DEFAULT_TOP_K, MAX_CANDIDATES
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
-from facesift.services import index_build
-from facesift.services.calibration import calibration_for
-from facesift.services.gallery import Gallery
-from facesift.services.ingest import (
-    DEFAULT_COLLECTION,
-    WRITE_BATCH_IMAGES,
-    IngestOptions,
-    IngestSummary,
-    ingest,
-)
-from facesift.services.reembed import reembed
-from facesift.services.search import DEFAULT_TOP_K, NO_FACE, SearchRequest, search
-from facesift.store.database import dialect_of
-from facesift.vision import FaceAnalyzer, VisionConfig
-from facesift.vision.decode import DEFAULT_MAX_BYTES
-from facesift.vision.detect import make_detector
+from facesift.services.ingest_options import DEFAULT_COLLECTION, WRITE_BATCH_IMAGES
+from facesift.vision.settings import DEFAULT_MAX_BYTES
+
+# Each command imports the pipeline, the index and the services it uses when it runs:
+# ``stats`` and ``audit`` must not wait for onnxruntime, dlib and FAISS to load (issue 13:
+# 1.3 to 1.6 s before). ``tests/test_cli.py`` checks which modules a command loads.
+if TYPE_CHECKING:
+    from facesift.services import index_build
+    from facesift.services.gallery import Gallery
+    from facesift.services.ingest import IngestOptions, IngestSummary
+    from facesift.vision import VisionConfig
 
 EXIT_NO_FACE, EXIT_REFUSED, EXIT_INTERRUPTED = 3, 4, 130
 
@@ -84,6 +80,10 @@ index_app = typer.Typer(
     rich_markup_mode=None, help="Manage the vector index.", no_args_is_help=True
 )
 app.add_typer(audit_app, name="audit")
+audit_app.command("keygen")(audit_commands.keygen)
+audit_app.command("export")(audit_commands.export)
+audit_app.command("verify-export")(audit_commands.verify_export_command)
+audit_app.command("resync-anchor-copy")(audit_commands.resync_anchor_copy)
 collections_app = typer.Typer(help="Mark collections shadow or live.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(collections_app, name="collections")
@@ -109,6 +109,8 @@ def main(
     ] = None,
 ) -> None:
     """facesift: search lawfully held photos by face, with every search accountable."""
+    from facesift.store.database import dialect_of
+
     try:
         invocation.config = Config().with_flags(database_url=database_url)
     except ValidationError as exc:
@@ -125,7 +127,7 @@ def main(
 def ingest_command(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH"),
+        typer.Argument(help="Folders, image files, .zip or .tar(.gz).", metavar="PATH..."),
     ],
     collection: Annotated[str, typer.Option(help="Collection to add to.")] = DEFAULT_COLLECTION,
     manifest: Annotated[
@@ -156,6 +158,11 @@ def ingest_command(
     """Find, embed and index every face in PATHS. Run again to resume; nothing is done twice.
 
     Exits with 1 when some files failed (each is listed with its reason), 130 on Ctrl-C."""
+    from facesift.cli.render import print_ingest_summary
+    from facesift.services import index_build
+    from facesift.services.ingest import IngestOptions
+    from facesift.vision.detect import make_detector
+
     config = configured(
         data_dir,
         vectors,
@@ -200,6 +207,8 @@ def ingest_command(
 def _ingest_with_progress(
     gallery: Gallery, paths: list[Path], options: IngestOptions, show: bool
 ) -> IngestSummary:
+    from facesift.services.ingest import ingest
+
     progress = make_progress(
         "ingest",
         TextColumn("{task.fields[rate]:.1f} images/s, {task.fields[faces]} faces"),
@@ -250,17 +259,24 @@ def search_command(
     detector: Detector = None,
     embedder_model: EmbedderModelFile = None,
     detector_model: DetectorModelFile = None,
+    second_pass: SecondPass = False,
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search the gallery for candidate leads for one face in PHOTO. Audited."""
+    from facesift.cli.render import print_search
+    from facesift.services.calibration import calibration_for
+    from facesift.services.search import NO_FACE, SearchRequest, search
+    from facesift.vision import FaceAnalyzer
+
     config = configured(
         data_dir,
         vectors,
         detector=detector,
         embedder_model=embedder_model,
         detector_model=detector_model,
+        second_pass=second_pass,
     )
     request = SearchRequest(
         case, purpose, collection, top, threshold, face, fpir, offense_category=offense_category
@@ -298,15 +314,20 @@ def faces_command(
     min_face: MinFace = None,
     max_scan_mp: MaxScanMegapixels = None,
     detector_model: DetectorModelFile = None,
+    second_pass: SecondPass = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List the faces found in PHOTO, with boxes and quality, as a search would find them.
     Nothing is stored."""
+    from facesift.cli.render import faces_table
+    from facesift.vision import FaceAnalyzer
+
     config = configured(
         detector=detector,
         min_face=min_face,
         max_scan_mp=max_scan_mp,
         detector_model=detector_model,
+        second_pass=second_pass,
     )
     try:
         analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
@@ -442,6 +463,7 @@ def index_rebuild(
     vectors: VectorsUrl = None,
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
+
     if embedder_model and not reembed_faces:
         raise fail("--embedder-model needs --reembed: the stored vectors are another model's", 2)
     try:
@@ -471,6 +493,10 @@ def _read_evaluation(path: Path | None) -> dict | None:
 
 
 def _reembed_with_progress(gallery: Gallery, config: VisionConfig, evaluation: dict | None) -> None:
+    from facesift.services.calibration import calibration_for
+    from facesift.services.reembed import reembed
+    from facesift.vision import FaceAnalyzer
+
     calibration_for(config)  # refuse a model that could not be searched, before any work
     analyzer = FaceAnalyzer.from_config(config)
     progress = make_progress("re-embed")
@@ -490,6 +516,8 @@ def _reembed_with_progress(gallery: Gallery, config: VisionConfig, evaluation: d
 
 
 def _rebuild_with_progress(gallery: Gallery, kind: str, show: bool) -> index_build.RebuildReport:
+    from facesift.services import index_build
+
     progress = make_progress("index", show=show)
     task = progress.add_task("index", total=None)
     with progress:
@@ -520,15 +548,25 @@ def collections_shadow(
 
 @audit_app.command("show")
 def audit_show(
-    action: Annotated[str | None, typer.Option(help="Only entries of this action.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="Only entries of this action (`facesift audit actions` lists them)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="The newest N entries.")] = 50,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List audit entries, oldest first."""
     store = store_of(configured(data_dir))
-    entries = store.audit.entries(action=action)[-limit:]
-    store.close()
+    try:
+        entries = store.audit.entries(action=action)[-limit:]
+        known = store.audit.actions() if action and not entries else []
+    finally:
+        store.close()
+    if action and not entries:
+        # Likely a wrong name (the log's are e.g. image_removed, not remove): say which exist.
+        message = f"no entry has the action {action!r}; this log's actions: {', '.join(known)}"
+        errors.print(message, markup=False, highlight=False)
     if as_json:
         print_json([e.__dict__ for e in entries])
         return
@@ -538,6 +576,21 @@ def audit_show(
             f"{json.dumps(e.details, sort_keys=True)}",
             highlight=False,
         )
+
+
+@audit_app.command("actions")
+def audit_actions(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """The actions in the audit log, each with how many entries it has."""
+    store = store_of(configured(data_dir))
+    try:
+        counts = store.audit.action_counts()
+    finally:
+        store.close()
+    if as_json:
+        print_json(counts)
+        return
+    for name, count in counts.items():
+        console.print(f"{name:<32} {count:>8,}", highlight=False)
 
 
 @audit_app.command("verify")
@@ -551,8 +604,9 @@ def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     elif report.ok:
         console.print(f"Audit chain intact: {report.entries} entries verified.")
     else:
+        where = f" at entry {report.first_bad_id}" if report.first_bad_id else ""
         errors.print(
-            f"[red]Audit chain BROKEN[/] at entry {report.first_bad_id}: {report.problem} "
+            f"[red]Audit chain BROKEN[/]{where}: {report.problem} "
             f"({report.entries} entries verified before it)."
         )
     if not report.ok:

@@ -19,9 +19,6 @@ from facesift.cli.common import (
     print_json,
 )
 from facesift.errors import FacesiftError
-from facesift.services.calibration import load_calibration
-from facesift.services.optout import MAX_SELFIE_BYTES, OptOut
-from facesift.vision import FaceAnalyzer
 
 optout_app = typer.Typer(
     rich_markup_mode=None, help="Opt-out by selfie: take a request, see its status."
@@ -30,7 +27,9 @@ optout_app = typer.Typer(
 
 @optout_app.command("request")
 def request_command(
-    selfies: Annotated[list[Path], typer.Argument(help="One to five selfies, one face each.")],
+    selfies: Annotated[
+        list[Path], typer.Argument(help="One to five selfies, one face each.", metavar="SELFIE...")
+    ],
     contact: Annotated[str, typer.Option(help="How to reach the person (required).")],
     data_dir: DataDir = None,
     vectors: VectorsUrl = None,
@@ -38,6 +37,10 @@ def request_command(
 ) -> None:
     """Take an opt-out request: find the person's faces for a privacy officer to confirm,
     keep their faces out from now on. Prints the reference number. Audited."""
+    from facesift.services.calibration import load_calibration
+    from facesift.services.optout import OptOut
+    from facesift.vision import FaceAnalyzer
+
     try:
         contents = [_read(path) for path in selfies]
         config = configured(data_dir, vectors)
@@ -65,6 +68,8 @@ def status_command(
     as_json: JsonFlag = False,
 ) -> None:
     """The status of an opt-out request: counts, never photos."""
+    from facesift.services.optout import OptOut
+
     try:
         with gallery_of(configured(data_dir, vectors)) as gallery:
             status = OptOut(gallery, None, None).status(reference)
@@ -81,6 +86,8 @@ def status_command(
 
 
 def _read(path: Path) -> bytes:
+    from facesift.services.optout import MAX_SELFIE_BYTES
+
     if not path.is_file():
         raise FacesiftError(f"{path} is not a file")
     if path.stat().st_size > MAX_SELFIE_BYTES:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,11 +23,11 @@ from facesift.cli.common import (
     store_of,
 )
 from facesift.errors import FacesiftError
-from facesift.services.accountability_report import accountability_report
-from facesift.services.alerts import Alerts
-from facesift.services.calibration import calibration_for
-from facesift.services.settings import Settings
-from facesift.services.usage import Period, UsageReport, usage_report
+
+# The services are imported where they are used: the CLI starts without loading the vision
+# pipeline or the index (see facesift.compose).
+if TYPE_CHECKING:
+    from facesift.services.usage import UsageReport
 
 report_app = typer.Typer(
     rich_markup_mode=None, help="Oversight reports: accountability, usage, misuse alerts."
@@ -49,6 +49,10 @@ def accountability_command(
 ) -> None:
     """Write the accountability report (Markdown and HTML) from the live settings, the
     calibration and the newest evaluation."""
+    from facesift.services.accountability_report import accountability_report
+    from facesift.services.calibration import calibration_for
+    from facesift.services.settings import Settings
+
     try:
         config = configured(data_dir, vectors)
         calibration = calibration_for(config.vision.for_probes())
@@ -83,6 +87,8 @@ def usage_command(
 ) -> None:
     """Searches by offense category and outcome, edited probes, refusals, reviewer
     agreement, releases and removals, per user and in total."""
+    from facesift.services.usage import Period, usage_report
+
     try:
         period = Period.parse(first, last)
         with closing(store_of(configured(data_dir))) as store:
@@ -102,6 +108,10 @@ def usage_command(
 def alerts_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Judge the searches since the last scan against the misuse alert rules; list the
     newest alerts."""
+    from facesift.services.alerts import Alerts
+    from facesift.services.calibration import calibration_for
+    from facesift.services.settings import Settings
+
     try:
         config = configured(data_dir)
         calibration = calibration_for(config.vision.for_probes())

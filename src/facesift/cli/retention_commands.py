@@ -18,8 +18,6 @@ from facesift.cli.common import (
     print_json,
 )
 from facesift.errors import FacesiftError
-from facesift.services import retention
-from facesift.services.settings import Settings
 
 retention_app = typer.Typer(
     rich_markup_mode=None, help="Retention: destroy what has expired, with receipts."
@@ -40,6 +38,9 @@ def run_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Destroy what the retention policy says has expired; write a receipt to the audit log."""
+    from facesift.services import retention
+    from facesift.services.settings import Settings
+
     try:
         now = _parse_time(as_of)
         with gallery_of(configured(data_dir, vectors)) as gallery:
@@ -60,6 +61,9 @@ def run_command(
 @retention_app.command("policy")
 def policy_command(data_dir: DataDir = None) -> None:
     """Print the retention policy as text for the public, from the settings."""
+    from facesift.services import retention
+    from facesift.services.settings import Settings
+
     with gallery_of(configured(data_dir)) as gallery:
         policy = retention.Policy.from_setting(Settings(gallery.store).get("retention"))
     console.print(policy.as_text(), highlight=False, markup=False)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,14 +24,18 @@ from facesift.cli.common import (
     print_json,
     store_of,
 )
+from facesift.compose import signer_for
 from facesift.errors import FacesiftError
 from facesift.logs import configure_logging
-from facesift.services.accounts import DEFAULT_TOKEN_DAYS, Accounts
+from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 from facesift.store.database import (
     POSTGRESQL,
     dialect_of,
     resolve_url,
 )
+
+if TYPE_CHECKING:
+    from facesift.services.accounts import Accounts
 
 users_app = typer.Typer(
     rich_markup_mode=None, help="Manage user accounts (run on the server).", no_args_is_help=True
@@ -47,6 +51,8 @@ RoleOption = Annotated[
 
 @contextmanager
 def _accounts(data_dir: Path | None) -> Iterator[Accounts]:
+    from facesift.services.accounts import Accounts
+
     store = store_of(configured(data_dir))
     try:
         yield Accounts(store)
@@ -112,6 +118,10 @@ def serve(
     folder, workers = config.data_dir, config.server.workers
     if bool(config.server.certfile) != bool(config.server.keyfile):
         raise fail("--certfile and --keyfile go together", 2)
+    try:
+        signer_for(config)  # a signing key that cannot be used stops the server here, clearly
+    except FacesiftError as exc:
+        raise fail(exc.message, 2) from None
     # HTTPS (then every answer carries HSTS), the proxies trusted, and no "Server" banner.
     transport: dict[str, Any] = {
         "ssl_certfile": config.server.certfile,

@@ -12,6 +12,7 @@ from facesift.errors import SearchRefused
 MIN_PURPOSE_CHARS = 10
 # A reviewer can compare about this many faces with care; more is a trawl, not a lead list.
 MAX_CANDIDATES = 50
+DEFAULT_TOP_K = 10  # candidates asked for when a search does not say
 
 # The false positive identification rate a search is run at: the chance that a search for
 # someone not in the gallery returns any candidate. 1% by default; an admin may set it between

@@ -57,7 +57,7 @@ from facesift.store.audit import AuditEntry, utc_now
 from facesift.store.values import CaseStatus, SearchStatus
 from facesift.vision import FaceAnalyzer
 from facesift.vision.decode import decode_image
-from facesift.vision.still import require_still
+from facesift.vision.still import decode_still
 
 LEAD_NOTICE = "investigative lead only, not an identification; requires independent corroboration"
 PENDING, RELEASED = SearchStatus.PENDING_REVIEW, SearchStatus.RELEASED
@@ -230,8 +230,7 @@ class Casework:
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
         with self.pixels.holding(claimed_pixels(content)):
-            pixels, media_type = _decode_upload(content, limit)
-            analysis = self._analyze(pixels)
+            analysis, media_type = self._analyze_upload(content, limit)
         return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
 
     def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
@@ -254,6 +253,15 @@ class Casework:
             return self._pool.analyze(pixels)  # waits while every pool process is busy
         with self._in_turn:
             return self._analyzer.analyze(pixels)
+
+    def _analyze_upload(self, content: bytes, limit: int) -> tuple[ImageAnalysis, str]:
+        """An upload's faces and media type. In the pool the upload is decoded there too: a
+        1 MP JPEG's pixels are 3 MB to pass between processes, and decoding them in the
+        server took its request threads' time (see bench/load.py)."""
+        if self._pool is not None:
+            return self._pool.analyze_upload(content, limit)
+        pixels, media_type = decode_still(content, limit)
+        return self._analyze(pixels), media_type
 
     def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
         """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
@@ -924,25 +932,6 @@ def _outcome(reviews: list[dict]) -> tuple[str, int | None]:
     if all(review["decision"] == "no_lead" for review in reviews):
         return NO_LEAD, None
     return INCONCLUSIVE, None
-
-
-_MEDIA_TYPES = {
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "GIF": "image/gif",
-}
-
-
-def _decode_upload(content: bytes, limit: int) -> tuple[np.ndarray, str]:
-    """Pixels and media type of an upload, judged by its content; still images only."""
-    pixels = decode_image(content, max_bytes=limit)  # ImageError with a specific code
-    require_still(content)  # APNG, GIF, WebP, MPO or TIFF with more than one frame
-    with Image.open(io.BytesIO(content)) as image:
-        return pixels, _MEDIA_TYPES.get(image.format or "", "application/octet-stream")
 
 
 def _crop_box(details, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

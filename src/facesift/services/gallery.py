@@ -66,13 +66,17 @@ class Gallery:
 
     @classmethod
     def open(
-        cls, data_dir: Path, database_url: str | None = None, vectors: str | None = None
+        cls,
+        data_dir: Path,
+        database_url: str | None = None,
+        vectors: str | None = None,
+        anchor_copy: Path | None = None,
     ) -> Gallery:
         """The gallery whose records live in the database at ``database_url`` (None: SQLite
         in ``data_dir``) and whose vectors live in FAISS files in ``data_dir``, or in the
-        Milvus collection at ``vectors``."""
+        Milvus collection at ``vectors``. ``anchor_copy``: the audit anchor's second place."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(data_dir, database_url)
+        store = Store(data_dir, database_url, anchor_copy)
         index_path = data_dir / INDEX_FILE
         index: VectorIndex
         dim = _recorded_dim(store)

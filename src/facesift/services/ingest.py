@@ -22,32 +22,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from facesift.errors import FacesiftError
-from facesift.machine import usable_cores
 from facesift.services.batch import BatchItem, BatchResult, analyze_batch
 from facesift.services.gallery import Gallery
+from facesift.services.ingest_options import (  # noqa: F401  (re-exported)
+    DEFAULT_COLLECTION,
+    WRITE_BATCH_IMAGES,
+    WRITE_BATCH_SECONDS,
+    IngestOptions,
+)
 from facesift.services.parallel import map_batches
 from facesift.services.sources import SourceFailure, SourceItem, SourceReader, discover
 from facesift.services.suppression import Suppression
 from facesift.store import StoredImage
-from facesift.vision import VisionConfig
-from facesift.vision.decode import DEFAULT_MAX_BYTES
 
-DEFAULT_COLLECTION = "default"
-WRITE_BATCH_IMAGES = 64
-WRITE_BATCH_SECONDS = 2.0
 INDEX_SAVE_SECONDS = 30.0
-
-
-@dataclass
-class IngestOptions:
-    collection: str = DEFAULT_COLLECTION
-    manifest: Path | None = None
-    workers: int = field(default_factory=usable_cores)
-    cluster: str | None = None  # a Dask scheduler's address: analyse there instead
-    images_per_task: int = 4  # per pool task: enough faces for a useful ONNX batch
-    write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
-    max_bytes: int = DEFAULT_MAX_BYTES
-    vision: VisionConfig = field(default_factory=VisionConfig)
 
 
 @dataclass

@@ -6,25 +6,30 @@ Verifying and exporting are themselves audited, so the log shows who checked it 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
+from facesift.services.audit_export import export_lines
+from facesift.services.audit_signing import CheckpointSigner
 from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.search import operating_point
 from facesift.services.settings import Settings
-from facesift.store.audit import utc_now
-
-CHECKPOINT_EVERY = 1000
 
 
 class Oversight:
-    def __init__(self, gallery: Gallery, calibration: Calibration, settings: Settings):
+    def __init__(
+        self,
+        gallery: Gallery,
+        calibration: Calibration,
+        settings: Settings,
+        signer: CheckpointSigner | None = None,
+    ):
         self._gallery = gallery
         self._calibration = calibration
         self._settings = settings
+        self._signer = signer  # signs export checkpoints (the setting audit_signing_key)
 
     @property
     def _audit(self):
@@ -81,17 +86,10 @@ class Oversight:
 
     def export(self, actor: Principal) -> Iterator[str]:
         """The log as JSON lines: one per entry, and every 1,000 entries and at the end a
-        checkpoint with the id and hash reached, for a third party to keep."""
+        checkpoint with the id and hash reached, signed when a signing key is set, for a
+        third party to keep (``services.audit_export``)."""
         rules.require_read_audit(actor)
-        self._audit.append("audit_exported", {}, actor.name)
-        last, count = None, 0
-        for count, entry in enumerate(self._audit.entries(), start=1):
-            yield json.dumps({"entry": dataclasses.asdict(entry)}, sort_keys=True)
-            last = entry
-            if count % CHECKPOINT_EVERY == 0:
-                yield _checkpoint(entry, count)
-        if last is not None and count % CHECKPOINT_EVERY:
-            yield _checkpoint(last, count)
+        return export_lines(self._audit, self._signer, actor.name)
 
     def stats(self, actor: Principal) -> dict:
         del actor  # every signed-in user may see the gallery's size
@@ -112,17 +110,3 @@ class Oversight:
             "expected_false_candidates_per_search": operating.expected_false_candidates,
             "true_match_rate": operating.true_match_rate,
         }
-
-
-def _checkpoint(entry, count: int) -> str:
-    return json.dumps(
-        {
-            "checkpoint": {
-                "id": entry.id,
-                "hash": entry.hash,
-                "entries": count,
-                "exported_at": utc_now(),
-            }
-        },
-        sort_keys=True,
-    )

@@ -22,17 +22,22 @@ import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
 from facesift.schemas import ImageAnalysis
 from facesift.services import batch
 from facesift.vision import VisionConfig
+from facesift.vision.still import decode_still
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NICENESS = 10  # added to the pool processes' CPU niceness: requests are scheduled first
 
@@ -45,6 +50,13 @@ def _init_process(config: VisionConfig, parent: int) -> None:
 
 def _analyze(config: VisionConfig, pixels: np.ndarray) -> ImageAnalysis:
     return batch.analyzer_for(config).analyze(pixels)
+
+
+def _analyze_upload(
+    config: VisionConfig, content: bytes, max_bytes: int
+) -> tuple[ImageAnalysis, str]:
+    pixels, media_type = decode_still(content, max_bytes)
+    return batch.analyzer_for(config).analyze(pixels), media_type
 
 
 class ProbePool:
@@ -81,10 +93,19 @@ class ProbePool:
                 broken.shutdown(wait=False, cancel_futures=True)
 
     def analyze(self, pixels: np.ndarray) -> ImageAnalysis:
+        return self._run(_analyze, self.config, pixels)
+
+    def analyze_upload(self, content: bytes, max_bytes: int) -> tuple[ImageAnalysis, str]:
+        """An uploaded photo's faces and media type, decoded in the pool process: the server
+        sends the file's bytes, not 3 MB of pixels, and does not decode it itself. Raises
+        the decoder's ImageError (corrupt, too large, not a still photo) as it would here."""
+        return self._run(_analyze_upload, self.config, content, max_bytes)
+
+    def _run(self, function: Callable[..., T], *args: object) -> T:
         for attempt in (1, 2):
             executor = self._current()
             try:
-                return executor.submit(_analyze, self.config, pixels).result()
+                return executor.submit(function, *args).result()
             except BrokenProcessPool:
                 self._restart(executor)
                 if attempt == 2:

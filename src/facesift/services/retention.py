@@ -8,6 +8,9 @@ The policy is the setting ``retention`` (an admin changes it; each change is aud
   search's row, with its outcome and counts, stays as the record that it ran);
 - ``collections``: ``{name: days}``, a gallery collection's period, counted from each
   photo's ingest; a collection not named is kept until removed;
+- a manifest's ``retain_until`` (a date: through the end of that day, UTC): the photo is
+  destroyed once it has passed, whatever its collection's period (receipt class
+  ``gallery_images_past_retain_until``);
 - the audit log is kept for the life of the system: it is hash-chained, and the chain is
   what proves that nothing else was destroyed unrecorded.
 
@@ -63,6 +66,10 @@ class Policy:
                     f"- Gallery photos of the collection {name}: {_days(days)} "
                     "after they were added."
                 )
+        lines.append(
+            "- Gallery photos whose source listed a date to keep them until: until the end of "
+            "that day (UTC), whatever their collection."
+        )
         lines.append(
             "- Gallery photos of other collections: until removed (by their owner's request, "
             "an opt-out, or an operator)."
@@ -152,6 +159,15 @@ def run(
         for name, days in sorted(policy.collections.items())
         for row in records.images_ingested_before(name, cutoff(days))
     ]
+    # A photo past both its collection's period and its retain_until counts once, above.
+    by_collection = {row["sha256"] for row in images}
+    past_date = [
+        row
+        for row in records.images_past_retain_until(
+            now.astimezone(UTC).isoformat("T", "microseconds")
+        )
+        if row["sha256"] not in by_collection
+    ]
     report = Report(
         as_of=at,
         dry_run=dry_run,
@@ -161,6 +177,9 @@ def run(
             "probe_templates": Destroyed(len(templates), [p["sha256"] for p in templates]),
             "candidate_lists": Destroyed(len(lists), [_digest(store, s["id"]) for s in lists]),
             "gallery_images": Destroyed(len(images), [i["sha256"] for i in images]),
+            "gallery_images_past_retain_until": Destroyed(
+                len(past_date), [i["sha256"] for i in past_date]
+            ),
         },
     )
     if dry_run:
@@ -169,14 +188,9 @@ def run(
         records.destroy_probe_pixels([p["id"] for p in pixels], at)
         records.destroy_probe_templates([p["id"] for p in templates], at)
         records.destroy_candidate_lists([s["id"] for s in lists], at)
-    gone = []
-    for image in images:  # rows, faces and vectors, through the gallery's removal path
-        try:
-            gallery.remove_image(image["sha256"], actor or "retention", tombstone=False)
-        except NotFound:  # removed meanwhile (an operator, an opt-out): not ours to count
-            continue
-        gone.append(image["sha256"])
-    report.classes["gallery_images"] = Destroyed(len(gone), gone)
+    for name, rows in (("gallery_images", images), ("gallery_images_past_retain_until", past_date)):
+        gone = _remove_images(gallery, rows, actor)
+        report.classes[name] = Destroyed(len(gone), gone)
     with store.transaction():
         entry = store.audit.append(
             "retention_destroyed",
@@ -189,6 +203,18 @@ def run(
         )
     report.audit_id = entry.id
     return report
+
+
+def _remove_images(gallery: Gallery, rows: list[dict], actor: str | None) -> list[str]:
+    """Rows, faces and vectors, through the gallery's removal path; the SHA-256s removed."""
+    gone = []
+    for image in rows:
+        try:
+            gallery.remove_image(image["sha256"], actor or "retention", tombstone=False)
+        except NotFound:  # removed meanwhile (an operator, an opt-out): not ours to count
+            continue
+        gone.append(image["sha256"])
+    return gone
 
 
 class RetentionTask:

@@ -23,6 +23,7 @@ from facesift.errors import FacesiftError, SearchRefused
 from facesift.governance.policy import check_purpose
 from facesift.governance.search_policy import (
     DEFAULT_TARGET_FPIR,
+    DEFAULT_TOP_K,
     require_candidate_count,
     require_grounds,
     require_no_accounts,
@@ -42,7 +43,6 @@ from facesift.vision.still import require_still
 CANDIDATES = "candidates"
 NO_CANDIDATE = "no_candidate"
 NO_FACE = "no_face"
-DEFAULT_TOP_K = 10
 
 
 @dataclass(frozen=True)

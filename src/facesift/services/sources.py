@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -26,6 +27,9 @@ from facesift.schemas import Provenance
 from facesift.vision import IMAGE_EXTENSIONS
 
 MANIFEST_COLUMNS = ("path", "source_url", "page_url", "caption", "captured_at", "legal_basis")
+# Optional: when retention must destroy the photo (an ISO date, through the end of that day
+# in UTC, or an ISO date and time; without a zone, UTC).
+RETAIN_UNTIL = "retain_until"
 ARCHIVE_SEPARATOR = "!"  # "photos.zip!holiday/1.jpg" names a member of an archive
 # EOFError: a .gz that ends early; zlib.error: damaged compressed data. Neither is an OSError.
 _ARCHIVE_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
@@ -48,6 +52,9 @@ class SourceFailure:
     path: str
     code: str
     message: str
+    # The file a refused manifest row names: not ingested from a folder either, where it
+    # would lose what the row said of it (its retention date, say).
+    file: Path | None = None
 
 
 def is_image_name(name: str) -> bool:
@@ -73,9 +80,12 @@ def discover(
             # The manifest is one bad input among others: report it, ingest the rest.
             manifest_items = [SourceFailure(str(manifest), exc.code, exc.message)]
         described = {i.file: i.provenance for i in manifest_items if isinstance(i, SourceItem)}
+    refused = {i.file for i in manifest_items if isinstance(i, SourceFailure) and i.file}
     seen: set[str] = set()
     for root in paths:
         for item in _walk(root):
+            if isinstance(item, SourceItem) and item.member is None and item.file in refused:
+                continue  # its manifest row is the failure reported
             if isinstance(item, SourceItem) and item.member is None and item.file in described:
                 item = SourceItem(item.path, item.file, None, described[item.file])
             if item.path not in seen:
@@ -252,7 +262,37 @@ def _manifest_item(manifest: Path, base: Path, line: int, row: dict) -> SourceIt
             f"line {line}: {raw!r} is outside the manifest's folder {base}",
         )
     values = {f.name: _clean(row.get(f.name)) for f in fields(Provenance)}
+    try:
+        values[RETAIN_UNTIL] = retain_until(values[RETAIN_UNTIL])
+    except ValueError as exc:
+        return SourceFailure(f"{manifest}:{line}", "bad_retain_until", f"line {line}: {exc}", file)
     return SourceItem(str(file), file, None, Provenance(**values))
+
+
+def retain_until(value: str | None, now: datetime | None = None) -> str | None:
+    """A manifest's ``retain_until`` as the UTC time retention destroys the photo after.
+    A date is kept through the end of that day (UTC). Raises ValueError, in words, for a
+    value that is not an ISO date or time, or one already passed: a photo whose retention
+    has ended may not be taken in."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:  # YYYY-MM-DD
+            day = date.fromisoformat(value)
+            until = datetime.combine(day, time.max, tzinfo=UTC)
+        else:
+            until = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"retain_until {value!r} is not an ISO date (YYYY-MM-DD) or date and time"
+        ) from None
+    until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+    if until < (now or datetime.now(UTC)):
+        raise ValueError(
+            f"retain_until {value} has passed: the photo may no longer be held, so it is not "
+            "ingested"
+        )
+    return until.isoformat(timespec="microseconds")
 
 
 def _clean(value: object) -> str | None:

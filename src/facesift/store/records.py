@@ -53,13 +53,16 @@ class Stats:
 class Store:
     """The database and its repositories: ``self`` for the gallery's records, ``cases``,
     ``accounts``, ``settings`` and ``audit``. ``database_url`` None: SQLite in ``data_dir``
-    (or ``$FACESIFT_DATABASE_URL``). The data folder holds the audit anchor either way."""
+    (or ``$FACESIFT_DATABASE_URL``). The data folder holds the audit anchor either way;
+    ``anchor_copy`` (the setting ``audit_anchor_copy``) a second copy of it."""
 
-    def __init__(self, data_dir: Path, database_url: str | None = None):
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, anchor_copy: Path | None = None
+    ):
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(resolve_url(data_dir, database_url))
-        self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE)
+        self.audit = AuditLog(self.db, data_dir / AUDIT_ANCHOR_FILE, anchor_copy)
         self.accounts = AccountRecords(self.db)
         self.settings = SettingRecords(self.db)
         self.sign_ons = SignOnRecords(self.db)
@@ -138,8 +141,8 @@ class Store:
         p = image.provenance
         image_id = self.db.insert(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
-            " source_url, page_url, caption, captured_at, legal_basis, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " source_url, page_url, caption, captured_at, legal_basis, retain_until,"
+            " ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 collection_id,
                 image.sha256,
@@ -152,6 +155,7 @@ class Store:
                 p.caption,
                 p.captured_at,
                 p.legal_basis,
+                p.retain_until,
                 utc_now(),
             ),
         )

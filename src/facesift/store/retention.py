@@ -86,3 +86,12 @@ class RetentionRecords:
             (collection, cutoff),
         )
         return [dict(r) for r in rows]
+
+    def images_past_retain_until(self, now: str) -> list[dict]:
+        """Images whose manifest's ``retain_until`` (UTC ISO text) is before ``now``."""
+        rows = self._db.execute(
+            "SELECT id, sha256, path, retain_until FROM images"
+            " WHERE retain_until IS NOT NULL AND retain_until < ? ORDER BY id",
+            (now,),
+        )
+        return [dict(r) for r in rows]

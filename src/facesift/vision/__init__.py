@@ -1,6 +1,30 @@
-"""Pixels to faces: decoding, detection, alignment, quality and embedding."""
+"""Pixels to faces: decoding, detection, alignment, quality and embedding.
 
-from facesift.vision.analyzer import FaceAnalyzer, VisionConfig
-from facesift.vision.decode import IMAGE_EXTENSIONS, decode_image
+The names below load on first use (PEP 562): ``from facesift.vision import VisionConfig``
+must not pull onnxruntime and dlib into a command that only reads the database.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facesift.vision.analyzer import FaceAnalyzer
+    from facesift.vision.decode import IMAGE_EXTENSIONS, decode_image
+    from facesift.vision.settings import VisionConfig
 
 __all__ = ["IMAGE_EXTENSIONS", "FaceAnalyzer", "VisionConfig", "decode_image"]
+
+_HOMES = {
+    "FaceAnalyzer": "facesift.vision.analyzer",
+    "VisionConfig": "facesift.vision.settings",
+    "IMAGE_EXTENSIONS": "facesift.vision.decode",
+    "decode_image": "facesift.vision.decode",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'facesift.vision' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

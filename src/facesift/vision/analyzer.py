@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from facesift.machine import usable_cores
@@ -12,56 +10,14 @@ from facesift.vision import model_files
 from facesift.vision.align import CHIP_VARIANTS, FivePointAligner
 from facesift.vision.contract import DLIB_CHIP, ChipGeometry, EmbeddingContract
 from facesift.vision.decode import decode_image
-from facesift.vision.detect import (
-    DEFAULT_DETECTOR,
-    DEFAULT_MAX_SCAN_PIXELS,
-    DEFAULT_MIN_FACE_PX,
-    FaceDetector,
-    make_detector,
-    make_fallback_detector,
-)
+from facesift.vision.detect import FaceDetector, make_detector, make_fallback_detector
 from facesift.vision.embed import DlibResnetEmbedder, FaceEmbedder
 from facesift.vision.onnx_embedder import EmbedderModel, OnnxFileEmbedder
 from facesift.vision.quality import assess
 from facesift.vision.resnet_onnx import OnnxResnetEmbedder
+from facesift.vision.settings import VisionConfig
 
-
-@dataclass(frozen=True)
-class VisionConfig:
-    """Everything needed to build the same analyzer in another process."""
-
-    detector: str = DEFAULT_DETECTOR
-    min_face_px: int = DEFAULT_MIN_FACE_PX
-    # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
-    fallback_detector: str | None = None
-    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Six
-    # variants lift LFW view2 from 98.85% (one) to 99.23%, for 6 embeddings a face.
-    chip_variants: str = "jitter"
-    # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib".
-    embedder: str = "onnx"
-    # Threads one image may use (onnxruntime, and HOG's pyramid scan); None: every core.
-    # A pool of one process per core wants 1.
-    threads: int | None = None
-    # HOG scans at most this many pixels a photo; bigger photos are searched for bigger
-    # faces only (see detect.plan_scale). None: no cap, however long it takes.
-    max_scan_pixels: int | None = DEFAULT_MAX_SCAN_PIXELS
-    # A user's own ONNX embedder (see vision.onnx_embedder), used instead of ``embedder``.
-    embedder_model: str | None = None
-    # A user's own CenterFace-format detector file, used instead of the shipped one.
-    detector_model: str | None = None
-
-    @property
-    def model_id(self) -> str:
-        """Vectors are comparable only between faces with the same model id."""
-        if self.embedder_model:
-            base = EmbedderModel.load(self.embedder_model).model_id
-        else:
-            base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
-        return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
-
-    def plugin(self) -> EmbedderModel | None:
-        """The user's embedder model this config names, if any."""
-        return EmbedderModel.load(self.embedder_model) if self.embedder_model else None
+__all__ = ["FaceAnalyzer", "VisionConfig", "make_embedder"]
 
 
 def make_embedder(config: VisionConfig) -> FaceEmbedder:

@@ -20,13 +20,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facesift.errors import ImageError
+from facesift.vision.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 # MPO is how cameras store JPEGs with an embedded preview; it decodes as a JPEG.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 50_000_000  # a 50-megapixel photo is big; a 100k x 100k PNG is an attack
 
 
 def decode_image(

@@ -28,15 +28,15 @@ from facesift.errors import InvalidInput
 from facesift.schemas import Box, Detection
 from facesift.vision import model_files
 from facesift.vision.hog_scan import SplitHogScan
+from facesift.vision.settings import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MAX_SCAN_PIXELS,
+    DEFAULT_MIN_FACE_PX,
+    DETECTORS,
+)
 
 DETECTOR_WINDOW_PX = 80
-DEFAULT_MIN_FACE_PX = 40
-DEFAULT_MAX_SCAN_PIXELS = 16_000_000  # a 4 MP photo doubled for 40 px faces
 FALLBACK_MMOD_MAX_SIDE = 640  # about 2 s on one core of this machine's class
-DETECTORS = ("hog", "mmod", "centerface", "yunet")
-# CenterFace finds every face HOG finds at the default 40 px minimum, and more, in about a
-# quarter of the time (vision/onnx_detect.py, bench/README.md). HOG stays available as "hog".
-DEFAULT_DETECTOR = "centerface"
 
 
 class FaceDetector(Protocol):

@@ -12,9 +12,30 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from facesift.errors import ImageError
+from facesift.vision.decode import decode_image
+
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
+
+
+def decode_still(content: bytes, max_bytes: int) -> tuple[np.ndarray, str]:
+    """Pixels and media type of an uploaded probe, judged by its content; still images only.
+    Raises ImageError with a specific code (``too_large``, ``corrupt``, ``not_still``...)."""
+    pixels = decode_image(content, max_bytes=max_bytes)
+    require_still(content)  # APNG, GIF, WebP, MPO or TIFF with more than one frame
+    with Image.open(io.BytesIO(content)) as image:
+        return pixels, MEDIA_TYPES.get(image.format or "", "application/octet-stream")
 
 
 def frame_count(data: bytes) -> int:
