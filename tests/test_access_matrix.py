@@ -162,6 +162,14 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/optout"): PUBLIC,
     ("GET", "/optout/status"): PUBLIC,
     ("GET", "/privacy"): {"privacy_officer"},
+    # Oversight: usage and misuse alerts for supervisors and auditors; transparency is public.
+    ("GET", "/api/oversight/usage"): OVERSIGHT,
+    ("GET", "/api/oversight/alerts"): OVERSIGHT,
+    ("GET", "/api/oversight/accountability"): {"admin", "supervisor", "auditor"},
+    ("GET", "/api/transparency"): PUBLIC,
+    ("GET", "/oversight/usage"): OVERSIGHT,
+    ("GET", "/oversight/alerts"): OVERSIGHT,
+    ("GET", "/transparency"): PUBLIC,
     ("GET", "/privacy/{request_id}"): {"privacy_officer"},
     ("POST", "/privacy/{request_id}/faces/{face_id}"): {"privacy_officer"},
 }

@@ -75,6 +75,8 @@ def test_the_navigation_shows_only_what_the_roles_can_use(clients) -> None:
     assert _nav(clients("audrey").get("/").text) == [
         "/",
         "/activity",
+        "/oversight/usage",
+        "/oversight/alerts",
         "/audit",
         "/users",
         "/settings",

@@ -22,6 +22,7 @@ from facesift.store import Store
 # ms instead of loading onnxruntime, dlib and FAISS first.
 if TYPE_CHECKING:
     from facesift.services.accounts import Accounts
+    from facesift.services.alerts import Alerts
     from facesift.services.audit_signing import CheckpointSigner
     from facesift.services.calibration import Calibration
     from facesift.services.casework import Casework
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from facesift.services.optout import OptOut
     from facesift.services.oversight import Oversight
     from facesift.services.settings import Settings
+    from facesift.services.transparency import PageRate
+    from facesift.services.usage import Usage
 
 
 def signer_for(config: Config) -> CheckpointSigner | None:
@@ -76,6 +79,9 @@ class Services:
     oversight: Oversight
     evaluations: Evaluations
     optout: OptOut
+    usage: Usage
+    alerts: Alerts
+    transparency_rate: PageRate
 
     def close(self) -> None:
         self.casework.close()
@@ -87,6 +93,7 @@ def open_services(config: Config) -> Services:
     ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
     with the same probe preset as the command line (``VisionSettings.for_probes``)."""
     from facesift.services.accounts import Accounts
+    from facesift.services.alerts import Alerts
     from facesift.services.calibration import calibration_for
     from facesift.services.casework import Casework
     from facesift.services.evaluations import Evaluations
@@ -94,6 +101,8 @@ def open_services(config: Config) -> Services:
     from facesift.services.oversight import Oversight
     from facesift.services.probe_pool import ProbePool
     from facesift.services.settings import Settings
+    from facesift.services.transparency import PageRate
+    from facesift.services.usage import Usage
     from facesift.vision import FaceAnalyzer
 
     gallery = open_gallery(
@@ -105,6 +114,8 @@ def open_services(config: Config) -> Services:
     calibration = calibration_for(vision)
     settings = Settings(gallery.store)
     casework = Casework(gallery, analyzer, calibration, settings, pool)
+    alerts = Alerts(gallery.store, settings, calibration)
+    casework.after_search = alerts.scan_quietly  # misuse alerts, judged after each search
     return Services(
         data_dir=config.data_dir,
         gallery=gallery,
@@ -115,4 +126,7 @@ def open_services(config: Config) -> Services:
         oversight=Oversight(gallery, calibration, settings, signer_for(config)),
         optout=OptOut(gallery, casework.analyze_pixels, calibration),
         evaluations=Evaluations(gallery.store, vision, calibration),
+        usage=Usage(gallery.store),
+        alerts=alerts,
+        transparency_rate=PageRate(),
     )

@@ -93,6 +93,11 @@ class SettingsOut(BaseModel):
     quality_warning_floor: dict[str, float | None]
     quality_refusal_floor: dict[str, float | None]
     promotion_max_group_ratio: float | None = None
+    # The misuse alert rules (governance.alert_rules): {enabled, and the rule's limits}.
+    alert_search_hours: dict[str, Any]
+    alert_same_face: dict[str, Any]
+    alert_case_searches: dict[str, Any]
+    alert_reworded_purpose: dict[str, Any]
 
 
 # -- audit and the gallery -----------------------------------------------------------------------
@@ -389,3 +394,81 @@ class EvaluationOut(BaseModel):
     notes: list[str]
     largest_group_ratio: float | None = None
     html: str = Field(description="the report, plots included, as one HTML page")
+
+
+# -- oversight: usage, misuse alerts, transparency --------------------------------------------
+
+
+class TallyOut(BaseModel):
+    searches: int
+    with_candidates: int
+    no_candidate: int
+    edited_probes: int
+    released: int
+    no_lead: int
+    inconclusive: int
+    pending_review: int
+    refusals: int
+    reviews: int
+    reviews_in_agreement: int
+    removals: int
+
+
+class AgreementOut(BaseModel):
+    decided_pairs: int = Field(description="searches of the period with two reviews")
+    agreed: int
+    rate: float | None
+
+
+class UsageOut(BaseModel):
+    first_day: str
+    last_day: str = Field(description="included")
+    total: TallyOut
+    per_user: dict[str, TallyOut]
+    by_offense_category: dict[str, int]
+    by_outcome: dict[str, int]
+    refusals_by_category: dict[str, int]
+    agreement: AgreementOut
+    alerts: int
+
+
+class AlertOut(BaseModel):
+    audit_id: int
+    at: str
+    rule: str = Field(
+        examples=[
+            "alert_search_hours",
+            "alert_same_face",
+            "alert_case_searches",
+            "alert_reworded_purpose",
+        ]
+    )
+    user: str
+    case_id: int | None
+    message: str
+    details: dict[str, Any]
+
+
+class HoldingOut(BaseModel):
+    collection: str
+    legal_basis: str | None
+    images: int
+    faces: int
+
+
+class TransparencyOut(BaseModel):
+    holdings: list[HoldingOut]
+    images: int
+    faces: int
+    retention_policy: str
+    summary: list[str]
+    generated_at: str
+    optout_page: str
+    optout_status_page: str
+
+
+class AccountabilityOut(BaseModel):
+    generated_at: str
+    summary: list[str]
+    markdown: str
+    html: str = Field(description="a standalone page (no script)")

@@ -20,6 +20,7 @@ from facesift.cli import (
     database_commands,
     evaluate,
     optout_commands,
+    report_commands,
     retention_commands,
     server,
 )
@@ -93,6 +94,7 @@ app.command("serve")(server.serve)
 app.add_typer(database_commands.db_app, name="db")
 app.add_typer(optout_commands.optout_app, name="optout")
 app.add_typer(retention_commands.retention_app, name="retention")
+app.add_typer(report_commands.report_app, name="report")
 
 
 @app.callback()

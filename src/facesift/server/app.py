@@ -43,7 +43,7 @@ from facesift.server.lanes import open_analysis_lane
 from facesift.services import retention
 from facesift.services.single_sign_on import OidcConfig, SingleSignOn
 from facesift.store.database import describe_url, resolve_url
-from facesift.web import optout_pages, pages, review_pages, security_pages
+from facesift.web import optout_pages, oversight_pages, pages, review_pages, security_pages
 
 log = logging.getLogger(__name__)
 CSP = (
@@ -127,6 +127,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.include_router(optout_pages.router)
+    app.include_router(oversight_pages.router)
     app.include_router(security_pages.router)
     app.include_router(review_pages.router)
     _add_docs(app)

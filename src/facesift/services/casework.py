@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -104,6 +105,8 @@ class Casework:
         self._pool = pool
         self._in_turn = threading.Lock()  # the one analyzer is not thread-safe
         self.pixels = PixelBudget()  # pixels decoded and analysed at once, server-wide
+        # Called after every search, run or refused (the misuse alerts; services.alerts).
+        self.after_search: Callable[[], None] | None = None
 
     @property
     def _audit(self):
@@ -392,6 +395,20 @@ class Casework:
         face_index: int,
         collection: str | None = None,
         top_k: int = DEFAULT_TOP_K,
+    ) -> dict:
+        try:
+            return self._run_search(actor, probe_id, face_index, collection, top_k)
+        finally:
+            if self.after_search is not None:
+                self.after_search()
+
+    def _run_search(
+        self,
+        actor: Principal,
+        probe_id: int,
+        face_index: int,
+        collection: str | None,
+        top_k: int,
     ) -> dict:
         probe = self.probe(actor, probe_id)
         case = self._case_for_search(actor, probe["case_id"])

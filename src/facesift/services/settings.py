@@ -15,7 +15,13 @@ from pydantic import (
 )
 
 from facesift.errors import InvalidInput
-from facesift.governance import policy, purpose_floor, retention_policy, search_policy
+from facesift.governance import (
+    alert_rules,
+    policy,
+    purpose_floor,
+    retention_policy,
+    search_policy,
+)
 from facesift.governance import roles as rules
 from facesift.governance.purpose_text import normalise
 from facesift.governance.roles import ALL_ROLES, Principal
@@ -41,6 +47,7 @@ DEFAULTS: dict[str, object] = {
     quality_gate.WARNING_SETTING: quality_gate.DEFAULT_WARNING_FLOOR,
     quality_gate.REFUSAL_SETTING: quality_gate.DEFAULT_REFUSAL_FLOOR,
     promotion.TOLERANCE_SETTING: promotion.DEFAULT_TOLERANCE,
+    **alert_rules.DEFAULTS,  # the misuse alert rules, one setting each
 }
 
 
@@ -126,8 +133,10 @@ _TYPES: dict[str, TypeAdapter] = {
         ],
         config=ConfigDict(strict=True),
     ),
+    **alert_rules.TYPES,
 }
 _MEANING = {
+    **alert_rules.MEANING,
     "totp_required_roles": f"totp_required_roles is a list of roles ({', '.join(ALL_ROLES)})",
     "trusted_hosts": "trusted_hosts is a list of host names (name, name:port or *.domain)",
     "offense_categories": "offense_categories is a non-empty list of names",

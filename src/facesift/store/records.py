@@ -25,6 +25,7 @@ from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
 from facesift.store.optout import OptOutRecords
+from facesift.store.oversight import OversightRecords
 from facesift.store.reembedding import ReembedRecords
 from facesift.store.retention import RetentionRecords
 
@@ -71,6 +72,7 @@ class Store:
         self.optout = OptOutRecords(self.db)
         self.retention = RetentionRecords(self.db)
         self.reembedding = ReembedRecords(self.db)
+        self.oversight = OversightRecords(self.db)
 
     @property
     def database_url(self) -> str:

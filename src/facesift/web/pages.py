@@ -62,6 +62,8 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/", "Cases", CASE_VIEWERS),
     ("/reviews", "Reviews", (Role.REVIEWER,)),
     ("/activity", "Team activity", (Role.SUPERVISOR, Role.AUDITOR)),
+    ("/oversight/usage", "Usage", (Role.SUPERVISOR, Role.AUDITOR)),
+    ("/oversight/alerts", "Alerts", (Role.SUPERVISOR, Role.AUDITOR)),
     ("/audit", "Audit log", (Role.AUDITOR,)),
     ("/privacy", "Opt-out requests", (Role.PRIVACY_OFFICER,)),
     ("/users", "Users", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
@@ -725,6 +727,7 @@ def change_settings(
     quality_warning_floor: Annotated[str | None, Form(max_length=2_000)] = None,
     quality_refusal_floor: Annotated[str | None, Form(max_length=2_000)] = None,
     promotion_max_group_ratio: Annotated[str | None, Form(max_length=50)] = None,
+    alert_rules: Annotated[str | None, Form(max_length=5_000)] = None,
 ):
     try:
         refused = json.loads(refused_purposes)
@@ -741,6 +744,7 @@ def change_settings(
                 optional[key] = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{key} is not valid JSON: {exc}") from None
+    optional |= _alert_rules(alert_rules)
     wanted = {
         "offense_categories": [
             line.strip() for line in offense_categories.splitlines() if line.strip()
@@ -754,6 +758,20 @@ def change_settings(
     changed = svc.settings.update(caller.principal, wanted | optional)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
+
+
+def _alert_rules(text: str | None) -> dict[str, object]:
+    """The settings form's misuse alert rules: {rule setting: its value}, each checked by
+    the settings like any other."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        rules = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the misuse alert rules are not valid JSON: {exc}") from None
+    if not isinstance(rules, dict) or not all(key.startswith("alert_") for key in rules):
+        raise InvalidInput("the misuse alert rules are {alert_...: {enabled, ...}, ...}")
+    return rules
 
 
 @router.get("/account", summary="Your account: roles, training, password")

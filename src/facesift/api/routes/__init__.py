@@ -2,7 +2,15 @@
 
 from fastapi import APIRouter
 
-from facesift.api.routes import account_security, accounts, audit, cases, evaluations, optout
+from facesift.api.routes import (
+    account_security,
+    accounts,
+    audit,
+    cases,
+    evaluations,
+    optout,
+    oversight,
+)
 
 router = APIRouter()
 router.include_router(accounts.router)
@@ -11,3 +19,4 @@ router.include_router(cases.router)
 router.include_router(audit.router)
 router.include_router(evaluations.router)
 router.include_router(optout.router)
+router.include_router(oversight.router)

@@ -1,0 +1,297 @@
+"""Misuse alerts: four rules over the audit log, each with its own setting
+(``governance.alert_rules``), each alert an audited ``misuse_alert`` entry for supervisors.
+
+The rules read what the log already says (searches, refusals, case openings), so they see
+the searches of the server, the API and the web pages alike, and a rule added later can be
+run over the past. ``scan`` takes the entries written since the last scan, evaluates every
+rule that applies to each, and appends one ``misuse_alert`` per finding together with the
+id it scanned through (kept in the settings table, under a key that is not an admin
+setting), all in one transaction: an entry is judged once. The server scans after every
+search (one hook in ``Casework.run_search``) and before showing alerts; ``facesift report
+alerts`` scans on demand.
+
+An alert is never a refusal: the search it concerns has run (or was refused for its own
+reason). It names the rule, the user, the case and what matched, and a supervisor decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from facesift.governance import alert_rules
+from facesift.governance import roles as rules
+from facesift.governance.roles import Principal
+from facesift.services.calibration import Calibration
+from facesift.services.settings import Settings
+from facesift.services.usage import refusal_category
+from facesift.store import AuditEntry, Store
+
+log = logging.getLogger(__name__)
+
+ALERT = "misuse_alert"
+SCANNED_KEY = "alerts_scanned_through"  # an internal record, not one of Settings.DEFAULTS
+SCANNED_ACTIONS = ("search", "search_refused", "case_opened")
+FAR_FUTURE = "9999-12-31"
+SCAN_BATCH = 5000  # entries judged per scan; the rest wait for the next
+# What a case shows when someone is only searching in it (and looking at what came back).
+SEARCHING = frozenset(
+    {
+        "case_opened",
+        "probe_uploaded",
+        "probe_edited",
+        "search",
+        "search_refused",
+        "search_rate_limited",
+        "search_viewed",
+        "probe_viewed",
+        "probe_opened",
+        "case_viewed",
+        "candidate_viewed",
+    }
+)
+MAX_LISTED = 500
+# Not "case_id": an alert is about the user, for supervisors, and must not join the case's
+# timeline, which its investigator reads (the log's case filter finds case entries by it).
+CASE_KEY = "alert_case_id"
+
+
+@dataclass(frozen=True)
+class Alert:
+    audit_id: int
+    at: str
+    rule: str
+    user: str
+    case_id: int | None
+    message: str
+    details: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> Alert:
+        details = entry.details
+        return cls(
+            audit_id=entry.id,
+            at=entry.at,
+            rule=str(details.get("rule", "")),
+            user=str(details.get("user", "")),
+            case_id=details.get(CASE_KEY),
+            message=str(details.get("message", "")),
+            details={
+                k: v for k, v in details.items() if k not in ("rule", "user", CASE_KEY, "message")
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    user: str
+    case_id: int | None
+    message: str
+    details: dict
+
+    def as_details(self) -> dict:
+        return {
+            "rule": self.rule,
+            "user": self.user,
+            CASE_KEY: self.case_id,
+            "message": self.message,
+            **self.details,
+        }
+
+
+def _time(at: str) -> datetime:
+    return datetime.fromisoformat(at)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+class Alerts:
+    def __init__(self, store: Store, settings: Settings, calibration: Calibration):
+        self._store = store
+        self._settings = settings
+        self._calibration = calibration
+        self._scanning = threading.Lock()
+
+    def _rule(self, key: str):
+        return alert_rules.rule_setting(key, self._settings.get(key))
+
+    # -- scanning ------------------------------------------------------------------------------
+
+    def scan(self) -> list[Alert]:
+        """Judge the entries written since the last scan; returns the alerts raised. Several
+        processes may scan at once (server workers, the CLI): the mark moves by compare and
+        set, and a scanner that lost the race writes nothing (the winner judged the same)."""
+        records = self._store.oversight
+        with self._scanning:
+            seen = records.scan_mark(SCANNED_KEY)
+            entries = records.audit_after(seen, SCANNED_ACTIONS, SCAN_BATCH)
+            if not entries:
+                return []
+            findings: list[Finding] = []
+            for entry in entries:
+                findings += self._judge(entry, findings)
+            raised = []
+            with self._store.transaction():
+                if not records.advance_scan_mark(SCANNED_KEY, seen, entries[-1].id):
+                    return []
+                for finding in findings:
+                    entry = self._store.audit.append(ALERT, finding.as_details(), "alerts")
+                    raised.append(Alert.from_entry(entry))
+        for alert in raised:
+            log.warning("misuse alert (%s): %s", alert.rule, alert.message)
+        return raised
+
+    def scan_quietly(self) -> None:
+        """``scan`` for the search hook: an alert that cannot be judged now is judged at the
+        next scan (the entry stays unscanned), and the search it follows is not failed."""
+        try:
+            self.scan()
+        except Exception:  # the search has run; the next scan retries
+            log.exception("misuse alert scan failed; it runs again at the next search")
+
+    def _judge(self, entry: AuditEntry, pending: list[Finding]) -> list[Finding]:
+        found: list[Finding | None] = []
+        if entry.action in ("search", "search_refused"):
+            found.append(self._outside_hours(entry))
+        if entry.action == "search":
+            found.append(self._same_face(entry))
+            found.append(self._only_searching(entry, pending))
+        if entry.action == "case_opened":
+            found.append(self._reworded(entry))
+        return [f for f in found if f is not None]
+
+    # -- the rules -----------------------------------------------------------------------------
+
+    def _outside_hours(self, entry: AuditEntry) -> Finding | None:
+        rule = self._rule(alert_rules.HOURS)
+        hour = _time(entry.at).hour
+        if not rule.enabled or rule.start_hour <= hour < rule.end_hour:
+            return None
+        what = "search" if entry.action == "search" else "refused search"
+        return Finding(
+            alert_rules.HOURS,
+            entry.actor,
+            entry.details.get("case_id"),
+            f"a {what} at {entry.at[11:16]} UTC, outside the set hours "
+            f"{rule.start_hour:02d}:00-{rule.end_hour:02d}:00",
+            {"search_id": entry.details.get("search_id"), "source_audit_id": entry.id},
+        )
+
+    def _same_face(self, entry: AuditEntry) -> Finding | None:
+        rule = self._rule(alert_rules.SAME_FACE)
+        case_id, probe_id = entry.details.get("case_id"), entry.details.get("probe_id")
+        if not rule.enabled or case_id is None or probe_id is None:
+            return None
+        since = _iso(_time(entry.at) - timedelta(days=rule.days))
+        others = self._store.oversight.searched_probes(since, int(case_id))
+        if not others:
+            return None
+        sha = entry.details.get("probe_sha256")
+        template = self._store.oversight.probe_template(int(probe_id), int(entry.details["face"]))
+        limit = self._calibration.threshold_for(rule.false_match_rate)
+        matched: dict[int, str] = {}  # case id -> how
+        for other in others:
+            if other.at > entry.at:
+                continue
+            if sha and other.sha256 == sha:
+                matched.setdefault(other.case_id, "the same probe photo (SHA-256)")
+            elif (
+                template is not None
+                and other.template is not None
+                and other.template.shape == template.shape
+                and float(np.linalg.norm(other.template - template)) <= limit
+            ):
+                matched.setdefault(other.case_id, "a probe face within the same-face distance")
+        if not matched:
+            return None
+        cases = sorted(matched)
+        return Finding(
+            alert_rules.SAME_FACE,
+            entry.actor,
+            int(case_id),
+            f"the face searched in case {case_id} was searched in {len(cases)} other "
+            f"case(s) in the last {rule.days} days: {', '.join(map(str, cases[:10]))}",
+            {
+                "search_id": entry.details.get("search_id"),
+                "other_cases": cases[:50],
+                "how": sorted(set(matched.values())),
+                "distance_limit": limit,
+                "source_audit_id": entry.id,
+            },
+        )
+
+    def _only_searching(self, entry: AuditEntry, pending: list[Finding]) -> Finding | None:
+        rule = self._rule(alert_rules.CASE_SEARCHES)
+        case_id = entry.details.get("case_id")
+        if not rule.enabled or case_id is None:
+            return None
+        since = _iso(_time(entry.at) - timedelta(hours=rule.hours))
+        window = [
+            e for e in self._store.audit.case_entries(int(case_id)) if since <= e.at <= entry.at
+        ]
+        searches = sum(1 for e in window if e.action == "search")
+        if searches < rule.searches:
+            return None
+        if any(e.action not in SEARCHING for e in window):
+            return None  # reviews, closure, an export: the case is being worked
+        raised = [
+            (e.details.get("rule"), e.details.get(CASE_KEY))
+            for e in self._store.oversight.audit_between(since, FAR_FUTURE, (ALERT,))
+        ] + [(f.rule, f.case_id) for f in pending]
+        if (alert_rules.CASE_SEARCHES, int(case_id)) in raised:
+            return None  # raised already for this stretch
+        return Finding(
+            alert_rules.CASE_SEARCHES,
+            entry.actor,
+            int(case_id),
+            f"{searches} searches in case {case_id} within {rule.hours} hours, "
+            "with nothing else done in it",
+            {"searches": searches, "hours": rule.hours, "source_audit_id": entry.id},
+        )
+
+    def _reworded(self, entry: AuditEntry) -> Finding | None:
+        rule = self._rule(alert_rules.REWORDED)
+        if not rule.enabled:
+            return None
+        since = _iso(_time(entry.at) - timedelta(hours=rule.hours))
+        refused = [
+            e
+            for e in self._store.oversight.audit_between(
+                since, entry.at, ("case_refused", "search_refused")
+            )
+            if e.actor == entry.actor
+            and (refusal_category(e).startswith("purpose") or "allow-list" in str(e.details))
+        ]
+        if not refused:
+            return None
+        last = refused[-1]
+        return Finding(
+            alert_rules.REWORDED,
+            entry.actor,
+            entry.details.get("case_id"),
+            f"case {entry.details.get('case')} was opened within {rule.hours} hours of "
+            f"{len(refused)} refusal(s) of the same user's purpose: "
+            f"{last.details.get('reason', '')}",
+            {
+                "refused_purpose": last.details.get("purpose"),
+                "new_purpose": entry.details.get("purpose"),
+                "refusal_audit_id": last.id,
+                "source_audit_id": entry.id,
+            },
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def alerts(self, actor: Principal, limit: int = 200) -> list[Alert]:
+        """The newest alerts first, after judging what was written since the last scan."""
+        rules.require_team_activity(actor)
+        self.scan()
+        _, entries = self._store.audit.filtered(action=ALERT, limit=min(limit, MAX_LISTED))
+        return [Alert.from_entry(e) for e in entries]
