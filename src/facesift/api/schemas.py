@@ -173,6 +173,7 @@ class ProbeFace(BaseModel):
     detector_score: float | None = None
     quality: FaceQuality
     landmarks: list[list[float]]
+    manual: bool = Field(False, description="drawn by hand: the detector did not find it")
 
 
 class ProbeOut(BaseModel):

@@ -41,9 +41,10 @@ from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
-from facesift.schemas import ImageAnalysis
+from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.services import blind, scope
 from facesift.services.calibration import Calibration
+from facesift.services.disclosure_images import add_face_images
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
@@ -220,6 +221,10 @@ class Casework:
             raise refusal
         return case
 
+    def case_for_search(self, actor: Principal, case_id: int) -> dict:
+        """The case, if ``actor`` may search in it now (its owner, trained, the case open)."""
+        return self._case_for_search(actor, case_id)
+
     # -- probes --------------------------------------------------------------------------------
 
     def add_probe(self, actor: Principal, case_id: int, content: bytes) -> dict:
@@ -255,6 +260,13 @@ class Casework:
     def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
         """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
         return self._analyze(pixels)
+
+    def faces_at(self, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+        """Faces aligned and embedded at known places (a box drawn by hand), through the pool."""
+        if self._pool is not None:
+            return self._pool.faces_at(pixels, boxes)
+        with self._in_turn:
+            return self._analyzer.faces_at(pixels, boxes)
 
     def analysis_processes(self) -> list[int]:
         """The process ids of the probe analysis pool (empty before its first analysis)."""
@@ -430,7 +442,7 @@ class Casework:
             "expected_false_candidates": operating.expected_false_candidates,
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
-            "edited_probe": int(probe["parent_id"] is not None),
+            "edited_probe": int(pixels_edited(probe)),
             "quality_warning": json.dumps(warning) if warning else None,
             "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
         }
@@ -447,6 +459,7 @@ class Casework:
                     "probe_sha256": probe["sha256"],
                     "face": face_index,
                     "edited_probe": bool(search["edited_probe"]),
+                    "manual_face": bool(probe["faces"][face_index].get("manual")),
                     "collection": collection,
                     "threshold": operating.threshold,
                     "target_fpir": operating.target_fpir,
@@ -758,6 +771,7 @@ class Casework:
             "timeline": self.timeline(actor, case_id),
             "lead_notice": LEAD_NOTICE,
         }
+        add_face_images(self, actor, packet)  # the probe and candidate faces, inline
         entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
         # The export's own entry, and the head it was chained to: the log as it stood.
         packet["audit_chain_head"] = {
@@ -796,6 +810,17 @@ def _unshadowed(search: dict) -> dict:
 
 def _case_ref(case: dict) -> dict:
     return {"case_id": case["id"], "case": case["reference"]}
+
+
+case_ref = _case_ref
+
+
+def pixels_edited(probe: dict) -> bool:
+    """A crop, turn or mirror up the probe's line; a face drawn by hand changes no pixel."""
+    edit = probe.get("edit") or {}
+    if probe.get("parent_id") is None:
+        return False
+    return bool(edit.get("pixels_edited")) if edit.get("operation") == "manual_face" else True
 
 
 def _event(entry: AuditEntry) -> dict:

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from facesift.schemas import ImageAnalysis
+from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.services import batch
 from facesift.vision import VisionConfig
 
@@ -45,6 +45,10 @@ def _init_process(config: VisionConfig, parent: int) -> None:
 
 def _analyze(config: VisionConfig, pixels: np.ndarray) -> ImageAnalysis:
     return batch.analyzer_for(config).analyze(pixels)
+
+
+def _faces_at(config: VisionConfig, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+    return batch.analyzer_for(config).faces_at(pixels, boxes)
 
 
 class ProbePool:
@@ -81,10 +85,17 @@ class ProbePool:
                 broken.shutdown(wait=False, cancel_futures=True)
 
     def analyze(self, pixels: np.ndarray) -> ImageAnalysis:
+        return self._run(_analyze, pixels)
+
+    def faces_at(self, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+        """Align and embed faces at places given (a box the investigator drew)."""
+        return self._run(_faces_at, pixels, boxes)
+
+    def _run(self, work, *args):
         for attempt in (1, 2):
             executor = self._current()
             try:
-                return executor.submit(_analyze, self.config, pixels).result()
+                return executor.submit(work, self.config, *args).result()
             except BrokenProcessPool:
                 self._restart(executor)
                 if attempt == 2:

@@ -50,12 +50,16 @@ from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web import records, scores
 from facesift.web.abilities import search_refusal
+from facesift.web.approvals import approvals_for
 from facesift.web.form_errors import in_words, refill_status
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
 AUDIT_PAGE = 50
 CASE_VIEWERS = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR)
+ONE_TIME_PASSWORD_NOTICE = (
+    "You signed in with a one-time password. Choose your own password below before you go on."
+)
 
 # (href, label, roles that may use it; empty: everyone signed in)
 NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
@@ -68,6 +72,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
     ("/stats", "Gallery", ()),
+    ("/gallery", "Gallery photos", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
 )
 
 
@@ -196,6 +201,8 @@ def error_page(request: Request, error: FacesiftError, status: int) -> Response:
         caller = identify(request)
     except FacesiftError:
         caller = None
+    if status == 403 and caller is not None and caller.must_change_password:
+        return redirect("/account", ONE_TIME_PASSWORD_NOTICE, "warning")
     titles = {
         400: "That did not work",
         403: "Not allowed",
@@ -242,7 +249,11 @@ def login(
         return render(
             request, "login.html", status=401, name=name, messages=[("error", failed.message)]
         )
-    response = redirect("/")
+    response = (
+        redirect("/account", ONE_TIME_PASSWORD_NOTICE, "warning")
+        if svc.accounts.must_change_password(session.principal)
+        else redirect("/")
+    )
     set_session_cookie(response, request, session.token)
     return response
 
@@ -266,7 +277,8 @@ def home(request: Request, caller: Signed, svc: Svc):
         # Nothing to list: go to the first page this user's roles can use.
         return redirect(_nav(caller.principal, "/")[0][0])
     cases = svc.casework.cases(caller.principal)
-    return render(request, "cases.html", caller, cases=cases)
+    approvals = approvals_for(svc, caller.principal)  # a supervisor's decisions to make
+    return render(request, "cases.html", caller, cases=cases, approvals=approvals)
 
 
 @router.get("/cases/new", summary="New case form")
@@ -381,6 +393,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
                 "top": round(100 * y1 / height, 2),
                 "width": round(100 * (x2 - x1) / width, 2),
                 "height": round(100 * (y2 - y1) / height, 2),
+                "manual": bool(face.get("manual")),
             }
         )
     return faces
@@ -402,7 +415,14 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
         search_refusal=search_refusal(caller.principal, case),
+        selected_face=_wanted_face(request, len(probe["faces"])),
     )
+
+
+def _wanted_face(request: Request, faces: int) -> int | None:
+    """The face a link asked to have picked (``?face=N``, as after drawing one)."""
+    wanted = request.query_params.get("face", "")
+    return int(wanted) if wanted.isdigit() and int(wanted) < faces else None
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")

@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from facesift.api.routes import account_security, accounts, audit, cases, evaluations, optout
+from facesift.api.routes import (
+    account_security,
+    accounts,
+    audit,
+    cases,
+    evaluations,
+    gallery,
+    optout,
+    probe_faces,
+)
 
 router = APIRouter()
 router.include_router(accounts.router)
@@ -11,3 +20,5 @@ router.include_router(cases.router)
 router.include_router(audit.router)
 router.include_router(evaluations.router)
 router.include_router(optout.router)
+router.include_router(probe_faces.router)
+router.include_router(gallery.router)
