@@ -62,8 +62,12 @@ def test_a_face_drawn_by_hand_is_searched_and_marked_manual(
     expect(page.locator(".probe-noface")).to_contain_text("Draw a box")
 
     # The keyboard's way: typing the edges moves the drawn box.
-    page.get_by_label("Left", exact=True).last.fill("100")
-    expect(page.locator(".drawn-box")).to_be_visible()
+    drawn = page.locator(".drawn-box")
+    expect(drawn).to_be_visible()  # the starting box, from the inputs' first values
+    before = drawn.bounding_box()
+    page.locator("#draw-x1").fill("40")
+    after = drawn.bounding_box()
+    assert after["x"] < before["x"] - 10 and after["width"] > before["width"] + 10
     # The pointer's way: drag around the dog's face; the inputs follow.
     _drag(page, DOG_FACE, (900, 916))
     values = [int(page.locator(f"#draw-{k}").input_value()) for k in ("x1", "y1", "x2", "y2")]
