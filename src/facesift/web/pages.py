@@ -14,6 +14,7 @@ from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
+import anyio
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -52,6 +53,7 @@ from facesift.web import records, scores
 from facesift.web.abilities import search_refusal
 from facesift.web.approvals import approvals_for
 from facesift.web.form_errors import in_words, refill_status
+from facesift.web.settings_form import FLOOR_LABELS, MB, wanted_settings
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
@@ -726,48 +728,22 @@ def record_training(
 
 @router.get("/settings", summary="Settings (admins change them; supervisors, auditors read)")
 def settings_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "settings.html", caller, settings=svc.settings.read(caller.principal))
+    return render(
+        request,
+        "settings.html",
+        caller,
+        settings=svc.settings.read(caller.principal),
+        mb=MB,
+        floor_labels=FLOOR_LABELS,
+    )
 
 
 @router.post("/settings", summary="Change the settings (form)")
-def change_settings(
-    caller: Signed,
-    svc: Svc,
-    offense_categories: Annotated[str, Form(max_length=10_000)],
-    refused_purposes: Annotated[str, Form(max_length=50_000)],
-    searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
-    max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
-    target_fpir_percent: Annotated[float | None, Form(ge=0.0001, le=100)] = None,
-    quality_warning_floor: Annotated[str | None, Form(max_length=2_000)] = None,
-    quality_refusal_floor: Annotated[str | None, Form(max_length=2_000)] = None,
-    promotion_max_group_ratio: Annotated[str | None, Form(max_length=50)] = None,
-):
-    try:
-        refused = json.loads(refused_purposes)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
-    optional = {}  # JSON fields: absent from an older form, left as they are
-    for key, text in (
-        ("quality_warning_floor", quality_warning_floor),
-        ("quality_refusal_floor", quality_refusal_floor),
-        ("promotion_max_group_ratio", promotion_max_group_ratio),
-    ):
-        if text is not None and text.strip():
-            try:
-                optional[key] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{key} is not valid JSON: {exc}") from None
-    wanted = {
-        "offense_categories": [
-            line.strip() for line in offense_categories.splitlines() if line.strip()
-        ],
-        "refused_purposes": refused,
-        "searches_per_minute": searches_per_minute,
-        "max_upload_bytes": max_upload_bytes,
-    }
-    if target_fpir_percent is not None:  # the settings' own check says which rates are allowed
-        wanted["target_fpir"] = round(target_fpir_percent / 100, 8)
-    changed = svc.settings.update(caller.principal, wanted | optional)
+async def change_settings(request: Request, caller: Signed, svc: Svc):
+    # Sizes in MB, lists as rows and lines (web/settings_form.py); the settings judge them.
+    form = await request.form(max_fields=2_000)
+    wanted = wanted_settings(form)
+    changed = await anyio.to_thread.run_sync(svc.settings.update, caller.principal, wanted)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
 
