@@ -96,6 +96,7 @@ def test_a_face_drawn_by_hand_is_embedded_from_its_box_and_marked_manual(
     )
     assert search.status_code == 201, search.text
     assert search.json()["edited_probe"] is False  # no pixel changed
+    assert search.json()["manual_face"] is True
     full = client.get(f"/api/searches/{search.json()['id']}", headers=world.auth("sam")).json()
     assert PERSON in full["candidates"][0]["image"]["path"]
 

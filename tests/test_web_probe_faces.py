@@ -80,6 +80,7 @@ def test_a_face_drawn_by_hand_is_searched_and_marked_manual(
     page.get_by_role("button", name="Search for this face").click()
     expect(page.get_by_role("heading", name=re.compile("Candidate list"))).to_be_visible()
     search_id = int(page.url.rstrip("/").split("/")[-1])
+    expect(page.locator(".manual-face-mark")).to_contain_text("drawn by hand")
     _shot(page, "03-searched")
 
     with httpx.Client(base_url=url, timeout=60) as api:

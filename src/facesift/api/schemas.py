@@ -262,6 +262,7 @@ class SearchOut(BaseModel):
     status: SearchStatus
     lead_face_id: int | None = None
     edited_probe: bool
+    manual_face: bool | None = Field(None, description="the face searched was drawn by hand")
     audit_id: int | None = None
     target_fpir: float | None = None
     quality_warning: dict[str, Any] | None = None

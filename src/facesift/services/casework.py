@@ -534,9 +534,17 @@ class Casework:
         search["reviews_needed"] = REVIEWS_NEEDED
         search["lead"] = self._lead(search) if search["status"] == RELEASED else None
         search["reviewers_assigned"] = len(self._assignments.reviewers(search_id))
+        search["manual_face"] = self._manual_face(search)
         if access is blind.View.REQUESTER:
             return blind.for_requester(search)
         return blind.full(search)
+
+    def _manual_face(self, search: dict) -> bool:
+        """Whether the searched face was drawn by hand (services.manual_face)."""
+        probe = self.records.probe(search["probe_id"])
+        faces = probe["faces"] if probe else []
+        index = search["face_index"]
+        return bool(0 <= index < len(faces) and faces[index].get("manual"))
 
     def _lead(self, search: dict) -> dict:
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])

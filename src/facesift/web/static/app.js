@@ -7,6 +7,8 @@
 //   placed over its face from data-box="LEFT TOP WIDTH HEIGHT" (percent of the photo; set from
 //   script because the CSP forbids style attributes), and clicking it checks the radio input
 //   of that name whose value is the button's data-face. The radio stays the real form field;
+// - box drawers: dragging on a .box-drawer's photo draws a box and fills the form's x1 y1 x2 y2
+//   inputs (in the photo's own pixels); typing in them moves the box (the keyboard's way);
 // - stacked tables: each body cell of a table with a <thead> gets its column's heading as
 //   data-label, and the table the class is-stacked, so that at phone width app.css shows each
 //   row as a card of labelled fields (no sideways scroll; a row's actions stay on screen).
