@@ -108,3 +108,48 @@ def test_a_face_drawn_by_hand_is_searched_and_marked_manual(
     wide = page.evaluate("document.documentElement.scrollWidth")
     assert wide <= 718, f"the printed packet is {wide} px wide"
     _shot(page, "05-disclosure-print")
+
+
+def test_search_every_face_of_a_group_photo_in_the_browser(
+    browser_page: Page, live_server_factory, fresh_world
+) -> None:
+    """The fixture's group photo has six faces: one click (and a confirmation) runs six
+    searches in the case, each listed on the case page."""
+    page = browser_page
+    world = fresh_world
+    url = live_server_factory(world.data_dir, world.env()).url
+    group = FIXTURE / "group" / "insightface_t1.jpg"
+    with httpx.Client(base_url=url, timeout=120) as api:
+        api.put(
+            "/api/settings/searches_per_minute", json={"value": 100}, headers=world.auth("admin")
+        )
+        case = api.post(
+            "/api/cases",
+            json={
+                "reference": "GROUP-1",
+                "offense_category": "homicide",
+                "purpose": "identify the people in a photo taken at the scene of a homicide",
+            },
+            headers=world.auth("ivan"),
+        ).json()
+        probe = api.post(
+            f"/api/cases/{case['id']}/probes",
+            files={"file": (group.name, group.read_bytes(), "image/jpeg")},
+            headers=world.auth("ivan"),
+        ).json()
+    assert len(probe["faces"]) == 6
+    page.goto(url + "/login")
+    page.get_by_label("User name").fill("ivan")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{url}/probes/{probe['id']}")
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Search every face (6 searches)").click()
+    expect(page.locator(".flash-success")).to_contain_text("Ran 6 searches, one per face")
+    assert asked and "6 searches" in asked[0]
+    assert page.url.startswith(f"{url}/cases/{case['id']}")
+    _shot(page, "06-every-face")
+    with httpx.Client(base_url=url, timeout=60) as api:
+        searches = api.get(f"/api/cases/{case['id']}", headers=world.auth("ivan")).json()
+    assert sorted(s["face_index"] for s in searches["searches"]) == list(range(6))
