@@ -166,6 +166,11 @@ def test_search_every_face_runs_one_ordinary_search_per_face(
     searches = _audit(client, world, "search")
     assert sorted(e["details"]["face"] for e in searches) == list(range(6))
     assert all(e["details"]["purpose"] == case["purpose"] for e in searches)
+    # Some of the group's faces are turned: their searches carry a quality warning, and the
+    # case file lists them (it once failed with a 500 on a stored warning).
+    case_file = client.get(f"/api/cases/{case['id']}", headers=world.auth("ivan"))
+    assert case_file.status_code == 200, case_file.text
+    assert any(s["quality_warning"] for s in case_file.json()["searches"])
     summary = _audit(client, world, "search_every_face")[0]["details"]
     assert summary["search_ids"] == [s["id"] for s in body["searches"]]
 

@@ -522,8 +522,7 @@ class Casework:
         access = self._search_access(actor, search)
         search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
-        warning = search.get("quality_warning")
-        search["quality_warning"] = json.loads(warning) if warning else None
+        search["quality_warning"] = search.get("quality_warning") or None  # decoded above
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.
@@ -812,8 +811,13 @@ def _shadow_in_scope(
 
 
 def _unshadowed(search: dict) -> dict:
-    """A search as anyone may see it: what it found in shadow collections is never shown."""
-    return {k: v for k, v in search.items() if k != "shadow_candidates"}
+    """A search as anyone may see it: what it found in shadow collections is never shown.
+    Its quality warning is stored as JSON text and given as the object it is (a list of a
+    case's searches with a warning once failed the API's answer check: a 500)."""
+    shown = {k: v for k, v in search.items() if k != "shadow_candidates"}
+    if isinstance(shown.get("quality_warning"), str):
+        shown["quality_warning"] = json.loads(shown["quality_warning"])
+    return shown
 
 
 def _case_ref(case: dict) -> dict:
