@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/gallery"): {"admin", "supervisor", "auditor"},
     ("GET", "/api/gallery/photos"): {"admin", "supervisor", "auditor"},
     ("POST", "/api/gallery/photos/{image_id}/rescan"): {"admin"},
+    ("POST", "/api/gallery/failures/retry"): {"admin"},
     ("GET", "/api/searches"): OVERSIGHT,
     ("GET", "/api/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/api/reviews/queue"): {"reviewer"},
@@ -122,6 +123,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/gallery"): {"admin", "supervisor", "auditor"},
     ("GET", "/gallery/photos"): {"admin", "supervisor", "auditor"},
     ("POST", "/gallery/photos/{image_id}/rescan"): {"admin"},
+    ("POST", "/gallery/failures/retry"): {"admin"},
     ("GET", "/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/searches/{search_id}/compare/{face_id}"): CANDIDATE_VIEW,
     ("POST", "/searches/{search_id}/take"): {"reviewer"},
@@ -310,6 +312,13 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         },
         ("POST", "/api/probes/{probe_id}/manual-faces"): {"json": {"box": [0, 0, 8, 8]}},
         ("POST", "/api/probes/{probe_id}/searches/every-face"): {"json": {}},
+        # No file failed in this world: admitted, then 404.
+        ("POST", "/api/gallery/failures/retry"): {
+            "json": {"path": "/no/such/file.jpg", "collection": "fixture"}
+        },
+        ("POST", "/gallery/failures/retry"): {
+            "data": {"path": "/no/such/file.jpg", "collection": "fixture"}
+        },
         ("POST", "/searches/{search_id}/review"): {
             "data": {
                 "decision": "inconclusive",

@@ -115,3 +115,32 @@ def test_an_admin_rescans_a_photo_and_its_missed_face_is_added(
     ).json()["entries"]
     assert [e["actor"] for e in entries] == ["admin", "admin"]
     assert entries[-1]["details"]["face_ids"] == done.json()["added"]
+
+
+def test_an_admin_tries_a_failed_file_again_once_it_is_fixed(
+    client: TestClient, world: World
+) -> None:
+    overview = client.get("/api/gallery", headers=world.auth("admin")).json()
+    path = next(f["path"] for f in overview["failures"] if f["path"].endswith("notes.jpg"))
+    wanted = {"path": path, "collection": "extra"}
+    refused = client.post("/api/gallery/failures/retry", json=wanted, headers=world.auth("sam"))
+    assert refused.status_code == 403
+    again = client.post("/api/gallery/failures/retry", json=wanted, headers=world.auth("admin"))
+    assert again.status_code == 200, again.text
+    assert again.json()["stored"] is False and again.json()["code"] == "not_an_image"
+    # The file is fixed (a real photo now, of someone not in the gallery), and tried again.
+    Path(path).write_bytes(
+        (FIXTURE / "identities" / "Hugo_Chavez" / "Hugo_Chavez_0003.jpg").read_bytes()
+    )
+    done = client.post("/api/gallery/failures/retry", json=wanted, headers=world.auth("admin"))
+    assert done.json() == {"path": path, "stored": True, "code": None, "message": None, "faces": 1}
+    overview = client.get("/api/gallery", headers=world.auth("audrey")).json()
+    assert path not in [f["path"] for f in overview["failures"]]
+    extra = client.get(
+        "/api/gallery/photos", params={"collection": "extra"}, headers=world.auth("audrey")
+    ).json()
+    assert any(p["path"] == path and p["faces"] == 1 for p in extra["photos"])
+    retried = client.get(
+        "/api/audit", params={"action": "ingest_retried"}, headers=world.auth("audrey")
+    ).json()["entries"]
+    assert len(retried) == 2 and {e["actor"] for e in retried} == {"admin"}

@@ -232,11 +232,11 @@ class Gallery:
         self,
         collection: str,
         images: Sequence[StoredImage],
-        audit: tuple[str, dict] | None = None,
+        audit: tuple[str, dict] | tuple[str, dict, str] | None = None,
     ) -> int:
         """Store images with their faces in one transaction, then index the faces. Refuses
         (Conflict) faces embedded by another model than the gallery's. ``audit``: an entry
-        (action, details) written in the same transaction, so no stored image goes
+        (action, details[, actor]) written in the same transaction, so no stored image goes
         unaudited even if the process is killed right after."""
         if not images:
             return 0

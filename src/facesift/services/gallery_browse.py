@@ -21,16 +21,25 @@ past candidate list never changes), and never a face of someone who opted out.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
-from facesift.errors import Conflict, FacesiftError, NotFound
+from facesift.errors import (
+    Conflict,
+    FacesiftError,
+    ImageError,
+    InvalidInput,
+    NotFound,
+    SourceError,
+)
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal
-from facesift.schemas import Face
+from facesift.schemas import Face, Provenance
 from facesift.services.casework import Casework
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.services.suppression import Suppression
+from facesift.store import StoredImage
 from facesift.store.gallery_browse import GalleryPhoto, IngestFailure, Problem
 from facesift.vision.decode import decode_image
 
@@ -54,6 +63,15 @@ class GalleryOverview:
     failures: list[IngestFailure]
     no_face: PhotoList
     no_provenance: PhotoList
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    path: str
+    stored: bool
+    code: str | None = None  # why it failed again
+    message: str | None = None
+    faces: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,48 @@ class GalleryPages:
         return RescanResult(
             image_id, photo.path, len(found), added, len(found) - len(new), suppressed
         )
+
+    def retry_failure(self, actor: Principal, path: str, collection: str) -> RetryResult:
+        """Ingest a file that failed once, again (an admin fixed it): stored with its faces in
+        ``collection`` if it now reads and decodes, or its failure recorded anew with the
+        new reason. A photo removed from the gallery stays removed (its tombstone)."""
+        rules.require_rescan_gallery(actor)
+        if self.store.browse.failure(path) is None:
+            raise NotFound(f"no file failed at {path}")
+        collection = (collection or "").strip()
+        if not collection or len(collection) > 200:
+            raise InvalidInput("name the collection the photo goes to")
+        reader = SourceReader(max_bytes=MAX_READ_BYTES)
+        try:
+            content = reader.read(item_for_recorded_path(path))
+            sha = hashlib.sha256(content).hexdigest()
+            if self.store.tombstones.tombstoned([sha]):
+                raise Conflict(f"{path} was removed from the gallery; it stays removed")
+            if self.store.known_hashes([sha]):
+                raise Conflict(f"the gallery already holds this photo ({sha[:12]}…)")
+            analysis = self.casework.analyze_pixels(decode_image(content, max_bytes=MAX_READ_BYTES))
+        except (ImageError, SourceError) as failed:
+            with self.store.transaction():
+                self.store.record_failure(path, None, failed.code, failed.message)
+                self.store.audit.append(
+                    "ingest_retried",
+                    {"path": path, "collection": collection, "failed": failed.code},
+                    actor.name,
+                )
+            return RetryResult(path, False, failed.code, failed.message)
+        finally:
+            reader.close()
+        kept, suppressed = _unsuppressed(self.store, list(analysis.faces))
+        analysis = dataclasses.replace(analysis, faces=kept)
+        image = StoredImage(sha, path, len(content), analysis, Provenance())
+        details = {"path": path, "collection": collection, "sha256": sha, "faces": len(kept)}
+        self.gallery.add_images(
+            collection,
+            [image],
+            audit=("ingest_retried", details | {"suppressed": suppressed}, actor.name),
+        )
+        self.gallery.save()
+        return RetryResult(path, True, faces=len(kept))
 
 
 def _read(path: str) -> bytes:

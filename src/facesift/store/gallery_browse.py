@@ -107,6 +107,13 @@ class GalleryBrowse:
         ).fetchall()
         return int(total), [IngestFailure(**dict(row)) for row in rows]
 
+    def failure(self, path: str) -> IngestFailure | None:
+        row = self._db.execute(
+            "SELECT path, sha256, code, message, failed_at FROM ingest_failures WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return IngestFailure(**dict(row)) if row else None
+
     def face_boxes(self, image_id: int) -> list[tuple[int, int, int, int]]:
         rows = self._db.execute(
             "SELECT x1, y1, x2, y2 FROM faces WHERE image_id = ? ORDER BY id", (image_id,)

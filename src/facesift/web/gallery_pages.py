@@ -8,10 +8,10 @@ from functools import partial
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
-from facesift.errors import Conflict
+from facesift.errors import Conflict, InvalidInput
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import Id
 from facesift.server.security import Signed, Svc
@@ -90,3 +90,22 @@ async def rescan(
     if done.suppressed:
         message += f", {done.suppressed} not stored (opted out)"
     return redirect(back, message + ".", "success" if added else "info")
+
+
+@router.post("/gallery/failures/retry", summary="Ingest a failed file again (form)")
+async def retry_failure(
+    request: Request,
+    caller: Signed,
+    svc: Svc,
+    path: Annotated[str, Form(max_length=4000)],
+    collection: Annotated[str, Form(max_length=200)],
+):
+    work = partial(GalleryPages(svc.casework).retry_failure, caller.principal, path, collection)
+    try:
+        done = await in_analysis_lane(request, work)
+    except (Conflict, InvalidInput) as refused:
+        return redirect("/gallery", in_words(refused), "error")
+    if not done.stored:
+        return redirect("/gallery", f"{path} failed again: {done.message}", "error")
+    faces = f"{done.faces} face{'s' if done.faces != 1 else ''}"
+    return redirect("/gallery", f"Stored {path} in {collection}, with {faces}.")

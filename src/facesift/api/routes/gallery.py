@@ -110,3 +110,27 @@ async def rescan(image_id: Id, request: Request, caller: Signed, svc: Svc) -> Re
     work = partial(GalleryPages(svc.casework).rescan, caller.principal, image_id)
     done = await in_analysis_lane(request, work)
     return RescanOut.model_validate(dataclasses.asdict(done))
+
+
+class FailureRetry(BaseModel):
+    path: str = Field(max_length=4000, description="the failed file's path, as listed")
+    collection: str = Field(max_length=200, description="the collection it goes to")
+
+
+class RetryOut(BaseModel):
+    path: str
+    stored: bool = Field(description="read, decoded and stored this time")
+    code: str | None = Field(None, description="why it failed again")
+    message: str | None = None
+    faces: int = 0
+
+
+@router.post(
+    "/failures/retry",
+    response_model=RetryOut,
+    summary="Ingest a file that failed, again (admins; after it was fixed); audited",
+)
+async def retry_failure(body: FailureRetry, request: Request, caller: Signed, svc: Svc) -> RetryOut:
+    pages = GalleryPages(svc.casework)
+    work = partial(pages.retry_failure, caller.principal, body.path, body.collection)
+    return RetryOut.model_validate(dataclasses.asdict(await in_analysis_lane(request, work)))
