@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 	bash scripts/install-browser.sh
 	bash scripts/install-postgres.sh
 	bash scripts/install-oidc-provider.sh
+	bash scripts/install-axe.sh
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)

@@ -86,6 +86,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/probes/{probe_id}/faces/{face_index}/crop"): SEARCH_VIEW,
     ("POST", "/api/probes/{probe_id}/edits"): {"investigator"},
     ("POST", "/api/probes/{probe_id}/searches"): {"investigator"},
+    ("POST", "/api/probes/{probe_id}/manual-faces"): {"investigator"},
+    ("POST", "/api/probes/{probe_id}/searches/every-face"): {"investigator"},
+    # The gallery's photo records: those who run or oversee it; re-scanning changes it.
+    ("GET", "/api/gallery"): {"admin", "supervisor", "auditor"},
+    ("GET", "/api/gallery/photos"): {"admin", "supervisor", "auditor"},
+    ("POST", "/api/gallery/photos/{image_id}/rescan"): {"admin"},
+    ("POST", "/api/gallery/failures/retry"): {"admin"},
     ("GET", "/api/searches"): OVERSIGHT,
     ("GET", "/api/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/api/reviews/queue"): {"reviewer"},
@@ -113,6 +120,12 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/probes/{probe_id}"): SEARCH_VIEW,
     ("POST", "/probes/{probe_id}/edit"): {"investigator"},
     ("POST", "/probes/{probe_id}/search"): {"investigator"},
+    ("POST", "/probes/{probe_id}/manual-face"): {"investigator"},
+    ("POST", "/probes/{probe_id}/search-every-face"): {"investigator"},
+    ("GET", "/gallery"): {"admin", "supervisor", "auditor"},
+    ("GET", "/gallery/photos"): {"admin", "supervisor", "auditor"},
+    ("POST", "/gallery/photos/{image_id}/rescan"): {"admin"},
+    ("POST", "/gallery/failures/retry"): {"admin"},
     ("GET", "/searches/{search_id}"): SEARCH_VIEW,
     ("GET", "/searches/{search_id}/compare/{face_id}"): CANDIDATE_VIEW,
     ("POST", "/searches/{search_id}/take"): {"reviewer"},
@@ -305,6 +318,19 @@ def _call(client: TestClient, world: World, targets: Targets, role: str, method:
         ("POST", "/cases/{case_id}/probes"): {"files": {"file": ("p.jpg", photo)}},
         ("POST", "/probes/{probe_id}/edit"): {"data": {"operation": "mirror"}},
         ("POST", "/probes/{probe_id}/search"): {"data": {"face": "0"}},
+        # A box too small: admitted, then refused on input (400), so nothing is made.
+        ("POST", "/probes/{probe_id}/manual-face"): {
+            "data": {"x1": "0", "y1": "0", "x2": "8", "y2": "8"}
+        },
+        ("POST", "/api/probes/{probe_id}/manual-faces"): {"json": {"box": [0, 0, 8, 8]}},
+        ("POST", "/api/probes/{probe_id}/searches/every-face"): {"json": {}},
+        # No file failed in this world: admitted, then 404.
+        ("POST", "/api/gallery/failures/retry"): {
+            "json": {"path": "/no/such/file.jpg", "collection": "fixture"}
+        },
+        ("POST", "/gallery/failures/retry"): {
+            "data": {"path": "/no/such/file.jpg", "collection": "fixture"}
+        },
         ("POST", "/searches/{search_id}/review"): {
             "data": {
                 "decision": "inconclusive",

@@ -82,6 +82,7 @@ def test_the_navigation_shows_only_what_the_roles_can_use(clients) -> None:
         "/settings",
         "/tokens",
         "/stats",
+        "/gallery",  # the gallery's photo records: not for investigators or reviewers
     ]
     assert _nav(clients("rita").get("/reviews").text) == ["/reviews", "/tokens", "/stats"]
     admin = clients("admin").get("/", follow_redirects=False)

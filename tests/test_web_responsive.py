@@ -20,8 +20,18 @@ WIDTHS = ((390, 844), (1366, 768))
 # The page's actions: buttons and button-styled links in <main>, those a user is shown.
 # Actions a role may not take, so its pages must not offer them (they would answer 403).
 NOT_OFFERED = {
-    "sam": ("Search for this face", "Upload and find faces", "Make the edited copy"),
-    "audrey": ("Search for this face", "Upload and find faces", "Make the edited copy"),
+    "sam": (
+        "Search for this face",
+        "Upload and find faces",
+        "Make the edited copy",
+        "Add this face",
+    ),
+    "audrey": (
+        "Search for this face",
+        "Upload and find faces",
+        "Make the edited copy",
+        "Add this face",
+    ),
 }
 ACTIONS = "main button:visible, main a.button:visible, main input[type=submit]:visible"
 
@@ -91,9 +101,10 @@ def _pages(ids: dict[str, int]) -> dict[str, list[str]]:
             "/oversight/usage",
             "/oversight/alerts",
             "/transparency",
+            "/gallery",
         ],
         "audrey": ["/audit", f"/cases/{case}/disclosure", "/users", f"/probes/{probe}"],
-        "admin": ["/users", "/settings"],
+        "admin": ["/users", "/settings", "/gallery", "/gallery/photos?collection=fixture"],
         "percy": ["/privacy"],
     }
 

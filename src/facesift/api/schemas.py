@@ -178,6 +178,7 @@ class ProbeFace(BaseModel):
     detector_score: float | None = None
     quality: FaceQuality
     landmarks: list[list[float]]
+    manual: bool = Field(False, description="drawn by hand: the detector did not find it")
 
 
 class ProbeOut(BaseModel):
@@ -228,6 +229,9 @@ class CandidateOut(BaseModel):
     box: list[int] | None = None
     image: GalleryImageOut
     redacted: str | None = Field(None, description="why the face is no longer shown")
+    face_image: str | None = Field(
+        None, description="disclosure packet only: the face as a JPEG data URI"
+    )
 
 
 class LeadOut(BaseModel):
@@ -298,6 +302,10 @@ class SearchOut(BaseModel):
     status: SearchStatus
     lead_face_id: int | None = None
     edited_probe: bool
+    manual_face: bool | None = Field(None, description="the face searched was drawn by hand")
+    probe_face_image: str | None = Field(
+        None, description="disclosure packet only: the probe face searched, a JPEG data URI"
+    )
     audit_id: int | None = None
     target_fpir: float | None = None
     quality_warning: dict[str, Any] | None = None

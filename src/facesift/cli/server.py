@@ -187,7 +187,7 @@ def users_add(
     console.print(f"created {name} ({', '.join(sorted(made.user.roles))})")
     if made.password:
         console.print(f"one-time password: {made.password}")
-        console.print("It is shown only now. The user should change it after signing in.")
+        console.print("It is shown only now. The user must change it at the first sign-in.")
 
 
 @users_app.command("list")

@@ -185,3 +185,14 @@ def require_evaluate(principal: Principal) -> None:
 
 def require_team_activity(principal: Principal) -> None:
     _require_role(principal, Role.SUPERVISOR, Role.AUDITOR)
+
+
+def require_browse_gallery(principal: Principal) -> None:
+    """Browse the gallery's photo records: those who run or oversee the installation, never
+    those who search it or review its searches (see services.gallery_browse)."""
+    _require_role(principal, Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)
+
+
+def require_rescan_gallery(principal: Principal) -> None:
+    """Re-scan a gallery photo for faces (it changes the gallery)."""
+    _require_role(principal, Role.ADMIN)

@@ -43,7 +43,15 @@ from facesift.server.lanes import open_analysis_lane
 from facesift.services import retention
 from facesift.services.single_sign_on import OidcConfig, SingleSignOn
 from facesift.store.database import describe_url, resolve_url
-from facesift.web import optout_pages, oversight_pages, pages, review_pages, security_pages
+from facesift.web import (
+    face_pages,
+    gallery_pages,
+    optout_pages,
+    oversight_pages,
+    pages,
+    review_pages,
+    security_pages,
+)
 
 log = logging.getLogger(__name__)
 CSP = (
@@ -130,6 +138,8 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(oversight_pages.router)
     app.include_router(security_pages.router)
     app.include_router(review_pages.router)
+    app.include_router(face_pages.router)
+    app.include_router(gallery_pages.router)
     _add_docs(app)
     _add_guards(app)
     _add_error_handlers(app)

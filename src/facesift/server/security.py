@@ -26,6 +26,9 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # What a user whose role requires two-factor sign-in may reach before setting it up.
 TWO_FACTOR_SETUP_PATHS = ("/api/me", "/api/session", "/account", "/logout")
+# What a user who signed in with a one-time password may reach before changing it (a
+# browser or API session; see services.accounts.must_change_password).
+ONE_TIME_PASSWORD_PATHS = ("/api/me", "/api/session", "/account", "/logout")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Caller:
     session_token: str | None
     api_token: str | None = None  # the bearer token an API caller sent
     needs_two_factor: bool = False  # a role requires it and it is not set up yet
+    must_change_password: bool = False  # signed in with a one-time password, not yet changed
 
 
 def services(request: Request) -> Services:
@@ -55,6 +59,8 @@ def identify(request: Request) -> Caller | None:
             None,
             header[7:].strip(),
             svc.accounts.needs_two_factor(principal),
+            # Not for tokens: only the operator, or a user who has chosen their own
+            # password, can have made one (the token pages are closed until then).
         )
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -67,6 +73,7 @@ def identify(request: Request) -> Caller | None:
                 token,
                 None,
                 svc.accounts.needs_two_factor(principal),
+                svc.accounts.must_change_password(principal),
             )
     return None
 
@@ -93,6 +100,10 @@ async def require_caller(request: Request) -> Caller:
     if caller.needs_two_factor and not request.url.path.startswith(TWO_FACTOR_SETUP_PATHS):
         raise Forbidden(
             "your role requires two-factor sign-in: set it up on your account page first"
+        )
+    if caller.must_change_password and not request.url.path.startswith(ONE_TIME_PASSWORD_PATHS):
+        raise Forbidden(
+            "you signed in with a one-time password: choose your own on your account page first"
         )
     await check_csrf(request, caller)
     request.state.caller = caller

@@ -168,9 +168,12 @@ class Accounts:
             if self.records.user_by_name(name):
                 raise Conflict(f"there is already a user called {name!r}")
             user_id = self.records.add_user(name, password_hash, roles, status, created_by)
+            if one_time:  # facesift chose it: the user must choose their own at first sign-in
+                self.records.update_user(user_id, must_change_password=1)
             self._audit.append(
                 "user_created",
-                {"user": name, "roles": sorted(roles), "status": status},
+                {"user": name, "roles": sorted(roles), "status": status}
+                | ({"one_time_password": True} if one_time else {}),
                 created_by,
             )
         return NewUser(self.user(user_id), one_time)
@@ -392,10 +395,13 @@ class Accounts:
                 password_hash=new_hash,
                 reset_code_hash=None,
                 reset_code_expires=None,
+                must_change_password=int(one_time is not None),
             )
             self.records.delete_sessions_of(user_id)
             self._audit.append(
-                "password_changed", {"user": user.name}, actor.name if actor else OPERATOR
+                "password_changed",
+                {"user": user.name} | ({"one_time_password": True} if one_time else {}),
+                actor.name if actor else OPERATOR,
             )
         return one_time
 
@@ -419,7 +425,7 @@ class Accounts:
             raise InvalidInput("the new password must differ from the current one")
         new_hash = hash_password(new)  # before the transaction: never hash holding its lock
         with self._store.transaction():
-            self.records.update_user(user.id, password_hash=new_hash)
+            self.records.update_user(user.id, password_hash=new_hash, must_change_password=0)
             keep = token_hash(session_token) if session_token else None
             self.records.delete_sessions_of(user.id, keep=keep)
             self.records.revoke_tokens_of(user.id)
@@ -583,6 +589,11 @@ class Accounts:
             self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))
             self._audit.append("login", {"user": name, "via": "oidc", "issuer": issuer}, name)
         return Session(token, csrf, principal_of(user))
+
+    def must_change_password(self, principal: Principal) -> bool:
+        """They signed in with a one-time password facesift generated, not yet replaced."""
+        user = self.records.user(principal.user_id)
+        return bool(user and user.must_change_password)
 
     def session(self, token: str) -> Session | None:
         row = self.records.session(token_hash(token))

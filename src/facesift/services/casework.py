@@ -43,9 +43,10 @@ from facesift.governance import policy
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.governance.search_policy import MAX_CANDIDATES, MIN_PURPOSE_CHARS
-from facesift.schemas import ImageAnalysis
+from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.services import blind, face_chips, review_outcome, scope, subjects
 from facesift.services.calibration import Calibration
+from facesift.services.disclosure_images import add_face_images
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget, claimed_pixels
 from facesift.services.probe_pool import ProbePool
@@ -223,6 +224,10 @@ class Casework:
             raise refusal
         return case
 
+    def case_for_search(self, actor: Principal, case_id: int) -> dict:
+        """The case, if ``actor`` may search in it now (its owner, trained, the case open)."""
+        return self._case_for_search(actor, case_id)
+
     # -- probes --------------------------------------------------------------------------------
 
     def add_probe(self, actor: Principal, case_id: int, content: bytes) -> dict:
@@ -266,6 +271,13 @@ class Casework:
     def analyze_pixels(self, pixels: np.ndarray) -> ImageAnalysis:
         """Faces of a photo, through the probe pool (opt-out selfies use it too)."""
         return self._analyze(pixels)
+
+    def faces_at(self, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+        """Faces aligned and embedded at known places (a box drawn by hand), through the pool."""
+        if self._pool is not None:
+            return self._pool.faces_at(pixels, boxes)
+        with self._in_turn:
+            return self._analyzer.faces_at(pixels, boxes)
 
     def analysis_processes(self) -> list[int]:
         """The process ids of the probe analysis pool (empty before its first analysis)."""
@@ -475,7 +487,7 @@ class Casework:
             "expected_false_candidates": operating.expected_false_candidates,
             "outcome": outcome,
             "status": PENDING if candidates else NO_CANDIDATE,
-            "edited_probe": int(probe["parent_id"] is not None),
+            "edited_probe": int(pixels_edited(probe)),
             "quality_warning": json.dumps(warning) if warning else None,
             "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
         }
@@ -492,6 +504,7 @@ class Casework:
                     "probe_sha256": probe["sha256"],
                     "face": face_index,
                     "edited_probe": bool(search["edited_probe"]),
+                    "manual_face": bool(probe["faces"][face_index].get("manual")),
                     "collection": collection,
                     "threshold": operating.threshold,
                     "target_fpir": operating.target_fpir,
@@ -554,8 +567,7 @@ class Casework:
         access = self._search_access(actor, search)
         search = _unshadowed(search)
         search["candidates"] = self.records.candidates(search_id)
-        warning = search.get("quality_warning")
-        search["quality_warning"] = json.loads(warning) if warning else None
+        search["quality_warning"] = search.get("quality_warning") or None  # decoded above
         reviews = self.records.reviews([search_id])
         decided = search["status"] != PENDING
         # A reviewer must not see another's decision before the outcome: show only their own.
@@ -569,6 +581,7 @@ class Casework:
         explained = review_outcome.explain(search, reviews)
         search["outcome_reason"] = explained.reason if explained else None
         search["next_steps"] = explained.next_steps if explained else []
+        search["manual_face"] = self._manual_face(search)
         if access is blind.View.REQUESTER:
             search = blind.for_requester(search)
         else:
@@ -587,6 +600,13 @@ class Casework:
         groups = subjects.group_candidates(shown, counts, others)
         search["groups"] = [g.as_dict() for g in groups]
         return search
+
+    def _manual_face(self, search: dict) -> bool:
+        """Whether the searched face was drawn by hand (services.manual_face)."""
+        probe = self.records.probe(search["probe_id"])
+        faces = probe["faces"] if probe else []
+        index = search["face_index"]
+        return bool(0 <= index < len(faces) and faces[index].get("manual"))
 
     def _lead(self, search: dict) -> dict:
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
@@ -852,6 +872,7 @@ class Casework:
             "timeline": self.timeline(actor, case_id),
             "lead_notice": LEAD_NOTICE,
         }
+        add_face_images(self, actor, packet)  # the probe and candidate faces, inline
         entry = self._audit.append("disclosure_exported", _case_ref(case), actor.name)
         # The export's own entry, and the head it was chained to: the log as it stood.
         packet["audit_chain_head"] = {
@@ -884,12 +905,28 @@ def _shadow_in_scope(
 
 
 def _unshadowed(search: dict) -> dict:
-    """A search as anyone may see it: what it found in shadow collections is never shown."""
-    return {k: v for k, v in search.items() if k != "shadow_candidates"}
+    """A search as anyone may see it: what it found in shadow collections is never shown.
+    Its quality warning is stored as JSON text and given as the object it is (a list of a
+    case's searches with a warning once failed the API's answer check: a 500)."""
+    shown = {k: v for k, v in search.items() if k != "shadow_candidates"}
+    if isinstance(shown.get("quality_warning"), str):
+        shown["quality_warning"] = json.loads(shown["quality_warning"])
+    return shown
 
 
 def _case_ref(case: dict) -> dict:
     return {"case_id": case["id"], "case": case["reference"]}
+
+
+case_ref = _case_ref
+
+
+def pixels_edited(probe: dict) -> bool:
+    """A crop, turn or mirror up the probe's line; a face drawn by hand changes no pixel."""
+    edit = probe.get("edit") or {}
+    if probe.get("parent_id") is None:
+        return False
+    return bool(edit.get("pixels_edited")) if edit.get("operation") == "manual_face" else True
 
 
 def _event(entry: AuditEntry) -> dict:

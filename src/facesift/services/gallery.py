@@ -25,6 +25,7 @@ from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
 from facesift.index.ivf import vector_path
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
+from facesift.schemas import Face
 from facesift.store import Store, StoredImage
 
 INDEX_FILE = "faces.faiss"
@@ -235,11 +236,11 @@ class Gallery:
         self,
         collection: str,
         images: Sequence[StoredImage],
-        audit: tuple[str, dict] | None = None,
+        audit: tuple[str, dict] | tuple[str, dict, str] | None = None,
     ) -> int:
         """Store images with their faces in one transaction, then index the faces. Refuses
         (Conflict) faces embedded by another model than the gallery's. ``audit``: an entry
-        (action, details) written in the same transaction, so no stored image goes
+        (action, details[, actor]) written in the same transaction, so no stored image goes
         unaudited even if the process is killed right after."""
         if not images:
             return 0
@@ -262,6 +263,29 @@ class Gallery:
                 self._dirty = True
                 self._members.clear()
         return len(face_ids)
+
+    def add_faces(self, image_id: int, faces: list[Face], details: dict, actor: str) -> list[int]:
+        """Add faces found by a re-scan to a stored image, audited (``image_rescanned``, with
+        ``details``) in the same transaction; then index them. Refuses (Conflict) another
+        embedder's vectors."""
+        if not faces:
+            self.store.audit.append("image_rescanned", details | {"face_ids": []}, actor)
+            return []
+        self.require_embedder(faces[0].model_id)
+        with self.store.transaction():
+            collection_id = self.store.image_collection(image_id)
+            if collection_id is None:
+                raise NotFound(f"image {image_id} is no longer in the gallery")
+            face_ids = self.store.add_faces(image_id, faces)
+            self.store.audit.append("image_rescanned", details | {"face_ids": face_ids}, actor)
+        groups = np.full(len(face_ids), collection_id, dtype=np.int64)
+        with self._lock:
+            self.index.add(
+                np.asarray(face_ids, dtype=np.int64), np.stack([f.embedding for f in faces]), groups
+            )
+            self._dirty = True
+            self._members.clear()
+        return face_ids
 
     def remove_image(
         self, path_or_sha: str, actor: str | None = None, tombstone: bool = True

@@ -30,7 +30,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from facesift.schemas import ImageAnalysis
+from facesift.schemas import Detection, Face, ImageAnalysis
 from facesift.services import batch
 from facesift.vision import VisionConfig
 from facesift.vision.still import decode_still
@@ -57,6 +57,10 @@ def _analyze_upload(
 ) -> tuple[ImageAnalysis, str]:
     pixels, media_type = decode_still(content, max_bytes)
     return batch.analyzer_for(config).analyze(pixels), media_type
+
+
+def _faces_at(config: VisionConfig, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+    return batch.analyzer_for(config).faces_at(pixels, boxes)
 
 
 class ProbePool:
@@ -94,6 +98,10 @@ class ProbePool:
 
     def analyze(self, pixels: np.ndarray) -> ImageAnalysis:
         return self._run(_analyze, self.config, pixels)
+
+    def faces_at(self, pixels: np.ndarray, boxes: list[Detection]) -> list[Face]:
+        """Align and embed faces at places given (a box the investigator drew)."""
+        return self._run(_faces_at, self.config, pixels, boxes)
 
     def analyze_upload(self, content: bytes, max_bytes: int) -> tuple[ImageAnalysis, str]:
         """An uploaded photo's faces and media type, decoded in the pool process: the server

@@ -31,6 +31,7 @@ class User:
     totp_secret: str | None = None
     totp_pending_secret: str | None = None
     totp_last_step: int | None = None
+    must_change_password: bool = False  # signed in with a one-time password: change it first
 
     def describe(self) -> dict:
         return {
@@ -146,6 +147,7 @@ class AccountRecords:
             "totp_secret",
             "totp_pending_secret",
             "totp_last_step",
+            "must_change_password",
         }
         if not values or set(values) - allowed:
             raise ValueError(f"cannot update {sorted(set(values) - allowed)}")
@@ -188,6 +190,7 @@ class AccountRecords:
             row["totp_secret"],
             row["totp_pending_secret"],
             row["totp_last_step"],
+            bool(row["must_change_password"]),
         )
 
     # -- requests a second person decides ------------------------------------------------------

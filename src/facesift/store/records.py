@@ -24,6 +24,7 @@ from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecord
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
 from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
+from facesift.store.gallery_browse import GalleryBrowse
 from facesift.store.optout import OptOutRecords
 from facesift.store.oversight import OversightRecords
 from facesift.store.reembedding import ReembedRecords
@@ -73,6 +74,7 @@ class Store:
         self.retention = RetentionRecords(self.db)
         self.reembedding = ReembedRecords(self.db)
         self.oversight = OversightRecords(self.db)
+        self.browse = GalleryBrowse(self.db)
 
     @property
     def database_url(self) -> str:
@@ -164,6 +166,16 @@ class Store:
         )
         self.db.execute("DELETE FROM ingest_failures WHERE path = ?", (image.path,))
         return [self._add_face(image_id, face) for face in image.analysis.faces]
+
+    def add_faces(self, image_id: int, faces: list[Face]) -> list[int]:
+        """Add faces found later (a re-scan) to a stored image. Call in a transaction."""
+        return [self._add_face(image_id, face) for face in faces]
+
+    def image_collection(self, image_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT collection_id FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        return int(row["collection_id"]) if row else None
 
     def _add_face(self, image_id: int, face: Face) -> int:
         b, q = face.box, face.quality

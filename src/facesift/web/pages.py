@@ -14,6 +14,7 @@ from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode
 
+import anyio
 import jinja2
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -50,12 +51,17 @@ from facesift.services.casework import LEAD_NOTICE
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web import records, scores
 from facesift.web.abilities import search_refusal
+from facesift.web.approvals import approvals_for
 from facesift.web.form_errors import in_words, refill_status
+from facesift.web.settings_form import FLOOR_LABELS, MB, wanted_settings
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 FLASH_COOKIE = "facesift_flash"
 AUDIT_PAGE = 50
 CASE_VIEWERS = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR)
+ONE_TIME_PASSWORD_NOTICE = (
+    "You signed in with a one-time password. Choose your own password below before you go on."
+)
 
 # (href, label, roles that may use it; empty: everyone signed in)
 NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
@@ -70,6 +76,7 @@ NAV: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/settings", "Settings", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
     ("/tokens", "API tokens", ()),
     ("/stats", "Gallery", ()),
+    ("/gallery", "Gallery photos", (Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)),
 )
 
 
@@ -198,6 +205,8 @@ def error_page(request: Request, error: FacesiftError, status: int) -> Response:
         caller = identify(request)
     except FacesiftError:
         caller = None
+    if status == 403 and caller is not None and caller.must_change_password:
+        return redirect("/account", ONE_TIME_PASSWORD_NOTICE, "warning")
     titles = {
         400: "That did not work",
         403: "Not allowed",
@@ -244,7 +253,11 @@ def login(
         return render(
             request, "login.html", status=401, name=name, messages=[("error", failed.message)]
         )
-    response = redirect("/")
+    response = (
+        redirect("/account", ONE_TIME_PASSWORD_NOTICE, "warning")
+        if svc.accounts.must_change_password(session.principal)
+        else redirect("/")
+    )
     set_session_cookie(response, request, session.token)
     return response
 
@@ -268,7 +281,8 @@ def home(request: Request, caller: Signed, svc: Svc):
         # Nothing to list: go to the first page this user's roles can use.
         return redirect(_nav(caller.principal, "/")[0][0])
     cases = svc.casework.cases(caller.principal)
-    return render(request, "cases.html", caller, cases=cases)
+    approvals = approvals_for(svc, caller.principal)  # a supervisor's decisions to make
+    return render(request, "cases.html", caller, cases=cases, approvals=approvals)
 
 
 @router.get("/cases/new", summary="New case form")
@@ -383,6 +397,7 @@ def _faces_in_percent(probe: dict) -> list[dict]:
                 "top": round(100 * y1 / height, 2),
                 "width": round(100 * (x2 - x1) / width, 2),
                 "height": round(100 * (y2 - y1) / height, 2),
+                "manual": bool(face.get("manual")),
             }
         )
     return faces
@@ -404,7 +419,14 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
         search_refusal=search_refusal(caller.principal, case),
+        selected_face=_wanted_face(request, len(probe["faces"])),
     )
+
+
+def _wanted_face(request: Request, faces: int) -> int | None:
+    """The face a link asked to have picked (``?face=N``, as after drawing one)."""
+    wanted = request.query_params.get("face", "")
+    return int(wanted) if wanted.isdigit() and int(wanted) < faces else None
 
 
 @router.post("/probes/{probe_id}/edit", summary="Crop, rotate or mirror a probe (form)")
@@ -712,50 +734,24 @@ def record_training(
 
 @router.get("/settings", summary="Settings (admins change them; supervisors, auditors read)")
 def settings_page(request: Request, caller: Signed, svc: Svc):
-    return render(request, "settings.html", caller, settings=svc.settings.read(caller.principal))
+    return render(
+        request,
+        "settings.html",
+        caller,
+        settings=svc.settings.read(caller.principal),
+        mb=MB,
+        floor_labels=FLOOR_LABELS,
+    )
 
 
 @router.post("/settings", summary="Change the settings (form)")
-def change_settings(
-    caller: Signed,
-    svc: Svc,
-    offense_categories: Annotated[str, Form(max_length=10_000)],
-    refused_purposes: Annotated[str, Form(max_length=50_000)],
-    searches_per_minute: Annotated[int, Form(ge=1, le=10_000)],
-    max_upload_bytes: Annotated[int, Form(ge=1, le=1_000_000_000)],
-    target_fpir_percent: Annotated[float | None, Form(ge=0.0001, le=100)] = None,
-    quality_warning_floor: Annotated[str | None, Form(max_length=2_000)] = None,
-    quality_refusal_floor: Annotated[str | None, Form(max_length=2_000)] = None,
-    promotion_max_group_ratio: Annotated[str | None, Form(max_length=50)] = None,
-    alert_rules: Annotated[str | None, Form(max_length=5_000)] = None,
-):
-    try:
-        refused = json.loads(refused_purposes)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"refused purposes is not valid JSON: {exc}") from None
-    optional = {}  # JSON fields: absent from an older form, left as they are
-    for key, text in (
-        ("quality_warning_floor", quality_warning_floor),
-        ("quality_refusal_floor", quality_refusal_floor),
-        ("promotion_max_group_ratio", promotion_max_group_ratio),
-    ):
-        if text is not None and text.strip():
-            try:
-                optional[key] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{key} is not valid JSON: {exc}") from None
-    optional |= _alert_rules(alert_rules)
-    wanted = {
-        "offense_categories": [
-            line.strip() for line in offense_categories.splitlines() if line.strip()
-        ],
-        "refused_purposes": refused,
-        "searches_per_minute": searches_per_minute,
-        "max_upload_bytes": max_upload_bytes,
-    }
-    if target_fpir_percent is not None:  # the settings' own check says which rates are allowed
-        wanted["target_fpir"] = round(target_fpir_percent / 100, 8)
-    changed = svc.settings.update(caller.principal, wanted | optional)
+async def change_settings(request: Request, caller: Signed, svc: Svc):
+    # Sizes in MB, lists as rows and lines (web/settings_form.py); the settings judge them.
+    form = await request.form(max_fields=2_000)
+    wanted = wanted_settings(form)
+    alert_rules = form.get("alert_rules")  # the misuse alert rules (oversight), as JSON
+    wanted |= _alert_rules(alert_rules if isinstance(alert_rules, str) else None)
+    changed = await anyio.to_thread.run_sync(svc.settings.update, caller.principal, wanted)
     message = f"Changed: {', '.join(changed)}." if changed else "Nothing changed."
     return redirect("/settings", message)
 

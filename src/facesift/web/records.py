@@ -77,6 +77,8 @@ _SENTENCES = {
     "case_closed": "Closed case {case}.",
     "probe_uploaded": "Uploaded probe {probe_id}; faces found: {faces}.",
     "probe_edited": "Made probe {probe_id} from probe {parent_probe_id}.",
+    "probe_manual_face": "Drew face {face} by hand on probe {parent_probe_id}: probe {probe_id}.",
+    "search_every_face": "Searched every face of probe {probe_id}.",
     "search": "Searched probe {probe_id}, face {face}: {outcome}.",
     "search_refused": "A search of probe {probe_id} was refused.",
     "review_assigned": "Took search {search_id} for review.",

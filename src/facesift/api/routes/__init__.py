@@ -8,8 +8,10 @@ from facesift.api.routes import (
     audit,
     cases,
     evaluations,
+    gallery,
     optout,
     oversight,
+    probe_faces,
 )
 
 router = APIRouter()
@@ -20,3 +22,5 @@ router.include_router(audit.router)
 router.include_router(evaluations.router)
 router.include_router(optout.router)
 router.include_router(oversight.router)
+router.include_router(probe_faces.router)
+router.include_router(gallery.router)

@@ -7,6 +7,8 @@
 //   placed over its face from data-box="LEFT TOP WIDTH HEIGHT" (percent of the photo; set from
 //   script because the CSP forbids style attributes), and clicking it checks the radio input
 //   of that name whose value is the button's data-face. The radio stays the real form field;
+// - box drawers: dragging on a .box-drawer's photo draws a box and fills the form's x1 y1 x2 y2
+//   inputs (in the photo's own pixels); typing in them moves the box (the keyboard's way);
 // - stacked tables: each body cell of a table with a <thead> gets its column's heading as
 //   data-label, and the table the class is-stacked, so that at phone width app.css shows each
 //   row as a card of labelled fields (no sideways scroll; a row's actions stay on screen).
@@ -119,10 +121,84 @@
     table.classList.add("is-stacked");
   }
 
+  // ---- box drawers: drag on .box-drawer's photo to draw a box; its four number inputs
+  // (x1 y1 x2 y2, in the photo's own pixels; data-width, data-height) follow the drag, and
+  // typing in them moves the box. The inputs are the form's real fields, and the way in
+  // without a pointer.
+
+  function setUpDrawer(drawer) {
+    var form = drawer.closest("form");
+    var img = drawer.querySelector("img");
+    var shown = drawer.querySelector(".drawn-box");
+    var field = function (name) { return form.querySelector('input[name="' + name + '"]'); };
+    var inputs = ["x1", "y1", "x2", "y2"].map(field);
+    var width = Number(drawer.getAttribute("data-width"));
+    var height = Number(drawer.getAttribute("data-height"));
+    if (!img || !shown || inputs.some(function (i) { return !i; }) || !width || !height) {
+      return;
+    }
+    var start = null;
+
+    function clamp(value, most) { return Math.max(0, Math.min(most, Math.round(value))); }
+
+    function photoPoint(event) {  // the pointer in the photo's own pixels
+      var rect = img.getBoundingClientRect();
+      return [
+        clamp((event.clientX - rect.left) * width / rect.width, width),
+        clamp((event.clientY - rect.top) * height / rect.height, height),
+      ];
+    }
+
+    function show() {
+      var v = inputs.map(function (i) { return Number(i.value); });
+      if (!v.every(isFinite) || v[2] <= v[0] || v[3] <= v[1]) {
+        shown.hidden = true;
+        return;
+      }
+      shown.style.left = (100 * v[0] / width) + "%";
+      shown.style.top = (100 * v[1] / height) + "%";
+      shown.style.width = (100 * (v[2] - v[0]) / width) + "%";
+      shown.style.height = (100 * (v[3] - v[1]) / height) + "%";
+      shown.hidden = false;
+    }
+
+    function setBox(a, b) {
+      var box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+      inputs.forEach(function (input, i) { input.value = String(box[i]); });
+      show();
+    }
+
+    drawer.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) {
+        return;
+      }
+      event.preventDefault();
+      start = photoPoint(event);
+      drawer.setPointerCapture(event.pointerId);
+      setBox(start, start);
+    });
+    drawer.addEventListener("pointermove", function (event) {
+      if (start) {
+        setBox(start, photoPoint(event));
+      }
+    });
+    var finish = function (event) {
+      if (start) {
+        setBox(start, photoPoint(event));
+        start = null;
+      }
+    };
+    drawer.addEventListener("pointerup", finish);
+    drawer.addEventListener("pointercancel", function () { start = null; });
+    inputs.forEach(function (input) { input.addEventListener("input", show); });
+    show();
+  }
+
   function start() {
     document.querySelectorAll("table").forEach(stackTable);
     document.querySelectorAll(".face-picker-image").forEach(setUpPicker);
     document.querySelectorAll("img.face-zoom[data-zoom]").forEach(zoom);
+    document.querySelectorAll(".box-drawer").forEach(setUpDrawer);
   }
 
   if (document.readyState === "loading") {
