@@ -30,6 +30,7 @@ from facesift.services.calibration import Calibration
 from facesift.services.settings import Settings
 from facesift.services.usage import refusal_category
 from facesift.store import AuditEntry, Store
+from facesift.store.oversight import SearchedProbe
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ SCANNED_KEY = "alerts_scanned_through"  # an internal record, not one of Setting
 SCANNED_ACTIONS = ("search", "search_refused", "case_opened")
 FAR_FUTURE = "9999-12-31"
 SCAN_BATCH = 5000  # entries judged per scan; the rest wait for the next
+REREAD_SEARCHES = 64  # searches read again at each scan (see _searched_since)
 # What a case shows when someone is only searching in it (and looking at what came back).
 SEARCHING = frozenset(
     {
@@ -118,6 +120,11 @@ class Alerts:
         self._settings = settings
         self._calibration = calibration
         self._scanning = threading.Lock()
+        # The probe faces searched within the same-face window, read once each: reading them
+        # all again for every search made a search's alert scan grow with the searches of
+        # the last 90 days (1.2 s a search after 500 of them, bench/load.py).
+        self._recent: list[SearchedProbe] = []
+        self._recent_through = 0  # the newest search id read into _recent
 
     def _rule(self, key: str):
         return alert_rules.rule_setting(key, self._settings.get(key))
@@ -190,7 +197,7 @@ class Alerts:
         if not rule.enabled or case_id is None or probe_id is None:
             return None
         since = _iso(_time(entry.at) - timedelta(days=rule.days))
-        others = self._store.oversight.searched_probes(since, int(case_id))
+        others = [p for p in self._searched_since(since) if p.case_id != int(case_id)]
         if not others:
             return None
         sha = entry.details.get("probe_sha256")
@@ -207,6 +214,7 @@ class Alerts:
                 and other.template is not None
                 and other.template.shape == template.shape
                 and float(np.linalg.norm(other.template - template)) <= limit
+                and self._still_held(other)
             ):
                 matched.setdefault(other.case_id, "a probe face within the same-face distance")
         if not matched:
@@ -226,6 +234,28 @@ class Alerts:
                 "source_audit_id": entry.id,
             },
         )
+
+    def _searched_since(self, since: str) -> list[SearchedProbe]:
+        """The probe faces searched since ``since``, oldest first: the ones read before, less
+        those now out of the window, and the searches run since the last read."""
+        # Read again from a little before the newest id read: on PostgreSQL two searches'
+        # transactions may commit out of id order, and a later read must still see the first.
+        rows = self._store.oversight.searched_probes_after(
+            self._recent_through - REREAD_SEARCHES, since
+        )
+        known = {p.search_id for p in self._recent}
+        new = [p for p in rows if p.search_id not in known]
+        if rows:
+            self._recent_through = max(self._recent_through, rows[-1].search_id)
+        self._recent = sorted(
+            [p for p in self._recent if p.at >= since] + new, key=lambda p: p.search_id
+        )
+        return self._recent
+
+    def _still_held(self, other: SearchedProbe) -> bool:
+        """A remembered template counts only while the store still holds it: retention may
+        have destroyed it since it was read."""
+        return self._store.oversight.probe_template(other.probe_id, other.face_index) is not None
 
     def _only_searching(self, entry: AuditEntry, pending: list[Finding]) -> Finding | None:
         rule = self._rule(alert_rules.CASE_SEARCHES)

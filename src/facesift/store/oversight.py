@@ -144,13 +144,13 @@ class OversightRecords:
         )
         return [Holding(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
-    def searched_probes(self, since: str, other_than_case: int) -> list[SearchedProbe]:
-        """The probe faces searched since ``since`` in cases other than ``other_than_case``."""
+    def searched_probes_after(self, search_id: int, since: str) -> list[SearchedProbe]:
+        """The probe faces of the searches after ``search_id`` run since ``since``."""
         rows = self._db.execute(
             "SELECT s.id, s.case_id, s.probe_id, s.face_index, p.sha256, s.created_at,"
             " p.faces, p.embeddings FROM searches s JOIN probes p ON p.id = s.probe_id"
-            " WHERE s.created_at >= ? AND s.case_id <> ? ORDER BY s.id",
-            (since, other_than_case),
+            " WHERE s.id > ? AND s.created_at >= ? ORDER BY s.id",
+            (search_id, since),
         )
         return [
             SearchedProbe(
