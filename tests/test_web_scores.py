@@ -105,6 +105,7 @@ def test_the_candidate_list_shows_bands_bars_and_hidden_exact_figures(
         # A supervisor sees the full list; the page is the web's, signed in by cookie.
         view = client.get(f"/api/searches/{search['id']}", headers=auth("sam")).json()
         page = client.get(f"/searches/{search['id']}", headers=auth("sam"))
+        withheld = client.get(f"/searches/{search['id']}", headers=auth("ivan")).text
     assert page.status_code == 200, page.text
     html = page.text
     candidates = view["candidates"]
@@ -118,6 +119,19 @@ def test_the_candidate_list_shows_bands_bars_and_hidden_exact_figures(
         assert exact_distance(c["distance"]) in block
         headline = re.search(r'<p class="score-words">(.*?)</p>', block, re.S).group(1)
         assert not re.search(r"\d[eE][-+]?\d", headline), headline
+    # The chart: one mark per candidate, placed by distance, left of the threshold line;
+    # nothing of it for the requester while the list is withheld.
+    chart = html.split('<figure class="distance-chart">', 1)[1].split("</figure>", 1)[0]
+    marks = re.findall(r'<g class="chart-candidate"><title>Candidate (\d+).*?x1="([0-9.]+)"', chart)
+    assert [int(rank) for rank, _ in marks] == [c["rank"] for c in candidates]
+    xs = {int(rank): float(x) for rank, x in marks}
+    line = float(re.search(r'class="chart-threshold" x1="([0-9.]+)"', chart).group(1))
+    for a in candidates:
+        assert xs[a["rank"]] <= line
+        for b in candidates:
+            if a["distance"] < b["distance"]:
+                assert xs[a["rank"]] <= xs[b["rank"]]
+    assert "distance-chart" not in withheld and "Candidates withheld" in withheld
     shown = re.findall(r'class="distance">([0-9.]+)', html)
     assert len(set(shown)) == len({c["distance"] for c in candidates})
     text = re.sub(r"<[^>]+>", " ", html.split("<main", 1)[1]).lower()

@@ -240,13 +240,12 @@ class Alerts:
         those now out of the window, and the searches run since the last read."""
         # Read again from a little before the newest id read: on PostgreSQL two searches'
         # transactions may commit out of id order, and a later read must still see the first.
-        rows = self._store.oversight.searched_probes_after(
-            self._recent_through - REREAD_SEARCHES, since
+        known = frozenset(p.search_id for p in self._recent)
+        new = self._store.oversight.searched_probes_after(
+            self._recent_through - REREAD_SEARCHES, since, skip=known
         )
-        known = {p.search_id for p in self._recent}
-        new = [p for p in rows if p.search_id not in known]
-        if rows:
-            self._recent_through = max(self._recent_through, rows[-1].search_id)
+        if new:
+            self._recent_through = max(self._recent_through, new[-1].search_id)
         self._recent = sorted(
             [p for p in self._recent if p.at >= since] + new, key=lambda p: p.search_id
         )

@@ -144,8 +144,11 @@ class OversightRecords:
         )
         return [Holding(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
-    def searched_probes_after(self, search_id: int, since: str) -> list[SearchedProbe]:
-        """The probe faces of the searches after ``search_id`` run since ``since``."""
+    def searched_probes_after(
+        self, search_id: int, since: str, skip: frozenset[int] = frozenset()
+    ) -> list[SearchedProbe]:
+        """The probe faces of the searches after ``search_id`` run since ``since``, less the
+        searches in ``skip`` (already read: their templates are not decoded again)."""
         rows = self._db.execute(
             "SELECT s.id, s.case_id, s.probe_id, s.face_index, p.sha256, s.created_at,"
             " p.faces, p.embeddings FROM searches s JOIN probes p ON p.id = s.probe_id"
@@ -157,6 +160,7 @@ class OversightRecords:
                 int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], r[5], _template(r[6], r[7], r[3])
             )
             for r in rows
+            if int(r[0]) not in skip
         ]
 
     def probe_template(self, probe_id: int, face_index: int) -> np.ndarray | None:

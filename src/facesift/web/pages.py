@@ -477,7 +477,8 @@ def run_search(
 @router.get("/searches/{search_id}", summary="A candidate list")
 def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
-    return render(request, "search.html", caller, search=search)
+    chart = scores.distance_chart(svc.calibration, search)  # empty where none is shown
+    return render(request, "search.html", caller, search=search, chart=chart)
 
 
 @router.get(

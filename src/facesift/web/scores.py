@@ -30,6 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import numpy as np
+from markupsafe import Markup, escape
+
+from facesift.services.calibration import Calibration
 
 MODERATE_RATIO = 10.0  # at least this many times rarer than at the threshold: moderate
 STRONG_RATIO = 100.0  # and at least this: strong
@@ -106,6 +110,70 @@ def score_band(candidate: dict[str, Any], search: dict[str, Any]) -> ScoreBand:
         headline = f"{pairs[0].upper()}{pairs[1:]}, {times} times rarer than at the threshold."
     strength = 0.0 if ratio is None else _strength(ratio)
     return ScoreBand(band, label, headline, ratio, strength)
+
+
+CHART_MAX_DISTANCE = 1.0  # LFW's different-person pairs are almost all nearer than this
+CHART_STEP = 0.02  # the calibration's 0.0025 grid, summed eight bins at a time
+CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 600, 150, 22
+
+
+def distance_chart(calibration: Calibration, search: dict[str, Any]) -> Markup:
+    """Where each candidate's distance falls on the calibration's two distance distributions
+    (LFW pairs of the same person, pairs of different people), with the search's threshold:
+    a server-drawn SVG, no script. Each curve is scaled to its own peak: the chart shows
+    where the two kinds of pair lie, not how many there are of each."""
+    candidates = [c for c in search.get("candidates") or [] if c.get("distance") is not None]
+    if not candidates:
+        return Markup("")
+    plot = CHART_HEIGHT - CHART_AXIS
+
+    def x(distance: float) -> float:
+        return round(min(distance, CHART_MAX_DISTANCE) / CHART_MAX_DISTANCE * CHART_WIDTH, 1)
+
+    def curve(cumulative: np.ndarray) -> str:
+        per_bin = np.diff(np.concatenate([[0], cumulative]))
+        group = max(1, round(CHART_STEP / float(calibration.edges[1] - calibration.edges[0])))
+        upper = calibration.edges[1:]
+        keep = upper <= CHART_MAX_DISTANCE + 1e-9
+        counts, tops = per_bin[keep], upper[keep]
+        usable = len(counts) - len(counts) % group
+        summed = counts[:usable].reshape(-1, group).sum(axis=1)
+        ends = tops[:usable].reshape(-1, group)[:, -1]
+        peak = summed.max() or 1
+        points = [f"0,{plot}"] + [
+            f"{x(float(e) - CHART_STEP / 2)},{round(plot - 6 - (plot - 12) * n / peak, 1)}"
+            for e, n in zip(ends, summed, strict=True)
+        ]
+        return " ".join([*points, f"{CHART_WIDTH},{plot}"])
+
+    threshold = float(search.get("threshold") or 0)
+    marks = "".join(
+        f'<g class="chart-candidate"><title>Candidate {int(c["rank"])}: distance '
+        f'{exact_distance(c["distance"])}</title><line x1="{x(c["distance"])}" y1="{plot}" '
+        f'x2="{x(c["distance"])}" y2="{plot - 14}"/><text x="{x(c["distance"])}" '
+        f'y="{plot - 17}">{int(c["rank"])}</text></g>'
+        for c in candidates
+    )
+    ticks = "".join(
+        f'<text class="chart-tick" x="{x(t)}" y="{CHART_HEIGHT - 4}">{t:.1f}</text>'
+        for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    )
+    label = (
+        f"Distances of the {len(candidates)} candidates shown, on the calibration's "
+        "distributions: pairs of photos of the same person (left hump) and of different "
+        f"people (right hump), with this search's threshold at {exact_distance(threshold)}."
+    )
+    return Markup(
+        f'<figure class="distance-chart"><svg viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" '
+        f'role="img" aria-label="{escape(label)}">'
+        f'<polygon class="chart-same" points="{curve(calibration.genuine_at_or_below)}"/>'
+        f'<polygon class="chart-different" points="{curve(calibration.impostor_at_or_below)}"/>'
+        f'<line class="chart-threshold" x1="{x(threshold)}" y1="0" x2="{x(threshold)}" '
+        f'y2="{plot}"/>{marks}{ticks}</svg>'
+        f"<figcaption>{escape(label)} Nearer is more alike; a candidate left of the "
+        "threshold line is listed, and the further into the same-person hump it falls, the "
+        "rarer a stranger that close.</figcaption></figure>"
+    )
 
 
 def install(env: jinja2.Environment) -> None:
