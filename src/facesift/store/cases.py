@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from facesift.store.audit import utc_now
 from facesift.store.database import Database, Record
 from facesift.store.values import CaseStatus
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CASE_COLUMNS = (
     "reference",
@@ -78,6 +80,8 @@ class CaseRecords:
     # -- probes --------------------------------------------------------------------------------
 
     def add_probe(self, probe: dict, embeddings: np.ndarray) -> int:
+        import numpy as np
+
         new_id = self._db.insert(
             "INSERT INTO probes (case_id, parent_id, edit, sha256, content, media_type, width,"
             " height, faces, embeddings, created_by, created_at)"
@@ -117,6 +121,8 @@ class CaseRecords:
         return [_probe_dict(r) for r in rows]
 
     def probe_embedding(self, probe_id: int, face_index: int) -> np.ndarray:
+        import numpy as np
+
         blob = self._db.execute("SELECT embeddings FROM probes WHERE id = ?", (probe_id,)).one()[
             "embeddings"
         ]

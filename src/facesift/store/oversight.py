@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from facesift.store.audit import AuditEntry, _row_to_entry, utc_now
 from facesift.store.database import Database
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class OversightRecords:
 
 
 def _template(faces_json: str, blob: bytes | None, face_index: int) -> np.ndarray | None:
+    import numpy as np
+
     count = len(json.loads(faces_json or "[]"))
     if not blob or not count or face_index >= count:
         return None

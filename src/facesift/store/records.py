@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from facesift.schemas import Face, ImageAnalysis, Provenance
 from facesift.store.accountability import ReviewAssignments, Tombstones
@@ -29,6 +28,9 @@ from facesift.store.optout import OptOutRecords
 from facesift.store.oversight import OversightRecords
 from facesift.store.reembedding import ReembedRecords
 from facesift.store.retention import RetentionRecords
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
@@ -116,6 +118,8 @@ class Store:
         )
 
     def face_ids_in_collections(self, collection_ids: Iterable[int]) -> np.ndarray:
+        import numpy as np
+
         wanted = [int(i) for i in collection_ids]
         if not wanted:
             return np.zeros(0, dtype=np.int64)
@@ -178,6 +182,8 @@ class Store:
         return int(row["collection_id"]) if row else None
 
     def _add_face(self, image_id: int, face: Face) -> int:
+        import numpy as np
+
         b, q = face.box, face.quality
         return self.db.insert(
             "INSERT INTO faces (image_id, x1, y1, x2, y2, landmarks, detector_score, quality,"
@@ -254,10 +260,14 @@ class Store:
         return self.db.execute("SELECT * FROM ingest_failures ORDER BY path").fetchall()
 
     def face_ids(self) -> np.ndarray:
+        import numpy as np
+
         rows = self.db.execute("SELECT id FROM faces ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def face_ids_in_collection(self, collection_id: int) -> np.ndarray:
+        import numpy as np
+
         rows = self.db.execute(
             "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id WHERE i.collection_id = ?",
             (collection_id,),
@@ -283,6 +293,8 @@ class Store:
 
     def face_collections(self, face_ids: np.ndarray) -> np.ndarray:
         """The collection id of each face (in the order given; -1 for an unknown face)."""
+        import numpy as np
+
         wanted = [int(i) for i in face_ids]
         found: dict[int, int] = {}
         for start in range(0, len(wanted), 500):
@@ -377,6 +389,8 @@ class Store:
 
 
 def _unpack(rows: list[Record]) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from facesift.schemas import Box
 from facesift.store.database import Database
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class ReembedRecords:
         return list(images.values())
 
     def stage(self, model_id: str, face_ids: Sequence[int], vectors: np.ndarray) -> None:
+        import numpy as np
+
         self._db.executemany(
             "INSERT INTO face_reembeddings (face_id, model_id, embedding) VALUES (?, ?, ?)"
             " ON CONFLICT (face_id) DO UPDATE SET model_id = excluded.model_id,"
