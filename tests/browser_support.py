@@ -368,3 +368,24 @@ def static_server(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def sign_in(page: Any, url: str, name: str, password: str | None = None) -> None:
+    """Sign ``name`` in through the sign-in form, as a person would, and wait for the page
+    to show them signed in. ``password``: the test worlds' one password by default."""
+    from playwright.sync_api import expect
+
+    from tests.server_world import PASSWORD
+
+    page.goto(url + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password or PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".user-name")).to_have_text(name)
+
+
+def sign_out(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page
 
-from tests.browser_support import REPO, artifacts_dir, in_ci
-from tests.server_world import PASSWORD
+from tests.browser_support import REPO, artifacts_dir, in_ci, sign_in
 from tests.test_web_responsive import _pages, _seed
 
 AXE = REPO / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -45,14 +44,6 @@ def _axe_path() -> Path:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return AXE
-
-
-def _sign_in(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".user-name")).to_have_text(name)
 
 
 def _violations(page: Page, axe: Path) -> list[dict]:
@@ -84,7 +75,7 @@ def test_every_page_type_has_no_serious_accessibility_violation(
         )
         page = context.new_page()
         if user is not None:
-            _sign_in(page, url, user)
+            sign_in(page, url, user)
         for width, height in ((1366, 768), (390, 844)):
             page.set_viewport_size({"width": width, "height": height})
             for path in paths:

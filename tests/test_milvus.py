@@ -81,6 +81,9 @@ def test_bad_vectors_urls_are_refused_with_the_form_expected() -> None:
         ("milvus://h:1/a?index=LSH", "index type"),
         ("milvus://h:1/a?consistency=Now", "consistency"),
         ("milvus://h:1/a?shards=2", "options"),
+        ("milvus://h:1/a?index=HNSW&nprobe=8", "options for HNSW: nprobe"),
+        ("milvus://h:1/a?nlist=0", "nlist='0' is not a whole number"),
+        ("milvus://h:1/a?nprobe=lots", "nprobe='lots'"),
     ):
         with pytest.raises(FacesiftError, match=problem):
             MilvusTarget.parse(url)
@@ -91,6 +94,8 @@ def test_bad_vectors_urls_are_refused_with_the_form_expected() -> None:
         "HNSW",
         "Strong",
     )
+    tuned = MilvusTarget.parse("milvus://h:2/faces?index=HNSW&M=32&ef=256")
+    assert (tuned.index_params, tuned.search_params) == ({"M": 32}, {"ef": 256})
 
 
 FIRST, SECOND = photos("gallery")[:10], photos("gallery")[10:]

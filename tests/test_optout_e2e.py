@@ -17,10 +17,10 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import page_errors, screenshot
+from tests.browser_support import page_errors, screenshot, sign_in, sign_out
 from tests.conftest import photos
 from tests.helpers import run_json
-from tests.server_world import PASSWORD, PROBE
+from tests.server_world import PROBE
 
 PERSON = "Colin_Powell"
 
@@ -28,19 +28,6 @@ PERSON = "Colin_Powell"
 def _shot(page: Page, name: str) -> None:
     screenshot(page, f"optout-{name}")
     assert page_errors(page) == [], f"{name}: {page_errors(page)}"
-
-
-def _sign_in(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".user-name")).to_have_text(name)
-
-
-def _sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
 def test_opt_out_in_a_browser_removes_the_person_and_keeps_them_out(
@@ -63,7 +50,7 @@ def test_opt_out_in_a_browser_removes_the_person_and_keeps_them_out(
     _shot(page, "02-reference")
 
     # 2. The privacy officer decides each face found.
-    _sign_in(page, url, "percy")
+    sign_in(page, url, "percy")
     nav = page.get_by_role("navigation", name="Main")
     nav.get_by_role("link", name="Opt-out requests").click()
     page.get_by_role("link", name=f"Open {reference}").click()
@@ -80,7 +67,7 @@ def test_opt_out_in_a_browser_removes_the_person_and_keeps_them_out(
         expect(page.locator(".flash-success")).to_contain_text(f"Face {face_id}")
     expect(page.locator(".status")).to_have_text("done")
     _shot(page, "04-decided")
-    _sign_out(page)
+    sign_out(page)
 
     # 3. The status, by reference: counts, never photos.
     page.goto(url + f"/optout/status?reference={reference}")
@@ -90,7 +77,7 @@ def test_opt_out_in_a_browser_removes_the_person_and_keeps_them_out(
     _shot(page, "05-status")
 
     # 4. A search with a probe of the person: no candidate.
-    _sign_in(page, url, "ivan")
+    sign_in(page, url, "ivan")
     page.goto(url + "/cases/new")
     page.get_by_label("Case reference").fill("OPT-E2E-1")
     page.get_by_label("Offense category").select_option(index=1)

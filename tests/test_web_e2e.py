@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from facesift.services.casework import LEAD_NOTICE
-from tests.browser_support import page_errors, screenshot
+from tests.browser_support import page_errors, screenshot, sign_in, sign_out
 from tests.server_world import PASSWORD, PROBE
 
 PERSON = "Colin_Powell"
@@ -39,19 +39,6 @@ def _shot(page: Page, name: str) -> None:
 def _no_match_word(page: Page) -> None:
     text = page.inner_text("body").lower()
     assert "match" not in text, "a candidate list never speaks of matches"
-
-
-def _sign_in(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".user-name")).to_have_text(name)
-
-
-def _sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
 @pytest.mark.parametrize("width", [1366, 390], ids=["laptop", "phone"])
@@ -107,12 +94,12 @@ def test_search_review_release_and_audit_in_a_browser(
     _no_match_word(page)
     search_url = page.url
     _shot(page, "05-pending-blind")
-    _sign_out(page)
+    sign_out(page)
 
     # 2. Two reviewers in turn take the list from the queue and confirm candidate 1, each
     # without the other's decision.
     for step, reviewer in (("07", "rita"), ("08", "rory")):
-        _sign_in(page, url, reviewer)
+        sign_in(page, url, reviewer)
         expect(page.get_by_role("heading", name=re.compile("awaiting your review"))).to_be_visible()
         page.get_by_role("button", name=re.compile(r"Take search \d+")).first.click()
         expect(page.locator(".flash-success")).to_contain_text("assigned to you")
@@ -147,11 +134,11 @@ def test_search_review_release_and_audit_in_a_browser(
         page.get_by_role("button", name="Record my review").click()
         expect(page.locator(".flash-success")).to_contain_text("review of search")
         _shot(page, f"{step}b-reviewed-{reviewer}")
-        _sign_out(page)
+        sign_out(page)
     expect(page.locator(".flash")).to_contain_text("signed out")
 
     # 3. The investigator sees the released lead, with the notice.
-    _sign_in(page, url, "ivan")
+    sign_in(page, url, "ivan")
     page.goto(search_url)
     expect(page.locator(".page-header .badge")).to_have_text("lead released")
     lead = page.locator(".lead-card")
@@ -162,10 +149,10 @@ def test_search_review_release_and_audit_in_a_browser(
     page.get_by_role("link", name="Case E2E-2026-001").click()
     expect(page.locator(".timeline")).to_contain_text("review outcome")
     _shot(page, "10-case-timeline")
-    _sign_out(page)
+    sign_out(page)
 
     # 4. The auditor verifies the chain with one click.
-    _sign_in(page, url, "audrey")
+    sign_in(page, url, "audrey")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     expect(page.locator(".audit-table")).to_contain_text("review outcome")
     _shot(page, "11-audit-log")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page
 
-from tests.browser_support import page_errors, screenshot
-from tests.server_world import PASSWORD, PROBE
+from tests.browser_support import page_errors, screenshot, sign_in
+from tests.server_world import PROBE
 
 WIDTHS = ((390, 844), (1366, 768))
 # The page's actions: buttons and button-styled links in <main>, those a user is shown.
@@ -109,14 +109,6 @@ def _pages(ids: dict[str, int]) -> dict[str, list[str]]:
     }
 
 
-def _sign_in(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".user-name")).to_have_text(name)
-
-
 def _overflow(page: Page) -> dict:
     return page.evaluate(
         """() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
@@ -147,7 +139,7 @@ def test_every_page_fits_the_screen_with_its_actions_on_it(
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
-        _sign_in(page, url, user)
+        sign_in(page, url, user)
         for width, height in WIDTHS:
             page.set_viewport_size({"width": width, "height": height})
             for path in paths:
@@ -179,7 +171,7 @@ def test_the_candidate_list_stays_short_at_phone_width(
     url = live_server_factory(fresh_world.data_dir, fresh_world.env()).url
     ids = _seed(url, fresh_world)
     page = browser_page
-    _sign_in(page, url, "rita")
+    sign_in(page, url, "rita")
     page.set_viewport_size({"width": width, "height": 844})
     page.goto(f"{url}/searches/{ids['search']}")
     candidates = page.locator("ol.candidates > li")

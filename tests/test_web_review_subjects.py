@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import page_errors, screenshot
-from tests.server_world import PASSWORD, PROBE, World
+from tests.browser_support import page_errors, screenshot, sign_in, sign_out
+from tests.server_world import PROBE, World
 from tests.test_review_subjects_api import LABEL, PERSON, SUBJECT, name_subject
 
 
@@ -36,19 +36,6 @@ def _fits_a_phone(page: Page, name: str) -> None:
     assert scroll <= 390, f"{name}: {scroll} px wide in a 390 px window"
     page.set_viewport_size({"width": 1366, "height": 768})
     page.reload()
-
-
-def _sign_in(page: Page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".user-name")).to_have_text(name)
-
-
-def _sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
 def _seed_search(url: str, world: World, reference: str) -> dict:
@@ -96,7 +83,7 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     page = browser_page
 
     # rita: the queue says no review is in yet; she takes the list and works the workspace.
-    _sign_in(page, url, "rita")
+    sign_in(page, url, "rita")
     expect(page.locator(".reviews-in").first).to_have_text("0 of 2")
     _shot(page, "01-queue")
     _fits_a_phone(page, "queue")
@@ -177,10 +164,10 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     page.get_by_label("Differences you saw").fill("Lighting and age only.")
     page.get_by_role("button", name="Record my review").click()
     expect(page.locator(".flash-success")).to_contain_text("awaits another reviewer")
-    _sign_out(page)
+    sign_out(page)
 
     # rory: one review is in; he confirms the subject's other photo, not the first.
-    _sign_in(page, url, "rory")
+    sign_in(page, url, "rory")
     row = page.locator("tr").filter(has_text=f"Search {search['id']}")
     expect(row.locator(".reviews-in")).to_have_text("1 of 2")
     page.get_by_role("button", name=f"Take search {search['id']}").click()
@@ -197,10 +184,10 @@ def test_two_reviewers_confirm_one_subject_from_different_photos_in_a_browser(
     expect(page.locator(".past-reviews")).to_contain_text("lead released")
     _shot(page, "08-past-reviews")
     _fits_a_phone(page, "past-reviews")
-    _sign_out(page)
+    sign_out(page)
 
     # ivan: the released lead, with its subject.
-    _sign_in(page, url, "ivan")
+    sign_in(page, url, "ivan")
     page.goto(f"{url}/searches/{search['id']}")
     expect(page.locator(".page-header .badge")).to_have_text("lead released")
     lead = page.locator(".lead-card")

@@ -1,7 +1,9 @@
 """Face vectors in a Milvus server: the vector back end for galleries past one machine.
 
 ``milvus://HOST:PORT/NAME`` keeps the vectors in the Milvus collection ``NAME`` (options:
-``?index=IVF_SQ8|IVF_FLAT|IVF_PQ|HNSW|FLAT`` when the collection is created, and
+``?index=IVF_SQ8|IVF_FLAT|IVF_PQ|HNSW|FLAT`` when the collection is created, with its
+build parameters, e.g. ``&nlist=2048`` or ``&M=32&efConstruction=300``; its search
+parameters, e.g. ``&nprobe=128`` or ``&ef=256``; and
 ``&consistency=Bounded|Session|Strong|Eventually`` for searches); the records
 stay in the store, which remains the source of truth (``Gallery`` drops any id the store
 does not hold, so a removed or opted-out face never comes back from a stale replica).
@@ -21,7 +23,10 @@ machine; the consistency timings are issue 14's, the partition-key finding this 
   IVF_SQ8 alike, at ``Strong``), and all 20 with a plain field.
 - **Distances.** Milvus's L2 metric reports squared distances; they are returned as plain
   Euclidean distances, like the FAISS indexes, because the calibration is in those.
-- **Index type.** ``IVF_SQ8`` by default (``index_type`` and ``index_params`` change it).
+- **Index type.** ``IVF_SQ8`` by default: the best mate recall of the three measured at 1M
+  faces (bench/README.md); HNSW had the better tail. Each type's parameters default to
+  ``DEFAULT_INDEX_PARAMS`` and ``DEFAULT_SEARCH_PARAMS``, and any of them can be set in
+  the URL; a parameter the type does not take, or a value out of range, is refused.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ DEFAULT_SEARCH_PARAMS: dict[str, dict[str, int]] = {
     "HNSW": {"ef": 128},
     "FLAT": {},
 }
+PARAM_RANGE = (1, 65_536)  # every build and search parameter above is a count in this range
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 CONSISTENCY_LEVELS = ("Bounded", "Session", "Strong", "Eventually")
 
@@ -69,6 +75,7 @@ class MilvusTarget:
     index_type: str = DEFAULT_INDEX_TYPE
     consistency: str = "Bounded"
     index_params: dict[str, int] = field(default_factory=dict)
+    search_params: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, url: str, index_type: str | None = None) -> MilvusTarget:
@@ -79,22 +86,46 @@ class MilvusTarget:
                 f"vectors URL {url!r} is not milvus://HOST:PORT/NAME (NAME: letters, digits, _)"
             )
         options = dict(parse_qsl(parsed.query))
-        unknown = set(options) - {"index", "consistency"}
-        if unknown:
-            raise FacesiftError(f"unknown vectors URL options: {', '.join(sorted(unknown))}")
-        index_type = index_type or options.get("index", DEFAULT_INDEX_TYPE)
+        index_type = index_type or options.pop("index", DEFAULT_INDEX_TYPE)
+        options.pop("index", None)
         if index_type not in DEFAULT_INDEX_PARAMS:
             known = ", ".join(DEFAULT_INDEX_PARAMS)
             raise FacesiftError(f"unknown Milvus index type {index_type!r}; one of {known}")
-        consistency = options.get("consistency", "Bounded")
+        consistency = options.pop("consistency", "Bounded")
         if consistency not in CONSISTENCY_LEVELS:
             known = ", ".join(CONSISTENCY_LEVELS)
             raise FacesiftError(f"unknown consistency {consistency!r}; one of {known}")
-        return cls(parsed.hostname, parsed.port or 19530, name, index_type, consistency)
+        build = _params(options, DEFAULT_INDEX_PARAMS[index_type])
+        search = _params(options, DEFAULT_SEARCH_PARAMS[index_type])
+        if options:
+            takes = [*DEFAULT_INDEX_PARAMS[index_type], *DEFAULT_SEARCH_PARAMS[index_type]]
+            raise FacesiftError(
+                f"unknown vectors URL options for {index_type}: {', '.join(sorted(options))}"
+                f" (it takes index, consistency{''.join(', ' + p for p in takes)})"
+            )
+        return cls(
+            parsed.hostname, parsed.port or 19530, name, index_type, consistency, build, search
+        )
 
     @property
     def uri(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def _params(options: dict[str, str], defaults: dict[str, int]) -> dict[str, int]:
+    """Take the URL options named in ``defaults`` out of ``options``, as bounded counts."""
+    low, high = PARAM_RANGE
+    taken = {}
+    for name in defaults:
+        if name in options:
+            text = options.pop(name)
+            if not text.isdigit() or not low <= int(text) <= high:
+                raise FacesiftError(
+                    f"vectors URL option {name}={text!r} is not a whole number from {low} to "
+                    f"{high:,}"
+                )
+            taken[name] = int(text)
+    return taken
 
 
 class MilvusIndex:
@@ -125,7 +156,7 @@ class MilvusIndex:
             field_name="vector",
             index_type=index_type,
             metric_type="L2",
-            params=self.target.index_params or DEFAULT_INDEX_PARAMS[index_type],
+            params=DEFAULT_INDEX_PARAMS[index_type] | self.target.index_params,
         )
         params.add_index(field_name="collection", index_type="STL_SORT")
         self._client.create_collection(
@@ -208,7 +239,10 @@ class MilvusIndex:
             data=[q.tolist() for q in queries],
             limit=max(1, k),
             filter=" and ".join(clauses),
-            search_params={"metric_type": "L2", "params": DEFAULT_SEARCH_PARAMS[index_type]},
+            search_params={
+                "metric_type": "L2",
+                "params": DEFAULT_SEARCH_PARAMS[index_type] | self.target.search_params,
+            },
             consistency_level=self.target.consistency,
         )
         distances = np.full((len(queries), max(1, k)), np.inf, dtype=np.float32)
