@@ -18,7 +18,7 @@ from PIL import Image
 
 from facesift.store.records import DATABASE_FILE
 from tests.bad_files import truncated_jpeg
-from tests.conftest import GALLERY_FACES, photos
+from tests.conftest import GALLERY_FACES, LFW, photos
 from tests.helpers import gallery_state, ingest_fixture_gallery, run_cli, run_json
 
 GROUNDS = (
@@ -231,7 +231,10 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(
 
 
 def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
-    everything = [p.path for p in photos("gallery") + photos("probe")]
+    # Enough photos that the ingest is still running when Ctrl-C arrives, even when a busy
+    # machine delays this test's polling (the fixture's 30 alone were once all done first).
+    lfw = sorted((LFW / "images").glob("A*/*.jpg"))[:90]
+    everything = [p.path for p in photos("gallery") + photos("probe")] + lfw
     command = [
         sys.executable,
         "-m",
