@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,11 +20,11 @@ from facesift.cli.common import (
     print_json,
     store_of,
 )
-from facesift.compose import signer_for
 from facesift.errors import FacesiftError
-from facesift.services import audit_signing
-from facesift.services.audit_export import export_lines, verify_export
 from facesift.store.audit import current_os_user
+
+if TYPE_CHECKING:
+    pass
 
 
 def keygen(
@@ -35,6 +35,8 @@ def keygen(
     """Make the Ed25519 key pair that signs audit export checkpoints: audit-signing.key
     (private, mode 0600; name it in FACESIFT_AUDIT_SIGNING_KEY) and audit-signing.pub (give
     it to whoever checks exports). Never replaces an existing key."""
+    from facesift.services import audit_signing
+
     try:
         pair = audit_signing.generate(out)
     except FacesiftError as exc:
@@ -50,6 +52,9 @@ def export(
 ) -> None:
     """Write the whole audit log as JSON lines with checkpoints, signed with the key named by
     FACESIFT_AUDIT_SIGNING_KEY (unsigned without one). The export is itself audited."""
+    from facesift.compose import signer_for
+    from facesift.services.audit_export import export_lines
+
     config = configured(data_dir)
     try:
         signer = signer_for(config)
@@ -82,6 +87,9 @@ def verify_export_command(
 ) -> None:
     """Check an exported copy with the public key alone (no database): the chain of its
     entries, each checkpoint's hash and signature, and that the file is whole."""
+    from facesift.services import audit_signing
+    from facesift.services.audit_export import verify_export
+
     try:
         key = audit_signing.load_public_key(public_key)
         with file.open(encoding="utf-8", errors="replace", newline="\n") as handle:

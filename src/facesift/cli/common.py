@@ -10,17 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from facesift.config import Config
+
+if TYPE_CHECKING:
+    from rich.progress import (
+        Progress,
+        ProgressColumn,
+    )
 
 if TYPE_CHECKING:  # loaded by the commands that open them: see vision/settings.py
     from facesift.services.gallery import Gallery
@@ -166,6 +163,15 @@ def print_json(value: object) -> None:
 
 def make_progress(label: str, *extra: ProgressColumn, show: bool = True) -> Progress:
     """A progress bar on stderr: count, rate and anything in ``extra``, elapsed time, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),

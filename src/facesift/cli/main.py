@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import TextColumn
 
 from facesift.cli import (
     audit_commands,
@@ -53,6 +52,9 @@ from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.services.ingest_options import DEFAULT_COLLECTION, WRITE_BATCH_IMAGES
 from facesift.vision.settings import DEFAULT_MAX_BYTES
+
+if TYPE_CHECKING:
+    pass
 
 # Each command imports the pipeline, the index and the services it uses when it runs:
 # ``stats`` and ``audit`` must not wait for onnxruntime, dlib and FAISS to load (issue 13:
@@ -207,6 +209,8 @@ def ingest_command(
 def _ingest_with_progress(
     gallery: Gallery, paths: list[Path], options: IngestOptions, show: bool
 ) -> IngestSummary:
+    from rich.progress import TextColumn
+
     from facesift.services.ingest import ingest
 
     progress = make_progress(

@@ -26,8 +26,8 @@ from facesift.cli.common import (
 )
 from facesift.compose import signer_for
 from facesift.errors import FacesiftError
+from facesift.governance.policy import DEFAULT_TOKEN_DAYS
 from facesift.logs import configure_logging
-from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 from facesift.store.database import (
     POSTGRESQL,
     dialect_of,

@@ -79,6 +79,7 @@ DEFAULT_REFUSED_PURPOSES = [
 ]
 
 DEFAULT_SEARCHES_PER_MINUTE = 10
+DEFAULT_TOKEN_DAYS = 90  # an API token lives this long unless its maker says less
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 

@@ -32,6 +32,7 @@ from facesift.errors import (
     Unauthenticated,
 )
 from facesift.governance import roles as rules
+from facesift.governance.policy import DEFAULT_TOKEN_DAYS
 from facesift.governance.roles import Principal, Role, parse_roles
 from facesift.governance.secrets import (
     API_TOKEN_PREFIX,
@@ -56,7 +57,6 @@ SESSION_HOURS = 12
 # name is locked until the window has passed (each refusal is audited too).
 MAX_FAILED_SIGN_INS = 5
 LOCKOUT_MINUTES = 15
-DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 365
 # The actor for account changes made on the command line by the machine's owner. The colon
 # keeps it apart from every account name.
