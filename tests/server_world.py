@@ -160,6 +160,10 @@ EVERY_BACKEND = pytest.mark.parametrize(
     "server_world", ["sqlite", "postgresql", "postgresql+milvus"], indirect=True
 )
 
+# SQLite alone: for what the database cannot change (a page's layout, its accessibility),
+# where a second run on PostgreSQL would cost half a minute and test nothing new.
+LAYOUT_ONLY = pytest.mark.parametrize("server_world", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def fresh_world(server_world: World, tmp_path: Path) -> World:

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser_support import REPO, artifacts_dir, in_ci, sign_in
+from tests.server_world import LAYOUT_ONLY
 from tests.test_web_responsive import _pages, _seed
 
 AXE = REPO / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -54,6 +55,7 @@ def _violations(page: Page, axe: Path) -> list[dict]:
     return found["violations"]
 
 
+@LAYOUT_ONLY
 def test_every_page_type_has_no_serious_accessibility_violation(
     browser: Browser, live_server_factory, fresh_world
 ) -> None:
@@ -97,6 +99,7 @@ def test_every_page_type_has_no_serious_accessibility_violation(
     assert blocking == [], "\n".join(sorted(set(blocking)))
 
 
+@LAYOUT_ONLY
 def test_axe_finds_a_serious_violation_when_there_is_one(
     browser: Browser, live_server_factory, server_world
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser_support import page_errors, screenshot, sign_in
-from tests.server_world import PROBE
+from tests.server_world import LAYOUT_ONLY, PROBE
 
 WIDTHS = ((390, 844), (1366, 768))
 # The page's actions: buttons and button-styled links in <main>, those a user is shown.
@@ -128,6 +128,7 @@ def _actions_off_screen(page: Page) -> list[str]:
     return off
 
 
+@LAYOUT_ONLY
 def test_every_page_fits_the_screen_with_its_actions_on_it(
     browser: Browser, live_server_factory, fresh_world
 ) -> None:
@@ -162,6 +163,7 @@ def test_every_page_fits_the_screen_with_its_actions_on_it(
     assert problems == [], "\n".join(problems)
 
 
+@LAYOUT_ONLY
 @pytest.mark.parametrize("width", [390])
 def test_the_candidate_list_stays_short_at_phone_width(
     browser_page: Page, live_server_factory, fresh_world, width: int
