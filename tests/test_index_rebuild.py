@@ -57,3 +57,25 @@ def test_auto_kind_follows_gallery_size() -> None:
     assert index_build.choose_kind("auto", 10_000_000) == "ivf"
     with pytest.raises(ValueError):
         index_build.choose_kind("hnsw", 10)
+
+
+def test_the_index_file_header_gives_kind_and_count_without_loading(tmp_path) -> None:
+    """``facesift stats`` reads these two figures from the file's first bytes."""
+    from facesift.index.file_header import INDEX_FILE, read_index_header
+
+    path = tmp_path / INDEX_FILE
+    with Gallery.open(tmp_path) as gallery:
+        add_synthetic(gallery, 2500)
+    flat = read_index_header(path)
+    assert (flat.kind, flat.dim, flat.count) == ("FlatIndex", 128, 2500)
+    with Gallery.open(tmp_path) as gallery:
+        index_build.rebuild(gallery, "ivf")
+        gallery.remove_face(int(gallery.store.face_ids()[0]))
+    compressed = read_index_header(path)
+    assert (compressed.kind, compressed.count) == ("IvfIndex", 2499)
+    path.write_bytes(b"PK\x03\x04 not an index at all")
+    with pytest.raises(ValueError, match="FAISS index header"):
+        read_index_header(path)
+    path.write_bytes(b"IxM2")
+    with pytest.raises(ValueError, match="too short"):
+        read_index_header(path)

@@ -1,32 +1,47 @@
-"""Vectors to neighbours: exact search while the gallery is small, compressed IVF after."""
+"""Vectors to neighbours: exact search while the gallery is small, compressed IVF after.
 
-from pathlib import Path
+The names below load on first use (PEP 562): importing FAISS costs about 0.1 s, which a
+command that only reads the database (``facesift stats``, ``facesift audit``) should not pay.
+"""
 
-import faiss
+from __future__ import annotations
 
-from facesift.index.base import IdFilter, VectorIndex
-from facesift.index.flat import FlatIndex
-from facesift.index.ivf import IvfIndex, vector_path
-from facesift.index.vector_file import VectorFile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facesift.index.base import IdFilter, VectorIndex
+    from facesift.index.flat import FlatIndex
+    from facesift.index.ivf import IvfIndex, vector_path
+    from facesift.index.loading import load_index
+    from facesift.index.vector_file import VectorFile
 
 # Below this many faces exact search is fast enough (a few ms) and needs no training.
 IVF_MIN_FACES = 200_000
-
-
-def load_index(path: Path) -> VectorIndex:
-    """Open a saved index of either kind."""
-    index = faiss.read_index(str(path))
-    if faiss.try_extract_index_ivf(index) is not None:
-        return IvfIndex(index, VectorFile(vector_path(path), index.d))
-    return FlatIndex(index.d, index)
-
 
 __all__ = [
     "IVF_MIN_FACES",
     "FlatIndex",
     "IdFilter",
     "IvfIndex",
+    "VectorFile",
     "VectorIndex",
     "load_index",
     "vector_path",
 ]
+
+_HOMES = {
+    "FlatIndex": "facesift.index.flat",
+    "IdFilter": "facesift.index.base",
+    "IvfIndex": "facesift.index.ivf",
+    "VectorFile": "facesift.index.vector_file",
+    "VectorIndex": "facesift.index.base",
+    "load_index": "facesift.index.loading",
+    "vector_path": "facesift.index.ivf",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'facesift.index' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

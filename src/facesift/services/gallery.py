@@ -23,12 +23,12 @@ import numpy as np
 
 from facesift.errors import Conflict, NotFound
 from facesift.index import FlatIndex, IdFilter, VectorIndex, load_index
+from facesift.index.file_header import INDEX_FILE
 from facesift.index.ivf import vector_path
 from facesift.index.milvus import STALE_MARGIN, MilvusIndex, MilvusTarget
 from facesift.schemas import Face
 from facesift.store import Store, StoredImage
 
-INDEX_FILE = "faces.faiss"
 EMBEDDING_DIM = 128
 # Which models made the gallery's vectors: {"embedder": model id, "detectors": [names]}, one
 # row of the settings table (not an admin setting: services.settings lists only its own keys).
