@@ -95,8 +95,9 @@ PIPELINE_MODULES = {"onnxruntime", "dlib", "faiss", "fastapi", "facesift.vision.
 @pytest.mark.parametrize("command", [["stats"], ["audit", "verify"], ["audit", "show"]])
 def test_reading_commands_never_load_the_vision_pipeline(data_dir, command) -> None:
     """``stats`` and ``audit`` read the database; loading onnxruntime, dlib and the models
-    first made them take 1.3 to 1.6 s; reading the whole FAISS index for its count, 0.2 s more. Which modules a command imported is what can be
-    checked on a loaded machine; the time is in the closing note."""
+    first made them take 1.3 to 1.6 s, and reading the whole FAISS index for its count 0.2 s
+    more. Which modules a command imported is what can be checked on a loaded machine; the
+    time is in the closing note."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "facesift", *command, "--data-dir", data_dir],
         capture_output=True,
