@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -279,6 +280,33 @@ def test_searches_outside_the_set_hours_raise_an_alert(server_world: World, tmp_
             headers=w.auth("admin"),
         )
         assert bad.status_code == 400 and "end_hour" in bad.json()["message"]
+
+
+def _logged_alerts(c: TestClient, w: World, wait_for: int, seconds: float = 10.0) -> int:
+    """The misuse alerts on the audit log (read as an auditor, which scans nothing), polled
+    until there are ``wait_for`` of them or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        log = c.get("/api/audit", params={"action": "misuse_alert"}, headers=w.auth("audrey"))
+        total = log.json()["total"]
+        if total >= wait_for or time.monotonic() > deadline:
+            return total
+        time.sleep(0.1)
+
+
+def test_the_server_judges_searches_in_the_background(server_world: World, tmp_path: Path):
+    """The alert scan runs in the server's own thread, woken by each search: the alert is on
+    the log without anyone opening the alerts list, and the search did not wait for it."""
+    w = server_world.copy_to(tmp_path / "data")
+    with TestClient(w.app()) as c:
+        _quiet_rules(c, w)
+        _setting(c, w, "alert_same_face", {"days": 30})
+        first = _case(c, w, "BG-1").json()
+        _search(c, w, _probe(c, w, first["id"], PROBE.read_bytes())["id"])
+        assert _logged_alerts(c, w, wait_for=1, seconds=2.0) == 0  # control: one case only
+        again = _case(c, w, "BG-2").json()
+        _search(c, w, _probe(c, w, again["id"], PROBE.read_bytes())["id"])
+        assert _logged_alerts(c, w, wait_for=1) == 1
 
 
 def test_the_same_face_in_different_cases_raises_an_alert(server_world: World, tmp_path: Path):

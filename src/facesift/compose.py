@@ -22,7 +22,7 @@ from facesift.store import Store
 # ms instead of loading onnxruntime, dlib and FAISS first.
 if TYPE_CHECKING:
     from facesift.services.accounts import Accounts
-    from facesift.services.alerts import Alerts
+    from facesift.services.alerts import Alerts, BackgroundScan
     from facesift.services.audit_signing import CheckpointSigner
     from facesift.services.calibration import Calibration
     from facesift.services.casework import Casework
@@ -81,9 +81,11 @@ class Services:
     optout: OptOut
     usage: Usage
     alerts: Alerts
+    alert_scan: BackgroundScan
     transparency_rate: PageRate
 
     def close(self) -> None:
+        self.alert_scan.close()
         self.casework.close()
         self.gallery.close()
 
@@ -93,7 +95,7 @@ def open_services(config: Config) -> Services:
     ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
     with the same probe preset as the command line (``VisionSettings.for_probes``)."""
     from facesift.services.accounts import Accounts
-    from facesift.services.alerts import Alerts
+    from facesift.services.alerts import Alerts, BackgroundScan
     from facesift.services.calibration import calibration_for
     from facesift.services.casework import Casework
     from facesift.services.evaluations import Evaluations
@@ -115,7 +117,8 @@ def open_services(config: Config) -> Services:
     settings = Settings(gallery.store)
     casework = Casework(gallery, analyzer, calibration, settings, pool)
     alerts = Alerts(gallery.store, settings, calibration)
-    casework.after_search = alerts.scan_quietly  # misuse alerts, judged after each search
+    alert_scan = BackgroundScan(alerts)
+    casework.after_search = alert_scan.poke  # misuse alerts, judged just after each search
     return Services(
         data_dir=config.data_dir,
         gallery=gallery,
@@ -128,5 +131,6 @@ def open_services(config: Config) -> Services:
         evaluations=Evaluations(gallery.store, vision, calibration),
         usage=Usage(gallery.store),
         alerts=alerts,
+        alert_scan=alert_scan,
         transparency_rate=PageRate(),
     )

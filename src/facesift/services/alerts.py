@@ -6,9 +6,14 @@ the searches of the server, the API and the web pages alike, and a rule added la
 run over the past. ``scan`` takes the entries written since the last scan, evaluates every
 rule that applies to each, and appends one ``misuse_alert`` per finding together with the
 id it scanned through (kept in the settings table, under a key that is not an admin
-setting), all in one transaction: an entry is judged once. The server scans after every
-search (one hook in ``Casework.run_search``) and before showing alerts; ``facesift report
-alerts`` scans on demand.
+setting), all in one transaction: an entry is judged once. The server scans in a thread of
+its own, woken by every search (one hook in ``Casework.run_search``; ``BackgroundScan``), and
+again before showing alerts; ``facesift report alerts`` scans on demand.
+
+Why a thread and not the search's own request: the scan reads the case's log and compares
+the probe with every face searched in the window, which under load was a sixth of the
+server's CPU and all of it on the searcher's wait (py-spy, ``bench/load.py`` at 50 users).
+Woken a moment after a search, one scan judges every search of that moment together.
 
 An alert is never a refusal: the search it concerns has run (or was refused for its own
 reason). It names the rule, the user, the case and what matched, and a supervisor decides.
@@ -114,6 +119,20 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
+def _within(template: np.ndarray | None, others: list[SearchedProbe], limit: float) -> list[bool]:
+    """Whether each other probe face lies within ``limit`` of ``template``, in one array
+    operation (a Python loop over a busy window's searches cost a millisecond per 200)."""
+    if template is None:
+        return [False] * len(others)
+    rows = [o.template for o in others if o.template is not None]
+    same_shape = [o.template is not None and o.template.shape == template.shape for o in others]
+    rows = [r for r in rows if r.shape == template.shape]
+    if not rows:
+        return [False] * len(others)
+    close = iter(np.linalg.norm(np.stack(rows) - template, axis=1) <= limit)
+    return [bool(next(close)) if ok else False for ok in same_shape]
+
+
 class Alerts:
     def __init__(self, store: Store, settings: Settings, calibration: Calibration):
         self._store = store
@@ -203,19 +222,13 @@ class Alerts:
         sha = entry.details.get("probe_sha256")
         template = self._store.oversight.probe_template(int(probe_id), int(entry.details["face"]))
         limit = self._calibration.threshold_for(rule.false_match_rate)
+        others = [o for o in others if o.at <= entry.at]
+        near = _within(template, others, limit)
         matched: dict[int, str] = {}  # case id -> how
-        for other in others:
-            if other.at > entry.at:
-                continue
+        for other, close in zip(others, near, strict=True):
             if sha and other.sha256 == sha:
                 matched.setdefault(other.case_id, "the same probe photo (SHA-256)")
-            elif (
-                template is not None
-                and other.template is not None
-                and other.template.shape == template.shape
-                and float(np.linalg.norm(other.template - template)) <= limit
-                and self._still_held(other)
-            ):
+            elif close and self._still_held(other):
                 matched.setdefault(other.case_id, "a probe face within the same-face distance")
         if not matched:
             return None
@@ -324,3 +337,34 @@ class Alerts:
         self.scan()
         _, entries = self._store.audit.filtered(action=ALERT, limit=min(limit, MAX_LISTED))
         return [Alert.from_entry(e) for e in entries]
+
+
+class BackgroundScan:
+    """Runs ``Alerts.scan`` in a thread of its own, a moment after it is woken: a search
+    only wakes it (``poke``), and the searches of that moment are judged in one scan."""
+
+    def __init__(self, alerts: Alerts, gather_seconds: float = 0.5):
+        self._alerts = alerts
+        self._gather = gather_seconds
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="misuse-alerts", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stopping.wait(self._gather):
+                return
+            self._wake.clear()
+            self._alerts.scan_quietly()
+
+    def close(self) -> None:
+        """Stop, after judging what is left, so no search goes unjudged at shutdown."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self._alerts.scan_quietly()
