@@ -88,9 +88,16 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit of work. Audit entries written inside are anchored after commit."""
-        with self.db.transaction():
-            yield
-        self.audit.write_anchor()
+        outermost = not self.db.in_transaction
+        try:
+            with self.db.transaction():
+                yield
+        except BaseException:
+            if outermost:
+                self.audit.anchor_committed(False)
+            raise
+        if outermost:
+            self.audit.anchor_committed(True)
 
     # -- collections -------------------------------------------------------------------------
 
