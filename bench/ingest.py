@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import os
 import resource
 import sys
@@ -39,12 +40,15 @@ def bench_facesift(
     min_face: int,
     detector: str = "hog",
     cluster: str | None = None,
+    embedder: str = "onnx",
 ) -> tuple[float, int]:
     from facesift.services.gallery import Gallery
     from facesift.services.ingest import IngestOptions, ingest
     from facesift.vision import VisionConfig
 
-    vision = VisionConfig(chip_variants=variants, min_face_px=min_face, detector=detector)
+    vision = VisionConfig(
+        chip_variants=variants, min_face_px=min_face, detector=detector, embedder=embedder
+    )
     options = IngestOptions(workers=workers, vision=vision, cluster=cluster)
     with tempfile.TemporaryDirectory() as data_dir, Gallery.open(Path(data_dir)) as gallery:
         started = time.perf_counter()
@@ -171,6 +175,13 @@ def main() -> None:
         help="facesift's detectors, one run each (with each chip setting): hog, centerface, yunet",
     )
     parser.add_argument(
+        "--embedders",
+        nargs="+",
+        default=["onnx"],
+        help="facesift's embedders, one run each (with each detector and chip setting): onnx "
+        "(float32, the default) or onnx-int8 (vision/resnet_int8.py)",
+    )
+    parser.add_argument(
         "--min-face",
         type=int,
         default=40,
@@ -191,13 +202,17 @@ def main() -> None:
 
     rows, cpu = [], {}
     print(f"load average at the start: {os.getloadavg()}")
-    for detector in args.detectors:
-        for variants in args.chip_variants:
-            name = f"facesift ({detector}, {variants})"
-            cpu_before = cpu_seconds()
-            seconds, faces = bench_facesift(images, args.workers, variants, args.min_face, detector)
-            cpu[name] = (cpu_seconds() - cpu_before) / seconds
-            rows.append((name, seconds, faces))
+    for detector, embedder, variants in itertools.product(
+        args.detectors, args.embedders, args.chip_variants
+    ):
+        int8 = ", int8" if embedder == "onnx-int8" else ""
+        name = f"facesift ({detector}, {variants}{int8})"
+        cpu_before = cpu_seconds()
+        seconds, faces = bench_facesift(
+            images, args.workers, variants, args.min_face, detector, embedder=embedder
+        )
+        cpu[name] = (cpu_seconds() - cpu_before) / seconds
+        rows.append((name, seconds, faces))
     if args.cluster:
         pool_seconds = rows[0][1]
         detector, variants = args.detectors[0], args.chip_variants[0]

@@ -14,6 +14,7 @@ between a section and its field:
 | ``vision.detector`` | ``FACESIFT_VISION__DETECTOR`` | ``--detector`` |
 | ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
 | ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
+| ``vision.embedder`` (onnx, onnx-int8, dlib) | ``FACESIFT_VISION__EMBEDDER`` | |
 | ``vision.embedder_model`` | ``FACESIFT_VISION__EMBEDDER_MODEL`` | ``--embedder-model`` |
 | ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
@@ -44,6 +45,7 @@ from facesift.vision.settings import (
     DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     DETECTORS,
+    EMBEDDERS,
     VisionConfig,
 )
 
@@ -63,10 +65,20 @@ class VisionSettings(BaseModel):
     max_scan_mp: float = Field(DEFAULT_MAX_SCAN_PIXELS / 1_000_000, ge=0, le=1000)
     # HOG only: when a probe shows no face, look again with dlib's CNN (seconds a photo).
     second_pass: bool = False
+    # dlib's ResNet run as: onnx (float32, the vectors dlib computes), onnx-int8 (8-bit
+    # integers: ~2.9x faster, LFW view2 unchanged, its own vectors), dlib (dlib itself).
+    embedder: str = "onnx"
     # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.
     embedder_model: str | None = None
     # A user's own CenterFace-format detector file; None: the shipped one.
     detector_model: str | None = None
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, name: str) -> str:
+        if name not in EMBEDDERS:
+            raise ValueError(f"the embedder is one of {', '.join(EMBEDDERS)}, not {name!r}")
+        return name
 
     @field_validator("detector")
     @classmethod
@@ -86,6 +98,7 @@ class VisionSettings(BaseModel):
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             threads=threads,
+            embedder=self.embedder,
             embedder_model=self.embedder_model,
             detector_model=self.detector_model,
         )
@@ -97,6 +110,7 @@ class VisionSettings(BaseModel):
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             fallback_detector=SECOND_PASS.get(self.detector) if self.second_pass else None,
+            embedder=self.embedder,
             embedder_model=self.embedder_model,
             detector_model=self.detector_model,
         )

@@ -12,6 +12,7 @@ from rich.table import Table
 from facesift.cli.common import (
     DataDir,
     Detector,
+    Embedder,
     EmbedderModelFile,
     JsonFlag,
     configured,
@@ -73,6 +74,7 @@ def eval_lfw(
         str, typer.Option(help="Chips embedded a face: jitter (6, the default), flip (2), none.")
     ] = "jitter",
     detector: Detector = DEFAULT_DETECTOR,
+    embedder: Embedder = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -89,7 +91,12 @@ def eval_lfw(
         raise fail(f"--chip-variants must be one of {', '.join(CHIP_VARIANTS)}", 2)
     if detector not in DETECTORS:
         raise fail(f"--detector must be one of {', '.join(DETECTORS)}", 2)
-    config = VisionConfig(detector=detector, fallback_detector="mmod", chip_variants=chip_variants)
+    config = VisionConfig(
+        detector=detector,
+        fallback_detector="mmod",
+        chip_variants=chip_variants,
+        embedder=configured(data_dir, embedder=embedder).vision.embedder,
+    )
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"
     cache_path = configured(data_dir).data_dir / "cache" / cache_name

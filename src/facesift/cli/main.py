@@ -28,6 +28,7 @@ from facesift.cli.common import (
     DataDir,
     Detector,
     DetectorModelFile,
+    Embedder,
     EmbedderModelFile,
     JsonFlag,
     MaxScanMegapixels,
@@ -472,9 +473,10 @@ def index_rebuild(
         typer.Option(
             "--reembed",
             help="Embed every face again from its source photo with the embedder named "
-            "(--embedder-model, else the built-in), and record that model.",
+            "(--embedder-model or --embedder, else the built-in), and record that model.",
         ),
     ] = False,
+    embedder: Embedder = None,
     embedder_model: EmbedderModelFile = None,
     evaluation: Annotated[
         Path | None,
@@ -488,12 +490,13 @@ def index_rebuild(
 ) -> None:
     """Rebuild the index from the stored embeddings. Interrupted? Run it again to resume."""
 
-    if embedder_model and not reembed_faces:
-        raise fail("--embedder-model needs --reembed: the stored vectors are another model's", 2)
+    if (embedder_model or embedder) and not reembed_faces:
+        raise fail("--embedder needs --reembed: the stored vectors are another model's", 2)
     try:
         with gallery_of(configured(data_dir, vectors)) as gallery:
             if reembed_faces:
-                vision = configured(embedder_model=embedder_model).vision.for_ingest()
+                chosen = configured(embedder_model=embedder_model, embedder=embedder)
+                vision = chosen.vision.for_ingest()
                 _reembed_with_progress(gallery, vision, _read_evaluation(evaluation))
                 return
             report = _rebuild_with_progress(gallery, kind, show=True)

@@ -210,7 +210,8 @@ class Gallery:
                 f"this gallery's vectors were made by the embedder {models['embedder']}, not "
                 f"{model_id}; vectors of different models cannot be compared. Use that "
                 "embedder, another data folder (--data-dir) for this model, or move the "
-                "gallery to it: facesift index rebuild --reembed --embedder-model FILE"
+                "gallery to it: facesift index rebuild --reembed (--embedder NAME or "
+                "--embedder-model FILE)"
             )
 
     def _record_models(self, images: Sequence[StoredImage]) -> None:

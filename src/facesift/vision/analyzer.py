@@ -27,9 +27,13 @@ def make_embedder(config: VisionConfig) -> FaceEmbedder:
         return OnnxFileEmbedder(EmbedderModel.load(config.embedder_model), config.threads)
     if config.embedder == "onnx":
         return OnnxResnetEmbedder.from_cache(model_files.cache_dir(), threads=config.threads)
+    if config.embedder == "onnx-int8":
+        from facesift.vision.resnet_int8 import OnnxResnetInt8Embedder
+
+        return OnnxResnetInt8Embedder.from_cache(model_files.cache_dir(), threads=config.threads)
     if config.embedder == "dlib":
         return DlibResnetEmbedder()
-    raise ValueError(f"unknown embedder {config.embedder!r}; choose onnx or dlib")
+    raise ValueError(f"unknown embedder {config.embedder!r}; choose onnx, onnx-int8 or dlib")
 
 
 class FaceAnalyzer:

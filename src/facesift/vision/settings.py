@@ -17,6 +17,9 @@ DEFAULT_MAX_PIXELS = 50_000_000  # a 50-megapixel photo is big; a 100k x 100k PN
 DEFAULT_MIN_FACE_PX = 40
 DEFAULT_MAX_SCAN_PIXELS = 16_000_000  # a 4 MP photo doubled for 40 px faces
 DETECTORS = ("hog", "mmod", "centerface", "yunet")
+EMBEDDERS = ("onnx", "onnx-int8", "dlib")
+INT8_EMBEDDER = "onnx-int8"
+INT8_MODEL_ID = "dlib_resnet_v1_int8"  # vision/resnet_int8.py; here to spare its imports
 # CenterFace finds every face HOG finds at the default 40 px minimum, and more, in about a
 # quarter of the time (vision/onnx_detect.py, bench/README.md). HOG stays available as "hog".
 DEFAULT_DETECTOR = "centerface"
@@ -33,7 +36,9 @@ class VisionConfig:
     # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Six
     # variants lift LFW view2 from 98.85% (one) to 99.23%, for 6 embeddings a face.
     chip_variants: str = "jitter"
-    # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib".
+    # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib";
+    # "onnx-int8": the same network in 8-bit integers (vision/resnet_int8.py), ~2.9x faster
+    # again, its own model id and calibration.
     embedder: str = "onnx"
     # Threads one image may use (onnxruntime, and HOG's pyramid scan); None: every core.
     # A pool of one process per core wants 1.
@@ -54,8 +59,10 @@ class VisionConfig:
 
         if self.embedder_model:
             base = EmbedderModel.load(self.embedder_model).model_id
+        elif self.embedder == INT8_EMBEDDER:
+            base = INT8_MODEL_ID
         else:
-            base = DlibResnetEmbedder.model_id  # every embedder we ship computes this network
+            base = DlibResnetEmbedder.model_id  # dlib and onnx compute the same vectors
         return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
 
     def plugin(self) -> EmbedderModel | None:
