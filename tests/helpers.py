@@ -18,9 +18,10 @@ def run_cli(
     check: bool = False,
     timeout: float = 300,
     database_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``facesift [--database URL] ARGS [--data-dir DATA_DIR]`` as a user would, in a
-    fresh process."""
+    fresh process, with ``env`` added to the environment."""
     database = ["--database", database_url] if database_url else []
     command = [sys.executable, "-m", "facesift", *database, *map(str, args)]
     if data_dir is not None:
@@ -30,7 +31,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stderr}")

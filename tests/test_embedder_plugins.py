@@ -44,14 +44,20 @@ def user_model(tmp_path_factory) -> Path:
     model = folder / "my_embedder.onnx"
     shutil.copyfile(model_files.cache_dir() / CACHE_FILE, model)
     (folder / "my_embedder.onnx.json").write_text(json.dumps({"calibration": "cal.json"}))
-    config = VisionConfig(embedder_model=str(model))
-    builtin = load_calibration(VisionConfig().model_id).to_json()
+    config = _config(model)
+    builtin = load_calibration(_config().model_id).to_json()
     (folder / "cal.json").write_text(json.dumps(builtin | {"model_id": config.model_id}))
     return model
 
 
 def _config(model: Path | None = None) -> VisionConfig:
-    return VisionConfig(threads=1, embedder_model=str(model) if model else None)
+    """The built-in float32 model (the plug-in's network) or the plug-in, on six chips."""
+    return VisionConfig(
+        threads=1,
+        embedder="onnx",
+        chip_variants="jitter",
+        embedder_model=str(model) if model else None,
+    )
 
 
 def _evaluation(model_id: str) -> dict:
@@ -175,28 +181,29 @@ def test_reembed_refuses_a_photo_that_changed(tmp_path) -> None:
 
 def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
     data = tmp_path / "data"
+    jitter = {"FACESIFT_VISION__CHIPS": "jitter"}  # the chips the plug-in's calibration is for
     gallery = [str(p.path) for p in photos("gallery")[:2]]
-    assert run_cli("ingest", *gallery, data_dir=data).returncode == 0
+    assert run_cli("ingest", *gallery, data_dir=data, env=jitter).returncode == 0
     probe = photos("probe")[0].path
     grounds = (
         "--case", "CLI-15", "--purpose", "search with a user's embedder",
         "--offense-category", "robbery",
     )  # fmt: skip
-    refused = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
+    refused = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data, env=jitter)
     assert refused.returncode == 1 and "--reembed" in refused.stderr
-    usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data)
+    usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data, env=jitter)
     assert usage.returncode == 2
-    gated = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data)
+    gated = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data, env=jitter)
     assert gated.returncode == 1 and "promotion gate" in gated.stderr
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(json.dumps(_evaluation(_config(user_model).model_id)))
     moved = run_cli(
         "index", "rebuild", "--reembed", "--embedder-model", user_model,
-        "--evaluation", evaluation, data_dir=data,
+        "--evaluation", evaluation, data_dir=data, env=jitter,
     )  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     assert "Re-embedded 3 faces" in moved.stdout  # Ariel_Sharon_0001 has two
-    found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data)
+    found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data, env=jitter)
     assert found.returncode == 0, found.stderr
 
 
@@ -229,7 +236,7 @@ def test_another_layout_geometry_and_vector_size(tmp_path) -> None:
     declared = {"chip_padding": 0.3, "channels": "bgr", "dim": 64, "calibration": "cal.json"}
     (tmp_path / "tiny.onnx.json").write_text(json.dumps(declared))
     tiny = _config(model)
-    builtin = load_calibration(VisionConfig().model_id).to_json()
+    builtin = load_calibration(_config().model_id).to_json()
     (tmp_path / "cal.json").write_text(json.dumps(builtin | {"model_id": tiny.model_id}))
     contract = FaceAnalyzer.from_config(tiny).contract
     assert contract.chip == ChipGeometry(112, 0.3) and contract.dim == 64

@@ -52,7 +52,7 @@ def test_models_are_recorded_and_another_embedder_is_refused(tmp_path) -> None:
         assert gallery.size() == 4
 
         # A probe embedded by that other model is refused too.
-        other = FaceAnalyzer.from_config(VisionConfig(chip_variants="none", threads=1))
+        other = FaceAnalyzer.from_config(VisionConfig(chip_variants="none", embedder="onnx"))
         probe = photos("probe")[0].path.read_bytes()
         calibration = load_calibration(other.model_id)
         with pytest.raises(Conflict, match=re.escape(default_embedder)):

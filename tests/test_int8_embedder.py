@@ -27,6 +27,7 @@ from facesift.vision.resnet_int8 import (
 )
 from facesift.vision.resnet_onnx import CACHE_FILE, OnnxResnetEmbedder
 from tests.conftest import photos
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,8 @@ def test_int8_vectors_tell_the_same_people_apart(cache) -> None:
 
 def test_int8_is_another_model_that_a_gallery_never_mixes(tmp_path, cache, monkeypatch) -> None:
     monkeypatch.setenv("FACESIFT_CACHE", str(cache))
-    floats, ints = VisionConfig(threads=1), VisionConfig(threads=1, embedder="onnx-int8")
-    assert ints.model_id == f"{MODEL_ID}+jitter" != floats.model_id
+    floats, ints = VisionConfig(threads=1, embedder="onnx", chip_variants="jitter"), VisionConfig()
+    assert ints.model_id == f"{MODEL_ID}+flip" != floats.model_id == "dlib_resnet_v1+jitter"
     assert calibration_for(ints).model_id == ints.model_id  # its own shipped calibration
     with Gallery.open(tmp_path) as gallery:
         ingest(
@@ -124,7 +125,35 @@ def test_a_model_without_a_shipped_range_is_refused(tmp_path) -> None:
 
 
 def test_an_unknown_embedder_setting_is_named() -> None:
-    with pytest.raises(ValidationError, match="the embedder is one of onnx, onnx-int8, dlib"):
+    with pytest.raises(ValidationError, match="the embedder is one of auto, onnx, onnx-int8, dlib"):
         VisionSettings(embedder="int4")
     assert VisionSettings(embedder="onnx-int8").for_ingest().embedder == "onnx-int8"
     assert VisionSettings(embedder="onnx-int8").for_probes().embedder == "onnx-int8"
+
+
+def test_settings_left_at_auto_follow_the_gallery(tmp_path) -> None:
+    """A gallery made before int8 was the default keeps its model: ingest and search with
+    the default settings use it. A new gallery gets the default; a setting that names
+    another model than the gallery's is refused, not mixed."""
+    old = tmp_path / "old"
+    with Gallery.open(old) as gallery:
+        float_jitter = VisionConfig(threads=1, embedder="onnx", chip_variants="jitter")
+        ingest(gallery, [photos("gallery")[0].path], IngestOptions(workers=1, vision=float_jitter))
+        faces = gallery.size()
+    added = run_cli("ingest", photos("gallery")[1].path, data_dir=old)
+    assert added.returncode == 0, added.stderr
+    probe = photos("probe")[0].path
+    grounds = ["--case", "AUTO-1", "--purpose", "check the model follows the gallery"]
+    found = run_cli("search", probe, *grounds, "--offense-category", "robbery", data_dir=old)
+    assert found.returncode == 0, found.stderr
+    with Gallery.open(old) as gallery:
+        assert gallery.recorded_model() == "dlib_resnet_v1+jitter" and gallery.size() > faces
+
+    new = tmp_path / "new"
+    assert run_cli("ingest", photos("gallery")[0].path, data_dir=new).returncode == 0
+    with Gallery.open(new) as gallery:
+        assert gallery.recorded_model() == f"{MODEL_ID}+flip"
+    assert VisionSettings().for_probes(f"{MODEL_ID}+flip").model_id == f"{MODEL_ID}+flip"
+    assert VisionSettings(chips="jitter").for_ingest(recorded=f"{MODEL_ID}+flip").model_id == (
+        f"{MODEL_ID}+jitter"
+    )

@@ -110,7 +110,7 @@ def open_services(config: Config) -> Services:
     gallery = open_gallery(
         config.data_dir, config.database_url, config.vectors, config.audit_anchor_copy
     )
-    vision = config.vision.for_probes()
+    vision = config.vision.for_probes(recorded=gallery.recorded_model())
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
     pool = ProbePool(vision, config.server.probe_workers or usable_cores())
     calibration = calibration_for(vision)

@@ -14,7 +14,8 @@ between a section and its field:
 | ``vision.detector`` | ``FACESIFT_VISION__DETECTOR`` | ``--detector`` |
 | ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
 | ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
-| ``vision.embedder`` (onnx, onnx-int8, dlib) | ``FACESIFT_VISION__EMBEDDER`` | |
+| ``vision.embedder`` (auto, onnx, onnx-int8, dlib) | ``FACESIFT_VISION__EMBEDDER`` | |
+| ``vision.chips`` (auto, jitter, flip, none) | ``FACESIFT_VISION__CHIPS`` | |
 | ``vision.embedder_model`` | ``FACESIFT_VISION__EMBEDDER_MODEL`` | ``--embedder-model`` |
 | ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
@@ -41,12 +42,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facesift.logs import LEVELS
 from facesift.vision.settings import (
+    AUTO,
+    CHIP_PLANS,
+    DEFAULT_CHIPS,
     DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDER,
     DEFAULT_MAX_SCAN_PIXELS,
     DEFAULT_MIN_FACE_PX,
     DETECTORS,
     EMBEDDERS,
     VisionConfig,
+    model_of,
 )
 
 # HOG misses turned faces that dlib's CNN finds, but the CNN took 12 s on a photo with no
@@ -66,8 +72,11 @@ class VisionSettings(BaseModel):
     # HOG only: when a probe shows no face, look again with dlib's CNN (seconds a photo).
     second_pass: bool = False
     # dlib's ResNet run as: onnx (float32, the vectors dlib computes), onnx-int8 (8-bit
-    # integers: ~2.9x faster, LFW view2 unchanged, its own vectors), dlib (dlib itself).
-    embedder: str = "onnx"
+    # integers: ~3x faster, LFW view2 unchanged, its own vectors), dlib (dlib itself); and
+    # the chips embedded a face: jitter (6), flip (2), none (1). "auto": the gallery's own
+    # (a gallery keeps the model it was made with), else onnx-int8 on flip.
+    embedder: str = AUTO
+    chips: str = AUTO
     # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.
     embedder_model: str | None = None
     # A user's own CenterFace-format detector file; None: the shipped one.
@@ -76,8 +85,17 @@ class VisionSettings(BaseModel):
     @field_validator("embedder")
     @classmethod
     def _known_embedder(cls, name: str) -> str:
-        if name not in EMBEDDERS:
-            raise ValueError(f"the embedder is one of {', '.join(EMBEDDERS)}, not {name!r}")
+        if name not in (AUTO, *EMBEDDERS):
+            raise ValueError(
+                f"the embedder is one of {', '.join((AUTO, *EMBEDDERS))}, not {name!r}"
+            )
+        return name
+
+    @field_validator("chips")
+    @classmethod
+    def _known_chips(cls, name: str) -> str:
+        if name not in (AUTO, *CHIP_PLANS):
+            raise ValueError(f"the chips are one of {', '.join((AUTO, *CHIP_PLANS))}, not {name!r}")
         return name
 
     @field_validator("detector")
@@ -87,30 +105,48 @@ class VisionSettings(BaseModel):
             raise ValueError(f"the detector is one of {', '.join(DETECTORS)}, not {name!r}")
         return name
 
+    def model(self, recorded: str | None = None) -> tuple[str, str]:
+        """(embedder, chips): as set, where "auto" takes the gallery's own (``recorded``, the
+        model id its vectors were made with: ``base+chips``), else the default."""
+        built_in = model_of(recorded)
+        suffix = (recorded or "").partition("+")[2] or ("none" if recorded else DEFAULT_CHIPS)
+        embedder = built_in[0] if built_in else DEFAULT_EMBEDDER
+        chips = suffix if suffix in CHIP_PLANS else DEFAULT_CHIPS
+        return (
+            embedder if self.embedder == AUTO else self.embedder,
+            chips if self.chips == AUTO else self.chips,
+        )
+
     @property
     def max_scan_pixels(self) -> int | None:
         return round(self.max_scan_mp * 1_000_000) or None
 
-    def for_ingest(self, threads: int | None = None) -> VisionConfig:
-        """The analysis of gallery photos: no second detector (costly in bulk)."""
+    def for_ingest(self, threads: int | None = None, recorded: str | None = None) -> VisionConfig:
+        """The analysis of gallery photos: no second detector (costly in bulk). ``recorded``:
+        the gallery's model id, which "auto" settings follow."""
+        embedder, chips = self.model(recorded)
         return VisionConfig(
+            chip_variants=chips,
             detector=self.detector,
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             threads=threads,
-            embedder=self.embedder,
+            embedder=embedder,
             embedder_model=self.embedder_model,
             detector_model=self.detector_model,
         )
 
-    def for_probes(self) -> VisionConfig:
-        """The analysis of a probe photo, the same for the command line and the server."""
+    def for_probes(self, recorded: str | None = None) -> VisionConfig:
+        """The analysis of a probe photo, the same for the command line and the server.
+        ``recorded``: the gallery's model id, which "auto" settings follow."""
+        embedder, chips = self.model(recorded)
         return VisionConfig(
+            chip_variants=chips,
             detector=self.detector,
             min_face_px=self.min_face_px,
             max_scan_pixels=self.max_scan_pixels,
             fallback_detector=SECOND_PASS.get(self.detector) if self.second_pass else None,
-            embedder=self.embedder,
+            embedder=embedder,
             embedder_model=self.embedder_model,
             detector_model=self.detector_model,
         )

@@ -7,6 +7,7 @@ stderr, 2 a usage error, 3 a search probe with no face, 4 a search refused by po
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -191,6 +192,9 @@ def ingest_command(
     )
     try:
         with gallery_of(config) as gallery:
+            # Settings left at "auto" follow the model the gallery was made with.
+            vision = config.vision.for_ingest(recorded=gallery.recorded_model())
+            options = dataclasses.replace(options, vision=vision)
             summary = _ingest_with_progress(gallery, paths, options, show=not as_json)
             if index_build.needs_upgrade(gallery) and not summary.interrupted:
                 errors.print("The gallery has outgrown exact search: building a compressed index.")
@@ -288,9 +292,9 @@ def search_command(
     )
     try:
         probe = _read_probe(photo)
-        vision = config.vision.for_probes()
-        analyzer = FaceAnalyzer.from_config(vision)
         with gallery_of(config) as gallery:
+            vision = config.vision.for_probes(recorded=gallery.recorded_model())
+            analyzer = FaceAnalyzer.from_config(vision)
             result = search(gallery, analyzer, calibration_for(vision), probe, request)
     except SearchRefused as exc:
         raise fail(exc.message, EXIT_REFUSED) from None

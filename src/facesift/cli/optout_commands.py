@@ -44,9 +44,10 @@ def request_command(
     try:
         contents = [_read(path) for path in selfies]
         config = configured(data_dir, vectors)
-        # The same analysis as a probe's (the configured detector, its second pass).
-        analyzer = FaceAnalyzer.from_config(config.vision.for_probes())
         with gallery_of(config) as gallery:
+            # The same analysis as a probe's (the configured detector, the gallery's model).
+            vision = config.vision.for_probes(recorded=gallery.recorded_model())
+            analyzer = FaceAnalyzer.from_config(vision)
             service = OptOut(gallery, analyzer.analyze, load_calibration(analyzer.model_id))
             receipt = service.request(contents, contact, "cli")
     except FacesiftError as exc:

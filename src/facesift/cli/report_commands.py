@@ -55,8 +55,8 @@ def accountability_command(
 
     try:
         config = configured(data_dir, vectors)
-        calibration = calibration_for(config.vision.for_probes())
         with gallery_of(config) as gallery:
+            calibration = calibration_for(config.vision.for_probes(gallery.recorded_model()))
             report = accountability_report(gallery, Settings(gallery.store), calibration)
             base = out or config.data_dir / REPORTS_FOLDER / f"accountability-{date.today()}"
             if base.suffix in (".md", ".html"):
@@ -110,12 +110,13 @@ def alerts_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     newest alerts."""
     from facesift.services.alerts import Alerts
     from facesift.services.calibration import calibration_for
+    from facesift.services.gallery import recorded_model
     from facesift.services.settings import Settings
 
     try:
         config = configured(data_dir)
-        calibration = calibration_for(config.vision.for_probes())
         with closing(store_of(config)) as store:
+            calibration = calibration_for(config.vision.for_probes(recorded_model(store)))
             alerts = Alerts(store, Settings(store), calibration)
             alerts.scan()
             _, entries = store.audit.filtered(action="misuse_alert", limit=100)

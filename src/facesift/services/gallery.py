@@ -35,6 +35,14 @@ EMBEDDING_DIM = 128
 MODELS_SETTING = "gallery_models"
 
 
+def recorded_model(store: Store) -> str | None:
+    """The model id the gallery in ``store`` was made with (see ``Gallery.models``)."""
+    recorded = store.settings.setting(MODELS_SETTING)
+    if isinstance(recorded, dict) and isinstance(recorded.get("embedder"), str):
+        return recorded["embedder"]
+    return store.some_face_model()
+
+
 def _recorded_dim(store: Store) -> int:
     recorded = store.settings.setting(MODELS_SETTING)
     if isinstance(recorded, dict) and isinstance(recorded.get("dim"), int):
@@ -200,6 +208,11 @@ class Gallery:
             return recorded
         model_id = self.store.some_face_model()
         return {"embedder": model_id, "detectors": []} if model_id else None
+
+    def recorded_model(self) -> str | None:
+        """The model id this gallery's vectors were made with; None while it holds none.
+        Settings left at "auto" follow it (``VisionSettings.model``)."""
+        return recorded_model(self.store)
 
     def require_embedder(self, model_id: str) -> None:
         """Refuses (Conflict) vectors of another embedder than the gallery's own: distances

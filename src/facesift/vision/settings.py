@@ -23,6 +23,28 @@ INT8_MODEL_ID = "dlib_resnet_v1_int8"  # vision/resnet_int8.py; here to spare it
 # CenterFace finds every face HOG finds at the default 40 px minimum, and more, in about a
 # quarter of the time (vision/onnx_detect.py, bench/README.md). HOG stays available as "hog".
 DEFAULT_DETECTOR = "centerface"
+CHIP_PLANS = ("jitter", "flip", "none")  # align.CHIP_VARIANTS' names, without loading dlib
+# The default model: dlib's ResNet in 8-bit integers on two chips a face (plain and
+# mirrored). On LFW view2 it scores as float32 on six chips (99.23% against 99.25%, within
+# the folds' spread) for a third of the embedding work per face, and a sixth of its time
+# (bench/chip_plans.py, bench/ingest.py). A gallery made with another of the built-in
+# models keeps it (``model_of``): settings left at "auto" follow the gallery.
+DEFAULT_EMBEDDER = INT8_EMBEDDER
+DEFAULT_CHIPS = "flip"
+FLOAT_MODEL_ID = "dlib_resnet_v1"
+AUTO = "auto"
+
+
+def model_of(model_id: str | None) -> tuple[str, str] | None:
+    """(embedder, chips) of a built-in model id such as ``dlib_resnet_v1_int8+flip``; None
+    for a user's plug-in model, or no model."""
+    if not model_id:
+        return None
+    base, _, chips = model_id.partition("+")
+    embedder = {FLOAT_MODEL_ID: "onnx", INT8_MODEL_ID: INT8_EMBEDDER}.get(base)
+    if embedder is None or (chips or "none") not in CHIP_PLANS:
+        return None
+    return embedder, chips or "none"
 
 
 @dataclass(frozen=True)
@@ -33,13 +55,14 @@ class VisionConfig:
     min_face_px: int = DEFAULT_MIN_FACE_PX
     # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
     fallback_detector: str | None = None
-    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Six
-    # variants lift LFW view2 from 98.85% (one) to 99.23%, for 6 embeddings a face.
-    chip_variants: str = "jitter"
+    # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Averaging
+    # variants makes a vector depend less on the exact landmarks: in float32, six lift LFW
+    # view2 from 98.90% (one) to 99.25%; in int8 two reach 99.23% (bench/chip_plans.py).
+    chip_variants: str = DEFAULT_CHIPS
     # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib";
     # "onnx-int8": the same network in 8-bit integers (vision/resnet_int8.py), ~2.9x faster
     # again, its own model id and calibration.
-    embedder: str = "onnx"
+    embedder: str = DEFAULT_EMBEDDER
     # Threads one image may use (onnxruntime, and HOG's pyramid scan); None: every core.
     # A pool of one process per core wants 1.
     threads: int | None = None
@@ -54,7 +77,6 @@ class VisionConfig:
     @property
     def model_id(self) -> str:
         """Vectors are comparable only between faces with the same model id."""
-        from facesift.vision.embed import DlibResnetEmbedder
         from facesift.vision.onnx_embedder import EmbedderModel
 
         if self.embedder_model:
@@ -62,7 +84,7 @@ class VisionConfig:
         elif self.embedder == INT8_EMBEDDER:
             base = INT8_MODEL_ID
         else:
-            base = DlibResnetEmbedder.model_id  # dlib and onnx compute the same vectors
+            base = FLOAT_MODEL_ID  # dlib and onnx compute the same vectors
         return base if self.chip_variants == "none" else f"{base}+{self.chip_variants}"
 
     def plugin(self) -> EmbedderModel | None:
