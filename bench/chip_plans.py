@@ -1,6 +1,6 @@
 """What each chip plan gives on LFW view2, for the gallery and the probe apart.
 
-    .venv/bin/python bench/chip_plans.py            # about 4 min on 2 cores, then cached
+    .venv/bin/python bench/chip_plans.py [--embedder onnx-int8]   # 2-4 min on 2 cores
 
 Each face is embedded once per chip variant of the "jitter" plan (the plain chip, shifted by
 ±3% with a ±3° turn, each also mirrored: ``align.CHIP_VARIANTS``), and every plan is then a
@@ -27,7 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LFW = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces")) / "lfw"
-CACHE = REPO / "bench" / ".cache" / "chip_variants.npz"
+CACHE = REPO / "bench" / ".cache"  # chip_variants_EMBEDDER.npz
 # Indexes into CHIP_VARIANTS["jitter"]: (plain, mirrored), then the two shifted-and-turned.
 PLANS = {"none": [0], "flip": [0, 1], "jitter": [0, 1, 2, 3, 4, 5]}
 
@@ -57,17 +57,18 @@ def variant_vectors(config, items):  # type: ignore[no-untyped-def]
     return out
 
 
-def embed_all(lfw: Path, paths: list[str], workers: int) -> dict[str, np.ndarray]:
+def embed_all(lfw: Path, paths: list[str], workers: int, embedder: str) -> dict[str, np.ndarray]:
     from facesift.services.batch import BatchItem
     from facesift.services.parallel import map_batches
     from facesift.vision import VisionConfig
 
-    if CACHE.exists():
-        with np.load(CACHE) as saved:
+    cache = CACHE / f"chip_variants_{embedder}.npz"
+    if cache.exists():
+        with np.load(cache) as saved:
             cached = dict(zip(saved["paths"].tolist(), saved["vectors"], strict=True))
         if all(p in cached for p in paths):
             return cached
-    config = VisionConfig(chip_variants="none", threads=1)
+    config = VisionConfig(chip_variants="none", threads=1, embedder=embedder)
     batches = (
         [BatchItem(p, (lfw / p).read_bytes()) for p in paths[i : i + 8]]
         for i in range(0, len(paths), 8)
@@ -79,9 +80,9 @@ def embed_all(lfw: Path, paths: list[str], workers: int) -> dict[str, np.ndarray
         rate = len(vectors) / (time.perf_counter() - started)
         print(f"\r{len(vectors)}/{len(paths)} images, {rate:.1f}/s", end="", file=sys.stderr)
     print(file=sys.stderr)
-    CACHE.parent.mkdir(exist_ok=True)
+    CACHE.mkdir(exist_ok=True)
     np.savez(
-        CACHE,
+        cache,
         paths=np.array(sorted(vectors)),
         vectors=np.stack([vectors[k] for k in sorted(vectors)]),
     )
@@ -94,17 +95,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--embedder", default="onnx", help="onnx (float32) or onnx-int8")
     args = parser.parse_args()
     pairs = lfw_eval.read_pairs(args.lfw / "pairs.txt")
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
-    vectors = embed_all(args.lfw, paths, args.workers)
+    vectors = embed_all(args.lfw, paths, args.workers, args.embedder)
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
 
     def plan(name: str, path: str) -> np.ndarray:
         return vectors[path][PLANS[name]].mean(axis=0)
 
-    print(f"LFW view2, {len(pairs)} pairs, {len(paths)} images; probe plan x gallery plan")
+    print(f"LFW view2 ({args.embedder}), {len(pairs)} pairs, {len(paths)} images")
     print(f"{'probe':>7} {'gallery':>8} {'accuracy':>9} {'± sd':>6} {'TAR@FAR1e-3':>12} {'EER':>6}")
     for probe in PLANS:
         for gallery in PLANS:
