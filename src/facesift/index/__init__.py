@@ -6,8 +6,9 @@ command that only reads the database (``facesift stats``, ``facesift audit``) sh
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from facesift.lazy import lazy_names
 
 if TYPE_CHECKING:
     from facesift.index.base import IdFilter, VectorIndex
@@ -41,7 +42,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'facesift.index' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_names(__name__, _HOMES)

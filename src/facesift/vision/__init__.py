@@ -6,8 +6,9 @@ must not pull onnxruntime and dlib into a command that only reads the database.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from facesift.lazy import lazy_names
 
 if TYPE_CHECKING:
     from facesift.vision.analyzer import FaceAnalyzer
@@ -24,7 +25,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'facesift.vision' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__ = lazy_names(__name__, _HOMES)
