@@ -17,7 +17,7 @@ from facesift.server.security import Signed, Svc
 from facesift.services.manual_face import ProbeFaces
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web.form_errors import in_words
-from facesift.web.pages import redirect
+from facesift.web.rendering import redirect
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 Pixel = Annotated[int, Form(ge=0, le=1_000_000)]
