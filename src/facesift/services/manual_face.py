@@ -100,7 +100,7 @@ class ProbeFaces:
             "pixels_edited": bool(parent["parent_id"] is not None and pixels_edited(parent)),
         }
         record = {
-            "case_id": case["id"],
+            "case_id": case.id,
             "parent_id": parent["id"],
             "edit": edit,
             "sha256": parent["sha256"],
@@ -112,7 +112,7 @@ class ProbeFaces:
             "created_by": actor.user_id,
         }
         with work.gallery.store.transaction():
-            work.case_for_search(actor, case["id"])  # still open
+            work.case_for_search(actor, case.id)  # still open
             new_id = self.records.add_probe(record, embeddings)
             work.gallery.store.audit.append(
                 "probe_manual_face",

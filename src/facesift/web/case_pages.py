@@ -79,7 +79,7 @@ def new_case(
             form=values,
             messages=[("error", in_words(refused))],
         )
-    return redirect(f"/cases/{case['id']}", f"Case {case['reference']} is open.")
+    return redirect(f"/cases/{case.id}", f"Case {case.reference} is open.")
 
 
 @router.get("/cases/{case_id}", summary="A case: probes, searches, the full timeline")
@@ -94,7 +94,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
         probes=work.probes(who, case_id),
         searches=work.searches(who, case_id),
         timeline=work.timeline(who, case_id),
-        owner=case["created_by"] == who.user_id,
+        owner=case.created_by == who.user_id,
         search_refusal=search_refusal(who, case),
     )
 
@@ -102,7 +102,7 @@ def case_page(case_id: Id, request: Request, caller: Signed, svc: Svc):
 @router.post("/cases/{case_id}/close", summary="Close a case (form)")
 def close_case(case_id: Id, caller: Signed, svc: Svc):
     case = svc.casework.close_case(caller.principal, case_id)
-    return redirect(f"/cases/{case_id}", f"Case {case['reference']} is closed.")
+    return redirect(f"/cases/{case_id}", f"Case {case.reference} is closed.")
 
 
 @router.get("/cases/{case_id}/disclosure", summary="The disclosure packet, printable")

@@ -17,11 +17,13 @@ from facesift.api.schemas import (
     PastReviewOut,
     ProbeOut,
     SearchOut,
+    shown,
 )
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import MAX_ID, Id
 from facesift.server.security import Signed, Svc
+from facesift.services.casework.values import ReviewAssignment
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
@@ -72,8 +74,8 @@ def _jpeg(content: bytes) -> Response:
 @router.get(
     "/cases", response_model=list[CaseOut], response_model_exclude_unset=True, tags=["cases"]
 )
-def list_cases(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.cases(caller.principal)
+def list_cases(caller: Signed, svc: Svc) -> list[CaseOut]:
+    return [shown(CaseOut, case) for case in svc.casework.cases(caller.principal)]
 
 
 @router.post(
@@ -83,8 +85,8 @@ def list_cases(caller: Signed, svc: Svc) -> list[dict]:
     tags=["cases"],
     status_code=201,
 )
-def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.open_case(caller.principal, body.model_dump())
+def open_case(body: NewCase, caller: Signed, svc: Svc) -> CaseOut:
+    return shown(CaseOut, svc.casework.open_case(caller.principal, body.model_dump()))
 
 
 @router.get(
@@ -97,7 +99,7 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
-        "case": work.view_case(caller.principal, case_id),
+        "case": shown(CaseOut, work.view_case(caller.principal, case_id)),
         "probes": work.probes(caller.principal, case_id),
         "searches": work.searches(caller.principal, case_id),
         "timeline": work.timeline(caller.principal, case_id),
@@ -123,7 +125,7 @@ def keep_probe_images(
     case_id: Id, body: KeepProbeImages, caller: Signed, svc: Svc
 ) -> ProbeImagesKept:
     case = svc.casework.keep_probe_images(caller.principal, case_id, body.reason)
-    return ProbeImagesKept(case_id=case["id"], keep_probe_images=case["keep_probe_images"])
+    return ProbeImagesKept(case_id=case.id, keep_probe_images=case.keep_probe_images or "")
 
 
 @router.post(
@@ -132,8 +134,8 @@ def keep_probe_images(
     response_model_exclude_unset=True,
     tags=["cases"],
 )
-def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.close_case(caller.principal, case_id)
+def close_case(case_id: Id, caller: Signed, svc: Svc) -> CaseOut:
+    return shown(CaseOut, svc.casework.close_case(caller.principal, case_id))
 
 
 @router.get(
@@ -283,12 +285,6 @@ def my_reviews(caller: Signed, svc: Svc) -> list[dict]:
     return svc.casework.my_reviews(caller.principal)
 
 
-class ReviewAssignment(BaseModel):
-    search_id: int
-    assigned_to_you: bool
-    reviewers_assigned: int = Field(description="reviewers assigned to the search (at most 2)")
-
-
 @router.post(
     "/searches/{search_id}/assignment",
     tags=["reviews"],
@@ -296,7 +292,7 @@ class ReviewAssignment(BaseModel):
     summary="Take a search from the review queue (at most two reviewers per search); audited",
 )
 def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
-    return ReviewAssignment(**svc.casework.take_review(caller.principal, search_id))
+    return svc.casework.take_review(caller.principal, search_id)
 
 
 @router.post(

@@ -16,6 +16,7 @@ from facesift.errors import (
 )
 from facesift.services import review_outcome
 from facesift.services.calibration import Calibration
+from facesift.services.casework.values import Case
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget
 from facesift.services.probe_pool import ProbePool
@@ -105,7 +106,10 @@ def unshadowed(search: dict) -> dict:
     return shown
 
 
-def case_ref(case: dict) -> dict:
+def case_ref(case: Case | dict) -> dict:
+    """The case as audit entries name it: its number and reference."""
+    if isinstance(case, Case):
+        return {"case_id": case.id, "case": case.reference}
     return {"case_id": case["id"], "case": case["reference"]}
 
 

@@ -22,11 +22,12 @@ from facesift.services.casework.base import (
     CaseworkBase,
     case_ref,
 )
+from facesift.services.casework.values import Case
 from facesift.store.values import CaseStatus
 
 
 class CaseWork(CaseworkBase):
-    def open_case(self, actor: Principal, values: dict) -> dict:
+    def open_case(self, actor: Principal, values: dict) -> Case:
         rules.require_search(actor)
         case = _clean_case(values)
         case["collections"] = scope.clean_scope(values.get("collections"), self.gallery)
@@ -40,7 +41,7 @@ class CaseWork(CaseworkBase):
                 raise Conflict(f"there is already a case {case['reference']!r}")
             case_id = self.records.add_case(case, actor.user_id)
             self._audit.append("case_opened", {"case_id": case_id, **case}, actor.name)
-        return self._stored_case(case_id)
+        return Case.model_validate(self._stored_case(case_id))
 
     def offense_categories(self, actor: Principal) -> list[str]:
         """The allow-list, for someone about to open a case."""
@@ -59,30 +60,34 @@ class CaseWork(CaseworkBase):
         if expires and date.fromisoformat(expires) < date.today():
             raise SearchRefused(f"the case's authorisation expired on {expires}")
 
-    def cases(self, actor: Principal) -> list[dict]:
+    def cases(self, actor: Principal) -> list[Case]:
         if actor.has_any(Role.AUDITOR, Role.SUPERVISOR):
-            return self.records.cases()
+            return [Case.model_validate(c) for c in self.records.cases()]
         if actor.has(Role.INVESTIGATOR):
-            return self.records.cases(created_by=actor.user_id)
+            return [Case.model_validate(c) for c in self.records.cases(created_by=actor.user_id)]
         raise Forbidden("this needs the investigator, supervisor or auditor role")
 
-    def case(self, actor: Principal, case_id: int) -> dict:
+    def case(self, actor: Principal, case_id: int) -> Case:
+        return Case.model_validate(self._case(actor, case_id))
+
+    def _case(self, actor: Principal, case_id: int) -> dict:
+        """The case's row, if ``actor`` may see it."""
         case = self.records.case(case_id)
         if case is None:
             raise NotFound(f"there is no case {case_id}")
         rules.require_view_case(actor, case["created_by"])
         return case
 
-    def view_case(self, actor: Principal, case_id: int) -> dict:
+    def view_case(self, actor: Principal, case_id: int) -> Case:
         """A case, opened by someone: audited (the internal look-ups are not)."""
-        case = self.case(actor, case_id)
+        case = self._case(actor, case_id)
         self._audit.append("case_viewed", case_ref(case), actor.name)
-        return case
+        return Case.model_validate(case)
 
-    def keep_probe_images(self, actor: Principal, case_id: int, reason: str) -> dict:
+    def keep_probe_images(self, actor: Principal, case_id: int, reason: str) -> Case:
         """Record why this case's probe images must outlive its closure (audited): retention
         then keeps them as long as the probe templates, not ``probe_images_days``."""
-        case = self.case(actor, case_id)
+        case = self._case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         reason = (reason or "").strip()
         if len(reason) < 10:
@@ -94,19 +99,19 @@ class CaseWork(CaseworkBase):
             self._audit.append(
                 "probe_images_kept", {**case_ref(case), "reason": reason}, actor.name
             )
-        return self.records.case(case_id) or case
+        return Case.model_validate(self.records.case(case_id) or case)
 
-    def close_case(self, actor: Principal, case_id: int) -> dict:
-        case = self.case(actor, case_id)
+    def close_case(self, actor: Principal, case_id: int) -> Case:
+        case = self._case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         with self._transaction():
             self.records.set_case_status(case_id, CaseStatus.CLOSED)
             self._audit.append("case_closed", case_ref(case), actor.name)
-        return self._stored_case(case_id)
+        return Case.model_validate(self._stored_case(case_id))
 
     def _case_for_search(self, actor: Principal, case_id: int) -> dict:
         rules.require_search(actor)
-        case = self.case(actor, case_id)
+        case = self._case(actor, case_id)
         rules.require_case_owner(actor, case["created_by"])
         if case["status"] != CaseStatus.OPEN:
             refusal = Conflict(f"case {case['reference']} is closed")
@@ -116,9 +121,9 @@ class CaseWork(CaseworkBase):
             raise refusal
         return case
 
-    def case_for_search(self, actor: Principal, case_id: int) -> dict:
+    def case_for_search(self, actor: Principal, case_id: int) -> Case:
         """The case, if ``actor`` may search in it now (its owner, trained, the case open)."""
-        return self._case_for_search(actor, case_id)
+        return Case.model_validate(self._case_for_search(actor, case_id))
 
 
 def _text(values: dict, key: str, *, required: bool = True, max_chars: int = 2000) -> str | None:

@@ -21,7 +21,7 @@ from facesift.store.audit import AuditEntry, utc_now
 class DisclosureWork(ImageWork):
     def timeline(self, actor: Principal, case_id: int) -> list[dict]:
         """Everything done in the case, negative results and refusals included, in order."""
-        self.case(actor, case_id)
+        self._case(actor, case_id)
         entries = self._audit.case_entries(case_id, skip=VIEW_ACTIONS)
         searches = self.records.searches(case_id=case_id)
         pending = {s["id"] for s in searches if s["status"] == PENDING}
@@ -41,7 +41,7 @@ class DisclosureWork(ImageWork):
 
     def disclosure(self, actor: Principal, case_id: int) -> dict:
         """The disclosure packet: the case, its probes, searches, reviews and audit trail."""
-        case = self.case(actor, case_id)
+        case = self._case(actor, case_id)
         searches = [
             self._search_view(actor, s["id"])
             for s in reversed(self.records.searches(case_id=case_id))

@@ -165,7 +165,7 @@ class ProbeWork(CaseWork):
         return probe
 
     def probes(self, actor: Principal, case_id: int) -> list[dict]:
-        self.case(actor, case_id)
+        self._case(actor, case_id)
         return self.records.probes(case_id)
 
     def probe_image(self, actor: Principal, probe_id: int) -> tuple[bytes, str]:

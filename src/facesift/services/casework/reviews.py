@@ -19,6 +19,7 @@ from facesift.services.casework.base import (
     unshadowed,
 )
 from facesift.services.casework.searches import SearchWork
+from facesift.services.casework.values import ReviewAssignment
 
 
 class ReviewWork(SearchWork):
@@ -53,7 +54,7 @@ class ReviewWork(SearchWork):
             raise Forbidden("this needs the reviewer role")
         return self.records.reviews_by(actor.user_id)
 
-    def take_review(self, actor: Principal, search_id: int) -> dict:
+    def take_review(self, actor: Principal, search_id: int) -> ReviewAssignment:
         """Take a search from the queue: the reviewer is assigned to it (at most two are)."""
         search = self.records.search(search_id)
         if search is None:
@@ -75,11 +76,9 @@ class ReviewWork(SearchWork):
                     actor.name,
                 )
             reviewers = self._assignments.reviewers(search_id)
-        return {
-            "search_id": search_id,
-            "assigned_to_you": True,
-            "reviewers_assigned": len(reviewers),
-        }
+        return ReviewAssignment(
+            search_id=search_id, assigned_to_you=True, reviewers_assigned=len(reviewers)
+        )
 
     def _require_assigned(self, actor: Principal, search_id: int) -> None:
         if not self._assignments.is_assigned(search_id, actor.user_id):

@@ -253,7 +253,7 @@ class SearchWork(ProbeWork):
     def searches(self, actor: Principal, case_id: int | None = None) -> list[dict]:
         """A case's searches, or the whole team's activity for supervisors and auditors."""
         if case_id is not None:
-            self.case(actor, case_id)
+            self._case(actor, case_id)
             return [unshadowed(s) for s in self.records.searches(case_id=case_id)]
         rules.require_team_activity(actor)
         return [unshadowed(s) for s in self.records.searches()]

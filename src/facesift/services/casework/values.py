@@ -1,0 +1,78 @@
+"""The typed values casework's use cases return, instead of the store's rows as dicts.
+
+They are pydantic models, frozen, made from the store's rows with ``model_validate``: a
+model remembers which fields its row had (``model_fields_set``), so the API, which answers
+with ``response_model_exclude_unset``, builds its response models from exactly those fields
+(``api.schemas.shown``) and its answers keep their shape: a case in a list has ``searches``,
+a case on its own does not. Statuses are the store's enums (``store.values``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from facesift.store.values import CaseStatus
+
+
+class Value(BaseModel):
+    """A use case's answer: read-only; fields not in the row stay unset (and ``None``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields the row had, in their order: what the API answers and a disclosure
+        packet holds."""
+        return self.model_dump(exclude_unset=True)
+
+
+class Case(Value):
+    """A case: the grounds it was opened on, what it may search, and its status."""
+
+    id: int
+    reference: str
+    offense_category: str
+    purpose: str
+    authorisation_id: str | None = None
+    authorisation_expires: str | None = None
+    status: CaseStatus
+    created_by: int
+    created_at: str
+    closed_at: str | None = None
+    collections: list[str] | None = None  # what it may search; None: every collection
+    keep_probe_images: str | None = None  # why its probe images outlive its closure
+    created_by_name: str | None = None
+    searches: int | None = None  # in lists: how many searches it has
+
+
+# A reviewer took a search from the queue. The API answers with it as it is (no docstring:
+# that would change the OpenAPI schema's description).
+class ReviewAssignment(Value):
+    search_id: int
+    assigned_to_you: bool
+    reviewers_assigned: int = Field(description="reviewers assigned to the search (at most 2)")
+
+
+class Probe(Value):
+    """A probe photo of a case and the faces found in it (each face as the detector, or the
+    hand that drew it, described it: box, quality, landmarks). ``content`` only when asked
+    for; ``smallest_face_px`` and ``scan_capped`` on a probe on its own, not in lists."""
+
+    id: int
+    case_id: int
+    parent_id: int | None = None
+    edit: dict[str, Any] | None = None  # how it was made from its parent
+    sha256: str
+    content: bytes | None = None
+    media_type: str
+    width: int
+    height: int
+    faces: list[dict[str, Any]]
+    created_by: int
+    created_at: str
+    pixels_destroyed_at: str | None = None
+    template_destroyed_at: str | None = None
+    created_by_name: str | None = None
+    smallest_face_px: int | None = None  # the smallest face looked for in it
+    scan_capped: bool | None = None  # too big to scan whole: smallest_face_px is larger

@@ -1,0 +1,46 @@
+"""Casework returns typed values (``services.casework.values``), not the store's rows; the API
+and the disclosure packet must still answer with exactly the fields the rows had (none added
+as null, none lost), in the rows' order, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+
+from fastapi.testclient import TestClient
+
+from facesift.services.casework.values import Case
+from facesift.store.values import CaseStatus
+from tests.server_world import World
+
+_references = itertools.count(1)
+
+
+def test_a_case_answers_with_its_rows_fields(server_world: World) -> None:
+    with TestClient(server_world.app()) as client:
+        ivan = server_world.auth("ivan")
+        body = {
+            "reference": f"VALUES-{next(_references)}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        }
+        opened = client.post("/api/cases", json=body, headers=ivan)
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["id"]
+        work = client.app.state.services.casework
+        row = work.records.case(case_id)
+
+        case = Case.model_validate(row)
+        assert case.status is CaseStatus.OPEN
+        assert case.searches is None and "searches" not in case.model_fields_set
+        assert list(case.fields().items()) == list(row.items())  # same fields, same order
+
+        assert set(opened.json()) == set(row)  # unset in the row: not sent, not even as null
+        listed = client.get("/api/cases", headers=ivan).json()
+        mine = next(c for c in listed if c["id"] == case_id)
+        assert set(mine) == set(row) | {"searches"} and mine["searches"] == 0
+
+        packet = client.get(f"/api/cases/{case_id}/disclosure", headers=ivan).json()
+        assert list(packet["case"]) == list(row)
+
+        closed = client.post(f"/api/cases/{case_id}/close", headers=ivan).json()
+        assert closed["status"] == "closed" and set(closed) == set(row)
