@@ -8,9 +8,9 @@ import itertools
 
 from fastapi.testclient import TestClient
 
-from facesift.services.casework.values import Case
+from facesift.services.casework.values import Case, Probe
 from facesift.store.values import CaseStatus
-from tests.server_world import World
+from tests.server_world import PROBE, World
 
 _references = itertools.count(1)
 
@@ -44,3 +44,29 @@ def test_a_case_answers_with_its_rows_fields(server_world: World) -> None:
 
         closed = client.post(f"/api/cases/{case_id}/close", headers=ivan).json()
         assert closed["status"] == "closed" and set(closed) == set(row)
+
+
+def test_a_probe_answers_with_its_rows_fields(server_world: World) -> None:
+    with TestClient(server_world.app()) as client:
+        ivan = server_world.auth("ivan")
+        body = {
+            "reference": f"VALUES-P-{next(_references)}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        }
+        case_id = client.post("/api/cases", json=body, headers=ivan).json()["id"]
+        files = {"file": ("probe.jpg", PROBE.read_bytes())}
+        uploaded = client.post(f"/api/cases/{case_id}/probes", files=files, headers=ivan)
+        assert uploaded.status_code == 201, uploaded.text
+        probe_id = uploaded.json()["id"]
+        row = client.app.state.services.casework.records.probe(probe_id)
+
+        probe = Probe.model_validate(row)
+        assert probe.content is None and "content" not in probe.model_fields_set
+        assert list(probe.fields().items()) == list(row.items())
+
+        alone = set(row) | {"smallest_face_px", "scan_capped"}  # a probe on its own
+        assert set(uploaded.json()) == alone
+        assert set(client.get(f"/api/probes/{probe_id}", headers=ivan).json()) == alone
+        listed = client.get(f"/api/cases/{case_id}", headers=ivan).json()["probes"]
+        assert [set(p) for p in listed] == [set(row)]  # in a list: the row's fields only

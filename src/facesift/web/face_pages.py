@@ -41,9 +41,9 @@ async def add_manual_face(
         made = await in_analysis_lane(request, add)
     except (ImageError, InvalidInput) as refused:  # back to the probe, saying what to fix
         return redirect(f"/probes/{probe_id}", in_words(refused), "error")
-    index = len(made["faces"]) - 1
+    index = len(made.faces) - 1
     return redirect(
-        f"/probes/{made['id']}?face={index}",
+        f"/probes/{made.id}?face={index}",
         f"Added face {index}, drawn by hand, in a copy of probe {probe_id}; the original stays. "
         "Its searches are marked as of a manual face.",
     )

@@ -22,6 +22,7 @@ from facesift.server.security import (
     Signed,
     Svc,
 )
+from facesift.services.casework.values import Probe
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web.abilities import search_refusal
 from facesift.web.form_errors import in_words
@@ -44,18 +45,18 @@ async def upload_probe(
         probe = await in_analysis_lane(request, add)
     except (ImageError, InvalidInput) as refused:  # back to the case, saying what to fix
         return redirect(f"/cases/{case_id}", in_words(refused), "error")
-    found = len(probe["faces"])
+    found = len(probe.faces)
     return redirect(
-        f"/probes/{probe['id']}",
+        f"/probes/{probe.id}",
         f"Probe uploaded; {found} face{'s' if found != 1 else ''} found.",
         "success" if found else "warning",
     )
 
 
-def faces_in_percent(probe: dict) -> list[dict]:
-    width, height = probe["width"] or 1, probe["height"] or 1
+def faces_in_percent(probe: Probe) -> list[dict]:
+    width, height = probe.width or 1, probe.height or 1
     faces = []
-    for index, face in enumerate(probe["faces"]):
+    for index, face in enumerate(probe.faces):
         x1, y1, x2, y2 = face["box"]
         faces.append(
             {
@@ -74,7 +75,7 @@ def faces_in_percent(probe: dict) -> list[dict]:
 @router.get("/probes/{probe_id}", summary="A probe: pick a face and search; edit the probe")
 def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
     probe = svc.casework.open_probe(caller.principal, probe_id)
-    case = svc.casework.records.case(probe["case_id"])  # open_probe checked the access
+    case = svc.casework.records.case(probe.case_id)  # open_probe checked the access
     collections = [c["name"] for c in svc.oversight.stats(caller.principal)["collections"]]
     return render(
         request,
@@ -82,12 +83,12 @@ def probe_page(probe_id: Id, request: Request, caller: Signed, svc: Svc):
         caller,
         probe=probe,
         faces=faces_in_percent(probe),
-        quality=[svc.settings.judge_quality(face) for face in probe["faces"]],
+        quality=[svc.settings.judge_quality(face) for face in probe.faces],
         collections=collections,
         top_k=DEFAULT_TOP_K,
         max_top_k=MAX_CANDIDATES,
         search_refusal=search_refusal(caller.principal, case),
-        selected_face=_wanted_face(request, len(probe["faces"])),
+        selected_face=_wanted_face(request, len(probe.faces)),
     )
 
 
@@ -119,6 +120,6 @@ async def edit_probe(
     except (ImageError, InvalidInput) as refused:  # back to the probe, saying what to fix
         return redirect(f"/probes/{probe_id}", in_words(refused), "error")
     return redirect(
-        f"/probes/{made['id']}",
+        f"/probes/{made.id}",
         f"Made an edited copy of probe {probe_id} ({operation}); the original stays.",
     )

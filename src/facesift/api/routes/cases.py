@@ -100,7 +100,7 @@ def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
         "case": shown(CaseOut, work.view_case(caller.principal, case_id)),
-        "probes": work.probes(caller.principal, case_id),
+        "probes": [shown(ProbeOut, p) for p in work.probes(caller.principal, case_id)],
         "searches": work.searches(caller.principal, case_id),
         "timeline": work.timeline(caller.principal, case_id),
     }
@@ -166,13 +166,12 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
 )
 async def upload_probe(
     case_id: Id, file: UploadFile, request: Request, caller: Signed, svc: Svc
-) -> dict:
+) -> ProbeOut:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
     content = await file.read()
-    return await in_analysis_lane(
-        request, partial(svc.casework.add_probe, caller.principal, case_id, content)
-    )
+    add = partial(svc.casework.add_probe, caller.principal, case_id, content)
+    return shown(ProbeOut, await in_analysis_lane(request, add))
 
 
 @router.get(
@@ -181,8 +180,8 @@ async def upload_probe(
     response_model_exclude_unset=True,
     tags=["probes"],
 )
-def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.open_probe(caller.principal, probe_id)
+def probe(probe_id: Id, caller: Signed, svc: Svc) -> ProbeOut:
+    return shown(ProbeOut, svc.casework.open_probe(caller.principal, probe_id))
 
 
 @router.get(
@@ -224,9 +223,9 @@ def probe_face_crop(
 )
 async def edit_probe(
     probe_id: Id, body: ProbeEdit, request: Request, caller: Signed, svc: Svc
-) -> dict:
+) -> ProbeOut:
     edit = partial(svc.casework.edit_probe, caller.principal, probe_id, body.model_dump())
-    return await in_analysis_lane(request, edit)
+    return shown(ProbeOut, await in_analysis_lane(request, edit))
 
 
 @router.post(

@@ -16,7 +16,7 @@ from facesift.errors import (
 )
 from facesift.services import review_outcome
 from facesift.services.calibration import Calibration
-from facesift.services.casework.values import Case
+from facesift.services.casework.values import Case, Probe
 from facesift.services.gallery import Gallery
 from facesift.services.pixel_budget import PixelBudget
 from facesift.services.probe_pool import ProbePool
@@ -113,8 +113,10 @@ def case_ref(case: Case | dict) -> dict:
     return {"case_id": case["id"], "case": case["reference"]}
 
 
-def pixels_edited(probe: dict) -> bool:
+def pixels_edited(probe: Probe | dict) -> bool:
     """A crop, turn or mirror up the probe's line; a face drawn by hand changes no pixel."""
+    if isinstance(probe, Probe):
+        probe = {"edit": probe.edit, "parent_id": probe.parent_id}
     edit = probe.get("edit") or {}
     if probe.get("parent_id") is None:
         return False

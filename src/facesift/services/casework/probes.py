@@ -26,23 +26,25 @@ from facesift.services.casework.base import (
     jpeg,
 )
 from facesift.services.casework.cases import CaseWork
+from facesift.services.casework.values import Probe
 from facesift.services.pixel_budget import claimed_pixels
 from facesift.vision.decode import decode_image
 from facesift.vision.still import decode_still
 
 
 class ProbeWork(CaseWork):
-    def add_probe(self, actor: Principal, case_id: int, content: bytes) -> dict:
+    def add_probe(self, actor: Principal, case_id: int, content: bytes) -> Probe:
         """Store an uploaded still photo and find its faces. Checked by content, not name."""
         self._case_for_search(actor, case_id)
         limit = self.settings.get("max_upload_bytes")
         with self.pixels.holding(claimed_pixels(content)):
             analysis, media_type = self._analyze_upload(content, limit)
-        return self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
+        stored = self._store_probe(actor, case_id, content, media_type, analysis, parent=None)
+        return Probe.model_validate(stored)
 
-    def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> dict:
+    def edit_probe(self, actor: Principal, probe_id: int, edit: dict) -> Probe:
         """Crop, rotate or mirror a probe: a new derivative probe; the original stays."""
-        parent = self.probe(actor, probe_id, with_content=True)
+        parent = self._probe(actor, probe_id, with_content=True)
         self._case_for_search(actor, parent["case_id"])
         edit = _clean_edit(edit, parent["width"], parent["height"])
         with self.pixels.holding(parent["width"] * parent["height"]):
@@ -51,9 +53,10 @@ class ProbeWork(CaseWork):
             image.save(buffer, format="PNG")  # lossless: the edit is the only change
             analysis = self._analyze(np.asarray(image))
         edit["before_sha256"] = parent["sha256"]
-        return self._store_probe(
+        stored = self._store_probe(
             actor, parent["case_id"], buffer.getvalue(), "image/png", analysis, parent, edit
         )
+        return Probe.model_validate(stored)
 
     def _analyze(self, pixels: np.ndarray) -> ImageAnalysis:
         if self._pool is not None:
@@ -138,7 +141,11 @@ class ProbeWork(CaseWork):
             "scan_capped": self._analyzer.scan_capped(width, height),
         }
 
-    def probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
+    def probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> Probe:
+        return Probe.model_validate(self._probe(actor, probe_id, with_content))
+
+    def _probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
+        """The probe's row, if ``actor`` may see it."""
         probe = self.records.probe(probe_id, with_content=with_content)
         if probe is None:
             raise NotFound(f"there is no probe {probe_id}")
@@ -156,20 +163,20 @@ class ProbeWork(CaseWork):
             )
         return self._described(probe)
 
-    def open_probe(self, actor: Principal, probe_id: int) -> dict:
+    def open_probe(self, actor: Principal, probe_id: int) -> Probe:
         """A probe, opened by someone: audited."""
-        probe = self.probe(actor, probe_id)
+        probe = self._probe(actor, probe_id)
         self._audit.append(
             "probe_opened", {"case_id": probe["case_id"], "probe_id": probe_id}, actor.name
         )
-        return probe
+        return Probe.model_validate(probe)
 
-    def probes(self, actor: Principal, case_id: int) -> list[dict]:
+    def probes(self, actor: Principal, case_id: int) -> list[Probe]:
         self._case(actor, case_id)
-        return self.records.probes(case_id)
+        return [Probe.model_validate(p) for p in self.records.probes(case_id)]
 
     def probe_image(self, actor: Principal, probe_id: int) -> tuple[bytes, str]:
-        probe = self.probe(actor, probe_id, with_content=True)
+        probe = self._probe(actor, probe_id, with_content=True)
         if probe.get("pixels_destroyed_at"):
             raise NotFound(
                 f"probe {probe_id}'s image was destroyed under the retention policy on "

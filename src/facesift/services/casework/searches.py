@@ -60,7 +60,7 @@ class SearchWork(ProbeWork):
         collection: str | None,
         top_k: int,
     ) -> dict:
-        probe = self.probe(actor, probe_id)
+        probe = self._probe(actor, probe_id)
         case = self._case_for_search(actor, probe["case_id"])
         if not 1 <= top_k <= MAX_CANDIDATES:
             raise InvalidInput(f"top_k is between 1 and {MAX_CANDIDATES}")
