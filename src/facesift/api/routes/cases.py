@@ -17,6 +17,7 @@ from facesift.api.schemas import (
     PastReviewOut,
     ProbeOut,
     SearchOut,
+    TimelineEvent,
     shown,
 )
 from facesift.governance.search_policy import MAX_CANDIDATES
@@ -102,7 +103,7 @@ def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
         "case": shown(CaseOut, work.view_case(caller.principal, case_id)),
         "probes": [shown(ProbeOut, p) for p in work.probes(caller.principal, case_id)],
         "searches": work.searches(caller.principal, case_id),
-        "timeline": work.timeline(caller.principal, case_id),
+        "timeline": [shown(TimelineEvent, e) for e in work.timeline(caller.principal, case_id)],
     }
 
 
@@ -280,8 +281,8 @@ def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     tags=["reviews"],
     summary="Your own past reviews, newest first",
 )
-def my_reviews(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.my_reviews(caller.principal)
+def my_reviews(caller: Signed, svc: Svc) -> list[PastReviewOut]:
+    return [shown(PastReviewOut, r) for r in svc.casework.my_reviews(caller.principal)]
 
 
 @router.post(

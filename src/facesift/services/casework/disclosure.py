@@ -14,13 +14,17 @@ from facesift.services.casework.base import (
     case_ref,
 )
 from facesift.services.casework.images import ImageWork
+from facesift.services.casework.values import CaseEvent
 from facesift.services.disclosure_images import add_face_images
 from facesift.store.audit import AuditEntry, utc_now
 
 
 class DisclosureWork(ImageWork):
-    def timeline(self, actor: Principal, case_id: int) -> list[dict]:
+    def timeline(self, actor: Principal, case_id: int) -> list[CaseEvent]:
         """Everything done in the case, negative results and refusals included, in order."""
+        return [CaseEvent.model_validate(e) for e in self._timeline(actor, case_id)]
+
+    def _timeline(self, actor: Principal, case_id: int) -> list[dict]:
         self._case(actor, case_id)
         entries = self._audit.case_entries(case_id, skip=VIEW_ACTIONS)
         searches = self.records.searches(case_id=case_id)
@@ -53,7 +57,7 @@ class DisclosureWork(ImageWork):
             "case": case,
             "probes": self.records.probes(case_id),
             "searches": searches,
-            "timeline": self.timeline(actor, case_id),
+            "timeline": self._timeline(actor, case_id),
             "lead_notice": LEAD_NOTICE,
         }
         add_face_images(self, actor, packet)  # the probe and candidate faces, inline

@@ -19,7 +19,7 @@ from facesift.services.casework.base import (
     unshadowed,
 )
 from facesift.services.casework.searches import SearchWork
-from facesift.services.casework.values import ReviewAssignment
+from facesift.services.casework.values import PastReview, ReviewAssignment
 
 
 class ReviewWork(SearchWork):
@@ -48,11 +48,11 @@ class ReviewWork(SearchWork):
                 )
         return queue
 
-    def my_reviews(self, actor: Principal) -> list[dict]:
+    def my_reviews(self, actor: Principal) -> list[PastReview]:
         """The reviews this reviewer recorded, newest first, with how each search ended."""
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
-        return self.records.reviews_by(actor.user_id)
+        return [PastReview.model_validate(r) for r in self.records.reviews_by(actor.user_id)]
 
     def take_review(self, actor: Principal, search_id: int) -> ReviewAssignment:
         """Take a search from the queue: the reviewer is assigned to it (at most two are)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from facesift.store.values import CaseStatus
+from facesift.store.values import CaseStatus, SearchStatus
 
 
 class Value(BaseModel):
@@ -76,3 +76,32 @@ class Probe(Value):
     created_by_name: str | None = None
     smallest_face_px: int | None = None  # the smallest face looked for in it
     scan_capped: bool | None = None  # too big to scan whole: smallest_face_px is larger
+
+
+class CaseEvent(Value):
+    """One thing done in a case, from its audit entry (views left out; to a requester,
+    undecided reviews and unreleased candidates hidden: ``services.blind``)."""
+
+    audit_id: int
+    at: str
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class PastReview(Value):
+    """One of a reviewer's own reviews, with its search's case and how the search ended."""
+
+    id: int
+    search_id: int
+    reviewer_id: int
+    decision: str  # confirm, no_lead or inconclusive (services.review_outcome.DECISIONS)
+    candidate_face_id: int | None = None
+    similarities: str
+    differences: str
+    created_at: str
+    subject: str | None = None  # the key of the subject it confirmed
+    candidate_face_ids: list[int] | None = None  # the candidates it confirmed as one person
+    search_status: SearchStatus
+    case_id: int
+    case_reference: str
