@@ -8,8 +8,11 @@ import itertools
 
 from fastapi.testclient import TestClient
 
-from facesift.services.casework.values import Case, Probe
-from facesift.store.values import CaseStatus
+from facesift.api.schemas import SearchOut
+from facesift.governance.roles import Principal, Role
+from facesift.services.blind import View
+from facesift.services.casework.values import Case, Probe, Search
+from facesift.store.values import CaseStatus, SearchStatus
 from tests.server_world import PROBE, World
 
 _references = itertools.count(1)
@@ -70,3 +73,39 @@ def test_a_probe_answers_with_its_rows_fields(server_world: World) -> None:
         assert set(client.get(f"/api/probes/{probe_id}", headers=ivan).json()) == alone
         listed = client.get(f"/api/cases/{case_id}", headers=ivan).json()["probes"]
         assert [set(p) for p in listed] == [set(row)]  # in a list: the row's fields only
+
+
+def test_a_search_keeps_every_field_of_its_view(server_world: World) -> None:
+    """No field of a search view (the requester's, blind, and the team's) is lost or added
+    by the typed value; the API answers with the same fields."""
+    with TestClient(server_world.app()) as client:
+        ivan = server_world.auth("ivan")
+        body = {
+            "reference": f"VALUES-S-{next(_references)}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        }
+        case_id = client.post("/api/cases", json=body, headers=ivan).json()["id"]
+        files = {"file": ("probe.jpg", PROBE.read_bytes())}
+        probe_id = client.post(f"/api/cases/{case_id}/probes", files=files, headers=ivan)
+        ran = client.post(
+            f"/api/probes/{probe_id.json()['id']}/searches", json={"face_index": 0}, headers=ivan
+        )
+        assert ran.status_code == 201, ran.text
+        search_id = ran.json()["id"]
+        work = client.app.state.services.casework
+        requester = Principal(server_world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR}))
+        auditor = Principal(server_world.user_ids["audrey"], "audrey", frozenset({Role.AUDITOR}))
+        for who in (requester, auditor):
+            view = work._search_view(who, search_id)
+            search = Search.model_validate(view)
+            assert search.model_fields_set == set(view)
+            assert search.fields() == view
+        assert search.view is View.FULL and search.status is SearchStatus.PENDING_REVIEW
+
+        answered = client.get(f"/api/searches/{search_id}", headers=ivan).json()
+        requester_view = work._search_view(requester, search_id)
+        assert set(answered) == set(requester_view) & set(SearchOut.model_fields)
+        assert "candidates" in answered and answered["candidates"] == []  # blind: withheld
+        listed = client.get(f"/api/cases/{case_id}", headers=ivan).json()["searches"]
+        assert "candidates" not in listed[0] and listed[0]["id"] == search_id

@@ -35,7 +35,7 @@ from facesift.errors import InvalidInput, RateLimited, SearchRefused
 from facesift.governance.roles import Principal
 from facesift.schemas import Box, Detection, Face
 from facesift.services.casework import Casework, case_ref, pixels_edited
-from facesift.services.casework.values import Probe
+from facesift.services.casework.values import Probe, Search
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision.decode import decode_image
 
@@ -61,7 +61,7 @@ class EveryFaceResult:
     """The searches run for every face of one probe, and the faces not searched."""
 
     probe_id: int
-    searches: list[dict] = field(default_factory=list)
+    searches: list[Search] = field(default_factory=list)
     refused: list[FaceRefusal] = field(default_factory=list)
 
 
@@ -173,7 +173,7 @@ class ProbeFaces:
                 **case_ref(case),
                 "probe_id": probe_id,
                 "faces": len(probe.faces),
-                "search_ids": [s["id"] for s in result.searches],
+                "search_ids": [s.id for s in result.searches],
                 "not_searched": [r.face_index for r in result.refused],
             },
             actor.name,

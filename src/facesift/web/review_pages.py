@@ -75,13 +75,13 @@ def review(
             form=values,
             messages=[("error", in_words(refused))],
         )
-    outcome = search["status"].replace("_", " ")
+    outcome = search.status.replace("_", " ")
     return redirect(
         "/reviews",
         f"Your review of search {search_id} is recorded"
         + (
             f"; the outcome is now: {outcome}."
-            if search["status"] != "pending_review"
+            if search.status != "pending_review"
             else "; it awaits another reviewer."
         ),
     )

@@ -46,7 +46,7 @@ def run_search(
         )
     except (InvalidInput, SearchRefused, RateLimited) as refused:  # back to the probe
         return redirect(f"/probes/{probe_id}", in_words(refused), "error")
-    return redirect(f"/searches/{search['id']}")
+    return redirect(f"/searches/{search.id}")
 
 
 @router.get("/searches/{search_id}", summary="A candidate list")
@@ -62,13 +62,13 @@ def search_page(search_id: Id, request: Request, caller: Signed, svc: Svc):
 )
 def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, svc: Svc):
     search = svc.casework.search(caller.principal, search_id)
-    candidate = next((c for c in search["candidates"] if c["face_id"] == face_id), None)
-    if candidate is None and search["candidates_withheld"]:
+    candidate = next((c for c in search.candidates or [] if c["face_id"] == face_id), None)
+    if candidate is None and search.candidates_withheld:
         raise Forbidden("the candidates are withheld from the requester until a lead is released")
     if candidate is None:
         raise NotFound(f"face {face_id} is not a candidate of search {search_id}")
-    probe = svc.casework.probe(caller.principal, search["probe_id"])
-    face = faces_in_percent(probe)[search["face_index"]]
+    probe = svc.casework.probe(caller.principal, search.probe_id)
+    face = faces_in_percent(probe)[search.face_index]
     return render(
         request, "compare.html", caller, search=search, candidate=candidate, probe=probe, face=face
     )

@@ -102,7 +102,7 @@ def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     return {
         "case": shown(CaseOut, work.view_case(caller.principal, case_id)),
         "probes": [shown(ProbeOut, p) for p in work.probes(caller.principal, case_id)],
-        "searches": work.searches(caller.principal, case_id),
+        "searches": [shown(SearchOut, s) for s in work.searches(caller.principal, case_id)],
         "timeline": [shown(TimelineEvent, e) for e in work.timeline(caller.principal, case_id)],
     }
 
@@ -237,10 +237,11 @@ async def edit_probe(
     status_code=201,
     summary="Search the gallery for one face of the probe",
 )
-def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.run_search(
+def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> SearchOut:
+    found = svc.casework.run_search(
         caller.principal, probe_id, body.face_index, body.collection, body.top_k
     )
+    return shown(SearchOut, found)
 
 
 @router.get(
@@ -250,8 +251,8 @@ def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
     tags=["searches"],
     summary="The team's searches (supervisors, auditors)",
 )
-def team_searches(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.searches(caller.principal)
+def team_searches(caller: Signed, svc: Svc) -> list[SearchOut]:
+    return [shown(SearchOut, s) for s in svc.casework.searches(caller.principal)]
 
 
 @router.get(
@@ -260,8 +261,8 @@ def team_searches(caller: Signed, svc: Svc) -> list[dict]:
     response_model_exclude_unset=True,
     tags=["searches"],
 )
-def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.search(caller.principal, search_id)
+def search(search_id: Id, caller: Signed, svc: Svc) -> SearchOut:
+    return shown(SearchOut, svc.casework.search(caller.principal, search_id))
 
 
 @router.get(
@@ -271,8 +272,8 @@ def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
     tags=["reviews"],
     summary="Searches awaiting your review",
 )
-def review_queue(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.review_queue(caller.principal)
+def review_queue(caller: Signed, svc: Svc) -> list[SearchOut]:
+    return [shown(SearchOut, s) for s in svc.casework.review_queue(caller.principal)]
 
 
 @router.get(
@@ -302,8 +303,9 @@ def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
     tags=["reviews"],
     status_code=201,
 )
-def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
+def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> SearchOut:
+    found = svc.casework.submit_review(caller.principal, search_id, body.model_dump())
+    return shown(SearchOut, found)
 
 
 @router.get(

@@ -69,7 +69,7 @@ def search_every_face(probe_id: Id, body: EveryFace, caller: Signed, svc: Svc) -
     return EveryFaceOut.model_validate(
         {
             "probe_id": done.probe_id,
-            "searches": done.searches,
+            "searches": [shown(SearchOut, s) for s in done.searches],
             "not_searched": [
                 {"face_index": r.face_index, "reason": r.reason} for r in done.refused
             ],

@@ -19,11 +19,11 @@ from facesift.services.casework.base import (
     unshadowed,
 )
 from facesift.services.casework.searches import SearchWork
-from facesift.services.casework.values import PastReview, ReviewAssignment
+from facesift.services.casework.values import PastReview, ReviewAssignment, Search
 
 
 class ReviewWork(SearchWork):
-    def review_queue(self, actor: Principal) -> list[dict]:
+    def review_queue(self, actor: Principal) -> list[Search]:
         """Searches awaiting review that this reviewer may take (fewer than two reviewers
         assigned) or has taken and not yet reviewed. No candidates: those come with the
         assignment."""
@@ -37,14 +37,16 @@ class ReviewWork(SearchWork):
             assigned = counts.get(search["id"], 0)
             if search["id"] in mine or assigned < REVIEWERS_PER_SEARCH:
                 queue.append(
-                    unshadowed(search)
-                    | {
-                        "assigned_to_you": search["id"] in mine,
-                        "reviewers_assigned": assigned,
-                        "candidate_count": len(self.records.candidates(search["id"])),
-                        "reviews_received": len(self.records.reviews([search["id"]])),
-                        "reviews_needed": REVIEWS_NEEDED,
-                    }
+                    Search.model_validate(
+                        unshadowed(search)
+                        | {
+                            "assigned_to_you": search["id"] in mine,
+                            "reviewers_assigned": assigned,
+                            "candidate_count": len(self.records.candidates(search["id"])),
+                            "reviews_received": len(self.records.reviews([search["id"]])),
+                            "reviews_needed": REVIEWS_NEEDED,
+                        }
+                    )
                 )
         return queue
 
@@ -86,7 +88,7 @@ class ReviewWork(SearchWork):
                 "a reviewer reviews only searches assigned to them: take it from the queue first"
             )
 
-    def search_to_review(self, actor: Principal, search_id: int) -> dict:
+    def search_to_review(self, actor: Principal, search_id: int) -> Search:
         """A search, for a reviewer who may review it now."""
         found = self.records.search(search_id)
         if found is None:
@@ -95,7 +97,7 @@ class ReviewWork(SearchWork):
         self._require_assigned(actor, search_id)
         return self.search(actor, search_id)
 
-    def submit_review(self, actor: Principal, search_id: int, review: dict) -> dict:
+    def submit_review(self, actor: Principal, search_id: int, review: dict) -> Search:
         search = self.records.search(search_id)
         if search is None:
             raise NotFound(f"there is no search {search_id}")
@@ -134,4 +136,4 @@ class ReviewWork(SearchWork):
                     },
                     actor.name,
                 )
-        return self._search_view(actor, search_id)
+        return Search.model_validate(self._search_view(actor, search_id))

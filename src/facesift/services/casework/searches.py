@@ -31,6 +31,7 @@ from facesift.services.casework.base import (
     unshadowed,
 )
 from facesift.services.casework.probes import ProbeWork
+from facesift.services.casework.values import Search
 from facesift.services.gallery import Gallery
 from facesift.services.quality_gate import Verdict, refusal_message
 from facesift.services.search import DEFAULT_TOP_K, shadow_hits
@@ -45,9 +46,10 @@ class SearchWork(ProbeWork):
         face_index: int,
         collection: str | None = None,
         top_k: int = DEFAULT_TOP_K,
-    ) -> dict:
+    ) -> Search:
         try:
-            return self._run_search(actor, probe_id, face_index, collection, top_k)
+            found = self._run_search(actor, probe_id, face_index, collection, top_k)
+            return Search.model_validate(found)
         finally:
             if self.after_search is not None:
                 self.after_search()
@@ -169,7 +171,7 @@ class SearchWork(ProbeWork):
             )
             raise RateLimited(f"at most {per_minute} searches a minute; wait and try again")
 
-    def search(self, actor: Principal, search_id: int) -> dict:
+    def search(self, actor: Principal, search_id: int) -> Search:
         """A candidate list, opened by someone: audited, with the view they were given."""
         search = self._search_view(actor, search_id)
         self._audit.append(
@@ -182,7 +184,7 @@ class SearchWork(ProbeWork):
             },
             actor.name,
         )
-        return search
+        return Search.model_validate(search)
 
     def _search_access(self, actor: Principal, search: dict) -> blind.View:
         """Full for its assigned reviewers and for oversight; blind for its requester."""
@@ -250,13 +252,14 @@ class SearchWork(ProbeWork):
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
         return {"candidate": lead, "notice": LEAD_NOTICE}
 
-    def searches(self, actor: Principal, case_id: int | None = None) -> list[dict]:
+    def searches(self, actor: Principal, case_id: int | None = None) -> list[Search]:
         """A case's searches, or the whole team's activity for supervisors and auditors."""
         if case_id is not None:
             self._case(actor, case_id)
-            return [unshadowed(s) for s in self.records.searches(case_id=case_id)]
+            found = self.records.searches(case_id=case_id)
+            return [Search.model_validate(unshadowed(s)) for s in found]
         rules.require_team_activity(actor)
-        return [unshadowed(s) for s in self.records.searches()]
+        return [Search.model_validate(unshadowed(s)) for s in self.records.searches()]
 
 
 def _shadow_in_scope(

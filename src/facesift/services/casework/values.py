@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facesift.services.blind import View
 from facesift.store.values import CaseStatus, SearchStatus
 
 
@@ -105,3 +106,47 @@ class PastReview(Value):
     search_status: SearchStatus
     case_id: int
     case_reference: str
+
+
+class Search(Value):
+    """A search and, on its own, its candidate list as this viewer may see it (blind for its
+    requester until a lead is released: ``services.blind``), its reviews and outcome; in the
+    review queue, its assignment. Candidates, reviews, the lead and the groups stay the
+    dicts ``services.blind`` and ``services.subjects`` shape them as."""
+
+    id: int
+    case_id: int
+    probe_id: int
+    face_index: int
+    requested_by: int
+    created_at: str
+    collection: str | None = None
+    top_k: int
+    threshold: float
+    gallery_size: int
+    expected_false_candidates: float
+    outcome: str  # candidates or no_candidate
+    status: SearchStatus
+    lead_face_id: int | None = None
+    edited_probe: int | bool  # 0 or 1, as stored
+    audit_id: int | None = None
+    target_fpir: float | None = None
+    quality_warning: dict[str, Any] | None = None
+    candidates_destroyed_at: str | None = None
+    requested_by_name: str | None = None
+    case_reference: str | None = None
+    case_created_by: int | None = None
+    candidates: list[dict[str, Any]] | None = None
+    reviews: list[dict[str, Any]] | None = None
+    reviews_received: int | None = None
+    reviews_needed: int | None = None
+    lead: dict[str, Any] | None = None
+    reviewers_assigned: int | None = None
+    outcome_reason: str | None = None  # why no lead was released
+    next_steps: list[str] | None = None
+    manual_face: bool | None = None  # the face searched was drawn by hand
+    view: View | None = None
+    candidate_count: int | None = None
+    candidates_withheld: int | None = None
+    groups: list[dict[str, Any]] | None = None  # the candidates shown, grouped by person
+    assigned_to_you: bool | None = None  # in the review queue
