@@ -5,13 +5,14 @@ as null, none lost), in the rows' order, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import json
 
 from fastapi.testclient import TestClient
 
 from facesift.api.schemas import SearchOut
 from facesift.governance.roles import Principal, Role
 from facesift.services.blind import View
-from facesift.services.casework.values import Case, Probe, Search
+from facesift.services.casework.values import Case, DisclosurePacket, Probe, Search
 from facesift.store.values import CaseStatus, SearchStatus
 from tests.server_world import PROBE, World
 
@@ -109,3 +110,32 @@ def test_a_search_keeps_every_field_of_its_view(server_world: World) -> None:
         assert "candidates" in answered and answered["candidates"] == []  # blind: withheld
         listed = client.get(f"/api/cases/{case_id}", headers=ivan).json()["searches"]
         assert "candidates" not in listed[0] and listed[0]["id"] == search_id
+
+
+def test_the_disclosure_packet_is_exported_as_it_was_made(server_world: World) -> None:
+    """The typed packet's fields are the packet's own, in its order, down to the JSON bytes."""
+    with TestClient(server_world.app()) as client:
+        ivan = server_world.auth("ivan")
+        body = {
+            "reference": f"VALUES-D-{next(_references)}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        }
+        case_id = client.post("/api/cases", json=body, headers=ivan).json()["id"]
+        files = {"file": ("probe.jpg", PROBE.read_bytes())}
+        probe = client.post(f"/api/cases/{case_id}/probes", files=files, headers=ivan).json()
+        client.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=ivan)
+        work = client.app.state.services.casework
+        ivan_himself = Principal(
+            server_world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR})
+        )
+        made = work._packet(ivan_himself, case_id)
+        typed = DisclosurePacket.model_validate(made)
+        assert json.dumps(typed.fields(), indent=2, default=str) == json.dumps(
+            made, indent=2, default=str
+        )
+        assert typed.searches and typed.searches[0]["candidates"] == []  # blind, pending
+
+        exported = client.get(f"/api/cases/{case_id}/disclosure", headers=ivan)
+        assert exported.status_code == 200
+        assert list(exported.json()) == list(made)

@@ -148,10 +148,10 @@ def close_case(case_id: Id, caller: Signed, svc: Svc) -> CaseOut:
 def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     packet = svc.casework.disclosure(caller.principal, case_id)
     reference = "".join(
-        ch if ch.isalnum() or ch in "-_" else "_" for ch in packet["case"]["reference"]
+        ch if ch.isalnum() or ch in "-_" else "_" for ch in packet.case["reference"]
     )
     return Response(
-        json.dumps(packet, indent=2, default=str),
+        json.dumps(packet.fields(), indent=2, default=str),
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="disclosure-{reference}.json"'},
     )

@@ -14,7 +14,7 @@ from facesift.services.casework.base import (
     case_ref,
 )
 from facesift.services.casework.images import ImageWork
-from facesift.services.casework.values import CaseEvent
+from facesift.services.casework.values import CaseEvent, DisclosurePacket
 from facesift.services.disclosure_images import add_face_images
 from facesift.store.audit import AuditEntry, utc_now
 
@@ -43,8 +43,12 @@ class DisclosureWork(ImageWork):
             events.append(blind.timeline_event(event, leads) if requester else event)
         return events
 
-    def disclosure(self, actor: Principal, case_id: int) -> dict:
+    def disclosure(self, actor: Principal, case_id: int) -> DisclosurePacket:
         """The disclosure packet: the case, its probes, searches, reviews and audit trail."""
+        return DisclosurePacket.model_validate(self._packet(actor, case_id))
+
+    def _packet(self, actor: Principal, case_id: int) -> dict:
+        """The disclosure packet as the rows and views it is made of (audited)."""
         case = self._case(actor, case_id)
         searches = [
             self._search_view(actor, s["id"])

@@ -150,3 +150,20 @@ class Search(Value):
     candidates_withheld: int | None = None
     groups: list[dict[str, Any]] | None = None  # the candidates shown, grouped by person
     assigned_to_you: bool | None = None  # in the review queue
+
+
+class DisclosurePacket(Value):
+    """The disclosure packet of a case: the case, its probes, searches (with their reviews and
+    the faces inline), its timeline and the audit chain's head when it was made. Its parts
+    stay the rows and views it is written from, as they are exported (``api`` answers with
+    them as JSON, in this order)."""
+
+    format: str  # facesift-disclosure/1
+    generated_at: str
+    generated_by: str
+    case: dict[str, Any]
+    probes: list[dict[str, Any]]
+    searches: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    lead_notice: str
+    audit_chain_head: dict[str, Any]  # the export's own entry and the head it was chained to
