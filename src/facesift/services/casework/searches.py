@@ -34,7 +34,7 @@ from facesift.services.casework.probes import ProbeWork
 from facesift.services.casework.values import Search
 from facesift.services.gallery import Gallery
 from facesift.services.quality_gate import Verdict, refusal_message
-from facesift.services.search import DEFAULT_TOP_K, shadow_hits
+from facesift.services.search import DEFAULT_TOP_K, ShadowHit, shadow_hits
 from facesift.services.suppression import drop_suppressed
 
 
@@ -129,7 +129,9 @@ class SearchWork(ProbeWork):
             "status": PENDING if candidates else NO_CANDIDATE,
             "edited_probe": int(pixels_edited(probe)),
             "quality_warning": json.dumps(warning) if warning else None,
-            "shadow_candidates": json.dumps(shadow) if shadow is not None else None,
+            "shadow_candidates": (
+                json.dumps([h.as_dict() for h in shadow]) if shadow is not None else None
+            ),
         }
         shown = [c.as_dict() for c in candidates]
         with self._transaction():
@@ -264,7 +266,7 @@ class SearchWork(ProbeWork):
 
 def _shadow_in_scope(
     gallery: Gallery, embedding: np.ndarray, collections: list[str] | None, top_k: int, operating
-) -> list[dict] | None:
+) -> list[ShadowHit] | None:
     """What the search finds in the shadow collections within its scope (None: none is)."""
     if collections is None:
         return shadow_hits(gallery, embedding, None, top_k, operating)
@@ -275,4 +277,4 @@ def _shadow_in_scope(
         for name in collections
         for hit in shadow_hits(gallery, embedding, name, top_k, operating) or []
     ]
-    return sorted(found, key=lambda hit: hit["distance"])[:top_k]
+    return sorted(found, key=lambda hit: hit.distance)[:top_k]
