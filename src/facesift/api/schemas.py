@@ -10,11 +10,21 @@ as null. Times are ISO 8601 strings in UTC, as stored. Statuses are the enums of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from facesift.services.casework.values import Value
 from facesift.store.values import CaseStatus, SearchStatus
+
+Shown = TypeVar("Shown", bound=BaseModel)
+
+
+def shown(schema: type[Shown], value: Value) -> Shown:
+    """A service's typed value as the response model ``schema``, with only the fields the
+    value has set (``Value``): ``response_model_exclude_unset`` then answers as it did when
+    the services returned rows."""
+    return schema.model_validate(value.fields())
 
 
 class Health(BaseModel):

@@ -3,6 +3,7 @@ operator taking a request in person or by post (the server has the public page).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -77,12 +78,12 @@ def status_command(
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:
-        print_json(status)
+        print_json(asdict(status))
         return
     console.print(
-        f"{status['reference']}: {status['status'].replace('_', ' ')}; "
-        f"{status['faces_found']} found, {status['faces_removed']} removed, "
-        f"{status['faces_kept']} not this person."
+        f"{status.reference}: {status.status.replace('_', ' ')}; "
+        f"{status.faces_found} found, {status.faces_removed} removed, "
+        f"{status.faces_kept} not this person."
     )
 
 

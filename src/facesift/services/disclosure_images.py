@@ -24,13 +24,13 @@ from facesift.governance.roles import Principal
 from facesift.vision.decode import decode_image
 
 if TYPE_CHECKING:
-    from facesift.services.casework import Casework
+    from facesift.services.casework.images import ImageWork
 
 SIDE = 240
 MARGIN = 0.3
 
 
-def add_face_images(work: Casework, actor: Principal, packet: dict) -> None:
+def add_face_images(work: ImageWork, actor: Principal, packet: dict) -> None:
     """Put ``probe_face_image`` on each search and ``face_image`` on each candidate shown;
     ``manual_face`` on each search whose face was drawn by hand."""
     probes = {p["id"]: p for p in packet["probes"]}
@@ -55,7 +55,7 @@ def _face(probe: dict | None, index: int) -> dict | None:
 
 
 def _probe_face(
-    work: Casework, probe: dict | None, face: dict | None, cache: dict[int, np.ndarray | None]
+    work: ImageWork, probe: dict | None, face: dict | None, cache: dict[int, np.ndarray | None]
 ) -> str | None:
     if probe is None or face is None or probe.get("pixels_destroyed_at"):
         return None

@@ -35,6 +35,7 @@ from facesift.errors import InvalidInput, RateLimited, SearchRefused
 from facesift.governance.roles import Principal
 from facesift.schemas import Box, Detection, Face
 from facesift.services.casework import Casework, case_ref, pixels_edited
+from facesift.services.casework.values import Probe, Search
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.vision.decode import decode_image
 
@@ -60,7 +61,7 @@ class EveryFaceResult:
     """The searches run for every face of one probe, and the faces not searched."""
 
     probe_id: int
-    searches: list[dict] = field(default_factory=list)
+    searches: list[Search] = field(default_factory=list)
     refused: list[FaceRefusal] = field(default_factory=list)
 
 
@@ -71,23 +72,23 @@ class ProbeFaces:
 
     # -- a face drawn by hand --------------------------------------------------------------------
 
-    def add_manual_face(self, actor: Principal, probe_id: int, box: list[int]) -> dict:
+    def add_manual_face(self, actor: Principal, probe_id: int, box: list[int]) -> Probe:
         """A derivative probe with the face in ``box`` (x1, y1, x2, y2, pixels) added, marked
         manual. Refused (400) when no usable face can be aligned in the box."""
         work = self.casework
         parent = work.probe(actor, probe_id, with_content=True)
-        case = work.case_for_search(actor, parent["case_id"])
-        drawn = _clean_box(box, parent["width"], parent["height"])
-        if parent.get("pixels_destroyed_at"):
+        case = work.case_for_search(actor, parent.case_id)
+        drawn = _clean_box(box, parent.width, parent.height)
+        if parent.pixels_destroyed_at or parent.content is None:
             raise InvalidInput(f"probe {probe_id}'s image was destroyed under the retention policy")
-        with work.pixels.holding(parent["width"] * parent["height"]):
-            pixels = decode_image(parent["content"])
+        with work.pixels.holding(parent.width * parent.height):
+            pixels = decode_image(parent.content)
             face = self._face_in(pixels, drawn)
         described = face.describe() | {"detector_score": None, "manual": True}
-        faces = [*parent["faces"], described]
+        faces = [*parent.faces, described]
         embeddings = np.stack(
             [
-                *(self.records.probe_embedding(probe_id, i) for i in range(len(parent["faces"]))),
+                *(self.records.probe_embedding(probe_id, i) for i in range(len(parent.faces))),
                 face.embedding,
             ]
         ).astype(np.float32)
@@ -95,32 +96,32 @@ class ProbeFaces:
             "operation": "manual_face",
             "box": drawn.as_list(),
             "aligned_box": described["box"],
-            "before_sha256": parent["sha256"],
+            "before_sha256": parent.sha256,
             # A search from this probe is "from an edited probe" only if its pixels were edited.
-            "pixels_edited": bool(parent["parent_id"] is not None and pixels_edited(parent)),
+            "pixels_edited": bool(parent.parent_id is not None and pixels_edited(parent)),
         }
         record = {
-            "case_id": case["id"],
-            "parent_id": parent["id"],
+            "case_id": case.id,
+            "parent_id": parent.id,
             "edit": edit,
-            "sha256": parent["sha256"],
-            "content": parent["content"],
-            "media_type": parent["media_type"],
-            "width": parent["width"],
-            "height": parent["height"],
+            "sha256": parent.sha256,
+            "content": parent.content,
+            "media_type": parent.media_type,
+            "width": parent.width,
+            "height": parent.height,
             "faces": faces,
             "created_by": actor.user_id,
         }
         with work.gallery.store.transaction():
-            work.case_for_search(actor, case["id"])  # still open
+            work.case_for_search(actor, case.id)  # still open
             new_id = self.records.add_probe(record, embeddings)
             work.gallery.store.audit.append(
                 "probe_manual_face",
                 {
                     **case_ref(case),
                     "probe_id": new_id,
-                    "parent_probe_id": parent["id"],
-                    "sha256": parent["sha256"],
+                    "parent_probe_id": parent.id,
+                    "sha256": parent.sha256,
                     "box": drawn.as_list(),
                     "face": len(faces) - 1,
                     "manual_face": True,
@@ -151,17 +152,17 @@ class ProbeFaces:
         """One ordinary search per face of the probe, in its case (see the module)."""
         work = self.casework
         probe = work.probe(actor, probe_id)
-        case = work.case_for_search(actor, probe["case_id"])
-        if not probe["faces"]:
+        case = work.case_for_search(actor, probe.case_id)
+        if not probe.faces:
             raise InvalidInput("this probe has no face to search; draw a box around one first")
         result = EveryFaceResult(probe_id)
-        for index in range(len(probe["faces"])):
+        for index in range(len(probe.faces)):
             try:
                 result.searches.append(work.run_search(actor, probe_id, index, collection, top_k))
             except RateLimited as stop:
                 result.refused += [
                     FaceRefusal(i, f"not searched: {stop.message}")
-                    for i in range(index, len(probe["faces"]))
+                    for i in range(index, len(probe.faces))
                 ]
                 break
             except (SearchRefused, InvalidInput) as refusal:
@@ -171,8 +172,8 @@ class ProbeFaces:
             {
                 **case_ref(case),
                 "probe_id": probe_id,
-                "faces": len(probe["faces"]),
-                "search_ids": [s["id"] for s in result.searches],
+                "faces": len(probe.faces),
+                "search_ids": [s.id for s in result.searches],
                 "not_searched": [r.face_index for r in result.refused],
             },
             actor.name,

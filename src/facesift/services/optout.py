@@ -40,6 +40,7 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.sources import SourceReader, item_for_recorded_path
 from facesift.services.suppression import threshold_for
+from facesift.store.values import OptOutFaceDecision, OptOutRequestStatus
 from facesift.vision.decode import decode_image
 from facesift.vision.still import require_still
 
@@ -57,6 +58,49 @@ class Receipt:
     reference: str
     status: str
     faces_found: int
+
+
+@dataclass(frozen=True)
+class RequestProgress:
+    """What the person may know of their request: its state and counts, never photos."""
+
+    reference: str
+    status: OptOutRequestStatus
+    received_at: str
+    selfies: int
+    faces_found: int
+    faces_removed: int
+    faces_kept: int  # found, but judged by the privacy officer not to be them
+    done_at: str | None
+
+
+@dataclass(frozen=True)
+class RequestSummary(RequestProgress):
+    """A request as the privacy officer lists it."""
+
+    id: int
+    contact: str
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """A gallery face a request found, and the officer's decision on it (None: awaited)."""
+
+    face_id: int
+    image_id: int
+    distance: float
+    decision: OptOutFaceDecision | None
+    decided_by: str | None
+    path: str | None  # None once the face is removed
+    collection: str | None
+
+
+@dataclass(frozen=True)
+class RequestDetail(RequestSummary):
+    """A request with the faces it found, for the officer to decide."""
+
+    faces: tuple[FaceFound, ...]
+    selfies_kept: int
 
 
 class RateWindow:
@@ -179,22 +223,23 @@ class OptOut:
             if face_id in details
         ]
 
-    def status(self, reference: str) -> dict:
+    def status(self, reference: str) -> RequestProgress:
         """What the person may know: the state and the counts, never photos."""
         request = self._records.by_reference((reference or "").strip().upper())
         if request is None:
             raise NotFound("there is no opt-out request with this reference")
-        return _public(request)
+        return RequestProgress(**_public(request))
 
     # -- the privacy officer ----------------------------------------------------------------------
 
-    def requests(self, actor: Principal) -> list[dict]:
+    def requests(self, actor: Principal) -> list[RequestSummary]:
         rules.require_privacy_officer(actor)
         return [
-            _public(r) | {"id": r["id"], "contact": r["contact"]} for r in self._records.requests()
+            RequestSummary(**_public(r), id=r["id"], contact=r["contact"])
+            for r in self._records.requests()
         ]
 
-    def detail(self, actor: Principal, request_id: int) -> dict:
+    def detail(self, actor: Principal, request_id: int) -> RequestDetail:
         rules.require_privacy_officer(actor)
         request = self._request(request_id)
         found = self._records.found(request_id)
@@ -202,26 +247,30 @@ class OptOut:
         faces = []
         for face in found:
             row = details.get(face["face_id"])
+            decision = face["decision"]
             faces.append(
-                {
-                    "face_id": face["face_id"],
-                    "image_id": face["image_id"],
-                    "distance": round(face["distance"], 4),
-                    "decision": face["decision"],
-                    "decided_by": face["decided_by"],
-                    "path": row["path"] if row else None,
-                    "collection": row["collection"] if row else None,
-                }
+                FaceFound(
+                    face_id=face["face_id"],
+                    image_id=face["image_id"],
+                    distance=round(face["distance"], 4),
+                    decision=OptOutFaceDecision(decision) if decision else None,
+                    decided_by=face["decided_by"],
+                    path=row["path"] if row else None,
+                    collection=row["collection"] if row else None,
+                )
             )
         self._store.audit.append("optout_opened", {"reference": request["reference"]}, actor.name)
-        return _public(request) | {
-            "id": request["id"],
-            "contact": request["contact"],
-            "faces": faces,
-            "selfies_kept": len(self._records.selfies(request_id)),
-        }
+        return RequestDetail(
+            **_public(request),
+            id=request["id"],
+            contact=request["contact"],
+            faces=tuple(faces),
+            selfies_kept=len(self._records.selfies(request_id)),
+        )
 
-    def decide(self, actor: Principal, request_id: int, face_id: int, decision: str) -> dict:
+    def decide(
+        self, actor: Principal, request_id: int, face_id: int, decision: str
+    ) -> RequestDetail:
         """Remove a face found (it is the person) or keep it (it is not); a receipt either way."""
         rules.require_privacy_officer(actor)
         if decision not in DECISIONS:
@@ -317,9 +366,10 @@ class OptOut:
 
 
 def _public(request: dict) -> dict:
+    """A request's row as ``RequestProgress``'s fields."""
     return {
         "reference": request["reference"],
-        "status": request["status"],
+        "status": OptOutRequestStatus(request["status"]),
         "received_at": request["created_at"],
         "selfies": request["selfies"],
         "faces_found": request["faces_found"],

@@ -126,6 +126,19 @@ class Candidate:
         }
 
 
+@dataclass(frozen=True)
+class ShadowHit:
+    """A face a search found in a shadow collection, within its threshold: recorded for the
+    operational test, never shown."""
+
+    face_id: int
+    distance: float  # rounded to 4 places, as stored
+    collection: str
+
+    def as_dict(self) -> dict:
+        return {"face_id": self.face_id, "distance": self.distance, "collection": self.collection}
+
+
 @dataclass
 class SearchResult:
     outcome: str
@@ -260,7 +273,7 @@ def search(
             "suppressed_candidates": result.suppressed,
             "quality_warning": result.quality_warning,
             # Shadow collections' faces are recorded here, and never shown with the result.
-            **({"shadow_candidate_face_ids": [h["face_id"] for h in shadow]} if shadow else {}),
+            **({"shadow_candidate_face_ids": [h.face_id for h in shadow]} if shadow else {}),
         },
         actor,
     )
@@ -306,14 +319,14 @@ def shadow_hits(
     collection: str | None,
     top_k: int,
     operating: OperatingPoint,
-) -> list[dict] | None:
+) -> list[ShadowHit] | None:
     """What the search finds in the shadow collections in its scope, within its own
     threshold: recorded for the operational test, never shown. None: no shadow collection
     was in scope."""
     if not gallery.store.shadow_collections():
         return None
     return [
-        {"face_id": n.face_id, "distance": round(n.distance, 4), "collection": name}
+        ShadowHit(n.face_id, round(n.distance, 4), name)
         for n, name in gallery.nearest_shadow(embedding, top_k, collection)
         if n.distance <= operating.threshold
     ]

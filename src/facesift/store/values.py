@@ -27,3 +27,19 @@ class SearchStatus(StrEnum):
     NO_LEAD = "no_lead"
     INCONCLUSIVE = "inconclusive"
     NO_CANDIDATE = "no_candidate"
+
+
+class OptOutRequestStatus(StrEnum):
+    """An opt-out request is received, in review while faces found await the privacy
+    officer's decision, then done (its selfies deleted)."""
+
+    RECEIVED = "received"
+    IN_REVIEW = "in_review"
+    DONE = "done"
+
+
+class OptOutFaceDecision(StrEnum):
+    """What the privacy officer decided of a gallery face an opt-out request found."""
+
+    REMOVED = "removed"  # it is the person: removed and kept out
+    NOT_THEM = "not_them"  # it is not: kept

@@ -14,20 +14,27 @@ from typing import Any
 from facesift.errors import Forbidden
 from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
+from facesift.services.casework.values import Case
 from facesift.store.values import CaseStatus
 
 
-def search_refusal(principal: Principal | None, case: Mapping[str, Any] | None) -> str | None:
+def search_refusal(
+    principal: Principal | None, case: Case | Mapping[str, Any] | None
+) -> str | None:
     """Why ``principal`` may not upload, edit or search probes in ``case`` now, in a sentence
     for the page; None when they may: a trained investigator without a separated role, in
     their own case, while it is open."""
     if principal is None or case is None:
         return "Sign in as the investigator who opened the case to search."
-    if case["status"] != CaseStatus.OPEN:
+    if isinstance(case, Case):
+        status, owner = case.status, case.created_by
+    else:
+        status, owner = case["status"], case["created_by"]
+    if status != CaseStatus.OPEN:
         return "The case is closed: no more probes or searches can be added."
     try:
         rules.require_search(principal)
-        rules.require_case_owner(principal, case["created_by"])
+        rules.require_case_owner(principal, owner)
     except Forbidden as refused:
         if principal.has_any(Role.SUPERVISOR, Role.AUDITOR) or not principal.has(Role.INVESTIGATOR):
             return "Only the investigator who opened the case uploads probes and searches."
@@ -35,5 +42,5 @@ def search_refusal(principal: Principal | None, case: Mapping[str, Any] | None) 
     return None
 
 
-def may_search(principal: Principal | None, case: Mapping[str, Any] | None) -> bool:
+def may_search(principal: Principal | None, case: Case | Mapping[str, Any] | None) -> bool:
     return search_refusal(principal, case) is None

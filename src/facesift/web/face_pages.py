@@ -17,7 +17,7 @@ from facesift.server.security import Signed, Svc
 from facesift.services.manual_face import ProbeFaces
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web.form_errors import in_words
-from facesift.web.pages import redirect
+from facesift.web.rendering import redirect
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 Pixel = Annotated[int, Form(ge=0, le=1_000_000)]
@@ -41,9 +41,9 @@ async def add_manual_face(
         made = await in_analysis_lane(request, add)
     except (ImageError, InvalidInput) as refused:  # back to the probe, saying what to fix
         return redirect(f"/probes/{probe_id}", in_words(refused), "error")
-    index = len(made["faces"]) - 1
+    index = len(made.faces) - 1
     return redirect(
-        f"/probes/{made['id']}?face={index}",
+        f"/probes/{made.id}?face={index}",
         f"Added face {index}, drawn by hand, in a copy of probe {probe_id}; the original stays. "
         "Its searches are marked as of a manual face.",
     )

@@ -18,7 +18,7 @@ from facesift.server.security import Signed, Svc
 from facesift.services.gallery_browse import PAGE, GalleryPages
 from facesift.store.gallery_browse import Problem
 from facesift.web.form_errors import in_words
-from facesift.web.pages import redirect, render
+from facesift.web.rendering import redirect, render
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 PROBLEM_TITLES = {
@@ -109,3 +109,8 @@ async def retry_failure(
         return redirect("/gallery", f"{path} failed again: {done.message}", "error")
     faces = f"{done.faces} face{'s' if done.faces != 1 else ''}"
     return redirect("/gallery", f"Stored {path} in {collection}, with {faces}.")
+
+
+@router.get("/stats", summary="Gallery statistics")
+def stats_page(request: Request, caller: Signed, svc: Svc):
+    return render(request, "stats.html", caller, stats=svc.oversight.stats(caller.principal))

@@ -12,7 +12,7 @@ from facesift.errors import FacesiftError, InvalidInput
 from facesift.server.optout_intake import take_request
 from facesift.server.params import Id
 from facesift.server.security import Signed, Svc, identify
-from facesift.web.pages import redirect, render
+from facesift.web.rendering import redirect, render
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 

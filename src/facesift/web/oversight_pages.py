@@ -14,7 +14,7 @@ from facesift.server.optout_intake import client_address
 from facesift.server.security import Signed, Svc, identify
 from facesift.services.transparency import transparency
 from facesift.web.charts import bar_chart
-from facesift.web.pages import render
+from facesift.web.rendering import render
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 

@@ -26,6 +26,7 @@ two different distances never print the same.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from facesift.services.calibration import Calibration
+from facesift.services.casework.values import Search
 
 MODERATE_RATIO = 10.0  # at least this many times rarer than at the threshold: moderate
 STRONG_RATIO = 100.0  # and at least this: strong
@@ -89,9 +91,14 @@ def exact_distance(value: float | None) -> str:
     return "–" if value is None else f"{value:.{DISTANCE_DIGITS}f}"
 
 
-def score_band(candidate: dict[str, Any], search: dict[str, Any]) -> ScoreBand:
+def _field(search: Search | Mapping[str, Any], name: str) -> Any:
+    """A search's field: a search view (``Search``), or a disclosure packet's search."""
+    return search.get(name) if isinstance(search, Mapping) else getattr(search, name)
+
+
+def score_band(candidate: dict[str, Any], search: Search | Mapping[str, Any]) -> ScoreBand:
     """The band of ``candidate`` (a search view's candidate) in ``search`` (its search view)."""
-    at_threshold = search.get("expected_false_candidates")
+    at_threshold = _field(search, "expected_false_candidates")
     own = candidate.get("expected_false_candidates")
     ratio = None
     if at_threshold and own is not None:
@@ -117,12 +124,13 @@ CHART_STEP = 0.02  # the calibration's 0.0025 grid, summed eight bins at a time
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 600, 150, 22
 
 
-def distance_chart(calibration: Calibration, search: dict[str, Any]) -> Markup:
+def distance_chart(calibration: Calibration, search: Search | Mapping[str, Any]) -> Markup:
     """Where each candidate's distance falls on the calibration's two distance distributions
     (LFW pairs of the same person, pairs of different people), with the search's threshold:
     a server-drawn SVG, no script. Each curve is scaled to its own peak: the chart shows
     where the two kinds of pair lie, not how many there are of each."""
-    candidates = [c for c in search.get("candidates") or [] if c.get("distance") is not None]
+    shown = _field(search, "candidates") or []
+    candidates = [c for c in shown if c.get("distance") is not None]
     if not candidates:
         return Markup("")
     plot = CHART_HEIGHT - CHART_AXIS
@@ -146,7 +154,7 @@ def distance_chart(calibration: Calibration, search: dict[str, Any]) -> Markup:
         ]
         return " ".join([*points, f"{CHART_WIDTH},{plot}"])
 
-    threshold = float(search.get("threshold") or 0)
+    threshold = float(_field(search, "threshold") or 0)
     marks = "".join(
         f'<g class="chart-candidate"><title>Candidate {int(c["rank"])}: distance '
         f'{exact_distance(c["distance"])}</title><line x1="{x(c["distance"])}" y1="{plot}" '

@@ -12,7 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from facesift.errors import Unauthenticated
 from facesift.server.params import Id
 from facesift.server.security import Signed, Svc, client_address, set_session_cookie
-from facesift.web.pages import _own_sessions, _users_page_with, redirect, render
+from facesift.web.account_pages import own_sessions
+from facesift.web.rendering import redirect, render
+from facesift.web.user_pages import users_page_with
 
 router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
@@ -26,7 +28,7 @@ def approve_request(account_request_id: Id, request: Request, caller: Signed, sv
     name = svc.accounts.user(decision.request.user_id).name
     if decision.code is None:
         return redirect("/users", f"Approved: {name}'s roles are changed.")
-    return _users_page_with(
+    return users_page_with(
         request,
         caller,
         svc,
@@ -87,7 +89,7 @@ def _account_page(request: Request, caller, svc, **shown):
         "account.html",
         caller,
         account=svc.accounts.user(caller.principal.user_id).describe(),
-        sessions=_own_sessions(caller, svc),
+        sessions=own_sessions(caller, svc),
         **shown,
     )
 

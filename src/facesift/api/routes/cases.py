@@ -17,11 +17,14 @@ from facesift.api.schemas import (
     PastReviewOut,
     ProbeOut,
     SearchOut,
+    TimelineEvent,
+    shown,
 )
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import MAX_ID, Id
 from facesift.server.security import Signed, Svc
+from facesift.services.casework.values import ReviewAssignment
 from facesift.services.search import DEFAULT_TOP_K
 
 router = APIRouter(prefix="/api")
@@ -72,8 +75,8 @@ def _jpeg(content: bytes) -> Response:
 @router.get(
     "/cases", response_model=list[CaseOut], response_model_exclude_unset=True, tags=["cases"]
 )
-def list_cases(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.cases(caller.principal)
+def list_cases(caller: Signed, svc: Svc) -> list[CaseOut]:
+    return [shown(CaseOut, case) for case in svc.casework.cases(caller.principal)]
 
 
 @router.post(
@@ -83,8 +86,8 @@ def list_cases(caller: Signed, svc: Svc) -> list[dict]:
     tags=["cases"],
     status_code=201,
 )
-def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.open_case(caller.principal, body.model_dump())
+def open_case(body: NewCase, caller: Signed, svc: Svc) -> CaseOut:
+    return shown(CaseOut, svc.casework.open_case(caller.principal, body.model_dump()))
 
 
 @router.get(
@@ -97,10 +100,10 @@ def open_case(body: NewCase, caller: Signed, svc: Svc) -> dict:
 def case(case_id: Id, caller: Signed, svc: Svc) -> dict:
     work = svc.casework
     return {
-        "case": work.view_case(caller.principal, case_id),
-        "probes": work.probes(caller.principal, case_id),
-        "searches": work.searches(caller.principal, case_id),
-        "timeline": work.timeline(caller.principal, case_id),
+        "case": shown(CaseOut, work.view_case(caller.principal, case_id)),
+        "probes": [shown(ProbeOut, p) for p in work.probes(caller.principal, case_id)],
+        "searches": [shown(SearchOut, s) for s in work.searches(caller.principal, case_id)],
+        "timeline": [shown(TimelineEvent, e) for e in work.timeline(caller.principal, case_id)],
     }
 
 
@@ -123,7 +126,7 @@ def keep_probe_images(
     case_id: Id, body: KeepProbeImages, caller: Signed, svc: Svc
 ) -> ProbeImagesKept:
     case = svc.casework.keep_probe_images(caller.principal, case_id, body.reason)
-    return ProbeImagesKept(case_id=case["id"], keep_probe_images=case["keep_probe_images"])
+    return ProbeImagesKept(case_id=case.id, keep_probe_images=case.keep_probe_images or "")
 
 
 @router.post(
@@ -132,8 +135,8 @@ def keep_probe_images(
     response_model_exclude_unset=True,
     tags=["cases"],
 )
-def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.close_case(caller.principal, case_id)
+def close_case(case_id: Id, caller: Signed, svc: Svc) -> CaseOut:
+    return shown(CaseOut, svc.casework.close_case(caller.principal, case_id))
 
 
 @router.get(
@@ -145,10 +148,10 @@ def close_case(case_id: Id, caller: Signed, svc: Svc) -> dict:
 def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
     packet = svc.casework.disclosure(caller.principal, case_id)
     reference = "".join(
-        ch if ch.isalnum() or ch in "-_" else "_" for ch in packet["case"]["reference"]
+        ch if ch.isalnum() or ch in "-_" else "_" for ch in packet.case["reference"]
     )
     return Response(
-        json.dumps(packet, indent=2, default=str),
+        json.dumps(packet.fields(), indent=2, default=str),
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="disclosure-{reference}.json"'},
     )
@@ -164,13 +167,12 @@ def disclosure(case_id: Id, caller: Signed, svc: Svc) -> Response:
 )
 async def upload_probe(
     case_id: Id, file: UploadFile, request: Request, caller: Signed, svc: Svc
-) -> dict:
+) -> ProbeOut:
     # The app refused any body over the upload limit before it was read; add_probe checks
     # the file's own size against the limit.
     content = await file.read()
-    return await in_analysis_lane(
-        request, partial(svc.casework.add_probe, caller.principal, case_id, content)
-    )
+    add = partial(svc.casework.add_probe, caller.principal, case_id, content)
+    return shown(ProbeOut, await in_analysis_lane(request, add))
 
 
 @router.get(
@@ -179,8 +181,8 @@ async def upload_probe(
     response_model_exclude_unset=True,
     tags=["probes"],
 )
-def probe(probe_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.open_probe(caller.principal, probe_id)
+def probe(probe_id: Id, caller: Signed, svc: Svc) -> ProbeOut:
+    return shown(ProbeOut, svc.casework.open_probe(caller.principal, probe_id))
 
 
 @router.get(
@@ -222,9 +224,9 @@ def probe_face_crop(
 )
 async def edit_probe(
     probe_id: Id, body: ProbeEdit, request: Request, caller: Signed, svc: Svc
-) -> dict:
+) -> ProbeOut:
     edit = partial(svc.casework.edit_probe, caller.principal, probe_id, body.model_dump())
-    return await in_analysis_lane(request, edit)
+    return shown(ProbeOut, await in_analysis_lane(request, edit))
 
 
 @router.post(
@@ -235,10 +237,11 @@ async def edit_probe(
     status_code=201,
     summary="Search the gallery for one face of the probe",
 )
-def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.run_search(
+def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> SearchOut:
+    found = svc.casework.run_search(
         caller.principal, probe_id, body.face_index, body.collection, body.top_k
     )
+    return shown(SearchOut, found)
 
 
 @router.get(
@@ -248,8 +251,8 @@ def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> dict:
     tags=["searches"],
     summary="The team's searches (supervisors, auditors)",
 )
-def team_searches(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.searches(caller.principal)
+def team_searches(caller: Signed, svc: Svc) -> list[SearchOut]:
+    return [shown(SearchOut, s) for s in svc.casework.searches(caller.principal)]
 
 
 @router.get(
@@ -258,8 +261,8 @@ def team_searches(caller: Signed, svc: Svc) -> list[dict]:
     response_model_exclude_unset=True,
     tags=["searches"],
 )
-def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.search(caller.principal, search_id)
+def search(search_id: Id, caller: Signed, svc: Svc) -> SearchOut:
+    return shown(SearchOut, svc.casework.search(caller.principal, search_id))
 
 
 @router.get(
@@ -269,8 +272,8 @@ def search(search_id: Id, caller: Signed, svc: Svc) -> dict:
     tags=["reviews"],
     summary="Searches awaiting your review",
 )
-def review_queue(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.review_queue(caller.principal)
+def review_queue(caller: Signed, svc: Svc) -> list[SearchOut]:
+    return [shown(SearchOut, s) for s in svc.casework.review_queue(caller.principal)]
 
 
 @router.get(
@@ -279,14 +282,8 @@ def review_queue(caller: Signed, svc: Svc) -> list[dict]:
     tags=["reviews"],
     summary="Your own past reviews, newest first",
 )
-def my_reviews(caller: Signed, svc: Svc) -> list[dict]:
-    return svc.casework.my_reviews(caller.principal)
-
-
-class ReviewAssignment(BaseModel):
-    search_id: int
-    assigned_to_you: bool
-    reviewers_assigned: int = Field(description="reviewers assigned to the search (at most 2)")
+def my_reviews(caller: Signed, svc: Svc) -> list[PastReviewOut]:
+    return [shown(PastReviewOut, r) for r in svc.casework.my_reviews(caller.principal)]
 
 
 @router.post(
@@ -296,7 +293,7 @@ class ReviewAssignment(BaseModel):
     summary="Take a search from the review queue (at most two reviewers per search); audited",
 )
 def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
-    return ReviewAssignment(**svc.casework.take_review(caller.principal, search_id))
+    return svc.casework.take_review(caller.principal, search_id)
 
 
 @router.post(
@@ -306,8 +303,9 @@ def take_review(search_id: Id, caller: Signed, svc: Svc) -> ReviewAssignment:
     tags=["reviews"],
     status_code=201,
 )
-def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> dict:
-    return svc.casework.submit_review(caller.principal, search_id, body.model_dump())
+def review(search_id: Id, body: NewReview, caller: Signed, svc: Svc) -> SearchOut:
+    found = svc.casework.submit_review(caller.principal, search_id, body.model_dump())
+    return shown(SearchOut, found)
 
 
 @router.get(

@@ -3,6 +3,7 @@ review of the faces found."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -79,7 +80,7 @@ async def request_optout(
     summary="The status of an opt-out request (no account): counts, never photos",
 )
 def optout_status(reference: str, svc: Svc) -> OptOutStatus:
-    return OptOutStatus(**svc.optout.status(reference[:40]))
+    return OptOutStatus(**asdict(svc.optout.status(reference[:40])))
 
 
 @router.get(
@@ -88,7 +89,7 @@ def optout_status(reference: str, svc: Svc) -> OptOutStatus:
     summary="Opt-out requests (privacy officers)",
 )
 def optout_requests(caller: Signed, svc: Svc) -> list[OptOutRequestSummary]:
-    return [OptOutRequestSummary(**r) for r in svc.optout.requests(caller.principal)]
+    return [OptOutRequestSummary(**asdict(r)) for r in svc.optout.requests(caller.principal)]
 
 
 @router.get(
@@ -97,7 +98,7 @@ def optout_requests(caller: Signed, svc: Svc) -> list[OptOutRequestSummary]:
     summary="A request and the gallery faces it found (privacy officers); audited",
 )
 def optout_request(request_id: Id, caller: Signed, svc: Svc) -> OptOutRequestDetail:
-    return OptOutRequestDetail(**svc.optout.detail(caller.principal, request_id))
+    return OptOutRequestDetail(**asdict(svc.optout.detail(caller.principal, request_id)))
 
 
 @router.post(
@@ -108,9 +109,8 @@ def optout_request(request_id: Id, caller: Signed, svc: Svc) -> OptOutRequestDet
 def decide_face(
     request_id: Id, face_id: Id, body: Decision, caller: Signed, svc: Svc
 ) -> OptOutRequestDetail:
-    return OptOutRequestDetail(
-        **svc.optout.decide(caller.principal, request_id, face_id, body.decision)
-    )
+    decided = svc.optout.decide(caller.principal, request_id, face_id, body.decision)
+    return OptOutRequestDetail(**asdict(decided))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from facesift.api.schemas import ProbeOut, SearchOut
+from facesift.api.schemas import ProbeOut, SearchOut, shown
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import Id
@@ -49,9 +49,9 @@ class EveryFaceOut(BaseModel):
 )
 async def add_manual_face(
     probe_id: Id, body: ManualFace, request: Request, caller: Signed, svc: Svc
-) -> dict:
+) -> ProbeOut:
     add = partial(ProbeFaces(svc.casework).add_manual_face, caller.principal, probe_id, body.box)
-    return await in_analysis_lane(request, add)
+    return shown(ProbeOut, await in_analysis_lane(request, add))
 
 
 @router.post(
@@ -69,7 +69,7 @@ def search_every_face(probe_id: Id, body: EveryFace, caller: Signed, svc: Svc) -
     return EveryFaceOut.model_validate(
         {
             "probe_id": done.probe_id,
-            "searches": done.searches,
+            "searches": [shown(SearchOut, s) for s in done.searches],
             "not_searched": [
                 {"face_index": r.face_index, "reason": r.reason} for r in done.refused
             ],
