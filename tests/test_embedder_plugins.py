@@ -189,11 +189,12 @@ def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
         "--case", "CLI-15", "--purpose", "search with a user's embedder",
         "--offense-category", "robbery",
     )  # fmt: skip
-    refused = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data, env=jitter)
+    plugin = ("--embedder-model", user_model)
+    refused = run_cli("search", probe, *grounds, *plugin, data_dir=data, env=jitter)
     assert refused.returncode == 1 and "--reembed" in refused.stderr
-    usage = run_cli("index", "rebuild", "--embedder-model", user_model, data_dir=data, env=jitter)
+    usage = run_cli("index", "rebuild", *plugin, data_dir=data, env=jitter)
     assert usage.returncode == 2
-    gated = run_cli("index", "rebuild", "--reembed", "--embedder-model", user_model, data_dir=data, env=jitter)
+    gated = run_cli("index", "rebuild", "--reembed", *plugin, data_dir=data, env=jitter)
     assert gated.returncode == 1 and "promotion gate" in gated.stderr
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(json.dumps(_evaluation(_config(user_model).model_id)))
@@ -203,7 +204,7 @@ def test_cli_reembed_then_search_with_the_plugin(tmp_path, user_model) -> None:
     )  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     assert "Re-embedded 3 faces" in moved.stdout  # Ariel_Sharon_0001 has two
-    found = run_cli("search", probe, *grounds, "--embedder-model", user_model, data_dir=data, env=jitter)
+    found = run_cli("search", probe, *grounds, *plugin, data_dir=data, env=jitter)
     assert found.returncode == 0, found.stderr
 
 

@@ -26,7 +26,8 @@ class ReviewWork(SearchWork):
     def review_queue(self, actor: Principal) -> list[Search]:
         """Searches awaiting review that this reviewer may take (fewer than two reviewers
         assigned) or has taken and not yet reviewed. No candidates: those come with the
-        assignment."""
+        assignment. Each search comes counted (candidates, reviews) from the store's one
+        query."""
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
         pending = self.records.pending_reviews_for(actor.user_id)
@@ -42,8 +43,6 @@ class ReviewWork(SearchWork):
                         | {
                             "assigned_to_you": search["id"] in mine,
                             "reviewers_assigned": assigned,
-                            "candidate_count": len(self.records.candidates(search["id"])),
-                            "reviews_received": len(self.records.reviews([search["id"]])),
                             "reviews_needed": REVIEWS_NEEDED,
                         }
                     )
