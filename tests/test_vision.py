@@ -180,7 +180,7 @@ def test_asking_for_cuda_without_a_gpu_falls_back_to_the_cpu(analyzer) -> None:
     from facesift.vision import model_files
     from facesift.vision.resnet_onnx import OnnxResnetEmbedder
 
-    cpu = analyzer.embedder
+    cpu = OnnxResnetEmbedder.from_cache(model_files.cache_dir(), threads=1)  # float32
     # Without CUDA, onnxruntime says so (a warning) and carries on with the CPU.
     no_cuda = "CUDAExecutionProvider" not in ort.get_available_providers()
     said = pytest.warns(UserWarning, match="CUDA") if no_cuda else contextlib.nullcontext()

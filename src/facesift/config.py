@@ -74,7 +74,7 @@ class VisionSettings(BaseModel):
     # dlib's ResNet run as: onnx (float32, the vectors dlib computes), onnx-int8 (8-bit
     # integers: ~3x faster, LFW view2 unchanged, its own vectors), dlib (dlib itself); and
     # the chips embedded a face: jitter (6), flip (2), none (1). "auto": the gallery's own
-    # (a gallery keeps the model it was made with), else onnx-int8 on flip.
+    # (a gallery keeps the model it was made with), else onnx-int8 on jitter.
     embedder: str = AUTO
     chips: str = AUTO
     # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.

@@ -95,7 +95,7 @@ def eval_lfw(
         detector=detector,
         fallback_detector="mmod",
         chip_variants=chip_variants,
-        embedder=configured(data_dir, embedder=embedder).vision.embedder,
+        embedder=configured(data_dir, embedder=embedder).vision.model()[0],
     )
     model_id = config.model_id
     cache_name = f"lfw_{model_id}_{config.detector}_{config.fallback_detector}.npz"

@@ -7,10 +7,10 @@ VNNI) do the same convolutions in 8-bit integers: 1.7-2.8 ms a chip, one thread
 (``bench/chip_plans.py`` measures the accuracy, ``bench/ingest.py`` the speed).
 
 What was measured on LFW view2 (10 folds, same detections and landmarks, one run of
-``bench/chip_plans.py``): six chips 99.27% in int8 against 99.25% in float32, two chips 99.22%
-against 99.13%, one chip 98.88% against 98.90%: no loss beyond the folds' spread (±0.25).
-Its vectors are not float32's, so it is another model (``MODEL_ID``), with its own score
-calibration, and a gallery never mixes the two.
+``bench/chip_plans.py`` each): six chips 99.25% in int8 and in float32, two chips 99.23%
+against 99.13%, one chip 98.92% against 98.90%: no loss beyond the folds' spread (±0.25).
+Its vectors are 0.04-0.05 from float32's, so it is another model (``MODEL_ID``), with its own
+score calibration, and a gallery never mixes the two.
 
 How it is made, never downloaded: from the float32 model this package converts from dlib's
 weights (``resnet_onnx``), by onnxruntime's static quantization (per-channel int8 weights,
