@@ -19,9 +19,10 @@ from tests.server_world import PROBE, World
 _references = itertools.count(1)
 
 
-def test_a_case_answers_with_its_rows_fields(server_world: World) -> None:
-    with TestClient(server_world.app()) as client:
-        ivan = server_world.auth("ivan")
+def test_a_case_answers_with_its_rows_fields(server_world: World, tmp_path) -> None:
+    world = server_world.copy_to(tmp_path / "data")  # the shared world stays as built
+    with TestClient(world.app()) as client:
+        ivan = world.auth("ivan")
         body = {
             "reference": f"VALUES-{next(_references)}",
             "offense_category": "robbery",
@@ -50,9 +51,10 @@ def test_a_case_answers_with_its_rows_fields(server_world: World) -> None:
         assert closed["status"] == "closed" and set(closed) == set(row)
 
 
-def test_a_probe_answers_with_its_rows_fields(server_world: World) -> None:
-    with TestClient(server_world.app()) as client:
-        ivan = server_world.auth("ivan")
+def test_a_probe_answers_with_its_rows_fields(server_world: World, tmp_path) -> None:
+    world = server_world.copy_to(tmp_path / "data")  # the shared world stays as built
+    with TestClient(world.app()) as client:
+        ivan = world.auth("ivan")
         body = {
             "reference": f"VALUES-P-{next(_references)}",
             "offense_category": "robbery",
@@ -76,11 +78,12 @@ def test_a_probe_answers_with_its_rows_fields(server_world: World) -> None:
         assert [set(p) for p in listed] == [set(row)]  # in a list: the row's fields only
 
 
-def test_a_search_keeps_every_field_of_its_view(server_world: World) -> None:
+def test_a_search_keeps_every_field_of_its_view(server_world: World, tmp_path) -> None:
+    world = server_world.copy_to(tmp_path / "data")  # the shared world stays as built
     """No field of a search view (the requester's, blind, and the team's) is lost or added
     by the typed value; the API answers with the same fields."""
-    with TestClient(server_world.app()) as client:
-        ivan = server_world.auth("ivan")
+    with TestClient(world.app()) as client:
+        ivan = world.auth("ivan")
         body = {
             "reference": f"VALUES-S-{next(_references)}",
             "offense_category": "robbery",
@@ -95,8 +98,8 @@ def test_a_search_keeps_every_field_of_its_view(server_world: World) -> None:
         assert ran.status_code == 201, ran.text
         search_id = ran.json()["id"]
         work = client.app.state.services.casework
-        requester = Principal(server_world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR}))
-        auditor = Principal(server_world.user_ids["audrey"], "audrey", frozenset({Role.AUDITOR}))
+        requester = Principal(world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR}))
+        auditor = Principal(world.user_ids["audrey"], "audrey", frozenset({Role.AUDITOR}))
         for who in (requester, auditor):
             view = work._search_view(who, search_id)
             search = Search.model_validate(view)
@@ -112,10 +115,11 @@ def test_a_search_keeps_every_field_of_its_view(server_world: World) -> None:
         assert "candidates" not in listed[0] and listed[0]["id"] == search_id
 
 
-def test_the_disclosure_packet_is_exported_as_it_was_made(server_world: World) -> None:
+def test_the_disclosure_packet_is_exported_as_it_was_made(server_world: World, tmp_path) -> None:
+    world = server_world.copy_to(tmp_path / "data")  # the shared world stays as built
     """The typed packet's fields are the packet's own, in its order, down to the JSON bytes."""
-    with TestClient(server_world.app()) as client:
-        ivan = server_world.auth("ivan")
+    with TestClient(world.app()) as client:
+        ivan = world.auth("ivan")
         body = {
             "reference": f"VALUES-D-{next(_references)}",
             "offense_category": "robbery",
@@ -126,9 +130,7 @@ def test_the_disclosure_packet_is_exported_as_it_was_made(server_world: World) -
         probe = client.post(f"/api/cases/{case_id}/probes", files=files, headers=ivan).json()
         client.post(f"/api/probes/{probe['id']}/searches", json={"face_index": 0}, headers=ivan)
         work = client.app.state.services.casework
-        ivan_himself = Principal(
-            server_world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR})
-        )
+        ivan_himself = Principal(world.user_ids["ivan"], "ivan", frozenset({Role.INVESTIGATOR}))
         made = work._packet(ivan_himself, case_id)
         typed = DisclosurePacket.model_validate(made)
         assert json.dumps(typed.fields(), indent=2, default=str) == json.dumps(
