@@ -55,14 +55,19 @@ class ReviewWork(SearchWork):
             raise Forbidden("this needs the reviewer role")
         return [PastReview.model_validate(r) for r in self.records.reviews_by(actor.user_id)]
 
-    def take_review(self, actor: Principal, search_id: int) -> ReviewAssignment:
-        """Take a search from the queue: the reviewer is assigned to it (at most two are)."""
+    def _awaiting_review(self, actor: Principal, search_id: int) -> dict:
+        """The stored search, if it awaits review and ``actor`` may review it."""
         search = self.records.search(search_id)
         if search is None:
             raise NotFound(f"there is no search {search_id}")
         rules.require_review(actor, search["requested_by"])
         if search["status"] != PENDING:
             raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
+        return search
+
+    def take_review(self, actor: Principal, search_id: int) -> ReviewAssignment:
+        """Take a search from the queue: the reviewer is assigned to it (at most two are)."""
+        search = self._awaiting_review(actor, search_id)
         with self._transaction():
             if not self._assignments.is_assigned(search_id, actor.user_id):
                 if not self._assignments.assign(search_id, actor.user_id):
@@ -97,12 +102,7 @@ class ReviewWork(SearchWork):
         return self.search(actor, search_id)
 
     def submit_review(self, actor: Principal, search_id: int, review: dict) -> Search:
-        search = self.records.search(search_id)
-        if search is None:
-            raise NotFound(f"there is no search {search_id}")
-        rules.require_review(actor, search["requested_by"])
-        if search["status"] != PENDING:
-            raise Conflict(f"search {search_id} is not awaiting review ({search['status']})")
+        search = self._awaiting_review(actor, search_id)
         self._require_assigned(actor, search_id)
         candidates = self.records.candidates(search_id)
         review = review_outcome.clean_review(review, candidates)
