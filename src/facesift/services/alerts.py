@@ -120,17 +120,20 @@ def _iso(moment: datetime) -> str:
 
 
 def _within(template: np.ndarray | None, others: list[SearchedProbe], limit: float) -> list[bool]:
-    """Whether each other probe face lies within ``limit`` of ``template``, in one array
-    operation (a Python loop over a busy window's searches cost a millisecond per 200)."""
-    if template is None:
-        return [False] * len(others)
-    rows = [o.template for o in others if o.template is not None]
-    same_shape = [o.template is not None and o.template.shape == template.shape for o in others]
-    rows = [r for r in rows if r.shape == template.shape]
+    """Whether each other probe face lies within ``limit`` of ``template``, computed for all
+    of them in one array operation rather than one comparison at a time."""
+    rows: dict[int, np.ndarray] = {}
+    if template is not None:
+        rows = {
+            i: o.template
+            for i, o in enumerate(others)
+            if o.template is not None and o.template.shape == template.shape
+        }
     if not rows:
         return [False] * len(others)
-    close = iter(np.linalg.norm(np.stack(rows) - template, axis=1) <= limit)
-    return [bool(next(close)) if ok else False for ok in same_shape]
+    distances = np.linalg.norm(np.stack(list(rows.values())) - template, axis=1)
+    near = {i for i, distance in zip(rows, distances, strict=True) if distance <= limit}
+    return [i in near for i in range(len(others))]
 
 
 class Alerts:

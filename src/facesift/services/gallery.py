@@ -35,12 +35,18 @@ EMBEDDING_DIM = 128
 MODELS_SETTING = "gallery_models"
 
 
-def recorded_model(store: Store) -> str | None:
-    """The model id the gallery in ``store`` was made with (see ``Gallery.models``)."""
+def recorded_models(store: Store) -> dict | None:
+    """Which models made the vectors of the gallery in ``store`` (see ``Gallery.models``)."""
     recorded = store.settings.setting(MODELS_SETTING)
-    if isinstance(recorded, dict) and isinstance(recorded.get("embedder"), str):
-        return recorded["embedder"]
-    return store.some_face_model()
+    if isinstance(recorded, dict):
+        return recorded
+    model_id = store.some_face_model()
+    return {"embedder": model_id, "detectors": []} if model_id else None
+
+
+def recorded_model(store: Store) -> str | None:
+    """The model id the gallery in ``store`` was made with; None while it holds no face."""
+    return (recorded_models(store) or {}).get("embedder")
 
 
 def _recorded_dim(store: Store) -> int:
@@ -203,11 +209,7 @@ class Gallery:
         """Which models made this gallery's vectors: ``{"embedder": id, "detectors": [...]}``
         (and ``"dim"``, the vectors' length, where recorded), or None while it holds no face.
         A gallery made before this was recorded reports its faces' model id, no detectors."""
-        recorded = self.store.settings.setting(MODELS_SETTING)
-        if isinstance(recorded, dict):
-            return recorded
-        model_id = self.store.some_face_model()
-        return {"embedder": model_id, "detectors": []} if model_id else None
+        return recorded_models(self.store)
 
     def recorded_model(self) -> str | None:
         """The model id this gallery's vectors were made with; None while it holds none.
