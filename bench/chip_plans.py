@@ -28,8 +28,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LFW = Path(os.environ.get("FACESIFT_TEST_DATA", REPO.parent / "shared" / "faces")) / "lfw"
 CACHE = REPO / "bench" / ".cache"  # chip_variants_EMBEDDER.npz
-# Indexes into CHIP_VARIANTS["jitter"]: (plain, mirrored), then the two shifted-and-turned.
-PLANS = {"none": [0], "flip": [0, 1], "jitter": [0, 1, 2, 3, 4, 5]}
+# Indexes into CHIP_VARIANTS["jitter"]: (plain, mirrored), then the two shifted-and-turned,
+# each (unmirrored, mirrored). "four" is the default since 2026-11-28 (vision/align.py).
+PLANS = {"none": [0], "flip": [0, 1], "four": [0, 1, 3, 4], "jitter": [0, 1, 2, 3, 4, 5]}
 
 
 def variant_vectors(config, items):  # type: ignore[no-untyped-def]

@@ -4,9 +4,11 @@
     .venv/bin/python bench/ingest.py --images 1000
     .venv/bin/python bench/ingest.py --images 400 --cluster   # the Dask cluster's overhead
 
-Both sides use the same shipped models: HOG detection with one upsampling step, 5-point
-landmarks and dlib's ResNet. face_recognition's API is one process; facesift uses its whole
-ingest path (read, hash, decode, detect, embed, store, index) with a process per core.
+facesift runs at its defaults (CenterFace, dlib's ResNet in int8 on four chips a face)
+unless told otherwise; the library runs HOG with one upsampling step, 5-point landmarks and
+dlib's ResNet, once in one process (its API) and once with a process per core. facesift uses
+its whole ingest path (read, hash, decode, detect, embed, store, index) with a process per
+core.
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ def cpu_seconds() -> float:
 
 
 def main() -> None:
+    from facesift.vision.settings import DEFAULT_CHIPS, DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     parser.add_argument("--images", type=int, default=1000)
@@ -160,22 +164,23 @@ def main() -> None:
     parser.add_argument(
         "--chip-variants",
         nargs="+",
-        default=["jitter"],
-        help="facesift's chips per face, one run each: jitter (the default, 6), flip (2) or "
-        "none (1, like the library)",
+        default=[DEFAULT_CHIPS],
+        help="facesift's chips per face, one run each: four (the default, 4), jitter (6), "
+        "flip (2) or none (1, like the library)",
     )
     parser.add_argument(
         "--detectors",
         nargs="+",
-        default=["hog"],
-        help="facesift's detectors, one run each (with each chip setting): hog, centerface, yunet",
+        default=[DEFAULT_DETECTOR],
+        help="facesift's detectors, one run each (with each chip setting): centerface (the "
+        "default), hog, yunet",
     )
     parser.add_argument(
         "--embedders",
         nargs="+",
-        default=["onnx"],
-        help="facesift's embedders, one run each (with each detector and chip setting): onnx "
-        "(float32, the default) or onnx-int8 (vision/resnet_int8.py)",
+        default=[DEFAULT_EMBEDDER],
+        help="facesift's embedders, one run each (with each detector and chip setting): "
+        "onnx-int8 (the default, vision/resnet_int8.py) or onnx (float32)",
     )
     parser.add_argument(
         "--min-face",

@@ -94,7 +94,7 @@ def test_int8_vectors_tell_the_same_people_apart(cache) -> None:
 def test_int8_is_another_model_that_a_gallery_never_mixes(tmp_path, cache, monkeypatch) -> None:
     monkeypatch.setenv("FACESIFT_CACHE", str(cache))
     floats, ints = VisionConfig(threads=1, embedder="onnx", chip_variants="jitter"), VisionConfig()
-    assert ints.model_id == f"{MODEL_ID}+jitter" != floats.model_id == "dlib_resnet_v1+jitter"
+    assert ints.model_id == f"{MODEL_ID}+four" != floats.model_id == "dlib_resnet_v1+jitter"
     assert calibration_for(ints).model_id == ints.model_id  # its own shipped calibration
     with Gallery.open(tmp_path) as gallery:
         ingest(
@@ -152,8 +152,12 @@ def test_settings_left_at_auto_follow_the_gallery(tmp_path) -> None:
     new = tmp_path / "new"
     assert run_cli("ingest", photos("gallery")[0].path, data_dir=new).returncode == 0
     with Gallery.open(new) as gallery:
-        assert gallery.recorded_model() == f"{MODEL_ID}+jitter"
+        assert gallery.recorded_model() == f"{MODEL_ID}+four"
     assert VisionSettings().for_probes(f"{MODEL_ID}+flip").model_id == f"{MODEL_ID}+flip"
+    # A gallery made while six chips were the default keeps them.
+    assert VisionSettings().for_ingest(recorded=f"{MODEL_ID}+jitter").model_id == (
+        f"{MODEL_ID}+jitter"
+    )
     assert VisionSettings(chips="jitter").for_ingest(recorded=f"{MODEL_ID}+flip").model_id == (
         f"{MODEL_ID}+jitter"
     )

@@ -61,5 +61,5 @@ def test_view1_accuracy_of_the_shipped_model(tmp_path) -> None:
 
 def test_an_unknown_chip_setting_is_refused_before_any_work(tmp_path) -> None:
     result = run_cli("eval", "lfw", LFW, "--chip-variants", "many", data_dir=tmp_path)
-    assert result.returncode == 2 and "none, flip, jitter" in result.stderr
+    assert result.returncode == 2 and "none, flip, four, jitter" in result.stderr
     assert not (tmp_path / "cache").exists()

@@ -15,7 +15,7 @@ between a section and its field:
 | ``vision.min_face_px`` | ``FACESIFT_VISION__MIN_FACE_PX`` | ``--min-face`` |
 | ``vision.max_scan_mp`` | ``FACESIFT_VISION__MAX_SCAN_MP`` | ``--max-scan-mp`` |
 | ``vision.embedder`` (auto, onnx, onnx-int8, dlib) | ``FACESIFT_VISION__EMBEDDER`` | |
-| ``vision.chips`` (auto, jitter, flip, none) | ``FACESIFT_VISION__CHIPS`` | |
+| ``vision.chips`` (auto, jitter, four, flip, none) | ``FACESIFT_VISION__CHIPS`` | |
 | ``vision.embedder_model`` | ``FACESIFT_VISION__EMBEDDER_MODEL`` | ``--embedder-model`` |
 | ``vision.detector_model`` | ``FACESIFT_VISION__DETECTOR_MODEL`` | ``--detector-model`` |
 | ``server.port`` (``host``, ...) | ``FACESIFT_SERVER__PORT`` | ``serve --port`` |
@@ -73,8 +73,8 @@ class VisionSettings(BaseModel):
     second_pass: bool = False
     # dlib's ResNet run as: onnx (float32, the vectors dlib computes), onnx-int8 (8-bit
     # integers: ~3x faster, LFW view2 unchanged, its own vectors), dlib (dlib itself); and
-    # the chips embedded a face: jitter (6), flip (2), none (1). "auto": the gallery's own
-    # (a gallery keeps the model it was made with), else onnx-int8 on jitter.
+    # the chips embedded a face: jitter (6), four (4), flip (2), none (1). "auto": the
+    # gallery's own (a gallery keeps the model it was made with), else onnx-int8 on four.
     embedder: str = AUTO
     chips: str = AUTO
     # A user's own ONNX embedder file (vision.onnx_embedder); None: dlib's ResNet.

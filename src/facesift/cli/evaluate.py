@@ -24,7 +24,7 @@ from facesift.cli.common import (
 from facesift.errors import FacesiftError
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR, DEFAULT_TOP_K
 from facesift.machine import usable_cores
-from facesift.vision.settings import DEFAULT_DETECTOR, DETECTORS
+from facesift.vision.settings import DEFAULT_CHIPS, DEFAULT_DETECTOR, DETECTORS
 
 if TYPE_CHECKING:  # the studies load the pipeline when they run (see cli/main.py)
     import numpy as np
@@ -71,8 +71,11 @@ def eval_lfw(
     ] = None,
     workers: Annotated[int, typer.Option(help="Processes [default: one per core].")] = 0,
     chip_variants: Annotated[
-        str, typer.Option(help="Chips embedded a face: jitter (6, the default), flip (2), none.")
-    ] = "jitter",
+        str,
+        typer.Option(
+            help="Chips embedded a face: jitter (6), four (4, the default), flip (2), none."
+        ),
+    ] = DEFAULT_CHIPS,
     detector: Detector = DEFAULT_DETECTOR,
     embedder: Embedder = None,
     data_dir: DataDir = None,
@@ -134,7 +137,7 @@ def eval_lfw(
             write_calibration
         )
     if open_set:
-        report.open_set = _open_set(labels, cache, model_id, target_fpir)
+        report.open_set = _open_set(labels, cache, model_id, target_fpir, write_calibration)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -144,8 +147,14 @@ def eval_lfw(
 
 
 def _open_set(
-    labels: list[tuple[str, str]], cache: lfw.EmbeddingCache, model_id: str, target_fpir: float
+    labels: list[tuple[str, str]],
+    cache: lfw.EmbeddingCache,
+    model_id: str,
+    target_fpir: float,
+    calibration: Path | None = None,
 ) -> OpenSetReport:
+    """The open-set study under the shipped calibration, or ``calibration`` (the one this
+    run just wrote, for a model that has none shipped yet)."""
     import numpy as np
 
     from facesift.services import lfw
@@ -166,7 +175,7 @@ def _open_set(
         vectors,
         [name for _, name in labels],
         quality,
-        load_calibration(model_id),
+        load_calibration(model_id, calibration),
         target_fpir,
         DEFAULT_TOP_K,
         held_out_calibration=calibrate_on,

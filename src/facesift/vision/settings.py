@@ -23,16 +23,17 @@ INT8_MODEL_ID = "dlib_resnet_v1_int8"  # vision/resnet_int8.py; here to spare it
 # CenterFace finds every face HOG finds at the default 40 px minimum, and more, in about a
 # quarter of the time (vision/onnx_detect.py, bench/README.md). HOG stays available as "hog".
 DEFAULT_DETECTOR = "centerface"
-CHIP_PLANS = ("jitter", "flip", "none")  # align.CHIP_VARIANTS' names, without loading dlib
-# The default model: dlib's ResNet in 8-bit integers on six chips a face. On LFW view2 it
-# scores as float32 does (99.25% both, TAR at FAR 0.001 96.5% against 96.3%) in a third of
-# the embedding time (bench/chip_plans.py, bench/embed.py). Two chips ("flip") are faster
-# again and still at 99.23%, but every fixture probe's mate lies farther off with them (one,
-# already near the threshold, falls outside it) and rank-1 is 0.3 points lower: a setting,
-# not the default. A gallery made with another of the built-in models keeps it
-# (``model_of``): settings left at "auto" follow the gallery.
+CHIP_PLANS = ("jitter", "four", "flip", "none")  # align.CHIP_VARIANTS' names, without loading dlib
+# The default model: dlib's ResNet in 8-bit integers on four chips a face. On LFW view2 it
+# scores as six chips do (99.25%, TAR at FAR 0.001 97.1% against 96.5%, rank-1 96.45%
+# against 96.57%; bench/chip_plans.py) in two thirds of their embedding time, and that is
+# what lifts an ingest to 10x the face_recognition library (bench/ingest.py). Two chips
+# ("flip") are faster again and still at 99.23%, but every fixture probe's mate lies
+# farther off with them (one, already near the threshold, falls outside it) and rank-1 is
+# 0.25 points lower: a setting, not the default. A gallery made with another of the
+# built-in models keeps it (``model_of``): settings left at "auto" follow the gallery.
 DEFAULT_EMBEDDER = INT8_EMBEDDER
-DEFAULT_CHIPS = "jitter"
+DEFAULT_CHIPS = "four"
 FLOAT_MODEL_ID = "dlib_resnet_v1"
 AUTO = "auto"
 
@@ -58,8 +59,9 @@ class VisionConfig:
     # Tried only when the detector finds no face: worth it for a probe, costly in bulk.
     fallback_detector: str | None = None
     # How many ways each face is cut out and embedded (see align.CHIP_VARIANTS). Averaging
-    # variants makes a vector depend less on the exact landmarks: six lift LFW view2 from
-    # 98.90% (one) to 99.25%; two reach 99.13% in float32, 99.23% in int8 (bench/chip_plans.py).
+    # variants makes a vector depend less on the exact landmarks: four or six lift LFW view2
+    # from 98.90% (one) to 99.25%; two reach 99.13% in float32, 99.23% in int8
+    # (bench/chip_plans.py).
     chip_variants: str = DEFAULT_CHIPS
     # "onnx": dlib's ResNet on onnxruntime, batched (same vectors, ~40x faster); "dlib";
     # "onnx-int8": the same network in 8-bit integers (vision/resnet_int8.py), ~2.9x faster
