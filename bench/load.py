@@ -61,11 +61,14 @@ READERS = {  # who reads what
     "audrey": ("/api/audit?limit=50", "/audit", "/api/stats"),
 }
 INVESTIGATOR_SHARE = 0.6
+LISTS = {"/api/reviews/queue", "/api/searches", "/api/cases"}  # their sizes are reported
 
 
 @dataclass
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    by_path: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sizes: dict[str, int] = field(default_factory=dict)  # items in a list's last answer
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     server_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: set[str] = field(default_factory=set)  # what answered an error, to say so
@@ -163,7 +166,11 @@ async def reader(
         if time.monotonic() >= until:
             return
         kind = "page" if not path.startswith("/api/") else "api read"
-        await _call(client, tally, kind, "GET", path, headers=headers)
+        started = time.monotonic()
+        response = await _call(client, tally, kind, "GET", path, headers=headers)
+        tally.by_path[path].append(time.monotonic() - started)
+        if response is not None and path in LISTS:
+            tally.sizes[path] = len(response.json())
         await think(think_s)
 
 
@@ -229,6 +236,18 @@ def report(setting: str, users: int, tally: Tally) -> list[str]:
     return rows
 
 
+def report_paths(setting: str, users: int, tally: Tally) -> str:
+    """Each read's p50 and p99, and how many items the lists answered with: what a slow
+    read is slow at."""
+    lines = [f"reads at {setting}, {users} users (p50 / p99 ms, items):"]
+    for path, times in sorted(tally.by_path.items()):
+        times = sorted(times)
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        size = f", {tally.sizes[path]} items" if path in tally.sizes else ""
+        lines.append(f"  {path}: {statistics.median(times) * 1000:.0f} / {p99 * 1000:.0f}{size}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[10, 25, 50])
@@ -290,6 +309,7 @@ def main() -> None:
                     cpu_rows.append(cpu_row(setting, users, searches, before, after))
                     for row in report(setting, users, tally):
                         print(row, flush=True)
+                    print(report_paths(setting, users, tally), file=sys.stderr)
                     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                     print(f"load average after {setting} at {users} users: {load}", file=sys.stderr)
                     if tally.refused:

@@ -233,8 +233,9 @@ def test_ingest_killed_midway_then_resumed_matches_an_uninterrupted_run(
 
 def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path) -> None:
     # Enough photos that the ingest is still running when Ctrl-C arrives, even when a busy
-    # machine delays this test's polling (the fixture's 30 alone were once all done first).
-    lfw = sorted((LFW / "images").glob("A*/*.jpg"))[:90]
+    # machine delays this test's polling (the fixture's 30 alone were once all done first,
+    # and at 100 photos a second, so were 120): about 4 s of work.
+    lfw = sorted((LFW / "images").glob("A*/*.jpg"))[:400]
     everything = [p.path for p in photos("gallery") + photos("probe")] + lfw
     command = [
         sys.executable,

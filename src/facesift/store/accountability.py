@@ -70,12 +70,6 @@ class ReviewAssignments:
     def is_assigned(self, search_id: int, reviewer_id: int) -> bool:
         return reviewer_id in self.reviewers(search_id)
 
-    def searches_of(self, reviewer_id: int) -> set[int]:
-        rows = self._db.execute(
-            "SELECT search_id FROM review_assignments WHERE reviewer_id = ?", (reviewer_id,)
-        )
-        return {int(r[0]) for r in rows}
-
     def reviews_probe(self, reviewer_id: int, probe_id: int) -> bool:
         """Whether the reviewer is assigned a search of this probe."""
         row = self._db.execute(
@@ -85,14 +79,3 @@ class ReviewAssignments:
             (reviewer_id, probe_id),
         ).fetchone()
         return row is not None
-
-    def counts(self, search_ids: Iterable[int]) -> dict[int, int]:
-        ids = list(search_ids)
-        if not ids:
-            return {}
-        rows = self._db.execute(
-            "SELECT search_id, COUNT(*) AS n FROM review_assignments"
-            f" WHERE search_id IN ({', '.join('?' * len(ids))}) GROUP BY search_id",
-            ids,
-        )
-        return {int(r["search_id"]): int(r["n"]) for r in rows}

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from facesift.store.accountability import MAX_ASSIGNED
 from facesift.store.audit import utc_now
 from facesift.store.database import Database, Record
 from facesift.store.values import CaseStatus
@@ -177,8 +178,11 @@ class CaseRecords:
         case_id: int | None = None,
         status: str | None = None,
         requested_by: int | None = None,
+        before_id: int | None = None,
         limit: int = 500,
     ) -> list[dict]:
+        """Searches newest first: at most ``limit``, those older than ``before_id`` if given
+        (the next page of a list)."""
         clauses, args = [], []
         for column, value in (
             ("searches.case_id", case_id),
@@ -188,6 +192,9 @@ class CaseRecords:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if before_id is not None:
+            clauses.append("searches.id < ?")
+            args.append(before_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.execute(
             f"{_SEARCH_SELECT}{where} ORDER BY searches.id DESC LIMIT ?", (*args, limit)
@@ -269,23 +276,35 @@ class CaseRecords:
         )
         return [_review_dict(r) for r in rows]
 
-    def pending_reviews_for(self, reviewer_id: int) -> list[dict]:
-        """Searches awaiting review that this reviewer did not request and has not reviewed,
-        each with its ``candidate_count`` and ``reviews_received`` counted in the same query:
-        counted one search at a time, the queue took 1 + 2N queries, a fifth of the server's
-        CPU under ``bench/load.py``, where the queue grows."""
+    def pending_reviews_for(
+        self, reviewer_id: int, *, after_id: int = 0, limit: int = 500
+    ) -> list[dict]:
+        """The review queue of one reviewer, oldest first: searches awaiting review that they
+        did not request and have not reviewed, and that they have taken or that have fewer
+        than ``MAX_ASSIGNED`` reviewers. At most ``limit``, those after ``after_id`` (the
+        next page). Each comes with ``candidate_count``, ``reviews_received``,
+        ``reviewers_assigned`` and ``assigned_to_you``, counted in the same query: counted
+        one search at a time, the queue took 1 + 2N queries, a fifth of the server's CPU
+        under ``bench/load.py``, where the queue grows."""
         rows = self._db.execute(
+            "SELECT * FROM ("
             f"{_SEARCH_COLUMNS},"
             " (SELECT COUNT(*) FROM search_candidates AS c WHERE c.search_id = searches.id)"
             " AS candidate_count,"
             " (SELECT COUNT(*) FROM reviews AS r WHERE r.search_id = searches.id)"
-            f" AS reviews_received{_SEARCH_FROM} WHERE searches.status = 'pending_review'"
-            " AND searches.requested_by != ? AND NOT EXISTS (SELECT 1 FROM reviews"
-            " WHERE reviews.search_id = searches.id AND reviews.reviewer_id = ?)"
-            " ORDER BY searches.id",
-            (reviewer_id, reviewer_id),
+            " AS reviews_received,"
+            " (SELECT COUNT(*) FROM review_assignments AS a WHERE a.search_id = searches.id)"
+            " AS reviewers_assigned,"
+            " (SELECT COUNT(*) FROM review_assignments AS a WHERE a.search_id = searches.id"
+            " AND a.reviewer_id = ?) AS assigned_to_you"
+            f"{_SEARCH_FROM} WHERE searches.status = 'pending_review'"
+            " AND searches.requested_by != ? AND searches.id > ? AND NOT EXISTS (SELECT 1"
+            " FROM reviews WHERE reviews.search_id = searches.id AND reviews.reviewer_id = ?)"
+            ") AS queue WHERE queue.assigned_to_you > 0 OR queue.reviewers_assigned < ?"
+            " ORDER BY queue.id LIMIT ?",
+            (reviewer_id, reviewer_id, after_id, reviewer_id, MAX_ASSIGNED, limit),
         )
-        return [dict(r) for r in rows]
+        return [dict(r) | {"assigned_to_you": bool(r["assigned_to_you"])} for r in rows]
 
 
 _PROBE_COLUMNS = (

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from facesift.errors import InvalidInput
 from facesift.governance.search_policy import MAX_CANDIDATES
-from facesift.server.params import Id
+from facesift.server.params import Id, PageAfter
 from facesift.server.security import Signed, Svc
+from facesift.services.casework.base import PAGE_SIZE
 from facesift.web.form_errors import in_words, refill_status
 from facesift.web.rendering import redirect, render
 
@@ -24,10 +25,10 @@ router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
 
 @router.get("/reviews", summary="Searches awaiting your review")
-def review_queue(request: Request, caller: Signed, svc: Svc):
-    return render(
-        request, "reviews.html", caller, queue=svc.casework.review_queue(caller.principal)
-    )
+def review_queue(request: Request, caller: Signed, svc: Svc, after: PageAfter = None):
+    queue = svc.casework.review_queue(caller.principal, after=after or 0)
+    more = queue[-1].id if len(queue) == PAGE_SIZE else None
+    return render(request, "reviews.html", caller, queue=queue, more=more, first=after)
 
 
 @router.post("/searches/{search_id}/take", summary="Take a search from the review queue (form)")

@@ -17,11 +17,12 @@ from facesift.errors import (
     SearchRefused,
 )
 from facesift.governance.search_policy import MAX_CANDIDATES
-from facesift.server.params import Id
+from facesift.server.params import Id, PageAfter
 from facesift.server.security import (
     Signed,
     Svc,
 )
+from facesift.services.casework.base import PAGE_SIZE
 from facesift.services.search import DEFAULT_TOP_K
 from facesift.web import scores
 from facesift.web.form_errors import in_words
@@ -75,7 +76,7 @@ def compare_page(search_id: Id, face_id: Id, request: Request, caller: Signed, s
 
 
 @router.get("/activity", summary="The team's searches (supervisors, auditors)")
-def activity_page(request: Request, caller: Signed, svc: Svc):
-    return render(
-        request, "activity.html", caller, searches=svc.casework.searches(caller.principal)
-    )
+def activity_page(request: Request, caller: Signed, svc: Svc, before: PageAfter = None):
+    searches = svc.casework.team_searches(caller.principal, before=before)
+    older = searches[-1].id if len(searches) == PAGE_SIZE else None
+    return render(request, "activity.html", caller, searches=searches, older=older, first=before)

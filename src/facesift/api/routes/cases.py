@@ -22,8 +22,9 @@ from facesift.api.schemas import (
 )
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
-from facesift.server.params import MAX_ID, Id
+from facesift.server.params import MAX_ID, Id, PageAfter, PageSize
 from facesift.server.security import Signed, Svc
+from facesift.services.casework.base import PAGE_SIZE
 from facesift.services.casework.values import ReviewAssignment
 from facesift.services.search import DEFAULT_TOP_K
 
@@ -251,8 +252,12 @@ def run_search(probe_id: Id, body: NewSearch, caller: Signed, svc: Svc) -> Searc
     tags=["searches"],
     summary="The team's searches (supervisors, auditors)",
 )
-def team_searches(caller: Signed, svc: Svc) -> list[SearchOut]:
-    return [shown(SearchOut, s) for s in svc.casework.searches(caller.principal)]
+def team_searches(
+    caller: Signed, svc: Svc, limit: PageSize = PAGE_SIZE, before: PageAfter = None
+) -> list[SearchOut]:
+    """Newest first, ``limit`` at a time: the next page is ``?before=`` the last id."""
+    found = svc.casework.team_searches(caller.principal, before=before, limit=limit)
+    return [shown(SearchOut, s) for s in found]
 
 
 @router.get(
@@ -272,8 +277,12 @@ def search(search_id: Id, caller: Signed, svc: Svc) -> SearchOut:
     tags=["reviews"],
     summary="Searches awaiting your review",
 )
-def review_queue(caller: Signed, svc: Svc) -> list[SearchOut]:
-    return [shown(SearchOut, s) for s in svc.casework.review_queue(caller.principal)]
+def review_queue(
+    caller: Signed, svc: Svc, limit: PageSize = PAGE_SIZE, after: PageAfter = None
+) -> list[SearchOut]:
+    """Oldest first, ``limit`` at a time: the next page is ``?after=`` the last id."""
+    queue = svc.casework.review_queue(caller.principal, after=after or 0, limit=limit)
+    return [shown(SearchOut, s) for s in queue]
 
 
 @router.get(

@@ -29,7 +29,10 @@ PENDING, RELEASED = SearchStatus.PENDING_REVIEW, SearchStatus.RELEASED
 NO_LEAD, INCONCLUSIVE = SearchStatus.NO_LEAD, SearchStatus.INCONCLUSIVE
 NO_CANDIDATE = SearchStatus.NO_CANDIDATE
 DECISIONS, REVIEWS_NEEDED = review_outcome.DECISIONS, review_outcome.REVIEWS_NEEDED
-REVIEWERS_PER_SEARCH = 2  # a search is assigned to at most this many reviewers
+# The team's searches and the review queue come a page at a time: both grow with every
+# search, and whole, they were most of a read's time under bench/load.py.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 # Views are audited, but a case's timeline is what was done in it, not who looked at it.
 VIEW_ACTIONS = (
     "probe_viewed",

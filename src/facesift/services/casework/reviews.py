@@ -13,8 +13,8 @@ from facesift.governance import roles as rules
 from facesift.governance.roles import Principal, Role
 from facesift.services import review_outcome, subjects
 from facesift.services.casework.base import (
+    PAGE_SIZE,
     PENDING,
-    REVIEWERS_PER_SEARCH,
     REVIEWS_NEEDED,
     unshadowed,
 )
@@ -23,31 +23,20 @@ from facesift.services.casework.values import PastReview, ReviewAssignment, Sear
 
 
 class ReviewWork(SearchWork):
-    def review_queue(self, actor: Principal) -> list[Search]:
+    def review_queue(
+        self, actor: Principal, *, after: int = 0, limit: int = PAGE_SIZE
+    ) -> list[Search]:
         """Searches awaiting review that this reviewer may take (fewer than two reviewers
-        assigned) or has taken and not yet reviewed. No candidates: those come with the
-        assignment. Each search comes counted (candidates, reviews) from the store's one
-        query."""
+        assigned) or has taken and not yet reviewed, oldest first, a page at a time (those
+        after the search ``after``). No candidates: those come with the assignment. Each
+        search comes counted (candidates, reviews, reviewers) from the store's one query."""
         if not actor.has(Role.REVIEWER):
             raise Forbidden("this needs the reviewer role")
-        pending = self.records.pending_reviews_for(actor.user_id)
-        counts = self._assignments.counts(s["id"] for s in pending)
-        mine = self._assignments.searches_of(actor.user_id)
-        queue = []
-        for search in pending:
-            assigned = counts.get(search["id"], 0)
-            if search["id"] in mine or assigned < REVIEWERS_PER_SEARCH:
-                queue.append(
-                    Search.model_validate(
-                        unshadowed(search)
-                        | {
-                            "assigned_to_you": search["id"] in mine,
-                            "reviewers_assigned": assigned,
-                            "reviews_needed": REVIEWS_NEEDED,
-                        }
-                    )
-                )
-        return queue
+        pending = self.records.pending_reviews_for(actor.user_id, after_id=after, limit=limit)
+        return [
+            Search.model_validate(unshadowed(search) | {"reviews_needed": REVIEWS_NEEDED})
+            for search in pending
+        ]
 
     def my_reviews(self, actor: Principal) -> list[PastReview]:
         """The reviews this reviewer recorded, newest first, with how each search ended."""

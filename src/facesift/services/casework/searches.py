@@ -23,6 +23,7 @@ from facesift.services import blind, review_outcome, scope, subjects
 from facesift.services.casework.base import (
     LEAD_NOTICE,
     NO_CANDIDATE,
+    PAGE_SIZE,
     PENDING,
     RELEASED,
     REVIEWS_NEEDED,
@@ -254,14 +255,20 @@ class SearchWork(ProbeWork):
         lead = next(c for c in search["candidates"] if c["face_id"] == search["lead_face_id"])
         return {"candidate": lead, "notice": LEAD_NOTICE}
 
-    def searches(self, actor: Principal, case_id: int | None = None) -> list[Search]:
-        """A case's searches, or the whole team's activity for supervisors and auditors."""
-        if case_id is not None:
-            self._case(actor, case_id)
-            found = self.records.searches(case_id=case_id)
-            return [Search.model_validate(unshadowed(s)) for s in found]
+    def searches(self, actor: Principal, case_id: int) -> list[Search]:
+        """A case's searches, newest first."""
+        self._case(actor, case_id)
+        found = self.records.searches(case_id=case_id)
+        return [Search.model_validate(unshadowed(s)) for s in found]
+
+    def team_searches(
+        self, actor: Principal, *, before: int | None = None, limit: int = PAGE_SIZE
+    ) -> list[Search]:
+        """The whole team's searches for supervisors and auditors, newest first, a page at
+        a time (those older than the search ``before``)."""
         rules.require_team_activity(actor)
-        return [Search.model_validate(unshadowed(s)) for s in self.records.searches()]
+        found = self.records.searches(before_id=before, limit=limit)
+        return [Search.model_validate(unshadowed(s)) for s in found]
 
 
 def _shadow_in_scope(
