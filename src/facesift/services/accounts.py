@@ -58,6 +58,11 @@ SESSION_HOURS = 12
 MAX_FAILED_SIGN_INS = 5
 LOCKOUT_MINUTES = 15
 MAX_TOKEN_DAYS = 365
+# A token's last use is written at most once a minute. Written at every request, it made
+# every API read a database write: on SQLite each read then queued for the write lock
+# behind searches, and waited in SQLite's backing-off sleeps (reads' p99 about 300 ms under
+# bench/load.py at 50 users).
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
 # The actor for account changes made on the command line by the machine's owner. The colon
 # keeps it apart from every account name.
 OPERATOR = f"{CLI_ACTOR_PREFIX}operator"
@@ -115,6 +120,12 @@ def _usable(user: User | None) -> TypeGuard[User]:
         and user.password_hash != NO_PASSWORD
         and user.reset_code_hash is None
     )
+
+
+def _recorded_long_ago(last_used_at: str | None) -> bool:
+    if last_used_at is None:
+        return True
+    return datetime.fromisoformat(last_used_at) < datetime.now(UTC) - TOKEN_USE_RECORDED_EVERY
 
 
 def _later(**delta: float) -> str:
@@ -677,7 +688,8 @@ class Accounts:
         user = self.records.user(record.user_id)
         if not _usable(user):
             return None
-        self.records.touch_token(record.id)
+        if _recorded_long_ago(record.last_used_at):
+            self.records.touch_token(record.id)
         return principal_of(user)
 
     def live_token(self, token: str) -> ApiToken | None:
