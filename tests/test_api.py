@@ -138,6 +138,9 @@ def test_a_server_without_an_admin_serves_nothing_but_health(tmp_path) -> None:
             response = c.get(path)
             assert response.status_code == 503
             assert "facesift users add NAME --role admin" in response.json()["message"]
+        # Once an admin exists, the same server serves, without a restart.
+        c.app.state.services.accounts.add_user("root", ["admin"], None, PASSWORD)
+        assert c.get("/login").status_code == 200
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_is_audited(client, world) -> None:

@@ -204,13 +204,21 @@ def _add_guards(app: FastAPI) -> None:
             problem = input_guard.bad_json_values(body)
             if problem is not None:  # 422, naming the problem, never the value
                 return _secure(_refusal(422, "bad_json_value", problem), path)
-        if path != "/healthz" and not await anyio.to_thread.run_sync(svc.accounts.has_admin):
+        if path != "/healthz" and not await _has_admin(request.app, svc):
             response: Response = JSONResponse(
                 {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
             )
         else:
             response = await call_next(request)
         return _secure(response, path)
+
+
+async def _has_admin(app: FastAPI, svc: Services) -> bool:
+    """Whether an admin exists: asked of the database until one does, then never again (the
+    last active admin cannot be removed), which spares every request a thread and a query."""
+    if not getattr(app.state, "admin_seen", False):
+        app.state.admin_seen = await anyio.to_thread.run_sync(svc.accounts.has_admin)
+    return bool(app.state.admin_seen)
 
 
 def _cross_site(request: Request) -> bool:
