@@ -102,3 +102,22 @@ def test_the_activity_page_links_to_older_searches(server_world: World, tmp_path
         older = client.get(f"/activity?before={oldest_shown}", headers=sam)
         assert older.status_code == 200 and f"Search {newest[50]['id']}" in older.text
         assert 'href="/activity"' in older.text
+
+
+def test_a_case_lists_every_search_however_many(server_world: World, tmp_path) -> None:
+    """A case's page, timeline and disclosure packet take all of its searches: cut at 500,
+    a bigger case's packet would lose its oldest, and its timeline would show their
+    reviewers' decisions before both were in."""
+    world = server_world.copy_to(tmp_path / "data")
+    with TestClient(world.app()) as client:
+        (first,) = _run_searches(client, world, 1)
+        records = client.app.state.services.casework.records
+        row = dict(records._db.execute("SELECT * FROM searches WHERE id = ?", (first,)).one())
+        copied = {k: v for k, v in row.items() if k not in ("id", "created_at", "audit_id")}
+        with client.app.state.services.gallery.store.transaction():
+            for _ in range(510):  # the same search's row again: a case with 511 searches
+                records.add_search(copied, [])
+        case_id = row["case_id"]
+        assert len(records.searches(case_id=case_id)) == 511
+        listed = client.get(f"/api/cases/{case_id}", headers=world.auth("ivan")).json()
+        assert len(listed["searches"]) == 511 and listed["searches"][-1]["id"] == first

@@ -179,10 +179,13 @@ class CaseRecords:
         status: str | None = None,
         requested_by: int | None = None,
         before_id: int | None = None,
-        limit: int = 500,
+        limit: int | None = None,
     ) -> list[dict]:
-        """Searches newest first: at most ``limit``, those older than ``before_id`` if given
-        (the next page of a list)."""
+        """Searches newest first: all of them, or at most ``limit``, those older than
+        ``before_id`` if given (the next page of a list). A case's timeline and disclosure
+        packet need every one: cut at 500, a bigger case's packet would lose its oldest
+        searches, and its timeline would show their reviewers' decisions before both were
+        in."""
         clauses, args = [], []
         for column, value in (
             ("searches.case_id", case_id),
@@ -196,8 +199,10 @@ class CaseRecords:
             clauses.append("searches.id < ?")
             args.append(before_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        page = "" if limit is None else " LIMIT ?"
         rows = self._db.execute(
-            f"{_SEARCH_SELECT}{where} ORDER BY searches.id DESC LIMIT ?", (*args, limit)
+            f"{_SEARCH_SELECT}{where} ORDER BY searches.id DESC{page}",
+            (*args,) if limit is None else (*args, limit),
         )
         return [dict(r) for r in rows]
 
