@@ -330,6 +330,16 @@ class AuditLog:
             args += skip
         return [_row_to_entry(row) for row in self._db.execute(sql + " ORDER BY id", args)]
 
+    def case_action_counts(self, case_id: int, since: str, until: str) -> dict[str, int]:
+        """How many entries of each action are about this case from ``since`` to ``until``
+        (both included)."""
+        about_case = f"{self._db.json_text('details', 'case_id')} = {self._db.param_text()}"
+        sql = (
+            f"SELECT action, COUNT(*) FROM audit_log WHERE {about_case}"
+            " AND at >= ? AND at <= ? GROUP BY action"
+        )
+        return {row[0]: int(row[1]) for row in self._db.execute(sql, (case_id, since, until))}
+
     def count_since(self, action: str, since: str, **details: object) -> int:
         """How many ``action`` entries since ``since`` have these values in their details."""
         sql = "SELECT COUNT(*) FROM audit_log WHERE action = ? AND at > ?"
