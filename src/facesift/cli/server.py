@@ -148,7 +148,8 @@ def serve(
     # access_log off: request lines are not needed, and logs must never hold probe data.
     host, port = config.server.host, config.server.port
     if workers == 1:
-        uvicorn.run(create_app(config), host=host, port=port, access_log=False, **transport)
+        app = create_app(config, freeze_after_start=True)
+        uvicorn.run(app, host=host, port=port, access_log=False, **transport)
         return
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.

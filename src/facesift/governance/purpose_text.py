@@ -18,6 +18,7 @@ Matching stays what it was (a term at the start of a word); only what it sees is
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 # Look-alikes of Latin letters in the Cyrillic and Greek scripts, lower and upper case.
@@ -38,6 +39,7 @@ _LOOK_ALIKES = {
 _CONFUSABLES = str.maketrans(_LOOK_ALIKES)
 
 
+@functools.lru_cache(maxsize=1024)  # a case's purpose is checked at each of its searches
 def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")

@@ -245,7 +245,10 @@ class Database:
         if cursor.description is None:
             return []
         names = [d[0] for d in cursor.description]
-        return [Record(zip(names, map(_plain, row), strict=True)) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        if isinstance(cursor, sqlite3.Cursor):  # its values are plain already
+            return [Record(zip(names, row, strict=True)) for row in rows]
+        return [Record(zip(names, map(_plain, row), strict=True)) for row in rows]
 
     # -- transactions --------------------------------------------------------------------------
 
