@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from facesift.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from facesift.index.base import IdFilter, VectorIndex
+    from facesift.index.base import IdFilter, VectorIndex, one_thread_per_search
     from facesift.index.flat import FlatIndex
     from facesift.index.ivf import IvfIndex, vector_path
     from facesift.index.loading import load_index
@@ -28,6 +28,7 @@ __all__ = [
     "VectorFile",
     "VectorIndex",
     "load_index",
+    "one_thread_per_search",
     "vector_path",
 ]
 
@@ -38,6 +39,7 @@ _HOMES = {
     "VectorFile": "facesift.index.vector_file",
     "VectorIndex": "facesift.index.base",
     "load_index": "facesift.index.loading",
+    "one_thread_per_search": "facesift.index.base",
     "vector_path": "facesift.index.ivf",
 }
 
