@@ -121,3 +121,48 @@ def test_a_case_lists_every_search_however_many(server_world: World, tmp_path) -
         assert len(records.searches(case_id=case_id)) == 511
         listed = client.get(f"/api/cases/{case_id}", headers=world.auth("ivan")).json()
         assert len(listed["searches"]) == 511 and listed["searches"][-1]["id"] == first
+
+
+def _open_cases(client: TestClient, world: World, who: str, count: int, batch: str) -> list[int]:
+    opened = []
+    for n in range(count):
+        body = {
+            "reference": f"PAGED-{batch}-{who}-{n}",
+            "offense_category": "robbery",
+            "purpose": "identify the suspect in an armed robbery of a pharmacy",
+        }
+        made = client.post("/api/cases", json=body, headers=world.auth(who))
+        assert made.status_code == 201, made.text
+        opened.append(made.json()["id"])
+    return opened
+
+
+def test_cases_come_a_page_at_a_time(server_world: World, tmp_path) -> None:
+    """A supervisor's list of every case grows with the team's work (bench/load.py opened 30
+    a level): 50 to a page, each page older than the last, and an investigator's pages hold
+    only the cases she opened."""
+    world = server_world.copy_to(tmp_path / "data")
+    with TestClient(world.app()) as client:
+        mine = _open_cases(client, world, "iris", 3, "a")
+        theirs = _open_cases(client, world, "ivan", 3, "a")
+        sam = world.auth("sam")
+        whole = [c["id"] for c in client.get("/api/cases?limit=500", headers=sam).json()]
+        assert whole == sorted(whole, reverse=True) and set(mine + theirs) <= set(whole)
+        pages = _pages(client, "/api/cases", "before", sam)
+        assert all(len(page) == 2 for page in pages[:-1])
+        assert [i for page in pages for i in page] == whole  # no gap, no repeat
+        own = [
+            i for page in _pages(client, "/api/cases", "before", world.auth("iris")) for i in page
+        ]
+        assert set(mine) <= set(own) and not set(theirs) & set(own)
+
+        if len(whole) <= 50:
+            _open_cases(client, world, "ivan", 51 - len(whole), "b")
+            whole = [c["id"] for c in client.get("/api/cases?limit=500", headers=sam).json()]
+        home = client.get("/", headers=sam)
+        assert f'href="/?before={whole[49]}"' in home.text
+        older = client.get(f"/?before={whole[49]}", headers=sam)
+        assert older.status_code == 200 and f'href="/cases/{whole[50]}"' in older.text
+        assert f'href="/cases/{whole[0]}"' not in older.text and 'href="/"' in older.text
+        for bad in ("?limit=0", "?limit=501", "?before=0"):
+            assert client.get("/api/cases" + bad, headers=sam).status_code == 422, bad

@@ -57,16 +57,34 @@ class CaseRecords:
             self._db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
         )
 
-    def cases(self, created_by: int | None = None) -> list[dict]:
+    def cases(
+        self,
+        created_by: int | None = None,
+        *,
+        before_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Cases newest first: all of them, or at most ``limit`` older than ``before_id``
+        (the next page of a list)."""
         sql = (
             "SELECT cases.*, users.name AS created_by_name,"
             " (SELECT COUNT(*) FROM searches WHERE searches.case_id = cases.id) AS searches"
             " FROM cases JOIN users ON users.id = cases.created_by"
         )
-        args: tuple = ()
+        clauses, args = [], []
         if created_by is not None:
-            sql, args = sql + " WHERE cases.created_by = ?", (created_by,)
-        return [_case_dict(r) for r in self._db.execute(sql + " ORDER BY cases.id DESC", args)]
+            clauses.append("cases.created_by = ?")
+            args.append(created_by)
+        if before_id is not None:
+            clauses.append("cases.id < ?")
+            args.append(before_id)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY cases.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_case_dict(r) for r in self._db.execute(sql, args)]
 
     def set_case_status(self, case_id: int, status: CaseStatus) -> None:
         # Retention periods count from closure.

@@ -14,11 +14,12 @@ from facesift.errors import (
     InvalidInput,
     SearchRefused,
 )
-from facesift.server.params import Id
+from facesift.server.params import Id, PageAfter
 from facesift.server.security import (
     Signed,
     Svc,
 )
+from facesift.services.casework.base import PAGE_SIZE
 from facesift.web.abilities import search_refusal
 from facesift.web.approvals import approvals_for
 from facesift.web.form_errors import in_words, refill_status
@@ -28,13 +29,16 @@ router = APIRouter(tags=["pages"], default_response_class=HTMLResponse)
 
 
 @router.get("/", summary="Cases (the home page)")
-def home(request: Request, caller: Signed, svc: Svc):
+def home(request: Request, caller: Signed, svc: Svc, before: PageAfter = None):
     if not caller.principal.has_any(*CASE_VIEWERS):
         # Nothing to list: go to the first page this user's roles can use.
         return redirect(nav(caller.principal, "/")[0][0])
-    cases = svc.casework.cases(caller.principal)
+    cases = svc.casework.cases(caller.principal, before=before)
+    older = cases[-1].id if len(cases) == PAGE_SIZE else None
     approvals = approvals_for(svc, caller.principal)  # a supervisor's decisions to make
-    return render(request, "cases.html", caller, cases=cases, approvals=approvals)
+    return render(
+        request, "cases.html", caller, cases=cases, approvals=approvals, older=older, first=before
+    )
 
 
 @router.get("/cases/new", summary="New case form")

@@ -76,8 +76,12 @@ def _jpeg(content: bytes) -> Response:
 @router.get(
     "/cases", response_model=list[CaseOut], response_model_exclude_unset=True, tags=["cases"]
 )
-def list_cases(caller: Signed, svc: Svc) -> list[CaseOut]:
-    return [shown(CaseOut, case) for case in svc.casework.cases(caller.principal)]
+def list_cases(
+    caller: Signed, svc: Svc, limit: PageSize = PAGE_SIZE, before: PageAfter = None
+) -> list[CaseOut]:
+    """Newest first, ``limit`` at a time: the next page is ``?before=`` the last id."""
+    found = svc.casework.cases(caller.principal, before=before, limit=limit)
+    return [shown(CaseOut, case) for case in found]
 
 
 @router.post(

@@ -19,6 +19,7 @@ from facesift.governance.roles import Principal, Role
 from facesift.governance.search_policy import MIN_PURPOSE_CHARS
 from facesift.services import scope
 from facesift.services.casework.base import (
+    PAGE_SIZE,
     CaseworkBase,
     case_ref,
 )
@@ -60,12 +61,19 @@ class CaseWork(CaseworkBase):
         if expires and date.fromisoformat(expires) < date.today():
             raise SearchRefused(f"the case's authorisation expired on {expires}")
 
-    def cases(self, actor: Principal) -> list[Case]:
+    def cases(
+        self, actor: Principal, *, before: int | None = None, limit: int = PAGE_SIZE
+    ) -> list[Case]:
+        """The cases ``actor`` may see (every case for supervisors and auditors, their own
+        for investigators), newest first, a page at a time (those older than ``before``)."""
         if actor.has_any(Role.AUDITOR, Role.SUPERVISOR):
-            return [Case.model_validate(c) for c in self.records.cases()]
-        if actor.has(Role.INVESTIGATOR):
-            return [Case.model_validate(c) for c in self.records.cases(created_by=actor.user_id)]
-        raise Forbidden("this needs the investigator, supervisor or auditor role")
+            opened_by = None
+        elif actor.has(Role.INVESTIGATOR):
+            opened_by = actor.user_id
+        else:
+            raise Forbidden("this needs the investigator, supervisor or auditor role")
+        found = self.records.cases(created_by=opened_by, before_id=before, limit=limit)
+        return [Case.model_validate(c) for c in found]
 
     def case(self, actor: Principal, case_id: int) -> Case:
         return Case.model_validate(self._case(actor, case_id))
