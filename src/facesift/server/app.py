@@ -216,8 +216,9 @@ def _add_guards(app: FastAPI) -> None:
         if path.startswith("/static/"):
             return _secure(await call_next(request), path)
         svc: Services = request.app.state.services
-        # In a worker thread: the trusted hosts are a setting, read from the database.
-        refused = await anyio.to_thread.run_sync(_refused_input, request, svc)
+        # On the event loop, without a thread: the settings are read from the database at
+        # most once a second (``Settings.FRESH_FOR``).
+        refused = _refused_input(request, svc)
         if refused is not None:
             return _secure(refused, path)
         if _cross_site(request):

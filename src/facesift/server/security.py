@@ -45,6 +45,12 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+async def _services(request: Request) -> Services:
+    """The dependency: async, so FastAPI does not hand it to a worker thread and back (a
+    sync dependency costs a thread's round trip at every request)."""
+    return request.app.state.services
+
+
 def identify(request: Request) -> Caller | None:
     """The caller, or None if the request carries no valid credentials."""
     svc = services(request)
@@ -118,7 +124,7 @@ async def optional_caller(request: Request) -> Caller | None:
 
 
 # Handler parameters: the app's services, and the signed-in (CSRF-checked) caller.
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(_services)]
 Signed = Annotated[Caller, Depends(require_caller)]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from facesift.store.audit import utc_now
@@ -360,6 +361,13 @@ class SettingRecords:
         """The stored value (a stored null included), else ``default``."""
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return json.loads(row["value"]) if row else default
+
+    def stored_settings(self, keys: Iterable[str]) -> dict[str, str]:
+        """The stored JSON text of each of ``keys`` that is set, in one query."""
+        wanted = list(keys)
+        marks = ", ".join("?" * len(wanted))
+        rows = self._db.execute(f"SELECT key, value FROM settings WHERE key IN ({marks})", wanted)
+        return {row["key"]: row["value"] for row in rows}
 
     def put_setting(self, key: str, value: object, actor: str) -> None:
         self._db.execute(
