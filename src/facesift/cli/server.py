@@ -5,6 +5,7 @@ actor "cli:operator", which no account name can be."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,15 +155,33 @@ def serve(
     # Each worker process builds its own app from the environment (uvicorn imports it by
     # name); they share the database and see each other's changes through it.
     os.environ.update(config.environment())
-    uvicorn.run(
-        "facesift.server.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        access_log=False,
-        **transport,
+    _serve_workers(
+        uvicorn.Config(
+            "facesift.server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            access_log=False,
+            **transport,
+        )
     )
+
+
+def _serve_workers(config: Any) -> None:
+    """What ``uvicorn.run`` does for several workers, with ``TCP_NODELAY`` on the socket
+    they share (Linux gives it to every connection accepted from it).
+
+    uvicorn makes that socket without naming its protocol, so the connections its workers
+    accept say protocol 0, and asyncio, which turns Nagle's algorithm off only for sockets
+    that say TCP, leaves it on. An answer written in two parts (headers, then body) then
+    waited for the client's delayed acknowledgement: 40 ms more on every search with
+    ``--workers 2`` (51 ms p50 at 10 users, against 10 ms in one process)."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @users_app.command("add")
