@@ -1,7 +1,7 @@
 """The FastAPI application: the JSON API (``facesift.api``), the web pages
 (``facesift.web``), and what guards them all.
 
-Guards, outermost first:
+Guards (the ``Guard`` middleware), outermost first:
 - until an admin account exists, everything but ``/healthz`` answers 503 with how to make one;
 - state-changing requests from another site's pages (by their Origin) are refused;
 - no app-wide lock: each request's worker thread has its own database connection (see
@@ -31,7 +31,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facesift import index
 from facesift.api import routes
@@ -204,47 +206,93 @@ def _add_docs(app: FastAPI) -> None:
 
 
 def _add_guards(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def guard(request: Request, call_next) -> Response:
-        response = await _guarded(request, call_next)
-        if request.url.scheme == "https":  # browsers then refuse plain HTTP for a year
-            response.headers["Strict-Transport-Security"] = HSTS
-        return response
+    app.add_middleware(Guard)
 
-    async def _guarded(request: Request, call_next) -> Response:
+
+class Guard:
+    """The guards of every request, as plain ASGI middleware.
+
+    Not ``@app.middleware("http")``: Starlette runs such middleware as a task of its own
+    with the answer streamed back through a queue, about 0.3 ms of the event loop's CPU a
+    request (``/healthz`` 0.74 ms in-process with it, 0.44 without), and the loop is the
+    one thread every request shares."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         path = request.url.path
+        send = _secured(send, path, https=request.url.scheme == "https")
         if path.startswith("/static/"):
-            return _secure(await call_next(request), path)
+            await self.app(scope, receive, send)
+            return
         svc: Services = request.app.state.services
-        # On the event loop, without a thread: the settings are read from the database at
-        # most once a second (``Settings.FRESH_FOR``).
-        refused = _refused_input(request, svc)
+        refused = _refused_input(request, svc) or _cross_site_refusal(request)
+        refused = refused or _oversized(request, svc)
         if refused is not None:
-            return _secure(refused, path)
-        if _cross_site(request):
-            return _secure(
-                JSONResponse(
-                    {"error": "forbidden", "message": "cross-site requests are refused"},
-                    status_code=403,
-                ),
-                path,
-            )
-        too_big = _oversized(request, svc)
-        if too_big is not None:
-            return _secure(too_big, path)
+            await refused(scope, receive, send)
+            return
         # Receive the whole (size-checked) body first, so a slow upload holds no thread.
-        body = await request.body()
+        body = await _whole_body(receive)
+        if body is None:
+            return  # the client went away
         if body and request.headers.get("content-type", "").startswith("application/json"):
             problem = input_guard.bad_json_values(body)
             if problem is not None:  # 422, naming the problem, never the value
-                return _secure(_refusal(422, "bad_json_value", problem), path)
+                await _refusal(422, "bad_json_value", problem)(scope, receive, send)
+                return
         if path != "/healthz" and not await _has_admin(request.app, svc):
-            response: Response = JSONResponse(
-                {"error": "no_admin", "message": NO_ADMIN_MESSAGE}, status_code=503
-            )
-        else:
-            response = await call_next(request)
-        return _secure(response, path)
+            no_admin = {"error": "no_admin", "message": NO_ADMIN_MESSAGE}
+            await JSONResponse(no_admin, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, _replaying(body, receive), send)
+
+
+async def _whole_body(receive: Receive) -> bytes | None:
+    """The request's body, all of it; None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app: the body already read, then whatever comes next."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _secured(send: Send, path: str, https: bool) -> Send:
+    """``send`` that puts the security headers on every answer."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            _secure(headers, path)
+            if https:  # browsers then refuse plain HTTP for a year
+                headers["Strict-Transport-Security"] = HSTS
+        await send(message)
+
+    return secured
+
+
+def _cross_site_refusal(request: Request) -> Response | None:
+    if not _cross_site(request):
+        return None
+    message = {"error": "forbidden", "message": "cross-site requests are refused"}
+    return JSONResponse(message, status_code=403)
 
 
 async def _has_admin(app: FastAPI, svc: Services) -> bool:
@@ -302,8 +350,7 @@ def _oversized(request: Request, svc: Services) -> Response | None:
     return None
 
 
-def _secure(response: Response, path: str) -> Response:
-    headers = response.headers
+def _secure(headers: MutableHeaders, path: str) -> None:
     headers["Content-Security-Policy"] = DOCS_CSP if path == "/docs" else CSP
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
@@ -314,7 +361,6 @@ def _secure(response: Response, path: str) -> Response:
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"  # candidate lists and faces stay off disk caches
-    return response
 
 
 def _audit_refusal(request: Request, error: Forbidden) -> None:
