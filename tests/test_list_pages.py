@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.server_world import PROBE, World
+from tests.test_api import open_case
 
 SEARCHES = 5
 
@@ -123,18 +124,8 @@ def test_a_case_lists_every_search_however_many(server_world: World, tmp_path) -
         assert len(listed["searches"]) == 511 and listed["searches"][-1]["id"] == first
 
 
-def _open_cases(client: TestClient, world: World, who: str, count: int, batch: str) -> list[int]:
-    opened = []
-    for n in range(count):
-        body = {
-            "reference": f"PAGED-{batch}-{who}-{n}",
-            "offense_category": "robbery",
-            "purpose": "identify the suspect in an armed robbery of a pharmacy",
-        }
-        made = client.post("/api/cases", json=body, headers=world.auth(who))
-        assert made.status_code == 201, made.text
-        opened.append(made.json()["id"])
-    return opened
+def _open_cases(client: TestClient, world: World, who: str, count: int) -> list[int]:
+    return [open_case(client, world, who)["id"] for _ in range(count)]
 
 
 def test_cases_come_a_page_at_a_time(server_world: World, tmp_path) -> None:
@@ -143,8 +134,8 @@ def test_cases_come_a_page_at_a_time(server_world: World, tmp_path) -> None:
     only the cases she opened."""
     world = server_world.copy_to(tmp_path / "data")
     with TestClient(world.app()) as client:
-        mine = _open_cases(client, world, "iris", 3, "a")
-        theirs = _open_cases(client, world, "ivan", 3, "a")
+        mine = _open_cases(client, world, "iris", 3)
+        theirs = _open_cases(client, world, "ivan", 3)
         sam = world.auth("sam")
         whole = [c["id"] for c in client.get("/api/cases?limit=500", headers=sam).json()]
         assert whole == sorted(whole, reverse=True) and set(mine + theirs) <= set(whole)
@@ -157,7 +148,7 @@ def test_cases_come_a_page_at_a_time(server_world: World, tmp_path) -> None:
         assert set(mine) <= set(own) and not set(theirs) & set(own)
 
         if len(whole) <= 50:
-            _open_cases(client, world, "ivan", 51 - len(whole), "b")
+            _open_cases(client, world, "ivan", 51 - len(whole))
             whole = [c["id"] for c in client.get("/api/cases?limit=500", headers=sam).json()]
         home = client.get("/", headers=sam)
         assert f'href="/?before={whole[49]}"' in home.text

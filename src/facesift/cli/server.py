@@ -36,6 +36,8 @@ from facesift.store.database import (
 )
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from facesift.services.accounts import Accounts
 
 users_app = typer.Typer(
@@ -168,7 +170,7 @@ def serve(
     )
 
 
-def _serve_workers(config: Any) -> None:
+def _serve_workers(config: uvicorn.Config) -> None:
     """What ``uvicorn.run`` does for several workers, with ``TCP_NODELAY`` on the socket
     they share (Linux gives it to every connection accepted from it).
 

@@ -48,7 +48,7 @@ def services(request: Request) -> Services:
 async def _services(request: Request) -> Services:
     """The dependency: async, so FastAPI does not hand it to a worker thread and back (a
     sync dependency costs a thread's round trip at every request)."""
-    return request.app.state.services
+    return services(request)
 
 
 def identify(request: Request) -> Caller | None:
