@@ -550,23 +550,25 @@ def test_settings_are_checked_by_type(fresh_world: World) -> None:
         assert _open_case(c, w, "TYPED-3", purpose="find who was at the parade").status_code == 403
 
 
-@pytest.mark.parametrize(
-    "purpose",
-    [
-        "identify people at the pro\u200btest",  # a zero-width space
-        "immi\u00adgration status check",  # a soft hyphen
-        "identify people at the pr\u043etest",  # a Cyrillic o
-        "identify people at the \uff50\uff52\uff4f\uff54\uff45\uff53\uff54",  # fullwidth
-        "identify people at the \u03a1ROTEST",  # a Greek capital rho
-        "check the de\u2060portation list",  # a word joiner
-    ],
-)
-def test_the_refused_purpose_check_sees_through_disguises(server_world: World, purpose) -> None:
-    w = server_world
+DISGUISED_PURPOSES = [
+    "identify people at the pro\u200btest",  # a zero-width space
+    "immi\u00adgration status check",  # a soft hyphen
+    "identify people at the pr\u043etest",  # a Cyrillic o
+    "identify people at the \uff50\uff52\uff4f\uff54\uff45\uff53\uff54",  # fullwidth
+    "identify people at the \u03a1ROTEST",  # a Greek capital rho
+    "check the de\u2060portation list",  # a word joiner
+]
+
+
+def test_the_refused_purpose_check_sees_through_disguises(server_world: World, tmp_path) -> None:
+    # A copy: each refusal is an audited case_refused of ivan's, and the shared world's log
+    # is what other tests count (the usage report's refusals, after this module ran first).
+    w = server_world.copy_to(tmp_path / "data")
     with TestClient(w.app()) as c:
-        refused = _open_case(c, w, f"DISGUISE-{abs(hash(purpose))}", purpose=purpose)
-        assert refused.status_code == 403, refused.text
-        assert refused.json()["error"] == "search_refused"
+        for n, purpose in enumerate(DISGUISED_PURPOSES):
+            refused = _open_case(c, w, f"DISGUISE-{n}", purpose=purpose)
+            assert refused.status_code == 403, (purpose, refused.text)
+            assert refused.json()["error"] == "search_refused", purpose
 
 
 @pytest.mark.parametrize(
