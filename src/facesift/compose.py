@@ -122,7 +122,7 @@ def open_services(config: Config) -> Services:
     return Services(
         data_dir=config.data_dir,
         gallery=gallery,
-        accounts=Accounts(gallery.store),
+        accounts=Accounts(gallery.store, settings),
         settings=settings,
         casework=casework,
         calibration=calibration,

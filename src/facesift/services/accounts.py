@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from facesift.errors import (
     Conflict,
@@ -51,6 +51,9 @@ from facesift.store import Store
 from facesift.store.accounts import AccountRequest, ApiToken, SessionInfo, User
 from facesift.store.audit import CLI_ACTOR_PREFIX
 from facesift.store.values import UserStatus
+
+if TYPE_CHECKING:
+    from facesift.services.settings import Settings
 
 SESSION_HOURS = 12
 # Password guessing: after this many failed sign-ins for one name within the window, that
@@ -133,8 +136,11 @@ def _later(**delta: float) -> str:
 
 
 class Accounts:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, settings: Settings | None = None):
         self._store = store
+        # The server's settings, read together and kept for a second: which roles need two
+        # factors is asked at every request. Without them (the CLI), read from the store.
+        self._settings = settings
         self.records = store.accounts
         self.limiter = SignInLimiter()
         self.sign_ons = store.sign_ons  # single sign-ons under way
@@ -449,7 +455,11 @@ class Accounts:
     # -- two-factor sign-in --------------------------------------------------------------------
 
     def required_two_factor_roles(self) -> frozenset[str]:
-        roles = self._store.settings.setting("totp_required_roles")
+        roles = (
+            self._settings.get("totp_required_roles")
+            if self._settings is not None
+            else self._store.settings.setting("totp_required_roles")
+        )
         return frozenset(roles) if isinstance(roles, list) else frozenset()
 
     def needs_two_factor(self, principal: Principal) -> bool:

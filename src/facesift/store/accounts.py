@@ -126,15 +126,31 @@ class AccountRecords:
         )
 
     def user(self, user_id: int) -> User | None:
-        row = self._db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
-        return self._to_user(row) if row else None
+        found = self._users_where("users.id = ?", (user_id,))
+        return found[0] if found else None
 
     def user_by_name(self, name: str) -> User | None:
-        row = self._db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        return self._to_user(row) if row else None
+        found = self._users_where("users.name = ?", (name,))
+        return found[0] if found else None
 
     def users(self) -> list[User]:
-        return [self._to_user(r) for r in self._db.execute("SELECT * FROM users ORDER BY id")]
+        return self._users_where("1 = 1", ())
+
+    def _users_where(self, condition: str, params: tuple) -> list[User]:
+        """Users with their roles in one statement (a row per role): every request with a
+        token reads its user, and a second query for the roles was a second round trip."""
+        rows = self._db.execute(
+            "SELECT users.*, user_roles.role AS held_role FROM users"
+            " LEFT JOIN user_roles ON user_roles.user_id = users.id"
+            f" WHERE {condition} ORDER BY users.id, user_roles.role",
+            params,
+        )
+        grouped: dict[int, tuple[Record, set[str]]] = {}
+        for row in rows:
+            _, roles = grouped.setdefault(row["id"], (row, set()))
+            if row["held_role"] is not None:
+                roles.add(row["held_role"])
+        return [_to_user(row, frozenset(roles)) for row, roles in grouped.values()]
 
     def update_user(self, user_id: int, **values: object) -> None:
         allowed = {
@@ -172,27 +188,6 @@ class AccountRecords:
             "SELECT COUNT(*) FROM users JOIN user_roles ON user_roles.user_id = users.id"
             " WHERE users.status = 'active' AND user_roles.role = 'admin'"
         ).one()[0]
-
-    def _to_user(self, row: Record) -> User:
-        rows = self._db.execute("SELECT role FROM user_roles WHERE user_id = ?", (row["id"],))
-        roles = frozenset(r["role"] for r in rows)
-        return User(
-            row["id"],
-            row["name"],
-            UserStatus(row["status"]),
-            roles,
-            row["training_expires"],
-            row["created_at"],
-            row["created_by"],
-            row["approved_by"],
-            row["password_hash"],
-            row["reset_code_hash"],
-            row["reset_code_expires"],
-            row["totp_secret"],
-            row["totp_pending_secret"],
-            row["totp_last_step"],
-            bool(row["must_change_password"]),
-        )
 
     # -- requests a second person decides ------------------------------------------------------
 
@@ -408,4 +403,24 @@ def _to_token(row: Record) -> ApiToken:
         row["expires_at"],
         row["revoked_at"],
         row["last_used_at"],
+    )
+
+
+def _to_user(row: Record, roles: frozenset[str]) -> User:
+    return User(
+        row["id"],
+        row["name"],
+        UserStatus(row["status"]),
+        roles,
+        row["training_expires"],
+        row["created_at"],
+        row["created_by"],
+        row["approved_by"],
+        row["password_hash"],
+        row["reset_code_hash"],
+        row["reset_code_expires"],
+        row["totp_secret"],
+        row["totp_pending_secret"],
+        row["totp_last_step"],
+        bool(row["must_change_password"]),
     )
