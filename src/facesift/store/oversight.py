@@ -150,19 +150,33 @@ class OversightRecords:
         self, search_id: int, since: str, skip: frozenset[int] = frozenset()
     ) -> list[SearchedProbe]:
         """The probe faces of the searches after ``search_id`` run since ``since``, less the
-        searches in ``skip`` (already read: their templates are not decoded again)."""
+        searches in ``skip`` (already read). Their ids are read first and only the new ones'
+        probes after: the scan reads the last few dozen searches again each time (see
+        ``Alerts._read_new_searches``), and fetching their probes' faces and templates again
+        was half the scan's CPU (2 ms of 3.8 a scan, 200 searches in one case)."""
+        ids = [
+            int(r[0])
+            for r in self._db.execute(
+                "SELECT id FROM searches WHERE id > ? AND created_at >= ? ORDER BY id",
+                (search_id, since),
+            )
+        ]
+        new = [i for i in ids if i not in skip]
+        if not new:
+            return []
         rows = self._db.execute(
             "SELECT s.id, s.case_id, s.probe_id, s.face_index, p.sha256, s.created_at,"
             " p.faces, p.embeddings FROM searches s JOIN probes p ON p.id = s.probe_id"
-            " WHERE s.id > ? AND s.created_at >= ? ORDER BY s.id",
-            (search_id, since),
+            " WHERE s.id >= ? AND s.id <= ? ORDER BY s.id",
+            (new[0], new[-1]),
         )
+        wanted = set(new)
         return [
             SearchedProbe(
                 int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], r[5], _template(r[6], r[7], r[3])
             )
             for r in rows
-            if int(r[0]) not in skip
+            if int(r[0]) in wanted
         ]
 
     def probe_template(self, probe_id: int, face_index: int) -> np.ndarray | None:
