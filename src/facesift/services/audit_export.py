@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -36,7 +36,7 @@ def export_lines(
     audit.append("audit_exported", {"signed_by": signer.key_id if signer else None}, actor)
     entries = audit.entries()
     for count, entry in enumerate(entries, start=1):
-        yield json.dumps({"entry": asdict(entry)}, sort_keys=True)
+        yield json.dumps({"entry": entry.as_dict()}, sort_keys=True)
         final = count == len(entries)
         if final or count % CHECKPOINT_EVERY == 0:
             yield _checkpoint_line(entry, count, final, signer)

@@ -63,7 +63,7 @@ class Oversight:
             limit=limit,
             offset=offset,
         )
-        return {"total": total, "entries": [dataclasses.asdict(e) for e in entries]}
+        return {"total": total, "entries": [e.as_dict() for e in entries]}
 
     def record_refusal(self, actor: Principal, rule: str, method: str, path: str) -> None:
         """Audit a request refused by a rule (role, training, case ownership, assignment...):

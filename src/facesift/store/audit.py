@@ -93,6 +93,20 @@ class AuditEntry:
     prev_hash: str
     hash: str
 
+    def as_dict(self) -> dict:
+        """The entry as a plain dict, sharing its ``details``: ``dataclasses.asdict`` copies
+        every value deeply, and for a page of 50 entries that was most of the audit page's
+        CPU (``/audit`` 8.9 ms of the server's CPU, ``/api/audit?limit=50`` 5.5)."""
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
 
 @dataclass(frozen=True)
 class ChainReport:
