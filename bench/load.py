@@ -24,6 +24,12 @@ once. The client runs on the same two cores as the server it measures: with http
 8-9 ms of a core a search (three requests), a fifth as much as the server's own work; now
 about 2.
 
+Every setting's server is started (and warmed up) first; then, level by level, each is
+measured in turn, ``--rounds`` times (A B C A B C), and its rounds are reported together.
+On a shared host the machine's speed drifts by 10-20% over minutes (the same analysis
+costs 103 ms of CPU in one minute and 126 in another): settings measured one after the
+other for minutes each compared the drift as much as the settings.
+
 Reports requests/s and p50/p99 per kind of request, errors (any non-2xx, or no answer)
 and 5xx, per setting and number of users, and (on stderr) the machine's load average
 after each level. A short unmeasured warm-up first starts each server's probe analysis
@@ -57,7 +63,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from tests.browser_support import start_server  # noqa: E402
+from tests.browser_support import LiveServer, start_server  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
 from tests.server_world import PROBE, World, build_world  # noqa: E402
 
@@ -80,6 +86,7 @@ class Tally:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     server_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: set[str] = field(default_factory=set)  # what answered an error, to say so
+    elapsed: float = 0.0  # seconds measured, over every round
 
     def record(self, kind: str, started: float, status: int | None) -> None:
         self.latencies[kind].append(time.monotonic() - started)
@@ -273,9 +280,16 @@ async def reader(
 
 
 async def run_load(
-    base_url: str, world: World, users: int, seconds: float, photo: bytes, think_s: float
+    base_url: str,
+    world: World,
+    users: int,
+    seconds: float,
+    photo: bytes,
+    think_s: float,
+    tally: Tally | None = None,
 ) -> Tally:
-    tally = Tally()
+    """``users`` for ``seconds``; added to ``tally`` when given (a setting's rounds)."""
+    tally = tally or Tally()
     upload = multipart("file", "probe.jpg", photo, "image/jpeg")
     until = time.monotonic() + seconds
     investigators = max(1, round(users * INVESTIGATOR_SHARE))
@@ -289,7 +303,7 @@ async def run_load(
     ]
     started = time.monotonic()
     await asyncio.gather(*tasks)
-    tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+    tally.elapsed += time.monotonic() - started
     return tally
 
 
@@ -309,8 +323,8 @@ def cpu_seconds(server_pid: int) -> dict[str, float]:
     return used
 
 
-def cpu_row(setting: str, users: int, searches: int, before: dict, after: dict) -> str:
-    per = {key: (after[key] - before[key]) * 1000 / max(1, searches) for key in before}
+def cpu_row(setting: str, users: int, searches: int, used: dict[str, float]) -> str:
+    per = {key: seconds * 1000 / max(1, searches) for key, seconds in used.items()}
     return (
         f"| {setting} | {users} | {searches} | {per['analysis']:.0f} | {per['server']:.0f} "
         f"| {per['client']:.0f} |"
@@ -319,7 +333,7 @@ def cpu_row(setting: str, users: int, searches: int, before: dict, after: dict) 
 
 def report(setting: str, users: int, tally: Tally) -> list[str]:
     rows = []
-    elapsed = tally.elapsed  # type: ignore[attr-defined]
+    elapsed = tally.elapsed
     for kind in ("search", "upload probe", "open case", "api read", "page"):
         times = sorted(tally.latencies.get(kind, []))
         if not times:
@@ -348,7 +362,15 @@ def report_paths(setting: str, users: int, tally: Tally) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[10, 25, 50])
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=20, help="a round's length, s")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of each setting at each level, taken in turn (A B C A B C): the machine's"
+        " speed drifts by 10-20%% over minutes on a shared host, and settings measured side"
+        " by side, more than once, see the same drift",
+    )
     parser.add_argument(
         "--think", type=float, default=1.0, help="a user's mean pause between requests, s"
     )
@@ -368,57 +390,111 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(0)
     photo = probe_photo()
-    print("| setting | users | request | count | per s | p50 ms | p99 ms | errors | 5xx |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    cpu_rows = []
     with tempfile.TemporaryDirectory(prefix="facesift-load-") as tmp, ExitStack() as stack:
-        worlds: dict[str, World] = {}
-        for setting in args.settings:
-            backend = setting.split("-")[0]
-            if backend not in worlds:
-                postgres = (
-                    stack.enter_context(start_postgres()) if backend == "postgresql" else None
-                )
-                worlds[backend] = build_world(Path(tmp) / backend, postgres)
-            world = worlds[backend]
-            extra = ["--workers", "2"] if "2workers" in setting else []
-            if "1analysis" in setting:
-                extra += ["--probe-workers", "1"]
-            env = world.env() | (
-                {"FACESIFT_VISION__DETECTOR": args.detector} if args.detector else {}
-            )
-            with start_server(world.data_dir, env, extra_args=extra) as server:
-                # the per-user search limit would refuse a load test's pace; lift it to its
-                # ceiling, and stop if the server refuses (a refusal here spoils every figure)
-                httpx.put(
-                    server.url_for("/api/settings/searches_per_minute"),
-                    json={"value": 100_000},
-                    headers=world.auth("admin"),
-                ).raise_for_status()
-                # Warm-up, not counted: enough users that every server worker starts its
-                # probe analysis processes (with two users, PostgreSQL's second worker started
-                # its own in the first measured level: a 2.7 s upload at 10 users).
-                asyncio.run(run_load(server.url, world, 8, 4, photo, 0))
-                for users in args.users:
+        servers = start_servers(stack, Path(tmp), args.settings, args.detector, photo)
+        tallies: dict[tuple[str, int], Tally] = defaultdict(Tally)
+        used: dict[tuple[str, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for users in args.users:
+            for _ in range(args.rounds):
+                for setting, (server, world) in servers.items():
                     before = cpu_seconds(server.process.pid)
-                    tally = asyncio.run(
-                        run_load(server.url, world, users, args.seconds, photo, args.think)
+                    asyncio.run(
+                        run_load(
+                            server.url,
+                            world,
+                            users,
+                            args.seconds,
+                            photo,
+                            args.think,
+                            tallies[setting, users],
+                        )
                     )
-                    searches = len(tally.latencies.get("search", []))
                     after = cpu_seconds(server.process.pid)
-                    cpu_rows.append(cpu_row(setting, users, searches, before, after))
-                    for row in report(setting, users, tally):
-                        print(row, flush=True)
-                    print(report_paths(setting, users, tally), file=sys.stderr)
+                    for key in before:
+                        used[setting, users][key] += after[key] - before[key]
                     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                     print(f"load average after {setting} at {users} users: {load}", file=sys.stderr)
-                    if tally.refused:
-                        print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
+    print_report(args.settings, args.users, tallies, used)
+
+
+def start_servers(
+    stack: ExitStack, tmp: Path, settings: list[str], detector: str | None, photo: bytes
+) -> dict[str, tuple[LiveServer, World]]:
+    """Every setting's server, started and warmed up before any is measured; they wait idle
+    while another is measured."""
+    worlds: dict[str, World] = {}
+    servers = {}
+    for setting in settings:
+        backend = setting.split("-")[0]
+        if backend not in worlds:
+            postgres = stack.enter_context(start_postgres()) if backend == "postgresql" else None
+            worlds[backend] = build_world(tmp / backend, postgres)
+        world = worlds[backend]
+        extra = ["--workers", "2"] if "2workers" in setting else []
+        if "1analysis" in setting:
+            extra += ["--probe-workers", "1"]
+        env = world.env() | ({"FACESIFT_VISION__DETECTOR": detector} if detector else {})
+        server = stack.enter_context(start_server(world.data_dir, env, extra_args=extra))
+        # the per-user search limit would refuse a load test's pace; lift it to its ceiling,
+        # and stop if the server refuses (a refusal here spoils every figure)
+        httpx.put(
+            server.url_for("/api/settings/searches_per_minute"),
+            json={"value": 100_000},
+            headers=world.auth("admin"),
+        ).raise_for_status()
+        # Warm-up, not counted: enough users that every server worker starts its probe
+        # analysis processes (with two users, PostgreSQL's second worker started its own in
+        # the first measured level: a 2.7 s upload at 10 users).
+        asyncio.run(run_load(server.url, world, 8, 4, photo, 0))
+        servers[setting] = (server, world)
+    return servers
+
+
+def print_report(
+    settings: list[str],
+    levels: list[int],
+    tallies: dict[tuple[str, int], Tally],
+    used: dict[tuple[str, int], dict[str, float]],
+) -> None:
+    print("| setting | users | request | count | per s | p50 ms | p99 ms | errors | 5xx |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for users in levels:
+        for setting in settings:
+            tally = tallies[setting, users]
+            for row in report(setting, users, tally):
+                print(row)
+            print(report_paths(setting, users, tally), file=sys.stderr)
+            if tally.refused:
+                print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
     print("\nCPU ms a search (everything the server, its analysis processes and this client")
     print("used while the level ran, divided by its searches; reads are counted in)\n")
     print("| setting | users | searches | analysis | server | load client |")
     print("|---|---:|---:|---:|---:|---:|")
-    print("\n".join(cpu_rows))
+    for users in levels:
+        for setting in settings:
+            searches = len(tallies[setting, users].latencies.get("search", []))
+            print(cpu_row(setting, users, searches, used[setting, users]))
+    print(throughput_gain(settings, levels, tallies))
+
+
+def searches_per_second(tally: Tally) -> float:
+    return len(tally.latencies.get("search", [])) / max(tally.elapsed, 1e-9)
+
+
+def throughput_gain(
+    settings: list[str], levels: list[int], tallies: dict[tuple[str, int], Tally]
+) -> str:
+    """Each setting's searches/s against the one-analysis-at-a-time setting's, level by
+    level: the issue's 1.8x at 50 users."""
+    base = next((s for s in settings if "1analysis" in s), None)
+    if base is None:
+        return ""
+    lines = [f"\nsearches/s against {base}:"]
+    for users in levels:
+        rate = {s: searches_per_second(tallies[s, users]) for s in settings}
+        gains = [f"{s} {rate[s] / max(rate[base], 1e-9):.2f}x" for s in settings if s != base]
+        lines.append(f"  {users} users: {base} {rate[base]:.1f}/s; {', '.join(gains)}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
