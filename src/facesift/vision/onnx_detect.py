@@ -43,6 +43,7 @@ from facesift.errors import InvalidInput
 from facesift.schemas import Box, Detection
 from facesift.vision.detect import DEFAULT_MAX_SCAN_PIXELS, DEFAULT_MIN_FACE_PX
 from facesift.vision.model_files import package_file
+from facesift.vision.onnx_session import session_options
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,9 @@ class OrtSession:
     per ingest worker ran slower than one on this project's 2-core machine)."""
 
     def __init__(self, model: bytes, threads: int = 1):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            model, session_options(threads, spin=False), providers=["CPUExecutionProvider"]
+        )
         self._input = self._session.get_inputs()[0].name
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:

@@ -39,7 +39,8 @@ import onnxruntime as ort
 from facesift.errors import FacesiftError
 from facesift.machine import usable_cores
 from facesift.vision.contract import ChipGeometry, EmbeddingContract
-from facesift.vision.resnet_onnx import default_providers, file_sha256
+from facesift.vision.onnx_session import default_providers, session_options
+from facesift.vision.resnet_onnx import file_sha256
 
 DECLARATION_SUFFIX = ".json"
 _KEYS = {"chip_size", "chip_padding", "dim", "channels", "pixel_mean", "pixel_scale", "calibration"}
@@ -143,11 +144,10 @@ def _fixed_input_size(path: Path) -> int | None:
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
-        return ort.InferenceSession(str(path), options, providers=default_providers())
+        return ort.InferenceSession(
+            str(path), session_options(threads), providers=default_providers()
+        )
     except Exception as exc:  # onnxruntime raises its own several kinds
         raise EmbedderModelError(
             f"{path} is not an ONNX model onnxruntime can run: {exc}"

@@ -39,6 +39,7 @@ from onnx import TensorProto, helper, numpy_helper
 from facesift.machine import usable_cores
 from facesift.vision import model_files
 from facesift.vision.dlib_format import DlibFormatError, DlibReader
+from facesift.vision.onnx_session import default_providers, session_options
 
 MODEL_ID = "dlib_resnet_v1"
 CACHE_FILE = f"{MODEL_ID}.onnx"
@@ -525,13 +526,6 @@ def convert_dlib_resnet(dat_path: Path, onnx_path: Path) -> None:
         raise
 
 
-def default_providers() -> list[str]:
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
 class OnnxResnetEmbedder:
     """dlib's ResNet run by onnxruntime: vectors equal to DlibResnetEmbedder's (within
     1e-4), many times faster, most on batches.
@@ -546,11 +540,11 @@ class OnnxResnetEmbedder:
     def __init__(
         self, onnx_path: Path, providers: list[str] | None = None, threads: int | None = None
     ):
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads = threads or usable_cores()
+        self.threads = threads or usable_cores()
         self._session = ort.InferenceSession(
-            str(onnx_path), sess_options=options, providers=providers or default_providers()
+            str(onnx_path),
+            sess_options=session_options(self.threads),
+            providers=providers or default_providers(),
         )
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
 
