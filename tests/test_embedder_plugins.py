@@ -162,6 +162,42 @@ def test_a_gallery_refuses_the_plugin_until_reembedded(tmp_path, user_model) -> 
         assert _search(gallery, plugin, probe).outcome == CANDIDATES
 
 
+class _Skewed(OnnxResnetEmbedder):
+    """The built-in float model's id with its vectors pushed aside, as the saturating
+    8-bit kernels did on processors without VNNI (vision/onnx_session.py)."""
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        vectors = super().embed(chips)
+        return vectors + np.float32(0.02) * np.sign(vectors)
+
+
+def test_reembed_with_the_gallerys_own_model_repairs_its_vectors_without_the_gate(
+    tmp_path,
+) -> None:
+    config = _config()
+    skewed = FaceAnalyzer(
+        FaceAnalyzer.from_config(config).detector,
+        _Skewed.from_cache(model_files.cache_dir(), threads=1),
+        chip_variants=config.chip_variants,
+    )
+    right = FaceAnalyzer.from_config(config)
+    assert skewed.model_id == right.model_id
+    gallery_photos = [p.path for p in photos("gallery")[:2]]
+    with Gallery.open(tmp_path) as gallery:
+        ingest(gallery, gallery_photos, IngestOptions(workers=1, vision=config))
+        ids, sound = gallery.store.embeddings(gallery.store.face_ids())
+        reembed(gallery, skewed)  # no evaluation asked: not a promotion
+        _, damaged = gallery.store.embeddings(ids)
+        assert np.linalg.norm(damaged - sound, axis=1).min() > 0.05
+
+        report = reembed(gallery, right)
+        assert report.faces == len(ids) and report.model_id == report.previous_model_id
+        _, repaired = gallery.store.embeddings(ids)
+        np.testing.assert_allclose(repaired, sound, atol=2e-4)
+        audited = gallery.store.audit.entries(action="reembed")[-1].details
+        assert audited["promotion"] == {"gate": "not needed: the gallery's own model"}
+
+
 def test_reembed_refuses_a_photo_that_changed(tmp_path) -> None:
     photo = tmp_path / "photo.jpg"
     shutil.copyfile(photos("gallery")[0].path, photo)

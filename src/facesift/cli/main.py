@@ -486,7 +486,8 @@ def index_rebuild(
         Path | None,
         typer.Option(
             help="With --reembed: the JSON of `facesift eval dataset --json` for the new model, "
-            "for the promotion gate (setting promotion_max_group_ratio).",
+            "for the promotion gate (setting promotion_max_group_ratio). Not needed to cut the "
+            "gallery's own model again.",
         ),
     ] = None,
     data_dir: DataDir = None,

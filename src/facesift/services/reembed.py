@@ -1,4 +1,6 @@
-"""Re-embedding a gallery with another model (``facesift index rebuild --reembed``).
+"""Re-embedding a gallery with another model (``facesift index rebuild --reembed``), or with
+its own model again, to repair its vectors (those embedded where onnxruntime's 8-bit kernels
+saturated, before ``vision/onnx_session.py``): no promotion evidence is asked for that.
 
 Vectors of two models cannot be compared, so a gallery holds one model's vectors and refuses
 any other's (``Gallery.require_embedder``). Moving it to a new embedder means cutting every
@@ -62,9 +64,11 @@ def reembed(
     (``services.promotion``); checked before any work."""
     store, records = gallery.store, gallery.store.reembedding
     target = analyzer.model_id
-    tolerance = Settings(store).get(TOLERANCE_SETTING)
-    gate = check_promotion(evaluation, target, tolerance)
     previous = (gallery.models() or {}).get("embedder")
+    if previous == target:  # a repair (new vectors from the model in service), no promotion
+        gate: dict = {"gate": "not needed: the gallery's own model"}
+    else:
+        gate = check_promotion(evaluation, target, Settings(store).get(TOLERANCE_SETTING))
     with store.transaction():
         records.forget_other_models(target)
     total = store.face_count()
