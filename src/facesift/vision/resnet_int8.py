@@ -6,7 +6,8 @@ three quarters of an ingest's CPU. This processor's integer dot-product instruct
 VNNI) do the same convolutions in 8-bit integers: 1.7-2.8 ms a chip, one thread
 (``bench/chip_plans.py`` measures the accuracy, ``bench/ingest.py`` the speed). Processors
 without VNNI (AVX2 only) get the same vectors from kernels that cannot saturate
-(``onnx_session``), at 5.7 ms a chip against float32's 6.3 on an AMD EPYC core.
+(``onnx_session``), at 4.9 ms a chip against float32's 6.0 on an AMD EPYC core
+(``bench/embed.py --threads 1``, batch 32).
 
 What was measured on LFW view2 (10 folds, same detections and landmarks, one run of
 ``bench/chip_plans.py`` each): six chips 99.25% in int8 and in float32, two chips 99.23%
