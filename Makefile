@@ -45,7 +45,7 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q --durations=15
+	$(VENV)/bin/pytest -q -n auto --maxprocesses 4 --durations=15
 
 clean:
 	rm -rf $(DEMO_DATA) .pytest_cache

@@ -5,6 +5,8 @@ start). Nothing has to be running beforehand."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -49,8 +51,53 @@ def _wait_until_ready(uri: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def milvus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``milvus://127.0.0.1:PORT`` of a running server; tests append ``/NAME``."""
-    folder = tmp_path_factory.mktemp("milvus")
+    """``milvus://127.0.0.1:PORT`` of a running server; tests append ``/NAME``.
+
+    Only one Milvus server can run on a machine (its embedded etcd's peer port, 2380, is
+    fixed), so when pytest-xdist runs the suite on several workers the first worker that
+    needs Milvus starts it, the others use it, and the controller stops it at the end
+    (``pytest_sessionfinish`` below). Tests name their collections after their process."""
+    if not _under_xdist():
+        folder = tmp_path_factory.mktemp("milvus")
+        process, url = _start(folder)
+        try:
+            yield url
+        finally:
+            _stop(process.pid, folder)
+        return
+    shared = _shared_state(tmp_path_factory.getbasetemp().parent)
+    with shared.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker starts it; the others wait, then read
+        if not shared.exists():
+            folder = shared.parent / "milvus-shared"
+            folder.mkdir()
+            process, url = _start(folder)
+            shared.write_text(json.dumps({"pid": process.pid, "folder": str(folder), "url": url}))
+        url = json.loads(shared.read_text())["url"]
+    yield url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On xdist's controller (and only there): stop the server a worker started."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    shared = _shared_state(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    if shared.exists():
+        state = json.loads(shared.read_text())
+        _stop(state["pid"], Path(state["folder"]))
+        shared.unlink()
+
+
+def _under_xdist() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def _shared_state(root: Path) -> Path:
+    return root / "milvus-shared.json"
+
+
+def _start(folder: Path) -> tuple[subprocess.Popen, str]:
     server = Path(sys.executable).parent / "milvus-server"
     port = _free_port()  # the server finds free ports for its other services itself
     command = [str(server), "--data", str(folder / "data"), "--proxy-port", str(port)]
@@ -61,27 +108,41 @@ def milvus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         _wait_until_ready(f"http://127.0.0.1:{port}", process, log)
-        yield f"milvus://127.0.0.1:{port}"
-    finally:
-        _stop(process, folder)
+    except BaseException:
+        _stop(process.pid, folder)
+        raise
+    return process, f"milvus://127.0.0.1:{port}"
 
 
-def _stop(process: subprocess.Popen, folder: Path) -> None:
-    """Stop the wrapper and the server binary it runs from a copy in the data folder (in a
-    session of its own, so the wrapper's process group does not hold it). The binary also
-    writes /tmp/milvus/server_id_PID whatever TMPDIR says: those files are removed."""
+def _stop(pid: int, folder: Path) -> None:
+    """Stop the wrapper (the leader of its own process group) and the server binary it runs
+    from a copy in the data folder (in a session of its own, so the wrapper's process group
+    does not hold it). The binary also writes /tmp/milvus/server_id_PID whatever TMPDIR
+    says: those files are removed."""
     servers = _processes_running_from(folder)
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    for pid in _processes_running_from(folder):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
+    for leftover in _processes_running_from(folder):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in servers:
-        Path(f"/tmp/milvus/server_id_{pid}").unlink(missing_ok=True)
+            os.kill(leftover, signal.SIGKILL)
+    for server_pid in servers:
+        Path(f"/tmp/milvus/server_id_{server_pid}").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs; reaps it when it is our own child that has exited."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _processes_running_from(folder: Path) -> list[int]:

@@ -4,6 +4,7 @@ truth. The server is started by the ``milvus_url`` fixture."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ def _exact(vectors: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
 
 
 def test_flat_milvus_index_equals_exact_search(milvus_url) -> None:
-    index = MilvusIndex(MilvusTarget.parse(f"{milvus_url}/exact_test?consistency=Strong", "FLAT"))
+    index = MilvusIndex(
+        MilvusTarget.parse(f"{milvus_url}/exact_test_{os.getpid()}?consistency=Strong", "FLAT")
+    )
     try:
         vectors = _faces(500)
         ids = np.arange(1000, 1500, dtype=np.int64)
@@ -60,7 +63,9 @@ def test_flat_milvus_index_equals_exact_search(milvus_url) -> None:
 
 
 def test_ivf_sq8_default_finds_the_exact_neighbours(milvus_url) -> None:
-    index = MilvusIndex(MilvusTarget.parse(f"{milvus_url}/recall_test?consistency=Strong"))
+    index = MilvusIndex(
+        MilvusTarget.parse(f"{milvus_url}/recall_test_{os.getpid()}?consistency=Strong")
+    )
     try:
         vectors = _faces(3000, seed=1)
         index.add(np.arange(3000, dtype=np.int64), vectors)
@@ -104,7 +109,7 @@ FIRST, SECOND = photos("gallery")[:10], photos("gallery")[10:]
 @pytest.fixture(scope="module")
 def gallery(milvus_url, tmp_path_factory) -> tuple[Path, str]:
     data_dir = tmp_path_factory.mktemp("milvus-gallery")
-    vectors = f"{milvus_url}/gallery_test"
+    vectors = f"{milvus_url}/gallery_test_{os.getpid()}"
     for collection, part in (("first", FIRST), ("second", SECOND)):
         files = [p.path for p in part]
         code, summary = run_json(
