@@ -85,6 +85,10 @@ def test_stats_faces_and_audit(data_dir) -> None:
     assert code == 0 and len(faces["faces"]) == 6
     code, entries = run_json("audit", "show", "--action", "search", data_dir=data_dir)
     assert code == 0 and all(e["details"]["case"] == "CLI-1" for e in entries)
+    _, two = run_json("audit", "show", "--limit", "2", data_dir=data_dir)
+    _, three = run_json("audit", "show", "--limit", "3", data_dir=data_dir)
+    assert [e["id"] for e in two] == [e["id"] for e in three][1:]  # the newest, oldest first
+    assert two[0]["id"] < two[1]["id"]
     verify = run_cli("audit", "verify", data_dir=data_dir)
     assert verify.returncode == 0 and "intact" in verify.stdout
 

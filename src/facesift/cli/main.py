@@ -584,14 +584,14 @@ def audit_show(
         str | None,
         typer.Option(help="Only entries of this action (`facesift audit actions` lists them)."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="The newest N entries.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="The newest N entries.")] = 50,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List audit entries, oldest first."""
     store = store_of(configured(data_dir))
     try:
-        entries = store.audit.entries(action=action)[-limit:]
+        entries = store.audit.filtered(action=action, limit=limit)[::-1]  # oldest first
         known = store.audit.actions() if action and not entries else []
     finally:
         store.close()

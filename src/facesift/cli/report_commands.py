@@ -119,7 +119,7 @@ def alerts_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
             calibration = calibration_for(config.vision.for_probes(recorded_model(store)))
             alerts = Alerts(store, Settings(store), calibration)
             alerts.scan()
-            _, entries = store.audit.filtered(action="misuse_alert", limit=100)
+            entries = store.audit.filtered(action="misuse_alert", limit=100)
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:

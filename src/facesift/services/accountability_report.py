@@ -178,7 +178,7 @@ def _rate(value: object) -> str:
 
 
 def _last_evaluation(gallery: Gallery):
-    _, entries = gallery.store.audit.filtered(action="evaluation_run", limit=1)
+    entries = gallery.store.audit.filtered(action="evaluation_run", limit=1)
     return entries[0] if entries else None
 
 

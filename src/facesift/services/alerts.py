@@ -342,7 +342,7 @@ class Alerts:
         """The newest alerts first, after judging what was written since the last scan."""
         rules.require_team_activity(actor)
         self.scan()
-        _, entries = self._store.audit.filtered(action=ALERT, limit=min(limit, MAX_LISTED))
+        entries = self._store.audit.filtered(action=ALERT, limit=min(limit, MAX_LISTED))
         return [Alert.from_entry(e) for e in entries]
 
 

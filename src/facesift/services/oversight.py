@@ -54,15 +54,10 @@ class Oversight:
         # Under "filters": a "user" key of its own would make this entry match that user.
         read = {"filters": {k: v for k, v in filters.items() if v}}
         self._audit.append("audit_read", read, actor.name)
-        total, entries = self._audit.filtered(
-            actor=user,
-            action=action,
-            case_id=case_id,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-        )
+        matching = {"actor": user, "action": action, "case_id": case_id}
+        matching |= {"since": since, "until": until}
+        entries = self._audit.filtered(**matching, limit=limit, offset=offset)
+        total = self._audit.count(**matching)
         return {"total": total, "entries": [e.as_dict() for e in entries]}
 
     def record_refusal(self, actor: Principal, rule: str, method: str, path: str) -> None:
