@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -476,6 +477,36 @@ def test_an_empty_log_counts_nothing_and_has_no_actions(tmp_path: Path) -> None:
         assert store.audit.count() == 0 and store.audit.actions() == []
     finally:
         store.close()
+
+
+def test_verify_while_entries_are_appended_finds_nothing_wrong(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A server verifies while its requests and its misuse scan append. The anchor moved
+    past what verify had read, and verify reported the log's end as deleted (seen in a CI
+    run on PostgreSQL)."""
+    reader, writer = Store(tmp_path, database_url), Store(tmp_path, database_url)
+    stop = threading.Event()
+
+    def append_until_stopped() -> None:
+        while not stop.is_set():
+            writer.audit.append("search", {"case_id": 1}, actor="ivan")
+
+    fill(reader, 200)  # a walk long enough for appends to land during it
+    appender = threading.Thread(target=append_until_stopped)
+    appender.start()
+    try:
+        reports = [reader.audit.verify() for _ in range(40)]
+    finally:
+        stop.set()
+        appender.join()
+        writer.close()
+    try:
+        assert [r.problem for r in reports if not r.ok] == []
+        assert reports[-1].entries > reports[0].entries  # the appends did run meanwhile
+        assert reader.audit.verify().ok
+    finally:
+        reader.close()
 
 
 def test_a_nul_character_in_details_never_breaks_reading_the_log(store: Store) -> None:

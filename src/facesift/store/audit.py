@@ -417,7 +417,14 @@ class AuditLog:
 
     def verify(self) -> ChainReport:
         """Walk the chain from the start; report the first entry that does not fit, then
-        check the log against the anchor and its copy, naming the one that disagrees."""
+        check the log against the anchor and its copy, naming the one that disagrees.
+
+        The anchors are read before the log. An anchor is written only after its entry is
+        committed, so what the walk then reads reaches it; read after the walk, an entry
+        appended meanwhile (a request, the misuse scan's thread) put the anchor past the
+        walk's end, and verify said the log's end had been deleted."""
+        anchor = self._read_anchor_file()
+        copy = self._read_anchor_copy() if self._anchor_copy is not None else None
         walk = ChainWalk()
         for row in self._db.execute("SELECT * FROM audit_log ORDER BY id"):
             problem = walk.step(
@@ -432,16 +439,14 @@ class AuditLog:
             if problem:
                 return ChainReport(False, walk.count, first_bad_id=row["id"], problem=problem)
         reports = [
-            self._check_anchor(
-                walk, self._read_anchor_file(), f"the anchor file {self._anchor_path} is missing"
-            )
+            self._check_anchor(walk, anchor, f"the anchor file {self._anchor_path} is missing")
         ]
         if self._anchor_copy is not None:
             missing = (
                 f"the anchor copy {self._anchor_copy} is missing (deleted, or newly set: "
                 "`facesift audit resync-anchor-copy` starts it)"
             )
-            reports.append(self._check_anchor(walk, self._read_anchor_copy(), missing))
+            reports.append(self._check_anchor(walk, copy, missing))
             reports.append(self._check_copy_writes(walk.count))
         bad = [r for r in reports if not r.ok]
         if not bad:
