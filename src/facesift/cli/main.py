@@ -201,6 +201,8 @@ def ingest_command(
                 _rebuild_with_progress(gallery, "ivf", show=not as_json)
     except FacesiftError as exc:
         raise fail(exc.message) from None
+    except KeyboardInterrupt:  # after the ingest's loop (which stops cleanly by itself): still 130
+        raise fail("interrupted; run the same command again to resume", EXIT_INTERRUPTED) from None
     if as_json:
         print_json(summary.as_dict())
     else:
