@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 import psycopg  # noqa: E402
 
 from facesift.store import Store  # noqa: E402
-from facesift.store.audit import GENESIS_HASH, canonical_json, entry_hash  # noqa: E402
+from facesift.store.audit import GENESIS_HASH, AuditFilter, canonical_json, entry_hash  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
 
 # A team's mix: mostly searches and uploads, a few of the rare actions.
@@ -90,17 +90,20 @@ def measure(store: Store, label: str, repeat: int) -> None:
         ),
         ("actions, now: actions()", audit.actions),
         ("newest 50: filtered(limit=50)", lambda: audit.filtered(limit=50)),
-        ("a rare action: count(action=release)", lambda: audit.count(action="release")),
+        (
+            "a rare action: count(action=release)",
+            lambda: audit.count(AuditFilter(action="release")),
+        ),
         (
             "one user's newest 50: filtered(actor=user7)",
-            lambda: audit.filtered(actor="user7", limit=50),
+            lambda: audit.filtered(AuditFilter(actor="user7"), limit=50),
         ),
-        ("one user: count(actor=user7)", lambda: audit.count(actor="user7")),
+        ("one user: count(actor=user7)", lambda: audit.count(AuditFilter(actor="user7"))),
         (
             "a rare user's newest 50: filtered(actor=chief)",
-            lambda: audit.filtered(actor="chief", limit=50),
+            lambda: audit.filtered(AuditFilter(actor="chief"), limit=50),
         ),
-        ("a rare user: count(actor=chief)", lambda: audit.count(actor="chief")),
+        ("a rare user: count(actor=chief)", lambda: audit.count(AuditFilter(actor="chief"))),
     ]
     for name, call in rows:
         print(f"| {label} | {name} | {median_ms(call, repeat):.2f} |", flush=True)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from facesift.store import Store
-from facesift.store.audit import GENESIS_HASH, entry_hash
+from facesift.store.audit import GENESIS_HASH, AuditFilter, entry_hash
 from facesift.store.records import AUDIT_ANCHOR_FILE
 
 REFUSED = (sqlite3.DatabaseError, psycopg.Error)
@@ -461,22 +461,20 @@ def test_counts_actions_and_pages_of_the_log_agree_with_its_entries(store: Store
     everything = store.audit.entries()
     assert store.audit.count() == len(everything) == len(done)
     assert store.audit.actions() == sorted(set(done))
-    assert store.audit.count(action="search") == 3
-    assert store.audit.count(actor="user1", action="login") == 1
-    assert store.audit.count(case_id=0) == sum(e.details.get("case_id") == 0 for e in everything)
+    assert store.audit.count(AuditFilter(action="search")) == 3
+    assert store.audit.count(AuditFilter(actor="user1", action="login")) == 1
+    assert store.audit.count(AuditFilter(case_id=0)) == sum(
+        e.details.get("case_id") == 0 for e in everything
+    )
     newest = store.audit.filtered(limit=3, offset=1)
     assert [e.id for e in newest] == [e.id for e in everything][-2:-5:-1]
-    assert store.audit.filtered(action="login", limit=10) == [
+    assert store.audit.filtered(AuditFilter(action="login"), limit=10) == [
         e for e in reversed(everything) if e.action == "login"
     ]
 
 
-def test_an_empty_log_counts_nothing_and_has_no_actions(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    try:
-        assert store.audit.count() == 0 and store.audit.actions() == []
-    finally:
-        store.close()
+def test_an_empty_log_counts_nothing_and_has_no_actions(store: Store) -> None:
+    assert store.audit.count() == 0 and store.audit.actions() == []
 
 
 def test_verify_while_entries_are_appended_finds_nothing_wrong(
@@ -514,8 +512,8 @@ def test_a_nul_character_in_details_never_breaks_reading_the_log(store: Store) -
     JSON ``\\u0000`` made every later filtered read fail; the character is now replaced."""
     store.audit.append("audit_read", {"filters": {"since": "2026\x00-01-01"}}, actor="ana")
     store.audit.append("case_opened", {"case_id": 7}, actor="ivan")
-    entries = store.audit.filtered(case_id=7, limit=10, offset=0)
-    assert store.audit.count(case_id=7) == 1 and entries[0].action == "case_opened"
+    entries = store.audit.filtered(AuditFilter(case_id=7), limit=10, offset=0)
+    assert store.audit.count(AuditFilter(case_id=7)) == 1 and entries[0].action == "case_opened"
     first = store.audit.entries(action="audit_read")[0]
     assert first.details["filters"]["since"] == "2026\ufffd-01-01"
     assert store.audit.verify().ok

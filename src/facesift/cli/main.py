@@ -53,6 +53,7 @@ from facesift.governance.search_policy import DEFAULT_TOP_K, MAX_CANDIDATES
 from facesift.logs import configure_logging
 from facesift.machine import usable_cores
 from facesift.services.ingest_options import DEFAULT_COLLECTION, WRITE_BATCH_IMAGES
+from facesift.store import AuditFilter
 from facesift.vision.settings import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
@@ -593,7 +594,9 @@ def audit_show(
     """List audit entries, oldest first."""
     store = store_of(configured(data_dir))
     try:
-        entries = store.audit.filtered(action=action, limit=limit)[::-1]  # oldest first
+        entries = store.audit.filtered(AuditFilter(action=action), limit=limit)[
+            ::-1
+        ]  # oldest first
         known = store.audit.actions() if action and not entries else []
     finally:
         store.close()

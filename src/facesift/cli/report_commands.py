@@ -23,6 +23,7 @@ from facesift.cli.common import (
     store_of,
 )
 from facesift.errors import FacesiftError
+from facesift.store import AuditFilter
 
 # The services are imported where they are used: the CLI starts without loading the vision
 # pipeline or the index (see facesift.compose).
@@ -119,7 +120,7 @@ def alerts_command(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
             calibration = calibration_for(config.vision.for_probes(recorded_model(store)))
             alerts = Alerts(store, Settings(store), calibration)
             alerts.scan()
-            entries = store.audit.filtered(action="misuse_alert", limit=100)
+            entries = store.audit.filtered(AuditFilter(action="misuse_alert"), limit=100)
     except FacesiftError as exc:
         raise fail(exc.message) from None
     if as_json:

@@ -23,6 +23,7 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.search import operating_point
 from facesift.services.settings import Settings
+from facesift.store import AuditFilter
 from facesift.store.audit import utc_now
 from facesift.store.values import UserStatus
 
@@ -178,7 +179,7 @@ def _rate(value: object) -> str:
 
 
 def _last_evaluation(gallery: Gallery):
-    entries = gallery.store.audit.filtered(action="evaluation_run", limit=1)
+    entries = gallery.store.audit.filtered(AuditFilter(action="evaluation_run"), limit=1)
     return entries[0] if entries else None
 
 

@@ -34,7 +34,7 @@ from facesift.governance.roles import Principal
 from facesift.services.calibration import Calibration
 from facesift.services.settings import Settings
 from facesift.services.usage import refusal_category
-from facesift.store import AuditEntry, Store
+from facesift.store import AuditEntry, AuditFilter, Store
 from facesift.store.oversight import SearchedProbe
 
 log = logging.getLogger(__name__)
@@ -342,7 +342,9 @@ class Alerts:
         """The newest alerts first, after judging what was written since the last scan."""
         rules.require_team_activity(actor)
         self.scan()
-        entries = self._store.audit.filtered(action=ALERT, limit=min(limit, MAX_LISTED))
+        entries = self._store.audit.filtered(
+            AuditFilter(action=ALERT), limit=min(limit, MAX_LISTED)
+        )
         return [Alert.from_entry(e) for e in entries]
 
 

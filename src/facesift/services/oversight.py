@@ -16,6 +16,7 @@ from facesift.services.calibration import Calibration
 from facesift.services.gallery import Gallery
 from facesift.services.search import operating_point
 from facesift.services.settings import Settings
+from facesift.store import AuditFilter
 
 
 class Oversight:
@@ -54,10 +55,9 @@ class Oversight:
         # Under "filters": a "user" key of its own would make this entry match that user.
         read = {"filters": {k: v for k, v in filters.items() if v}}
         self._audit.append("audit_read", read, actor.name)
-        matching = {"actor": user, "action": action, "case_id": case_id}
-        matching |= {"since": since, "until": until}
-        entries = self._audit.filtered(**matching, limit=limit, offset=offset)
-        total = self._audit.count(**matching)
+        matching = AuditFilter(user, action, case_id, since, until)
+        entries = self._audit.filtered(matching, limit=limit, offset=offset)
+        total = self._audit.count(matching)
         return {"total": total, "entries": [e.as_dict() for e in entries]}
 
     def record_refusal(self, actor: Principal, rule: str, method: str, path: str) -> None:

@@ -157,6 +157,18 @@ class Anchor:
     hash: str
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to read: each field given narrows them (None or "": any). ``since`` and
+    ``until`` are ISO dates or times, compared as text (UTC); ``until`` is excluded."""
+
+    actor: str | None = None
+    action: str | None = None
+    case_id: int | None = None
+    since: str | None = None
+    until: str | None = None
+
+
 class AuditLog:
     def __init__(self, db: Database, anchor_path: Path, anchor_copy: Path | None = None):
         self._db = db
@@ -300,61 +312,41 @@ class AuditLog:
         return [_row_to_entry(row) for row in self._db.execute(sql, args)]
 
     def filtered(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        case_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, match: AuditFilter | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[AuditEntry]:
-        """Entries matching every filter given, newest first. ``since`` and ``until`` are ISO
-        dates or times, compared as text (UTC)."""
-        where, args = self._where(actor, action, case_id, since, until)
+        """Entries matching every filter given, newest first."""
+        where, args = self._where(match)
         rows = self._db.execute(
             f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
         return [_row_to_entry(row) for row in rows]
 
-    def count(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        case_id: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> int:
+    def count(self, match: AuditFilter | None = None) -> int:
         """How many entries match every filter given. With none, the newest entry's id: the
         chain numbers its entries 1, 2, 3... without a gap (``verify`` checks it), so that is
         the count, read from the primary key (under 1 ms). ``COUNT(*)`` read every entry to
-        say it: 74-84 ms at a million entries on PostgreSQL, at every view of the audit log
-        (``bench/audit_log.py``, three runs)."""
-        where, args = self._where(actor, action, case_id, since, until)
+        say it: 74-85 ms at a million entries on PostgreSQL, at every view of the audit log
+        (``bench/audit_log.py``, four runs)."""
+        where, args = self._where(match)
         if not where:
             newest = self._db.execute("SELECT MAX(id) FROM audit_log").one()[0]
             return int(newest or 0)
         return self._db.execute(f"SELECT COUNT(*) FROM audit_log{where}", args).one()[0]
 
-    def _where(
-        self,
-        actor: str | None,
-        action: str | None,
-        case_id: int | None,
-        since: str | None,
-        until: str | None,
-    ) -> tuple[str, list[object]]:
+    def _where(self, match: AuditFilter | None) -> tuple[str, list[object]]:
+        match = match or AuditFilter()
         clauses: list[str] = []
         args: list[object] = []
         for clause, value in (
-            ("actor = ?", actor),
-            ("action = ?", action),
-            (f"{self._db.json_text('details', 'case_id')} = {self._db.param_text()}", case_id),
-            ("at >= ?", since),
-            ("at < ?", until),
+            ("actor = ?", match.actor),
+            ("action = ?", match.action),
+            (
+                f"{self._db.json_text('details', 'case_id')} = {self._db.param_text()}",
+                match.case_id,
+            ),
+            ("at >= ?", match.since),
+            ("at < ?", match.until),
         ):
             if value is not None and value != "":
                 clauses.append(clause)
@@ -397,7 +389,7 @@ class AuditLog:
         """The actions in the log, alphabetically. A skip scan of the (action, at) index, one
         lookup per action (under 1 ms), where grouping every entry took 146-196 ms at a
         million entries on PostgreSQL and 86-154 on SQLite, at every view of the audit page
-        (``bench/audit_log.py``, three runs)."""
+        (``bench/audit_log.py``, four runs)."""
         rows = self._db.execute(
             "WITH RECURSIVE known(action) AS ("
             " SELECT MIN(action) FROM audit_log"
