@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facesift.errors import AlreadyHeld
 from facesift.index import FlatIndex
 from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
 from facesift.services.gallery import EMBEDDING_DIM, INDEX_FILE, Gallery, Repair
@@ -230,6 +231,18 @@ def test_lost_index_file_is_rebuilt_from_the_store(data_dir: Path) -> None:
     with Gallery.open(data_dir) as gallery:
         assert on_disk(data_dir) == [1, 2, 3, 4, 5, 6]  # saved at once, not only on close
         assert_consistent(gallery, data_dir)
+
+
+def test_a_photo_already_held_is_refused_and_its_batch_rolled_back(data_dir: Path) -> None:
+    # The store's last guard when another process stored the same bytes after the caller
+    # checked: nothing of the batch is kept, not even the new photo before it.
+    rng = np.random.default_rng(5)
+    held_again = make_image(rng, "a.jpg", 2)  # a.jpg's bytes, under the same hash
+    with Gallery.open(data_dir) as gallery:
+        with pytest.raises(AlreadyHeld):
+            gallery.add_images("press", [make_image(rng, "new.jpg", 1), held_again])
+        assert sorted(gallery.index.ids().tolist()) == [1, 2, 3, 4, 5, 6]
+    assert len(stored_embeddings(data_dir)) == 6
 
 
 def test_index_saved_before_the_last_commit_catches_up(data_dir: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -205,6 +206,62 @@ def test_second_ingest_changes_nothing(gallery_dir) -> None:
         after = gallery_state(data_dir), sorted(gallery.index.ids().tolist())
     assert (summary.ingested, summary.skipped, summary.failed) == (0, 20, 0)
     assert after == before
+
+
+def test_a_ctrl_c_after_a_batch_is_stored_writes_it_once(tmp_path) -> None:
+    # A Ctrl-C that lands after a batch's commit, while its faces are being indexed: the run
+    # stops, writes what is still pending, and must not store the batch twice (a CI run
+    # once died here on the images' UNIQUE sha256). The interrupt is injected at that point.
+    paths = [p.path for p in photos("gallery")[:6]]
+    with Gallery.open(tmp_path) as gallery:
+        index_add = gallery.index.add
+
+        def interrupted(*args) -> None:
+            gallery.index.add = index_add  # type: ignore[method-assign]  # once
+            raise KeyboardInterrupt
+
+        gallery.index.add = interrupted  # type: ignore[method-assign]
+        summary = ingest(gallery, paths, IngestOptions(workers=1, write_batch=2))
+    assert summary.interrupted and summary.failed == 0
+    with Gallery.open(tmp_path):  # indexes the faces the interrupt left out
+        pass
+    state = gallery_state(tmp_path)
+    stored = len(state["images"])
+    assert stored > 0 and state["face_ids"] == state["indexed"]
+    # The cut-off batch was stored once, and counted as already held when written again.
+    assert (summary.ingested, summary.skipped) == (0, stored)
+    with Gallery.open(tmp_path) as gallery:
+        resumed = ingest(gallery, paths, IngestOptions(workers=1))
+    assert (resumed.ingested, resumed.skipped, resumed.failed) == (6 - stored, stored, 0)
+    state = gallery_state(tmp_path)
+    assert len(state["images"]) == 6 and state["face_ids"] == state["indexed"]
+
+
+def test_two_ingests_of_the_same_photos_at_once_store_each_photo_once(
+    tmp_path, database_url
+) -> None:
+    # Both runs read and hash every photo before either writes one, so each photo is new
+    # to both at read time; the second to write must leave it out, not fail the batch.
+    paths = [p.path for p in photos("gallery")[:8]]
+    Gallery.open(tmp_path, database_url).close()  # the schema, made once
+    summaries: list = []
+
+    def run() -> None:
+        with Gallery.open(tmp_path, database_url) as gallery:
+            summaries.append(ingest(gallery, paths, IngestOptions(workers=1, write_batch=1)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert len(summaries) == 2, "an ingest failed: see the thread's exception above"
+    assert sum(s.ingested for s in summaries) == len(paths)
+    assert all(s.ingested + s.skipped == len(paths) and s.failed == 0 for s in summaries)
+    # Each run saved an index of its own faces; the next open makes it the stored faces.
+    Gallery.open(tmp_path, database_url).close()
+    state = gallery_state(tmp_path, database_url)
+    assert len(state["images"]) == len(paths) and state["face_ids"] == state["indexed"]
 
 
 def test_remove_image_and_face_take_record_and_vector(tmp_path, analyzer, backend) -> None:

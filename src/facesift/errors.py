@@ -66,6 +66,12 @@ class Conflict(FacesiftError):
     code = "conflict"
 
 
+class AlreadyHeld(Conflict):
+    """A photo whose content the gallery already holds: each photo is stored once."""
+
+    code = "already_held"
+
+
 class RateLimited(FacesiftError):
     code = "rate_limited"
 

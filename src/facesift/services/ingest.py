@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from facesift.errors import FacesiftError
+from facesift.errors import AlreadyHeld, FacesiftError
 from facesift.services.batch import BatchItem, BatchResult, analyze_batch
 from facesift.services.gallery import Gallery
 from facesift.services.ingest_options import (  # noqa: F401  (re-exported)
@@ -198,28 +198,43 @@ class _IngestRun:
 
     def _flush(self) -> None:
         if self._to_write:
-            batch = {
-                "run": self.run_id,
-                "collection": self.options.collection,
-                "images": len(self._to_write),
-                "faces": sum(len(i.analysis.faces) for i in self._to_write),
-            }
-            faces = self.gallery.add_images(
-                self.options.collection, self._to_write, audit=("ingest_batch", batch)
-            )
-            self.summary.ingested += len(self._to_write)
-            self.summary.faces += faces
-            self.summary.no_face += sum(1 for i in self._to_write if not i.analysis.faces)
-            capped = [i.analysis.smallest_face_px for i in self._to_write if i.analysis.scan_capped]
-            self.summary.scan_capped += len(capped)
-            self.summary.capped_smallest_face_px = max(
-                [self.summary.capped_smallest_face_px, *capped]
-            )
+            self._write(self._to_write)
             self._to_write = []
         self._last_write = time.monotonic()
         if time.monotonic() - self._last_index_save > INDEX_SAVE_SECONDS:
             self.gallery.save()
             self._last_index_save = time.monotonic()
+
+    def _write(self, images: list[StoredImage]) -> None:
+        """Store a batch, leaving out photos the gallery came to hold since they were read:
+        stored by this run when a Ctrl-C landed after a batch's commit but before it was
+        cleared (``finish`` writes what is pending again; a CI run once crashed on it), or
+        by another ingest beside this one. Such photos count as skipped."""
+        for _attempt in range(len(images) + 1):
+            held = self.gallery.store.known_hashes(image.sha256 for image in images)
+            fresh = [image for image in images if image.sha256 not in held]
+            batch = {
+                "run": self.run_id,
+                "collection": self.options.collection,
+                "images": len(fresh),
+                "faces": sum(len(i.analysis.faces) for i in fresh),
+            }
+            try:
+                faces = self.gallery.add_images(
+                    self.options.collection, fresh, audit=("ingest_batch", batch)
+                )
+                break
+            except AlreadyHeld:
+                continue  # stored by another process since the check: rolled back; again
+        else:
+            raise AlreadyHeld("photos of this batch kept being stored by another ingest")
+        self.summary.skipped += len(images) - len(fresh)
+        self.summary.ingested += len(fresh)
+        self.summary.faces += faces
+        self.summary.no_face += sum(1 for i in fresh if not i.analysis.faces)
+        capped = [i.analysis.smallest_face_px for i in fresh if i.analysis.scan_capped]
+        self.summary.scan_capped += len(capped)
+        self.summary.capped_smallest_face_px = max([self.summary.capped_smallest_face_px, *capped])
 
     def _fail(self, path: str, sha: str | None, code: str, message: str) -> None:
         self.summary.failed += 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facesift.errors import AlreadyHeld
 from facesift.schemas import Face, ImageAnalysis, Provenance
 from facesift.store.accountability import ReviewAssignments, Tombstones
 from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecords
@@ -150,13 +151,16 @@ class Store:
         return found
 
     def add_image(self, collection_id: int, image: StoredImage) -> list[int]:
-        """Insert an image and its faces; returns the new face ids. Call in a transaction."""
+        """Insert an image and its faces; returns the new face ids. Call in a transaction.
+        Raises AlreadyHeld when the gallery holds these bytes already, stored by another
+        process since the caller checked: roll back, and leave that image out."""
         p = image.provenance
-        image_id = self.db.insert(
+        inserted = self.db.execute(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
             " source_url, page_url, caption, captured_at, legal_basis, retain_until,"
             " subject_id, subject_label, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sha256) DO NOTHING RETURNING id",
             (
                 collection_id,
                 image.sha256,
@@ -174,7 +178,10 @@ class Store:
                 p.subject_label,
                 utc_now(),
             ),
-        )
+        ).fetchone()
+        if inserted is None:
+            raise AlreadyHeld(f"the gallery already holds this photo ({image.sha256[:12]}…)")
+        image_id = int(inserted[0])
         self.db.execute("DELETE FROM ingest_failures WHERE path = ?", (image.path,))
         return [self._add_face(image_id, face) for face in image.analysis.faces]
 
