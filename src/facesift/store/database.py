@@ -143,7 +143,9 @@ class Database:
     Statements outside ``transaction()`` commit on their own; ``transaction()`` is one
     atomic unit on the calling thread's connection."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, migrate_up_to: int | None = None):
+        """``migrate_up_to``: leave the schema at that version (a test of a later migration
+        on an older database); by default, migrate to the newest."""
         self.url = url
         self.dialect = dialect_of(url)
         engine_url = make_url(_engine_url(url))
@@ -157,7 +159,7 @@ class Database:
         if self.dialect == SQLITE:
             # Kept in the file: readers keep reading while an ingest writes.
             self.execute("PRAGMA journal_mode=WAL")
-        migrate(self)
+        migrate(self, migrate_up_to)
 
     @property
     def _raw(self) -> Any:
@@ -378,8 +380,9 @@ def current_version(db: Database) -> int:
     return int(row[0] or 0)
 
 
-def migrate(db: Database) -> list[int]:
-    """Apply the migrations the database lacks, each in one transaction; returns them."""
+def migrate(db: Database, up_to: int | None = None) -> list[int]:
+    """Apply the migrations the database lacks, each in one transaction; returns them.
+    ``up_to``: stop after that one."""
     if db.dialect == POSTGRESQL:
         # Two processes opening a new database at once must not both create the schema.
         db.execute("SELECT pg_advisory_lock(?)", (AUDIT_LOCK_KEY + 1,))
@@ -387,7 +390,7 @@ def migrate(db: Database) -> list[int]:
         current = current_version(db)
         applied = []
         for number, script in _migrations(db.dialect):
-            if number <= current:
+            if number <= current or (up_to is not None and number > up_to):
                 continue
             if db.dialect == SQLITE:
                 # executescript would commit on its own; wrap it so a failure leaves nothing.

@@ -86,7 +86,14 @@ def _copy_table(source: Database, target: Database, table: str) -> int:
     if not rows:
         return 0
     columns = list(rows[0].keys())
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    row_marks = f"({', '.join('?' * len(columns))})"
     for start in range(0, len(rows), BATCH_ROWS):
-        target.executemany(sql, [tuple(r.values()) for r in rows[start : start + BATCH_ROWS]])
+        # One statement a batch, not one a row: PostgreSQL's count triggers (migration 0018)
+        # run once a statement, and a row-by-row copy would update the counts a row at a time.
+        batch = rows[start : start + BATCH_ROWS]
+        target.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            + ", ".join([row_marks] * len(batch)),
+            [value for row in batch for value in row.values()],
+        )
     return len(rows)
