@@ -1,17 +1,20 @@
-"""What the gallery's size costs to read when the gallery is big, counted at each call (before
-migration 0018) and kept by triggers (since), and what the triggers cost each write.
+"""What the gallery's size and the gallery page's lists cost to read when the gallery is big,
+counted at each call (before migrations 0018 and 0019) and kept by triggers (since), and what
+the triggers cost each write.
 
     .venv/bin/python bench/gallery_counts.py --faces 1000000
 
 ``GET /api/stats`` (open to every signed-in user, and in bench/load.py's mix), the gallery
-page, and a Milvus gallery's size at each search all read the gallery's size. In SQLite and
-in PostgreSQL (a server the script starts), the script fills ``--faces`` images of one face
-each in 10 collections with one INSERT ... SELECT each (the triggers fire on every row), then
-times in the same run the old queries (a join of every image and face, grouped by
-collection, and ``COUNT(*)``s) against ``Store.stats()`` and ``face_count()`` now: medians of
-``--repeat`` calls. Then it stores ``--writes`` images the way an ingest does (one face each,
-50 a transaction), with the triggers and with them dropped, and prints the time an image.
-PostgreSQL's tables are vacuumed after the fill, as autovacuum would.
+page and a Milvus gallery's size at each search all read the gallery's size, and the gallery
+page lists the photos with no face and those with no provenance. In SQLite and in PostgreSQL
+(a server the script starts), the script fills ``--faces`` images in 10 collections with one
+INSERT ... SELECT each (the triggers fire on every row; one image in 1,000 gets no face, one
+in 500 no provenance), then times in the same run the old queries (a join of every image and
+face, grouped by collection, and ``COUNT(*)``s; a face count an image; a scan for missing
+provenance) against ``Store.stats()``, ``face_count()`` and the page's lists now: medians of
+``--repeat`` calls. Then it stores ``--writes`` images the way an ingest does (one face
+each, 50 a transaction), with the triggers and with them dropped, and prints the time an
+image. PostgreSQL's tables are vacuumed after the fill, as autovacuum would.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +36,7 @@ import psycopg  # noqa: E402
 from bench.audit_log import median_ms  # noqa: E402
 from facesift.store import Store  # noqa: E402
 from facesift.store.database import POSTGRESQL  # noqa: E402
+from facesift.store.gallery_browse import _NO_PROVENANCE, _SELECT, Problem  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
 from tests.synthetic import synthetic_images  # noqa: E402
 
@@ -43,17 +48,22 @@ TRIGGERS = {  # name -> table, as migration 0018 makes them
     "image_moved": "images",
     "face_counted": "faces",
     "face_uncounted": "faces",
+    "image_faceless": "images",  # migration 0019
+    "image_faced": "faces",
+    "image_faceless_again": "faces",
 }
 BEFORE = (
     "SELECT c.name, COUNT(DISTINCT i.id) AS images, COUNT(f.id) AS faces"
     " FROM collections c LEFT JOIN images i ON i.collection_id = c.id"
     " LEFT JOIN faces f ON f.image_id = i.id GROUP BY c.id ORDER BY c.name"
 )
+# One image in 1,000 has no face, one in 500 no provenance: the gallery page's two lists.
 FACE = (
     "INSERT INTO faces (image_id, x1, y1, x2, y2, landmarks, detector_score, quality, size_px,"
     " sharpness, model_id, embedding) SELECT id, 1, 1, 2, 2, '[]', 1, 0.5, 50, 1, 'm', {blob}"
-    " FROM images"
+    " FROM images WHERE id % 1000 <> 0"
 )
+NO_FACE_BEFORE = "(SELECT COUNT(*) FROM faces f WHERE f.image_id = i.id) = 0"
 
 
 def fill(store: Store, faces: int, url: str | None = None) -> None:
@@ -67,9 +77,10 @@ def fill(store: Store, faces: int, url: str | None = None) -> None:
             sha, blob = "hex(n)", "x'00'"
         db.execute(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
-            f" ingested_at) SELECT {ids[0]} + (n % {COLLECTIONS}), {sha}, '/p/' || n, 1000,"
-            f" 100, 100, '2026-01-01' FROM {numbers}"
-            + (" AS n" if db.dialect != POSTGRESQL else "")
+            " ingested_at, source_url, legal_basis)"
+            f" SELECT {ids[0]} + (n % {COLLECTIONS}), {sha}, '/p/' || n, 1000, 100, 100,"
+            " '2026-01-01', CASE WHEN n % 500 = 0 THEN NULL ELSE 'file:///p' END, 'consent'"
+            f" FROM {numbers}" + (" AS n" if db.dialect != POSTGRESQL else "")
         )
         db.execute(FACE.format(blob=blob))
     if url:
@@ -92,6 +103,32 @@ def measure_reads(store: Store, label: str, repeat: int) -> None:
         ("faces, now: face_count()", store.face_count),
     ]
     for name, call in counts:
+        print(f"| {label} | {name} | {median_ms(call, repeat):.2f} |", flush=True)
+    measure_lists(store, label, repeat)
+
+
+def measure_lists(store: Store, label: str, repeat: int) -> None:
+    """The gallery page's lists: how many, and the first 50 in path order."""
+
+    def listed_before(condition: str) -> Callable[[], object]:
+        joined = " FROM images i JOIN collections c ON c.id = i.collection_id WHERE "
+        return lambda: (
+            store.db.execute("SELECT COUNT(*)" + joined + condition).one(),
+            list(store.db.execute(f"{_SELECT} WHERE {condition} ORDER BY i.path, i.id LIMIT 50")),
+        )
+
+    lists = [
+        ("no face, before: a face count an image", listed_before(NO_FACE_BEFORE)),
+        ("no face, now: faceless_images", lambda: store.browse.photos(problem=Problem.NO_FACE)),
+        (
+            "no provenance, now: the partial index",
+            lambda: store.browse.photos(problem=Problem.NO_PROVENANCE),
+        ),
+        ("no provenance, before: without it", listed_before(f"({_NO_PROVENANCE})")),
+    ]
+    for name, call in lists:
+        if name.startswith("no provenance, before"):
+            store.db.execute("DROP INDEX images_no_provenance")
         print(f"| {label} | {name} | {median_ms(call, repeat):.2f} |", flush=True)
 
 

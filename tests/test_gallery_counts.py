@@ -1,6 +1,7 @@
-"""The gallery's size is kept by triggers (migration 0018), not counted at each call: these
-check that the kept counts agree with a full recount after every kind of write, on both
-databases, and that the migration fills them in for a gallery that already holds faces."""
+"""The gallery's size (migration 0018) and its photos with no face (0019) are kept by
+triggers, not counted at each call: these check that what is kept agrees with a full recount
+after every kind of write, on both databases, and that the migrations fill it in for a
+gallery that already holds faces."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from facesift.services.gallery import Gallery
 from facesift.store import Store
 from facesift.store.database import Database, migrate, resolve_url
+from facesift.store.gallery_browse import Problem
 from tests.synthetic import synthetic_images
 
 
@@ -23,6 +25,17 @@ def recount(store: Store) -> dict[str, tuple[int, int]]:
         " LEFT JOIN faces f ON f.image_id = i.id GROUP BY c.name"
     )
     return {row["name"]: (int(row["images"]), int(row["faces"])) for row in rows}
+
+
+def faceless(store: Store) -> tuple[list[str], list[str]]:
+    """The photos with no face: (as the gallery page lists them, as a recount finds them)."""
+    total, listed = store.browse.photos(problem=Problem.NO_FACE, limit=1000)
+    assert total == len(listed)
+    rows = store.db.execute(
+        "SELECT path FROM images i WHERE NOT EXISTS"
+        " (SELECT 1 FROM faces f WHERE f.image_id = i.id) ORDER BY path, id"
+    )
+    return [photo.path for photo in listed], [row["path"] for row in rows]
 
 
 def kept(store: Store) -> dict[str, tuple[int, int]]:
@@ -55,12 +68,16 @@ def test_the_kept_counts_follow_every_kind_of_write(
         gallery.add_images("press", images[:8])
         gallery.add_images("archive", images[8:])
         assert kept(store) == recount(store) == {"press": (8, 12), "archive": (4, 6)}
+        listed, recounted = faceless(store)
+        assert listed == recounted and len(listed) == 3
 
         face_ids = store.face_ids()
-        gallery.remove_face(int(face_ids[0]))
+        gallery.remove_face(int(face_ids[0]))  # images[1]'s only face: it has none now
         gallery.remove_image(images[3].sha256)  # 3 faces
         gallery.remove_image(images[4].sha256)  # none
         assert kept(store) == recount(store) == {"press": (6, 8), "archive": (4, 6)}
+        listed, recounted = faceless(store)
+        assert listed == recounted and images[1].path in listed and images[4].path not in listed
 
         with store.transaction():  # by hand, as a database administrator might
             store.db.execute(  # the faces go by the foreign key's cascade
@@ -74,6 +91,9 @@ def test_the_kept_counts_follow_every_kind_of_write(
         assert kept(store) == recount(store)
         assert kept(store) == {"press": (7, 10), "archive": (2, 1), "empty": (0, 0)}
         assert store.face_count() == len(store.face_ids()) == 11
+        assert faceless(store)[0] == faceless(store)[1]
+        total, page = store.browse.photos(collection="archive", limit=1)
+        assert (total, len(page)) == (2, 1)
 
 
 def test_the_migration_counts_a_gallery_that_already_holds_faces(
@@ -98,10 +118,12 @@ def test_the_migration_counts_a_gallery_that_already_holds_faces(
                         " VALUES (?, 0, 0, 1, 1, '[]', 1, 1, 1, 1, 'm', ?)",
                         (image, np.zeros(4, dtype="<f4").tobytes()),
                     )
-    assert migrate(db) == [18]
+    assert migrate(db) == [18, 19]
     db.close()
     store = Store(tmp_path, database_url)
     try:
         assert kept(store) == recount(store) == {"press": (3, 3), "archive": (2, 1)}
+        listed, recounted = faceless(store)
+        assert listed == recounted == ["/archive/0.jpg", "/press/0.jpg"]
     finally:
         store.close()

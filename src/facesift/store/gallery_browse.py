@@ -49,9 +49,11 @@ class IngestFailure:
 
 
 # A photo's provenance is missing when it has no source (file or page URL) or no legal basis.
+# Word for word the condition of the partial index images_no_provenance (migration 0019):
+# a planner uses that index only for the very same condition.
 _NO_PROVENANCE = (
-    "((i.source_url IS NULL OR i.source_url = '') AND (i.page_url IS NULL OR i.page_url = ''))"
-    " OR i.legal_basis IS NULL OR i.legal_basis = ''"
+    "((source_url IS NULL OR source_url = '') AND (page_url IS NULL OR page_url = ''))"
+    " OR legal_basis IS NULL OR legal_basis = ''"
 )
 _FACES = "(SELECT COUNT(*) FROM faces f WHERE f.image_id = i.id)"
 _SELECT = (
@@ -70,8 +72,8 @@ class GalleryBrowse:
         if collection is not None:
             clauses.append("c.name = ?")
             values.append(collection)
-        if problem is Problem.NO_FACE:
-            clauses.append(f"{_FACES} = 0")
+        if problem is Problem.NO_FACE:  # kept by triggers (migration 0019)
+            clauses.append("i.id IN (SELECT image_id FROM faceless_images)")
         elif problem is Problem.NO_PROVENANCE:
             clauses.append(f"({_NO_PROVENANCE})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), values
@@ -85,14 +87,26 @@ class GalleryBrowse:
     ) -> tuple[int, list[GalleryPhoto]]:
         """(how many match, one page of them in path order)."""
         where, values = self._where(collection, problem)
-        total = self._db.execute(
-            "SELECT COUNT(*) FROM images i JOIN collections c ON c.id = i.collection_id" + where,
-            values,
-        ).one()[0]
         rows = self._db.execute(
             _SELECT + where + " ORDER BY i.path, i.id LIMIT ? OFFSET ?", [*values, limit, offset]
         ).fetchall()
-        return int(total), [_photo(row) for row in rows]
+        return self._count(where, values, collection, problem), [_photo(row) for row in rows]
+
+    def _count(
+        self, where: str, values: list, collection: str | None, problem: Problem | None
+    ) -> int:
+        if problem is None:  # a collection's size, or the gallery's: kept (migration 0018)
+            kept = "SELECT COALESCE(SUM(n.images), 0) FROM collection_counts n"
+            if collection is not None:
+                kept += " JOIN collections c ON c.id = n.collection_id WHERE c.name = ?"
+            return int(self._db.execute(kept, values).one()[0])
+        return int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM images i JOIN collections c ON c.id = i.collection_id"
+                + where,
+                values,
+            ).one()[0]
+        )
 
     def photo(self, image_id: int) -> GalleryPhoto | None:
         row = self._db.execute(_SELECT + " WHERE i.id = ?", (image_id,)).fetchone()
