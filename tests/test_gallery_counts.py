@@ -118,7 +118,7 @@ def test_the_migration_counts_a_gallery_that_already_holds_faces(
                         " VALUES (?, 0, 0, 1, 1, '[]', 1, 1, 1, 1, 'm', ?)",
                         (image, np.zeros(4, dtype="<f4").tobytes()),
                     )
-    assert migrate(db) == [18, 19]
+    assert migrate(db) == [18, 19, 20]
     db.close()
     store = Store(tmp_path, database_url)
     try:

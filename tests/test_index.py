@@ -16,7 +16,7 @@ from facesift.errors import AlreadyHeld
 from facesift.index import FlatIndex
 from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
 from facesift.services.gallery import EMBEDDING_DIM, INDEX_FILE, Gallery, Repair
-from facesift.store import StoredImage
+from facesift.store import Store, StoredImage
 from facesift.store.records import DATABASE_FILE
 
 
@@ -243,6 +243,31 @@ def test_a_photo_already_held_is_refused_and_its_batch_rolled_back(data_dir: Pat
             gallery.add_images("press", [make_image(rng, "new.jpg", 1), held_again])
         assert sorted(gallery.index.ids().tolist()) == [1, 2, 3, 4, 5, 6]
     assert len(stored_embeddings(data_dir)) == 6
+
+
+def test_a_removed_newest_face_id_is_never_given_again(data_dir: Path) -> None:
+    # Another process removes the newest image (faces 4-6) and stores a new one, both before
+    # this gallery looks again and without saving an index file. SQLite alone would give the
+    # new image and face the freed ids: past searches' candidates would show the new photo,
+    # and this gallery, comparing ids, would keep the removed face's vector under the new id.
+    removed_vector = stored_embeddings(data_dir)[6]
+    new_image = make_image(np.random.default_rng(6), "late.jpg", 1)
+    with Gallery.open(data_dir) as server:
+        other = Store(data_dir)
+        try:
+            with other.transaction():
+                (newest,) = other.find_images("/photos/c.jpg")
+                assert other.delete_image(newest["id"]) == [4, 5, 6]
+                (new_face,) = other.add_image(other.collection_id("press"), new_image)
+            (stored,) = other.find_images("/photos/late.jpg")
+        finally:
+            other.close()
+        assert (stored["id"], new_face) == (newest["id"] + 1, 7)
+        assert server.refresh()
+        (nearest,) = server.nearest(new_image.analysis.faces[0].embedding, k=1)
+        assert (nearest.face_id, nearest.distance) == (7, pytest.approx(0.0, abs=1e-3))
+        assert sorted(server.index.ids().tolist()) == [1, 2, 3, 7]
+        assert all(n.distance > 0.01 for n in server.nearest(removed_vector, k=4))
 
 
 def test_index_saved_before_the_last_commit_catches_up(data_dir: Path) -> None:

@@ -213,6 +213,16 @@ class Database:
         finally:
             cursor.close()
 
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The first column of every row, as plain values: for reads of many ids, where a
+        Record a row cost 3 s at a million faces (the index's catch-up read them all)."""
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(self._sql(sql), tuple(map(_param, params)))
+            return [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(map(_param, r)) for r in rows]
         if not rows:

@@ -23,7 +23,7 @@ from facesift.store.accountability import ReviewAssignments, Tombstones
 from facesift.store.accounts import AccountRecords, SettingRecords, SignOnRecords
 from facesift.store.audit import AuditLog, utc_now
 from facesift.store.cases import CaseRecords
-from facesift.store.database import DATABASE_FILE, Database, Record, resolve_url
+from facesift.store.database import DATABASE_FILE, SQLITE, Database, Record, resolve_url
 from facesift.store.gallery_browse import GalleryBrowse
 from facesift.store.optout import OptOutRecords
 from facesift.store.oversight import OversightRecords
@@ -131,12 +131,12 @@ class Store:
         wanted = [int(i) for i in collection_ids]
         if not wanted:
             return np.zeros(0, dtype=np.int64)
-        rows = self.db.execute(
+        ids = self.db.column(
             "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
             f" WHERE i.collection_id IN ({','.join('?' * len(wanted))}) ORDER BY f.id",
             wanted,
-        ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        )
+        return np.asarray(ids, dtype=np.int64)
 
     # -- images and faces --------------------------------------------------------------------
 
@@ -155,11 +155,12 @@ class Store:
         Raises AlreadyHeld when the gallery holds these bytes already, stored by another
         process since the caller checked: roll back, and leave that image out."""
         p = image.provenance
+        id_column, id_value = self._fresh_id("images")
         inserted = self.db.execute(
-            "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
-            " source_url, page_url, caption, captured_at, legal_basis, retain_until,"
+            f"INSERT INTO images ({id_column}collection_id, sha256, path, byte_size, width,"
+            " height, source_url, page_url, caption, captured_at, legal_basis, retain_until,"
             " subject_id, subject_label, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" VALUES ({id_value}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (sha256) DO NOTHING RETURNING id",
             (
                 collection_id,
@@ -195,13 +196,23 @@ class Store:
         ).fetchone()
         return int(row["collection_id"]) if row else None
 
+    def _fresh_id(self, table: str) -> tuple[str, str]:
+        """(column, value) in SQL for a new image's or face's id. SQLite would give the id of
+        a removed newest row again; it gets one past the largest the table ever gave
+        (migration 0020). PostgreSQL's identity columns never give one again."""
+        if self.db.dialect != SQLITE:
+            return "", ""
+        return "id, ", f"(SELECT largest + 1 FROM id_high_water WHERE name = '{table}'), "
+
     def _add_face(self, image_id: int, face: Face) -> int:
         import numpy as np
 
         b, q = face.box, face.quality
+        id_column, id_value = self._fresh_id("faces")
         return self.db.insert(
-            "INSERT INTO faces (image_id, x1, y1, x2, y2, landmarks, detector_score, quality,"
-            " size_px, sharpness, model_id, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO faces ({id_column}image_id, x1, y1, x2, y2, landmarks, detector_score,"
+            " quality, size_px, sharpness, model_id, embedding)"
+            f" VALUES ({id_value}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 image_id,
                 b.x1,
@@ -276,17 +287,16 @@ class Store:
     def face_ids(self) -> np.ndarray:
         import numpy as np
 
-        rows = self.db.execute("SELECT id FROM faces ORDER BY id").fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return np.asarray(self.db.column("SELECT id FROM faces ORDER BY id"), dtype=np.int64)
 
     def face_ids_in_collection(self, collection_id: int) -> np.ndarray:
         import numpy as np
 
-        rows = self.db.execute(
+        ids = self.db.column(
             "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id WHERE i.collection_id = ?",
             (collection_id,),
-        ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        )
+        return np.asarray(ids, dtype=np.int64)
 
     def embeddings(self, face_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) for the given faces that exist, in id order."""
@@ -346,10 +356,13 @@ class Store:
         row = self.db.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
         return row["path"] if row else None
 
-    def faces_fingerprint(self) -> tuple[int, int]:
-        """(count, largest id) of the faces: changes whenever faces are added or removed."""
+    def faces_fingerprint(self) -> tuple[int, int, int]:
+        """(count, largest id, changes) of the faces: moves whenever a face is added or
+        removed. The count of changes (migrations 0004 and 0020) is what catches a removal
+        and an addition that leave the count and the largest id as they were."""
         largest = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM faces").one()[0]
-        return self.face_count(), int(largest)
+        changes = self.db.execute("SELECT counter FROM face_changes WHERE id = 1").one()[0]
+        return self.face_count(), int(largest), int(changes)
 
     def face_count(self) -> int:
         """Kept by triggers (migration 0018), not counted: 50 ms at a million faces."""

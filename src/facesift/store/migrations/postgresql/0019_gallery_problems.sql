@@ -1,19 +1,26 @@
 -- The gallery page's two lists of photos that need a look, without reading the gallery: see
--- migrations/sqlite/0019. Inserts are handled once a statement (see 0018 for why).
+-- migrations/sqlite/0019. Faces' inserts are handled once a statement (see 0018 for why).
 CREATE TABLE faceless_images (
     image_id BIGINT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE
 );
 INSERT INTO faceless_images (image_id)
 SELECT id FROM images i WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.image_id = i.id);
 
-CREATE FUNCTION add_faceless_images() RETURNS trigger LANGUAGE plpgsql AS $$
+-- An image is judged faceless when its transaction commits (a deferred trigger), not put in
+-- and taken out again a moment later by its first face: each such pair leaves a dead row,
+-- and a million of them (a copy, a big ingest) left a table of empty pages to scan.
+CREATE FUNCTION add_faceless_image() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO faceless_images (image_id) SELECT id FROM added;
+    INSERT INTO faceless_images (image_id)
+    SELECT NEW.id
+     WHERE EXISTS (SELECT 1 FROM images WHERE id = NEW.id)
+       AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = NEW.id)
+    ON CONFLICT (image_id) DO NOTHING;
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER image_faceless AFTER INSERT ON images
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION add_faceless_images();
+CREATE CONSTRAINT TRIGGER image_faceless AFTER INSERT ON images
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION add_faceless_image();
 
 CREATE FUNCTION remove_faced_images() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
