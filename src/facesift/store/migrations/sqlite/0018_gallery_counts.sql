@@ -1,10 +1,10 @@
 -- The gallery's size, kept as it changes. Counting it at each call (GET /api/stats, the
 -- gallery page, a Milvus gallery's size at each search) read every image and face: at a
--- million faces (bench/gallery_counts.py, 2026-11-29) 741-877 ms on SQLite and 1.8-2.0 s on
--- PostgreSQL a call, growing with the gallery; read from the kept counts, 0.06-0.09
--- and 0.7 ms. Triggers keep one row per collection, so no write path (ingest, removal,
--- expiry, opt-out, a database copy) can forget it. They cost a stored image little: 0.12-0.20
--- ms on SQLite with them against 0.13-0.15 without, 1.2 against 1.1 on PostgreSQL.
+-- million faces (bench/gallery_counts.py, 2026-11-29) 0.7-1.0 s on SQLite and 1.8-2.3 s on
+-- PostgreSQL a call, growing with the gallery; read from the kept counts, 0.06-0.09 and
+-- 0.7-1.2 ms. Triggers keep one row per collection, so no write path (ingest, removal,
+-- expiry, opt-out, a database copy) can forget it. Their cost is within the noise on SQLite
+-- and at most 0.3 ms an image stored on PostgreSQL.
 -- An image's faces leave with it: counted off before the image goes; a face deleted by the
 -- image's cascade finds no image any more, and counts off nothing a second time.
 CREATE TABLE collection_counts (
