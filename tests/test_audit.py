@@ -452,6 +452,35 @@ def test_a_role_without_update_and_delete_cannot_change_the_log_even_without_the
         owner.close()
 
 
+def test_the_app_role_keeps_storing_after_an_upgrade_adds_tables(
+    postgres_server, tmp_path: Path
+) -> None:
+    # Granted on a version-17 database; the owner then upgrades it, and 0018-0020 add tables
+    # that triggers write to on every ingest. The role must go on storing photos.
+    from facesift.store.database import Database, grant_app_role
+    from tests.synthetic import synthetic_images
+
+    owner_url = postgres_server.new_database()
+    old = Database(owner_url, migrate_up_to=17)
+    role = "facesift_upgraded_app"  # its own: a role with grants in a database stays
+    with postgres_server.admin() as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+    grant_app_role(old, role)
+    old.close()
+    Store(tmp_path, owner_url).close()  # the owner runs 'facesift db migrate'
+    app = Store(tmp_path, owner_url.replace("postgresql://postgres@", f"postgresql://{role}@"))
+    try:
+        with app.transaction():
+            app.add_image(app.collection_id("press"), synthetic_images(1)[0])
+        stats = app.stats()
+        assert (stats.images, stats.faces) == (1, 1)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.db.execute("DELETE FROM audit_log")
+    finally:
+        app.close()
+
+
 def test_counts_actions_and_pages_of_the_log_agree_with_its_entries(store: Store) -> None:
     """The unfiltered count is read from the newest id and the actions by a skip scan of
     the index: both must say what reading every entry says."""

@@ -324,7 +324,11 @@ def grant_app_role(db: Database, role: str) -> None:
     """Let the PostgreSQL role ``role`` (which facesift's commands and server log in as) read
     and write everything, except that the audit log may only be read and appended to: it
     gets no UPDATE, DELETE or TRUNCATE there, so even with the trigger gone the database
-    refuses to change an entry. The tables stay owned by whoever ran the migrations."""
+    refuses to change an entry. The tables stay owned by whoever ran the migrations.
+    Tables that later migrations create (run by the same owner) are the role's to use too,
+    by default privileges: an upgrade adds tables the triggers write to on every ingest
+    (0018-0020), and the role must not lose the gallery on the day it is upgraded. A later
+    table the role may not change must revoke that in its own migration."""
     if db.dialect != POSTGRESQL:
         raise ValueError("roles exist only on PostgreSQL")
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", role):
@@ -334,6 +338,13 @@ def grant_app_role(db: Database, role: str) -> None:
         db.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
         db.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, schema_version FROM {role}")
         db.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        for privileges, kind in (
+            ("SELECT, INSERT, UPDATE, DELETE", "TABLES"),
+            ("USAGE, SELECT", "SEQUENCES"),
+        ):
+            db.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON {kind} TO {role}"
+            )
 
 
 def _make_engine(url: str, dialect: str) -> Engine:
