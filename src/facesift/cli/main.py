@@ -594,9 +594,8 @@ def audit_show(
     """List audit entries, oldest first."""
     store = store_of(configured(data_dir))
     try:
-        entries = store.audit.filtered(AuditFilter(action=action), limit=limit)[
-            ::-1
-        ]  # oldest first
+        newest_first = store.audit.filtered(AuditFilter(action=action), limit=limit)
+        entries = newest_first[::-1]
         known = store.audit.actions() if action and not entries else []
     finally:
         store.close()

@@ -135,8 +135,9 @@ class Gallery:
     def refresh(self) -> bool:
         """Catch up with what other processes changed: an ingest or a removal run on the
         command line while a server holds this gallery, or an index rebuilt on disk.
-        Cheap when no other process wrote (a file stat and SQLite's data_version): the
-        faces are counted only then, since counting 1M of them takes about 50 ms."""
+        Cheap when no other process wrote (a file stat and the database's change counter);
+        then the faces' fingerprint (their kept count, largest id and count of changes)
+        tells a change to the faces from another write."""
         stamp, version = self._index_stamp(), self.store.data_version()
         if stamp == self._seen[0] and version == self._seen_version:
             return False

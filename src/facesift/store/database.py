@@ -198,6 +198,23 @@ class Database:
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Result:
         """``params``: a sequence for ``?`` placeholders, or a mapping for ``:name`` ones."""
+        cursor = self._run(sql, params)
+        try:
+            return Result(self._fetch(cursor), cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def column(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
+        """The first column of every row, as plain values: for reads of many ids, where a
+        Record a row cost 3 s at a million faces (the index's catch-up read them all)."""
+        cursor = self._run(sql, params)
+        try:
+            return [row[0] for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Any:
+        """A cursor on which ``sql`` has run; the caller reads and closes it."""
         named = isinstance(params, Mapping)
         values: dict[str, Any] | tuple[Any, ...] = (
             {k: _param(v) for k, v in params.items()}
@@ -209,19 +226,10 @@ class Database:
         cursor = self._raw.cursor()
         try:
             cursor.execute(self._sql(sql, named), values)
-            return Result(self._fetch(cursor), cursor.rowcount)
-        finally:
+        except BaseException:
             cursor.close()
-
-    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """The first column of every row, as plain values: for reads of many ids, where a
-        Record a row cost 3 s at a million faces (the index's catch-up read them all)."""
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute(self._sql(sql), tuple(map(_param, params)))
-            return [row[0] for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+            raise
+        return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(map(_param, r)) for r in rows]

@@ -1,7 +1,7 @@
 -- The gallery's size, kept as it changes. Counting it at each call (GET /api/stats, the
 -- gallery page, a Milvus gallery's size at each search) read every image and face: at a
 -- million faces (bench/gallery_counts.py, 2026-11-29) 0.7-1.0 s on SQLite and 1.8-2.3 s on
--- PostgreSQL a call, growing with the gallery; read from the kept counts, 0.06-0.09 and
+-- PostgreSQL a call, growing with the gallery; read from the kept counts, 0.05-0.09 and
 -- 0.7-1.2 ms. Triggers keep one row per collection, so no write path (ingest, removal,
 -- expiry, opt-out, a database copy) can forget it. Their cost is within the noise on SQLite
 -- and at most 0.3 ms an image stored on PostgreSQL.
