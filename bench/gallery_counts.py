@@ -68,15 +68,18 @@ FACE = (
 NO_FACE_BEFORE = "(SELECT COUNT(*) FROM faces f WHERE f.image_id = i.id) = 0"
 
 
-def fill(store: Store, faces: int, url: str | None = None) -> None:
+def fill(store: Store, faces: int, url: str | None = None, dim: int = 0) -> None:
+    """``faces`` images of one face (but one in 1,000), in 10 collections; each face's
+    embedding ``dim`` zeros (0: a one-byte stand-in, for benchmarks that never read it)."""
     db = store.db
     with store.transaction():
         ids = [store.collection_id(f"c{number}") for number in range(COLLECTIONS)]
         if db.dialect == POSTGRESQL:
-            numbers, sha, blob = f"generate_series(1, {faces}) n", "md5(n::text)", "'\\x00'::bytea"
+            numbers, sha = f"generate_series(1, {faces}) n", "md5(n::text)"
+            blob = f"decode(repeat('00', {4 * dim}), 'hex')" if dim else "'\\x00'::bytea"
         else:
             numbers = f"(WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {faces}) SELECT n FROM g)"  # noqa: E501
-            sha, blob = "hex(n)", "x'00'"
+            sha, blob = "hex(n)", f"zeroblob({4 * dim})" if dim else "x'00'"
         db.execute(
             "INSERT INTO images (collection_id, sha256, path, byte_size, width, height,"
             " ingested_at, source_url, legal_basis)"

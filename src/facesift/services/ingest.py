@@ -253,6 +253,7 @@ class _IngestRun:
             self._flush()
         finally:
             self.gallery.save()
+            self.gallery.store.prune_face_log()  # the ingest wrote most of the log's rows
             self._tick()
             details = {
                 **self._describe(paths),

@@ -33,8 +33,12 @@ from facesift.store.retention import RetentionRecords
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DATABASE_FILE", "Stats", "Store", "StoredImage"]
+__all__ = ["DATABASE_FILE", "FaceChanges", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
+# The face log keeps at least this many changes, and at least as many as the gallery holds
+# faces: a reader further behind than that would read more rows than a full look at the
+# gallery's face ids, which it then takes instead.
+FACE_LOG_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,15 @@ class StoredImage:
     byte_size: int
     analysis: ImageAnalysis
     provenance: Provenance
+
+
+@dataclass(frozen=True)
+class FaceChanges:
+    """What the face log (migration 0021) holds since a reader's mark."""
+
+    face_ids: list[int]  # added or removed since the mark; some may have been read before
+    mark: int  # where the next read starts
+    complete: bool  # False: the log was pruned past the mark; look at every face instead
 
 
 @dataclass(frozen=True)
@@ -363,6 +376,76 @@ class Store:
         largest = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM faces").one()[0]
         changes = self.db.execute("SELECT counter FROM face_changes WHERE id = 1").one()[0]
         return self.face_count(), int(largest), int(changes)
+
+    # -- the face log (migration 0021) ---------------------------------------------------------
+
+    def face_log_mark(self) -> int:
+        """Where the face log stands now: ``face_changes_since`` this mark misses no change
+        committed after this call. SQLite: the newest row's number (rows commit in order).
+        PostgreSQL: the oldest transaction still running (every one before it has ended)."""
+        if self.db.dialect == SQLITE:
+            row = self.db.execute(
+                "SELECT COALESCE((SELECT MAX(seq) FROM face_log),"
+                " (SELECT through FROM face_log_pruned WHERE id = 1))"
+            ).one()
+            return int(row[0])
+        xmin = self.db.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(xmin.one()[0])
+
+    def face_changes_since(self, mark: int) -> FaceChanges:
+        """The faces added or removed since ``mark`` (from ``face_log_mark`` or an earlier
+        call). The log is read before its pruning mark: a prune between the two reads then
+        shows, and costs the reader a full look, never a missed change."""
+        if self.db.dialect == SQLITE:
+            rows = self.db.execute(
+                "SELECT seq, face_id FROM face_log WHERE seq > ? ORDER BY seq", (mark,)
+            ).fetchall()
+            through = self.db.execute("SELECT through FROM face_log_pruned WHERE id = 1").one()
+            newest = int(rows[-1][0]) if rows else mark
+            return FaceChanges([int(r[1]) for r in rows], newest, int(through[0]) <= mark)
+        now = self.face_log_mark()  # first: a transaction ending after it is read next time
+        face_ids = self.db.column("SELECT face_id FROM face_log WHERE xid >= ?", (mark,))
+        pruned = self.db.execute("SELECT xid FROM face_log_pruned WHERE id = 1").one()
+        return FaceChanges([int(i) for i in face_ids], now, int(pruned[0]) < mark)
+
+    def prune_face_log(self) -> int:
+        """Forget the oldest changes beyond ``FACE_LOG_KEPT`` and the gallery's size; returns
+        how many rows went. Readers whose mark they pass look at every face once."""
+        keep = max(FACE_LOG_KEPT, self.face_count())
+        with self.transaction():
+            newest = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM face_log").one()[0]
+            cutoff = int(newest) - keep
+            if cutoff <= 0:
+                return 0
+            if self.db.dialect == SQLITE:
+                gone = self.db.execute("DELETE FROM face_log WHERE seq <= ?", (cutoff,))
+                self.db.execute(
+                    "UPDATE face_log_pruned SET through = MAX(through, ?) WHERE id = 1", (cutoff,)
+                )
+                return gone.rowcount
+            gone = self.db.execute(
+                "WITH gone AS (DELETE FROM face_log WHERE seq <= ? RETURNING xid),"
+                " counted AS (UPDATE face_log_pruned"
+                "   SET through = GREATEST(through, ?),"
+                "       xid = GREATEST(xid, COALESCE((SELECT MAX(xid) FROM gone), xid))"
+                "   WHERE id = 1)"
+                " SELECT COUNT(*) FROM gone",
+                (cutoff, cutoff),
+            )
+            return int(gone.one()[0])
+
+    def stored_face_ids(self, face_ids: Iterable[int]) -> set[int]:
+        """Which of these faces the gallery still holds."""
+        wanted = sorted({int(i) for i in face_ids})
+        held: set[int] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            held.update(
+                self.db.column(
+                    f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
+        return held
 
     def face_count(self) -> int:
         """Kept by triggers (migration 0018), not counted: ``COUNT(*)`` took 4-6 ms on SQLite

@@ -1,0 +1,149 @@
+"""The face log (migration 0021): a server's index catches up with another process's change
+by reading the faces that changed, not every face id. These check, on both databases, that
+the log names every face added or removed by any write, that a server's index agrees with
+the store after reading it, that a pruned log makes a reader look at every face instead of
+missing a change, and, on PostgreSQL, that a transaction committing out of order is not
+skipped."""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesift.services.gallery import Gallery
+from facesift.store import Store, records
+from facesift.store.database import Database
+from tests.synthetic import synthetic_images
+
+
+def faces_of(count: int, seed: int, per_image: int = 1):
+    images = synthetic_images(count, seed=seed)
+    return [
+        dataclasses.replace(
+            image,
+            analysis=dataclasses.replace(
+                image.analysis, faces=list(image.analysis.faces) * per_image
+            ),
+        )
+        for image in images
+    ]
+
+
+def test_the_log_names_every_face_added_and_removed(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    store = Store(tmp_path, database_url)
+    try:
+        press = store.collection_id("press")
+        mark = store.face_log_mark()
+        with store.transaction():
+            first = store.add_image(press, faces_of(1, seed=1, per_image=2)[0])
+            second = store.add_image(press, faces_of(1, seed=2, per_image=3)[0])
+        with store.transaction():
+            assert store.delete_face(first[0])
+        with store.transaction():  # the image's faces go by its cascade
+            (image,) = store.find_images(faces_of(1, seed=2)[0].path)
+            store.delete_image(image["id"])
+        changes = store.face_changes_since(mark)
+        assert changes.complete
+        assert sorted(changes.face_ids) == sorted([*first, *second, first[0], *second])
+        assert store.face_changes_since(changes.mark).face_ids == []
+    finally:
+        store.close()
+
+
+def test_a_server_catches_up_with_another_process_from_the_log(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    images = faces_of(6, seed=3)
+    with Gallery.open(tmp_path, database_url) as server:
+        server.add_images("press", images[:3])
+        removed_vector = images[1].analysis.faces[0].embedding
+        other = Store(tmp_path, database_url)
+        try:
+            with other.transaction():
+                for image in images[3:]:
+                    other.add_image(other.collection_id("press"), image)
+                (gone,) = other.find_images(images[1].path)
+                other.delete_image(gone["id"])
+            stored = sorted(other.face_ids().tolist())
+        finally:
+            other.close()
+        before = server.store.face_log_mark()
+        assert server.refresh()
+        assert sorted(server.index.ids().tolist()) == stored
+        for image in images[3:]:
+            (nearest,) = server.nearest(image.analysis.faces[0].embedding, k=1)
+            assert nearest.distance == pytest.approx(0.0, abs=1e-3)
+        assert all(n.distance > 0.01 for n in server.nearest(removed_vector, k=5))
+        # read once: a second look finds nothing new, and the mark moved past the changes
+        assert not server.refresh()
+        assert len(server.store.face_changes_since(before).face_ids) <= 4
+
+
+def test_a_pruned_log_makes_a_reader_look_at_every_face(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "FACE_LOG_KEPT", 2)
+    images = faces_of(5, seed=4)
+    with Gallery.open(tmp_path, database_url) as server:
+        server.add_images("press", images[:1])
+        mark = server.store.face_log_mark()
+        other = Store(tmp_path, database_url)
+        try:
+            with other.transaction():
+                for image in images[1:]:
+                    other.add_image(other.collection_id("press"), image)
+            with other.transaction():  # churn: 4 more rows, and a log longer than the gallery
+                (gone,) = other.find_images(images[0].path)
+                other.delete_image(gone["id"])
+            assert other.prune_face_log() > 0
+            stored = sorted(other.face_ids().tolist())
+        finally:
+            other.close()
+        assert not server.store.face_changes_since(mark).complete
+        assert server.refresh()
+        assert sorted(server.index.ids().tolist()) == stored
+        assert server.store.face_changes_since(server.store.face_log_mark()).complete
+
+
+def test_a_transaction_that_commits_out_of_order_is_read(tmp_path: Path, postgres_server) -> None:
+    # Two writers: the one that took the smaller row number commits last. A reader that had
+    # read past the larger number must still be given the smaller one once it commits.
+    url = postgres_server.new_database()
+    store = Store(tmp_path, url)
+    first, second = Database(url), Database(url)
+    try:
+        mark = store.face_log_mark()
+        with ExitStack() as first_open:
+            first_open.enter_context(first.transaction())
+            first.execute("INSERT INTO face_log (face_id) VALUES (101)")  # the smaller seq
+            with second.transaction():
+                second.execute("INSERT INTO face_log (face_id) VALUES (102)")
+            seen = store.face_changes_since(mark)
+            assert seen.face_ids == [102]
+        later = store.face_changes_since(seen.mark)  # the first has committed now
+        assert 101 in later.face_ids
+        assert store.face_changes_since(later.mark).face_ids == []
+    finally:
+        first.close()
+        second.close()
+        store.close()
+
+
+def test_a_face_this_process_indexed_is_not_indexed_twice_from_the_log(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    # A face the server indexed itself is named in the log too: reading it must not add a
+    # second copy (FAISS would then return the face twice).
+    images = faces_of(2, seed=5)
+    with Gallery.open(tmp_path, database_url) as server:
+        server.add_images("press", images)
+        repair = server.catch_up()
+        assert (repair.added, repair.removed) == (0, 0)
+        ids = server.index.ids()
+        assert len(ids) == len(np.unique(ids)) == 2
