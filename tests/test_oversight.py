@@ -12,14 +12,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from facesift.compose import open_store
 from facesift.governance.policy import DEFAULT_REFUSED_PURPOSES
+from facesift.services.alerts import RecentProbes
 from facesift.services.settings import Settings
 from facesift.store.database import Database, resolve_url
+from facesift.store.oversight import SearchedProbe
 from tests.helpers import run_cli, run_json
 from tests.server_world import PROBE, STRANGER, World
 
@@ -499,3 +502,31 @@ def test_the_alert_scan_mark_moves_once_for_rival_scanners(
     finally:
         first.close()
         second.close()
+
+
+def test_the_recent_probes_near_a_face_are_those_a_one_by_one_comparison_finds():
+    # The same-face rule compares with every probe of the window in array operations; it
+    # must find exactly what comparing them one by one finds, skipping destroyed templates
+    # (None), templates of another length, and the probes the rule leaves out.
+    rng = np.random.default_rng(11)
+    templates = [rng.normal(size=4).astype(np.float32) for _ in range(40)]
+    shapes = [None if n % 7 == 0 else t if n % 5 else t[:3] for n, t in enumerate(templates)]
+    probes = [
+        SearchedProbe(n, n % 6, n, 0, f"sha{n % 3}", f"2026-11-{1 + n % 28:02d}", template)
+        for n, template in enumerate(shapes)
+    ]
+    recent = RecentProbes(probes)
+    face = templates[3] + 0.1
+    among = recent.case_id != 2
+    near = recent.near(face, among, limit=1.5)
+    expected = [
+        among[n]
+        and p.template is not None
+        and len(p.template) == 4
+        and float(np.linalg.norm(p.template - face)) <= 1.5
+        for n, p in enumerate(probes)
+    ]
+    assert near.tolist() == expected
+    assert 3 < sum(expected) < 30  # the case is neither empty nor everything
+    assert not recent.near(None, among, limit=1.5).any()
+    assert (recent.at >= "2026-11-20").tolist() == [p.at >= "2026-11-20" for p in probes]

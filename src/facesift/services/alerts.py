@@ -25,6 +25,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 
@@ -118,21 +119,44 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def _within(template: np.ndarray | None, others: list[SearchedProbe], limit: float) -> list[bool]:
-    """Whether each other probe face lies within ``limit`` of ``template``, computed for all
-    of them in one array operation rather than one comparison at a time."""
-    rows: dict[int, np.ndarray] = {}
-    if template is not None:
-        rows = {
-            i: o.template
-            for i, o in enumerate(others)
-            if o.template is not None and o.template.shape == template.shape
-        }
-    if not rows:
-        return [False] * len(others)
-    distances = np.linalg.norm(np.stack(list(rows.values())) - template, axis=1)
-    near = {i for i, distance in zip(rows, distances, strict=True) if distance <= limit}
-    return [i in near for i in range(len(others))]
+class RecentProbes:
+    """The probe faces searched within the same-face window, as arrays: each search judged
+    compares its face with all of them in a few array operations. A list walked in Python at
+    every search cost a tenth of the server's CPU in ``bench/load.py`` once a few thousand
+    searches were in the window (py-spy, 2026-11-29), and grew with the window."""
+
+    def __init__(self, probes: list[SearchedProbe]):
+        self.probes = probes
+        self.at = np.array([p.at for p in probes], dtype=str)
+        self.case_id = np.array([p.case_id for p in probes], dtype=np.int64)
+        self.sha256 = np.array([p.sha256 for p in probes], dtype=str)
+        self._by_dim: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def templates(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(which probes, their templates as rows) for the probes with a template of ``dim``
+        numbers: a probe's template is None once retention destroyed it."""
+        if dim not in self._by_dim:
+            rows = [i for i, p in enumerate(self.probes) if _length(p.template) == dim]
+            templates = [cast(np.ndarray, self.probes[i].template) for i in rows]
+            matrix = np.stack(templates) if templates else np.zeros((0, dim), dtype=np.float32)
+            self._by_dim[dim] = (np.asarray(rows, dtype=np.int64), matrix)
+        return self._by_dim[dim]
+
+    def near(self, template: np.ndarray | None, among: np.ndarray, limit: float) -> np.ndarray:
+        """Which probes (a mask over all) lie within ``limit`` of ``template``, of those
+        ``among`` (a mask) allows."""
+        near = np.zeros(len(self.probes), dtype=bool)
+        if template is None:
+            return near
+        rows, matrix = self.templates(len(template))
+        wanted = among[rows]
+        distances = np.linalg.norm(matrix[wanted] - template, axis=1)
+        near[rows[wanted][distances <= limit]] = True
+        return near
+
+
+def _length(template: np.ndarray | None) -> int:
+    return -1 if template is None else len(template)
 
 
 class Alerts:
@@ -144,7 +168,7 @@ class Alerts:
         # The probe faces searched within the same-face window, read once each: reading them
         # all again for every search made a search's alert scan grow with the searches of
         # the last 90 days (1.2 s a search after 500 of them, bench/load.py).
-        self._recent: list[SearchedProbe] = []
+        self._recent = RecentProbes([])
         self._recent_through = 0  # the newest search id read into _recent
 
     def _rule(self, key: str):
@@ -218,21 +242,22 @@ class Alerts:
         case_id, probe_id = entry.details.get("case_id"), entry.details.get("probe_id")
         if not rule.enabled or case_id is None or probe_id is None:
             return None
+        recent = self._recent
         since = _iso(_time(entry.at) - timedelta(days=rule.days))
-        others = [p for p in self._recent if p.at >= since and p.case_id != int(case_id)]
-        if not others:
+        others = (recent.at >= since) & (recent.at <= entry.at) & (recent.case_id != int(case_id))
+        if not others.any():
             return None
         sha = entry.details.get("probe_sha256")
+        same_photo = others & (recent.sha256 == sha) if sha else np.zeros_like(others)
+        matched = dict.fromkeys(
+            sorted(set(recent.case_id[same_photo].tolist())), "the same probe photo (SHA-256)"
+        )
         template = self._store.oversight.probe_template(int(probe_id), int(entry.details["face"]))
         limit = self._calibration.threshold_for(rule.false_match_rate)
-        others = [o for o in others if o.at <= entry.at]
-        near = _within(template, others, limit)
-        matched: dict[int, str] = {}  # case id -> how
-        for other, close in zip(others, near, strict=True):
-            if sha and other.sha256 == sha:
-                matched.setdefault(other.case_id, "the same probe photo (SHA-256)")
-            elif close and self._still_held(other):
-                matched.setdefault(other.case_id, "a probe face within the same-face distance")
+        for i in np.flatnonzero(recent.near(template, others & ~same_photo, limit)):
+            other = recent.probes[i]
+            if other.case_id not in matched and self._still_held(other):
+                matched[other.case_id] = "a probe face within the same-face distance"
         if not matched:
             return None
         cases = sorted(matched)
@@ -260,15 +285,15 @@ class Alerts:
         since = _iso(_time(first.at) - timedelta(days=rule.days))
         # Read again from a little before the newest id read: on PostgreSQL two searches'
         # transactions may commit out of id order, and a later read must still see the first.
-        known = frozenset(p.search_id for p in self._recent)
+        known = frozenset(p.search_id for p in self._recent.probes)
         new = self._store.oversight.searched_probes_after(
             self._recent_through - REREAD_SEARCHES, since, skip=known
         )
         if new:
             self._recent_through = max(self._recent_through, new[-1].search_id)
-        self._recent = sorted(
-            [p for p in self._recent if p.at >= since] + new, key=lambda p: p.search_id
-        )
+        kept = [p for p in self._recent.probes if p.at >= since]
+        if new or len(kept) < len(self._recent.probes):
+            self._recent = RecentProbes(sorted(kept + new, key=lambda p: p.search_id))
 
     def _still_held(self, other: SearchedProbe) -> bool:
         """A remembered template counts only while the store still holds it: retention may
