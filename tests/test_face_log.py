@@ -147,3 +147,40 @@ def test_a_face_this_process_indexed_is_not_indexed_twice_from_the_log(
         assert (repair.added, repair.removed) == (0, 0)
         ids = server.index.ids()
         assert len(ids) == len(np.unique(ids)) == 2
+
+
+def test_kept_collection_filters_follow_another_process_s_changes(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    # A search of one collection, and every search once a collection is shadow, filters by
+    # the faces it may return. Those filters are brought up to date by the catch-up, not
+    # read again whole: each must still let through exactly the faces it should.
+    images = faces_of(6, seed=6)
+    vector = [image.analysis.faces[0].embedding for image in images]
+    with Gallery.open(tmp_path, database_url) as server:
+        server.add_images("press", images[:2])
+        server.add_images("hidden", images[2:3])
+        server.set_shadow("hidden", True)
+        press = server.store.collection_id("press")
+        server.nearest(vector[0], 3, "press")  # the filters are read and kept
+        server.nearest(vector[0], 3)
+        kept = {press, ("live", (server.store.collection_id("hidden"),))}
+        assert kept <= set(server._members)
+        other = Store(tmp_path, database_url)
+        try:
+            with other.transaction():
+                other.add_image(other.collection_id("press"), images[3])
+                other.add_image(other.collection_id("hidden"), images[4])
+                (gone,) = other.find_images(images[0].path)
+                removed = other.delete_image(gone["id"])
+        finally:
+            other.close()
+        assert server.refresh()
+        assert kept <= set(server._members)  # brought up to date, not dropped
+        (found,) = server.nearest(vector[3], 1, "press")
+        assert found.distance == pytest.approx(0.0, abs=1e-3)
+        assert server.nearest(vector[3], 1)[0].face_id == found.face_id
+        assert removed[0] not in [n.face_id for n in server.nearest(vector[0], 5, "press")]
+        shown = [n.face_id for n in server.nearest(vector[4], 5)]
+        assert len(shown) == 2 and removed[0] not in shown  # press's two; no shadow face
+        assert all(n.distance > 0.01 for n in server.nearest(vector[4], 5))
