@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from facesift.store import Store
+from facesift.store import Store, transfer
 from facesift.store.database import DATABASE_FILE, Database, schema_version
 from facesift.store.values import UserStatus
 from tests.conftest import photos
 from tests.helpers import run_cli, run_json
 from tests.server_world import PROBE
+from tests.synthetic import synthetic_images
 
 
 def test_placeholders_and_percent_signs_mean_the_same_on_both(
@@ -83,6 +84,47 @@ def test_a_sqlite_gallery_copied_to_postgresql_keeps_faces_accounts_and_audit_ch
 
     again = run_cli("db", "copy", "--from", source, "--to", target, data_dir=data)
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
+    tmp_path: Path, postgres_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read in parts of 3 rows: 10 images and faces, a removed one leaving a gap in the ids,
+    # and 14 audit entries, each table read in several parts and one part not full.
+    monkeypatch.setattr(transfer, "READ_ROWS", 3)
+    source = Store(tmp_path / "source")
+    target = Database(postgres_server.new_database())
+    try:
+        with source.transaction():
+            collection = source.collection_id("press")
+            for image in synthetic_images(10, seed=9):
+                source.add_image(collection, image)
+            source.delete_image(4)
+        for number in range(14):
+            source.audit.append("note", {"n": number}, actor="a")
+        report = transfer.copy_database(source.db, target)
+        for table in ("images", "faces", "audit_log"):
+            rows = f"SELECT * FROM {table} ORDER BY id"
+            assert [dict(r) for r in target.execute(rows)] == [
+                dict(r) for r in source.db.execute(rows)
+            ]
+        assert (report.rows["images"], report.rows["faces"], report.rows["audit_log"]) == (9, 9, 14)
+    finally:
+        source.close()
+        target.close()
+
+
+def test_a_table_s_columns_are_named_on_both(tmp_path: Path, database_url: str | None) -> None:
+    store = Store(tmp_path, database_url)
+    try:
+        assert store.db.columns_of("face_log")[:2] == ["seq", "face_id"]
+        assert "id" in store.db.columns_of("faces") and "id" not in store.db.columns_of(
+            "user_roles"
+        )
+        with pytest.raises(ValueError, match="bad table name"):
+            store.db.columns_of("faces; DROP TABLE faces")
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("url", ["mysql://x@y/z", "oracle://a"])

@@ -312,6 +312,19 @@ class Database:
         """A ``?`` placeholder to compare with ``json_text``."""
         return "?" if self.dialect == SQLITE else "CAST(? AS TEXT)"
 
+    def columns_of(self, table: str) -> list[str]:
+        """The names of ``table``'s columns, in order."""
+        if not re.fullmatch(r"\w+", table):
+            raise ValueError(f"bad table name {table!r}")
+        if self.dialect == SQLITE:
+            return [row["name"] for row in self.execute(f"PRAGMA table_info({table})")]
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [row["column_name"] for row in rows]
+
     def change_counter(self) -> int:
         """A number that changes whenever another process commits a change to the faces.
         SQLite: ``PRAGMA data_version`` (changes on any other connection's commit).

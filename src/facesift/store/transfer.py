@@ -9,10 +9,11 @@ fork two audit chains, which is not a copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from facesift.errors import Conflict
-from facesift.store.database import POSTGRESQL, Database
+from facesift.store.database import POSTGRESQL, Database, Record
 
 # Parents before children, so foreign keys hold at every insert.
 TABLES = (
@@ -55,7 +56,8 @@ _IDENTITY_TABLES = (
     "optout_requests",
     "suppression_templates",
 )
-BATCH_ROWS = 500
+BATCH_ROWS = 500  # rows an INSERT statement
+READ_ROWS = 20_000  # rows read from the source at a time, in id order where there are ids
 
 
 @dataclass(frozen=True)
@@ -82,18 +84,35 @@ def copy_database(source: Database, target: Database) -> CopyReport:
 
 
 def _copy_table(source: Database, target: Database, table: str) -> int:
-    rows = source.execute(f"SELECT * FROM {table}").fetchall()
-    if not rows:
-        return 0
-    columns = list(rows[0].keys())
-    row_marks = f"({', '.join('?' * len(columns))})"
-    for start in range(0, len(rows), BATCH_ROWS):
-        # One statement a batch, not one a row: PostgreSQL's count triggers (migration 0018)
-        # run once a statement, and a row-by-row copy would update the counts a row at a time.
-        batch = rows[start : start + BATCH_ROWS]
-        target.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ", ".join([row_marks] * len(batch)),
-            [value for row in batch for value in row.values()],
-        )
-    return len(rows)
+    copied = 0
+    for rows in _read_in_parts(source, table):
+        columns = list(rows[0].keys())
+        row_marks = f"({', '.join('?' * len(columns))})"
+        for start in range(0, len(rows), BATCH_ROWS):
+            # One statement a batch, not one a row: PostgreSQL's count triggers (migration
+            # 0018) run once a statement, and a row-by-row copy would update them row by row.
+            batch = rows[start : start + BATCH_ROWS]
+            target.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                + ", ".join([row_marks] * len(batch)),
+                [value for row in batch for value in row.values()],
+            )
+        copied += len(rows)
+    return copied
+
+
+def _read_in_parts(source: Database, table: str) -> Iterator[list[Record]]:
+    """The table's rows, ``READ_ROWS`` at a time by id where it has ids: a gallery of a
+    million faces is 0.5 GB of embeddings alone, and read whole it was held in memory at
+    once. Tables without an id (roles, settings, candidates) are read in one go."""
+    if "id" not in source.columns_of(table):
+        rows = source.execute(f"SELECT * FROM {table}").fetchall()
+        if rows:
+            yield rows
+        return
+    rows = source.execute(f"SELECT * FROM {table} ORDER BY id LIMIT ?", (READ_ROWS,)).fetchall()
+    while rows:
+        yield rows
+        rows = source.execute(
+            f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (rows[-1]["id"], READ_ROWS)
+        ).fetchall()
