@@ -10,7 +10,9 @@ PostgreSQL (a server the script starts), the script fills ``--faces`` images of 
 each (zero vectors: only the ids matter here), opens the gallery as a server does, and then,
 ``--changes`` times, lets a second connection store one image of one face and remove the
 oldest remaining one, and times the server's ``refresh()`` (the catch-up from the log) and,
-after the next such change, ``reconcile()`` (every face id, the way before). Then it stores
+after the next such change, ``reconcile()`` (every face id, the way before); then a search
+of one collection (a tenth of the gallery) after a change, with its kept filter brought up
+to date (now) and read again whole (before). Then it stores
 ``--writes`` images the way an ingest does (one face each, 50 a transaction), with the face
 log's triggers and with them dropped, and prints the time an image.
 """
@@ -25,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
@@ -36,6 +40,12 @@ from facesift.store.database import POSTGRESQL  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
 from tests.synthetic import synthetic_images  # noqa: E402
 
+HOW = {
+    "reconcile": "a change seen, every face id compared (before)",
+    "refresh": "a change seen, from the face log (now)",
+    "filter read again": "a change seen, then a search of one collection: its faces read (before)",
+    "filter kept": "a change seen, then a search of one collection: its filter kept (now)",
+}
 LOG_TRIGGERS = {"face_logged_added": "faces", "face_logged_removed": "faces"}
 
 
@@ -54,23 +64,34 @@ def measure_catch_up(folder: Path, url: str | None, label: str, changes: int) ->
     opened = time.perf_counter() - started
     print(f"| {label} | opening the gallery (every face read) | {opened:.1f} s |", flush=True)
     other = Store(folder, url)
-    timings: dict[str, list[float]] = {"refresh": [], "reconcile": []}
+    timings: dict[str, list[float]] = {how: [] for how in HOW}
+    probe = np.zeros(EMBEDDING_DIM, dtype=np.float32)
     try:
         for number in range(changes):
-            for how in ("refresh", "reconcile"):
-                change(other, 1_000_000 + 2 * number + (how == "reconcile"))
+            for kind, how in enumerate(
+                ("refresh", "reconcile", "filter kept", "filter read again")
+            ):
+                server.nearest(probe, 10, "c0")  # its filter kept (a full reconcile drops it)
+                change(other, 1_000_000 + 4 * number + kind)
                 started = time.perf_counter()
-                repair = server.refresh() if how == "refresh" else server.reconcile()
+                if how == "reconcile":
+                    server.reconcile()
+                else:
+                    assert server.refresh(), "the server saw no change"
+                if how.startswith("filter"):
+                    if how == "filter read again":  # what every change did before
+                        with server._lock:
+                            server._forget_members()
+                    server.nearest(probe, 10, "c0")
                 timings[how].append((time.perf_counter() - started) * 1000)
-                assert repair, "the server saw no change"
         assert sorted(server.index.ids().tolist()) == sorted(other.face_ids().tolist())
     finally:
         other.close()
         server.store.close()
-    for how, name in (("refresh", "catch-up from the face log"), ("reconcile", "every face id")):
+    for how, name in HOW.items():
         times = timings[how]
         print(
-            f"| {label} | a change seen: {name} | {statistics.median(times):.1f} ms"
+            f"| {label} | {name} | {statistics.median(times):.1f} ms"
             f" (min {min(times):.1f}, max {max(times):.1f}) |",
             flush=True,
         )
