@@ -15,8 +15,9 @@ import pytest
 from facesift.errors import AlreadyHeld
 from facesift.index import FlatIndex
 from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
+from facesift.services import gallery as gallery_module
 from facesift.services.gallery import EMBEDDING_DIM, INDEX_FILE, Gallery, Repair
-from facesift.store import Store, StoredImage
+from facesift.store import AuditFilter, Store, StoredImage
 from facesift.store.records import DATABASE_FILE
 
 
@@ -342,3 +343,25 @@ def test_collection_filter_after_a_repair(data_dir: Path) -> None:
         assert len(found) == 6 and 7 not in [n.face_id for n in found]
         [own] = gallery.nearest(embeddings[7], 1, collection="archive")
         assert own.face_id == 7 and own.distance == pytest.approx(0.0, abs=1e-3)
+
+
+def test_many_images_are_removed_in_batches_each_audited(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retention's path: two transactions of 2 images here; a hash already gone is skipped;
+    # each image gets its own audit entry, and the index (in memory and on disk) agrees.
+    monkeypatch.setattr(gallery_module, "REMOVE_BATCH", 2)
+    rng = np.random.default_rng(8)
+    with Gallery.open(data_dir) as gallery:
+        gallery.add_images("press", [make_image(rng, "d.jpg", 1), make_image(rng, "e.jpg", 2)])
+        gone_vectors = [v for i, v in stored_embeddings(data_dir).items() if i in (1, 2, 7)]
+        hashes = [hashlib.sha256(n.encode()).hexdigest() for n in ("a.jpg", "d.jpg", "zz", "e.jpg")]
+        removed = gallery.remove_images(hashes, "retention", tombstone=False)
+        assert removed == [hashes[0], hashes[1], hashes[3]]
+        assert_consistent(gallery, data_dir)
+        for vector in gone_vectors:
+            assert all(n.distance > 0.01 for n in gallery.nearest(vector, 5))
+        entries = gallery.store.audit.filtered(AuditFilter(action="remove_image"), limit=10)
+        assert sorted(e.details["sha256"] for e in entries) == sorted(removed)
+        assert gallery.store.tombstones.tombstoned(hashes) == set()  # retention keeps none
+    assert on_disk(data_dir) == [3, 4, 5, 6]

@@ -15,9 +15,10 @@ replica that answered.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ MODELS_SETTING = "gallery_models"
 # A catch-up that names more faces than this looks at every face id instead: one query
 # reads them all, where the log's faces are looked up 500 at a time.
 CATCH_UP_MOST = 50_000
+REMOVE_BATCH = 500  # images removed a transaction by remove_images
 
 
 def recorded_models(store: Store) -> dict | None:
@@ -367,25 +369,53 @@ class Gallery:
         matches = self.store.find_images(path_or_sha)
         if not matches:
             raise NotFound(f"no ingested image has the path or SHA-256 {path_or_sha!r}")
-        removed: list[int] = []
         with self.store.transaction():
-            for row in matches:
-                face_ids = self.store.delete_image(row["id"])
-                removed += face_ids
-                if tombstone:  # the hash stays: no later ingest brings the content back
-                    self.store.tombstones.add(row["sha256"], actor, "removed")
-                self.store.audit.append(
-                    "remove_image",
-                    {
-                        "image_id": row["id"],
-                        "path": row["path"],
-                        "sha256": row["sha256"],
-                        "face_ids": face_ids,
-                        "tombstoned": tombstone,
-                    },
-                    actor,
-                )
+            removed = self._delete_images(matches, actor, tombstone)
         self._unindex(removed)
+        return removed
+
+    def remove_images(
+        self, hashes: Sequence[str], actor: str | None = None, tombstone: bool = True
+    ) -> list[str]:
+        """Remove the images with these SHA-256s and their faces, each audited as
+        ``remove_image`` does, ``REMOVE_BATCH`` a transaction, the index saved once at the
+        end; returns the hashes removed (one already gone is left out). Retention's expiry:
+        one image at a time, each removal saved the whole index, 0.8 s an image at a million
+        faces (its index is 0.5 GB)."""
+        gone: list[str] = []
+        for start in range(0, len(hashes), REMOVE_BATCH):
+            with self.store.transaction():
+                removed: list[int] = []
+                for sha in hashes[start : start + REMOVE_BATCH]:
+                    matches = [m for m in self.store.find_images(sha) if m["sha256"] == sha]
+                    if matches:
+                        removed += self._delete_images(matches, actor, tombstone)
+                        gone.append(sha)
+            self._unindex(removed, save=False)
+        self.save()
+        return gone
+
+    def _delete_images(
+        self, matches: Sequence[Mapping[str, Any]], actor: str | None, tombstone: bool
+    ) -> list[int]:
+        """Delete these stored images, audited; their face ids. Inside a transaction."""
+        removed: list[int] = []
+        for row in matches:
+            face_ids = self.store.delete_image(row["id"])
+            removed += face_ids
+            if tombstone:  # the hash stays: no later ingest brings the content back
+                self.store.tombstones.add(row["sha256"], actor, "removed")
+            self.store.audit.append(
+                "remove_image",
+                {
+                    "image_id": row["id"],
+                    "path": row["path"],
+                    "sha256": row["sha256"],
+                    "face_ids": face_ids,
+                    "tombstoned": tombstone,
+                },
+                actor,
+            )
         return removed
 
     def remove_face(self, face_id: int, actor: str | None = None) -> None:
@@ -395,13 +425,14 @@ class Gallery:
             self.store.audit.append("remove_face", {"face_id": face_id}, actor)
         self._unindex([face_id])
 
-    def _unindex(self, face_ids: list[int]) -> None:
+    def _unindex(self, face_ids: list[int], save: bool = True) -> None:
         removed = np.asarray(face_ids, dtype=np.int64)
         with self._lock:
             self.index.remove(removed)
             self._dirty = True
             self._keep_members(NO_FACES, removed)
-        self.save()
+        if save:
+            self.save()
 
     # -- the faces a filtered search may return, kept between changes ------------------------
 

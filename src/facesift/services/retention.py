@@ -31,7 +31,6 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from facesift.errors import NotFound
 from facesift.governance.retention_policy import DEFAULT_POLICY
 from facesift.services.gallery import Gallery
 
@@ -206,15 +205,10 @@ def run(
 
 
 def _remove_images(gallery: Gallery, rows: list[dict], actor: str | None) -> list[str]:
-    """Rows, faces and vectors, through the gallery's removal path; the SHA-256s removed."""
-    gone = []
-    for image in rows:
-        try:
-            gallery.remove_image(image["sha256"], actor or "retention", tombstone=False)
-        except NotFound:  # removed meanwhile (an operator, an opt-out): not ours to count
-            continue
-        gone.append(image["sha256"])
-    return gone
+    """Rows, faces and vectors, through the gallery's removal path; the SHA-256s removed.
+    One removed meanwhile (by an operator, an opt-out) is not ours to count."""
+    hashes = [image["sha256"] for image in rows]
+    return gallery.remove_images(hashes, actor or "retention", tombstone=False)
 
 
 class RetentionTask:
