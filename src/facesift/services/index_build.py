@@ -73,6 +73,7 @@ def rebuild(
         index.save(work_path)
         on_progress(done, total)
     index.save(work_path)
+    gallery.announce_rebuild()
     _install(work_path, gallery.index_path)
     gallery.replace_index(load_index(gallery.index_path))
     gallery.store.audit.append("index_rebuild", {"kind": kind, "faces": len(gallery.index)})
