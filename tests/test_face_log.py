@@ -7,6 +7,7 @@ skipped."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from contextlib import ExitStack
 from pathlib import Path
@@ -209,3 +210,28 @@ def test_an_index_another_process_saved_is_caught_up_not_loaded_again(
         assert len(server.index) == 5
         (nearest,) = server.nearest(images[4].analysis.faces[0].embedding, k=1)
         assert nearest.distance == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_catch_up_between_a_commit_and_its_indexing_adds_no_second_copy(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another request thread may catch up just after this thread's commit and before it
+    # indexes what it stored: the log names the new faces, and adding them there too would
+    # make a search return the same face twice.
+    images = faces_of(3, seed=8)
+    with Gallery.open(tmp_path, database_url) as server:
+        server.add_images("press", images[:1])
+        commit = server.store.transaction
+
+        @contextlib.contextmanager
+        def commit_then_catch_up():
+            with commit() as store:
+                yield store
+            server.catch_up()  # as another thread would, the moment the commit lands
+
+        monkeypatch.setattr(server.store, "transaction", commit_then_catch_up)
+        server.add_images("press", images[1:])
+        ids = server.index.ids()
+        assert len(ids) == len(np.unique(ids)) == 3
+        found = server.nearest(images[2].analysis.faces[0].embedding, k=3)
+        assert len({n.face_id for n in found}) == 3

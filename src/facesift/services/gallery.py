@@ -101,6 +101,7 @@ class Gallery:
         # The faces a filtered search may return, by collection id or scope (MembersKey).
         self._members: dict[MembersKey, IdFilter] = {}
         self._members_changed = 0  # counts changes, so a filter read across one is not kept
+        self._in_flight: set[int] = set()  # faces stored by this process, not yet indexed
         self._log_mark = store.face_log_mark()  # where this index last read the face log
         self._rebuilds = self._rebuild_count()  # the rebuilds this index's file has seen
         self._seen = (self._index_stamp(), store.faces_fingerprint())
@@ -154,7 +155,7 @@ class Gallery:
         stored = self.store.face_ids()
         indexed = self.index.ids()
         orphans = np.setdiff1d(indexed, stored, assume_unique=True)
-        missing = np.setdiff1d(stored, indexed, assume_unique=True)
+        missing = self._not_in_flight(np.setdiff1d(stored, indexed, assume_unique=True))
         repair = self._apply(orphans, missing, mark)
         if repair.added or repair.removed:
             self._forget_members()
@@ -173,9 +174,8 @@ class Gallery:
             touched = np.unique(np.asarray(changes.face_ids, dtype=np.int64))
             stored = np.isin(touched, list(self.store.stored_face_ids(touched)))
             indexed = np.isin(touched, self.index.ids())
-            repair = self._apply(
-                touched[indexed & ~stored], touched[stored & ~indexed], changes.mark
-            )
+            missing = self._not_in_flight(touched[stored & ~indexed])
+            repair = self._apply(touched[indexed & ~stored], missing, changes.mark)
             self._keep_members(touched[stored], touched[~stored])
             return repair
 
@@ -342,23 +342,30 @@ class Gallery:
             return 0
         face_ids: list[int] = []
         vectors: list[np.ndarray] = []
-        with self.store.transaction():
-            self._record_models(images)
-            collection_id = self.store.collection_id(collection)
-            for image in images:
-                face_ids += self.store.add_image(collection_id, image)
-                vectors += [face.embedding for face in image.analysis.faces]
-            if audit is not None:
-                self.store.audit.append(*audit)
-        if face_ids:
-            groups = np.full(len(face_ids), collection_id, dtype=np.int64)
-            with self._lock:
-                if len(self.index) == 0 and self.index.dim != len(vectors[0]) and not self.remote:
-                    self.index = FlatIndex(len(vectors[0]))  # a first face of another size
-                added = np.asarray(face_ids, dtype=np.int64)
-                self.index.add(added, np.stack(vectors), groups)
-                self._dirty = True
-                self._keep_members(added, NO_FACES, groups)
+        try:
+            with self.store.transaction():
+                self._record_models(images)
+                collection_id = self.store.collection_id(collection)
+                for image in images:
+                    face_ids += self._claimed(self.store.add_image(collection_id, image))
+                    vectors += [face.embedding for face in image.analysis.faces]
+                if audit is not None:
+                    self.store.audit.append(*audit)
+            if face_ids:
+                groups = np.full(len(face_ids), collection_id, dtype=np.int64)
+                with self._lock:
+                    if (
+                        len(self.index) == 0
+                        and self.index.dim != len(vectors[0])
+                        and not self.remote
+                    ):
+                        self.index = FlatIndex(len(vectors[0]))  # a first face of another size
+                    added = np.asarray(face_ids, dtype=np.int64)
+                    self.index.add(added, np.stack(vectors), groups)
+                    self._dirty = True
+                    self._keep_members(added, NO_FACES, groups)
+        finally:
+            self._unclaim(face_ids)
         return len(face_ids)
 
     def add_faces(self, image_id: int, faces: list[Face], details: dict, actor: str) -> list[int]:
@@ -369,19 +376,41 @@ class Gallery:
             self.store.audit.append("image_rescanned", details | {"face_ids": []}, actor)
             return []
         self.require_embedder(faces[0].model_id)
-        with self.store.transaction():
-            collection_id = self.store.image_collection(image_id)
-            if collection_id is None:
-                raise NotFound(f"image {image_id} is no longer in the gallery")
-            face_ids = self.store.add_faces(image_id, faces)
-            self.store.audit.append("image_rescanned", details | {"face_ids": face_ids}, actor)
-        groups = np.full(len(face_ids), collection_id, dtype=np.int64)
-        added = np.asarray(face_ids, dtype=np.int64)
-        with self._lock:
-            self.index.add(added, np.stack([f.embedding for f in faces]), groups)
-            self._dirty = True
-            self._keep_members(added, NO_FACES, groups)
+        face_ids: list[int] = []
+        try:
+            with self.store.transaction():
+                collection_id = self.store.image_collection(image_id)
+                if collection_id is None:
+                    raise NotFound(f"image {image_id} is no longer in the gallery")
+                face_ids = self._claimed(self.store.add_faces(image_id, faces))
+                self.store.audit.append("image_rescanned", details | {"face_ids": face_ids}, actor)
+            groups = np.full(len(face_ids), collection_id, dtype=np.int64)
+            added = np.asarray(face_ids, dtype=np.int64)
+            with self._lock:
+                self.index.add(added, np.stack([f.embedding for f in faces]), groups)
+                self._dirty = True
+                self._keep_members(added, NO_FACES, groups)
+        finally:
+            self._unclaim(face_ids)
         return face_ids
+
+    def _claimed(self, face_ids: list[int]) -> list[int]:
+        """Mark faces this thread is storing as its own to index: another thread's catch-up
+        may read them once committed, before this one adds them, and indexing them twice
+        makes a search return the face twice."""
+        with self._lock:
+            self._in_flight.update(face_ids)
+        return face_ids
+
+    def _unclaim(self, face_ids: list[int]) -> None:
+        with self._lock:
+            self._in_flight.difference_update(face_ids)
+
+    def _not_in_flight(self, face_ids: np.ndarray) -> np.ndarray:
+        """Under ``self._lock``: the faces no thread of this process is about to index."""
+        if not self._in_flight:
+            return face_ids
+        return face_ids[~np.isin(face_ids, list(self._in_flight))]
 
     def remove_image(
         self, path_or_sha: str, actor: str | None = None, tombstone: bool = True
