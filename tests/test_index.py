@@ -365,3 +365,18 @@ def test_many_images_are_removed_in_batches_each_audited(
         assert sorted(e.details["sha256"] for e in entries) == sorted(removed)
         assert gallery.store.tombstones.tombstoned(hashes) == set()  # retention keeps none
     assert on_disk(data_dir) == [3, 4, 5, 6]
+
+
+def test_a_removal_is_not_saved_at_once_and_no_other_process_finds_the_face(
+    data_dir: Path,
+) -> None:
+    # Saving the whole index after each removal held every search up for seconds at a
+    # million faces. The file may lag behind a removal; no process may find the face.
+    removed_vector = stored_embeddings(data_dir)[2]
+    with Gallery.open(data_dir) as server:
+        server.remove_face(2, "opt-out")
+        assert 2 in on_disk(data_dir)  # not saved yet: it is on close
+        with Gallery.open(data_dir) as other:  # a command run beside the server
+            assert all(n.face_id != 2 for n in other.nearest(removed_vector, 6))
+        assert all(n.face_id != 2 for n in server.nearest(removed_vector, 6))
+    assert 2 not in on_disk(data_dir)
