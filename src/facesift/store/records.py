@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from facesift.errors import AlreadyHeld
 from facesift.schemas import Face, ImageAnalysis, Provenance
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DATABASE_FILE", "FaceChanges", "Stats", "Store", "StoredImage"]
 AUDIT_ANCHOR_FILE = "audit.anchor"
+V = TypeVar("V")
 # The face log keeps at least this many changes, and at least as many as the gallery holds
 # faces: a reader further behind than that would read more rows than a full look at the
 # gallery's face ids, which it then takes instead.
@@ -154,11 +155,8 @@ class Store:
     # -- images and faces --------------------------------------------------------------------
 
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
-        hashes = list(hashes)
         found: set[str] = set()
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for marks, chunk in _in_lists(list(hashes)):
             rows = self.db.execute(f"SELECT sha256 FROM images WHERE sha256 IN ({marks})", chunk)
             found.update(row[0] for row in rows)
         return found
@@ -313,11 +311,8 @@ class Store:
 
     def embeddings(self, face_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) for the given faces that exist, in id order."""
-        wanted = sorted(int(i) for i in face_ids)
         rows: list[Record] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for marks, chunk in _in_lists(sorted(int(i) for i in face_ids)):
             rows += self.db.execute(
                 f"SELECT id, embedding FROM faces WHERE id IN ({marks}) ORDER BY id", chunk
             ).fetchall()
@@ -334,11 +329,10 @@ class Store:
 
         wanted = [int(i) for i in face_ids]
         found: dict[int, int] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for marks, chunk in _in_lists(wanted):
             rows = self.db.execute(
                 "SELECT f.id, i.collection_id FROM faces f JOIN images i ON i.id = f.image_id"
-                f" WHERE f.id IN ({','.join('?' * len(chunk))})",
+                f" WHERE f.id IN ({marks})",
                 chunk,
             ).fetchall()
             found.update((int(row[0]), int(row[1])) for row in rows)
@@ -436,15 +430,9 @@ class Store:
 
     def stored_face_ids(self, face_ids: Iterable[int]) -> set[int]:
         """Which of these faces the gallery still holds."""
-        wanted = sorted({int(i) for i in face_ids})
         held: set[int] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            held.update(
-                self.db.column(
-                    f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            )
+        for marks, chunk in _in_lists(sorted({int(i) for i in face_ids})):
+            held.update(self.db.column(f"SELECT id FROM faces WHERE id IN ({marks})", chunk))
         return held
 
     def face_count(self) -> int:
@@ -513,3 +501,11 @@ def _unpack(rows: list[Record]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
     return ids, vectors.astype(np.float32)
+
+
+def _in_lists(values: list[V], size: int = 500) -> Iterator[tuple[str, list[V]]]:
+    """``values`` ``size`` at a time, each with its ``?`` marks for an ``IN (...)`` list: a
+    statement's parameters are limited (SQLite's to 32,766)."""
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield ",".join("?" * len(chunk)), chunk
