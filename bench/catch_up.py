@@ -33,10 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from bench.gallery_counts import fill  # noqa: E402
+from bench.gallery_counts import fill, measure_writes  # noqa: E402
 from facesift.services.gallery import EMBEDDING_DIM, Gallery  # noqa: E402
 from facesift.store import Store  # noqa: E402
-from facesift.store.database import POSTGRESQL  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
 from tests.synthetic import synthetic_images  # noqa: E402
 
@@ -97,31 +96,13 @@ def measure_catch_up(folder: Path, url: str | None, label: str, changes: int) ->
         )
 
 
-def measure_writes(store: Store, label: str, writes: int) -> None:
-    collection = store.collection_id("c0")
-    for logged in (True, False):
-        if not logged:
-            for name, table in LOG_TRIGGERS.items():
-                on = f" ON {table}" if store.db.dialect == POSTGRESQL else ""
-                store.db.execute(f"DROP TRIGGER IF EXISTS {name}{on}")
-        images = synthetic_images(writes, seed=int(logged) + 7)
-        started = time.perf_counter()
-        for start in range(0, writes, 50):
-            with store.transaction():
-                for image in images[start : start + 50]:
-                    store.add_image(collection, image)
-        each = (time.perf_counter() - started) * 1000 / writes
-        state = "with the face log" if logged else "without it"
-        print(f"| {label} | storing an image of one face, {state} | {each:.3f} ms |", flush=True)
-
-
 def run(folder: Path, url: str | None, label: str, args: argparse.Namespace) -> None:
     store = Store(folder, url)
     fill(store, args.faces, url, dim=EMBEDDING_DIM)
     store.close()
     measure_catch_up(folder, url, label, args.changes)
     store = Store(folder, url)
-    measure_writes(store, label, args.writes)
+    measure_writes(store, label, args.writes, LOG_TRIGGERS, "the face log's triggers")
     store.close()
 
 

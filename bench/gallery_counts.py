@@ -137,22 +137,29 @@ def measure_lists(store: Store, label: str, repeat: int) -> None:
         print(f"| {label} | {name} | {median_ms(call, repeat):.2f} |", flush=True)
 
 
-def measure_writes(store: Store, label: str, writes: int) -> None:
-    collection = None
-    for triggers in (True, False):
-        if not triggers:
-            for name, table in TRIGGERS.items():
+def measure_writes(
+    store: Store,
+    label: str,
+    writes: int,
+    triggers: dict[str, str] = TRIGGERS,
+    named: str = "the count triggers",
+) -> None:
+    """``writes`` images of one face stored as an ingest does (50 a transaction), with
+    ``triggers`` (name -> table) and with them dropped; the time an image, ms."""
+    collection = store.collection_id("c0")
+    for kept in (True, False):
+        if not kept:
+            for name, table in triggers.items():
                 on = f" ON {table}" if store.db.dialect == POSTGRESQL else ""
                 store.db.execute(f"DROP TRIGGER IF EXISTS {name}{on}")
-        images = synthetic_images(writes, seed=int(triggers) + 1)
+        images = synthetic_images(writes, seed=int(kept) + 1)
         started = time.perf_counter()
         for start in range(0, writes, 50):
             with store.transaction():
-                collection = collection or store.collection_id("c0")
                 for image in images[start : start + 50]:
                     store.add_image(collection, image)
         each = (time.perf_counter() - started) * 1000 / writes
-        state = "with the count triggers" if triggers else "without them"
+        state = f"with {named}" if kept else "without them"
         print(f"| {label} | storing an image of one face, {state} | {each:.3f} |", flush=True)
 
 
