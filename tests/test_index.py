@@ -5,15 +5,19 @@ exactly the stored faces."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from facesift.errors import AlreadyHeld
 from facesift.index import FlatIndex
+from facesift.index import base as index_base
 from facesift.schemas import Box, Face, ImageAnalysis, Provenance, Quality
 from facesift.services import gallery as gallery_module
 from facesift.services.gallery import EMBEDDING_DIM, INDEX_FILE, Gallery, Repair
@@ -150,6 +154,40 @@ def test_searching_an_empty_index_is_safe() -> None:
     distances, ids = index.search(np.zeros((2, 8), dtype=np.float32), 5)
     assert ids.shape == (2, 1) and (ids == -1).all()
     assert np.isinf(distances).all()
+
+
+def threads_started_by_a_search(index: FlatIndex) -> int:
+    """How many OS threads FAISS started for one search made on a new thread (a server's
+    request thread), while that thread lives."""
+    started: list[int] = []
+
+    def search() -> None:
+        before = len(os.listdir("/proc/self/task"))
+        index.search(np.zeros((1, index.dim), dtype=np.float32), 1)
+        started.append(len(os.listdir("/proc/self/task")) - before)
+
+    thread = threading.Thread(target=search)
+    thread.start()
+    thread.join()
+    return started[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_a_server_searches_on_the_request_thread_alone(
+    small: FlatIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenMP keeps its thread count per thread: set only in the thread that started the
+    server, each request thread's search started threads that then spin on the cores."""
+    if faiss.omp_get_max_threads() == 1 and (os.cpu_count() or 1) == 1:
+        pytest.skip("one core: FAISS starts no thread either way")
+    main_thread_limit = faiss.omp_get_max_threads()
+    monkeypatch.setattr(index_base, "_one_thread", False)
+    try:
+        assert threads_started_by_a_search(small) > 0  # a batch process keeps every core
+        index_base.one_thread_per_search()
+        assert threads_started_by_a_search(small) == 0
+    finally:
+        faiss.omp_set_num_threads(main_thread_limit)
 
 
 def test_searching_an_emptied_index_is_safe(small: FlatIndex) -> None:

@@ -11,6 +11,9 @@ import numpy as np
 BITMAP_FROM = 50_000  # id sets at least this big are tested with a bitmap, not a hash set
 
 
+_one_thread = False  # set once by a server process; read by every thread that uses FAISS
+
+
 def one_thread_per_search() -> None:
     """For a server: each search runs on its request's own thread, and FAISS starts none.
 
@@ -20,7 +23,21 @@ def one_thread_per_search() -> None:
     a time with 2 ms between them: 25 faces, 2.11 ms of CPU a search on two threads against
     0.07 on one; 100,000 faces, 15.9 ms of CPU and 7.0 ms wall on two against 3.4 and 3.4.
     Builds and batch searches (``index rebuild``, ``bench/search.py``) keep every core."""
+    global _one_thread
+    _one_thread = True
     faiss.omp_set_num_threads(1)
+
+
+def limit_this_thread() -> None:
+    """Called by the indexes before each FAISS call. OpenMP keeps its thread count per
+    thread, and a new thread starts from the default, every core: set once at a server's
+    start, in its main thread, the limit held there only. Each request thread's first
+    search started a team of its own (28 threads in a server after 450 searches, against
+    20), and a lone thread's search cost 2.2 ms of CPU at 25 faces against 0.07. Under the
+    server's load OpenMP spins less once it runs more threads than cores, and a search's
+    CPU was within the noise either way (5-6 ms). Found 2026-11-29. Costs a microsecond."""
+    if _one_thread:
+        faiss.omp_set_num_threads(1)
 
 
 class IdFilter:

@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from facesift.index.base import IdFilter, as_batch
+from facesift.index.base import IdFilter, as_batch, limit_this_thread
 
 
 class FlatIndex:
@@ -35,12 +35,14 @@ class FlatIndex:
         if len(ids) == 0:
             return
         ids, vectors = as_batch(ids, vectors, self.dim)
+        limit_this_thread()
         self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
             return 0
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+        limit_this_thread()
         return int(self._index.remove_ids(selector))
 
     def ids(self) -> np.ndarray:
@@ -57,6 +59,7 @@ class FlatIndex:
         params = None
         if allowed_ids is not None:
             params = faiss.SearchParameters(sel=IdFilter.of(allowed_ids).selector())
+        limit_this_thread()
         squared, ids = self._index.search(queries, k, params=params)
         # FAISS reports squared L2; the model's thresholds are plain Euclidean distances.
         return np.sqrt(np.maximum(squared, 0)), ids

@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from facesift.index.base import IdFilter, as_batch
+from facesift.index.base import IdFilter, as_batch, limit_this_thread
 from facesift.index.vector_file import VectorFile
 
 # Lists to visit, as a share of all lists. Same-person faces are far apart compared with the
@@ -92,12 +92,14 @@ class IvfIndex:
             return
         ids, vectors = as_batch(ids, vectors, self.dim)
         self.vectors.put(ids, vectors)  # first: a code must never point at a missing vector
+        limit_this_thread()
         self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
             return 0
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        limit_this_thread()
         removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         self.vectors.clear(ids)
         return removed
@@ -125,6 +127,7 @@ class IvfIndex:
         if self._fast_scan:
             single = len(queries) == 1 and allowed_ids is None
             self._index.implem = SINGLE_QUERY_SCAN if single else 0
+        limit_this_thread()
         _, candidates = self._index.search(queries, shortlist, params=params)
         return self._rerank(queries, candidates, k)
 
