@@ -116,6 +116,21 @@ def test_a_pruned_log_makes_a_reader_look_at_every_face(
         assert server.store.face_changes_since(server.store.face_log_mark()).complete
 
 
+def test_a_bulk_removal_such_as_retention_s_prunes_the_log_as_an_ingest_does(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gallery changed only by retention would otherwise grow its log without bound."""
+    monkeypatch.setattr(records, "FACE_LOG_KEPT", 2)
+    images = faces_of(5, seed=5)
+    with Gallery.open(tmp_path, database_url) as gallery:
+        mark = gallery.store.face_log_mark()
+        gallery.add_images("press", images)
+        assert gallery.store.face_changes_since(mark).complete  # nothing pruned yet
+        gone = gallery.remove_images([image.sha256 for image in images[:3]], "retention")
+        assert len(gone) == 3
+        assert not gallery.store.face_changes_since(mark).complete
+
+
 def test_a_transaction_that_commits_out_of_order_is_read(tmp_path: Path, postgres_server) -> None:
     # Two writers: the one that took the smaller row number commits last. A reader that had
     # read past the larger number must still be given the smaller one once it commits.
