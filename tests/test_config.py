@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from facesift.config import Config
+from facesift.machine import usable_cores
 from tests.helpers import run_cli
 
 
@@ -25,6 +26,16 @@ def test_flags_win_over_the_environment_which_wins_over_the_defaults(monkeypatch
     for name, value in flagged.environment().items():
         monkeypatch.setenv(name, value)
     assert Config() == flagged
+
+
+def test_the_server_s_processes_share_one_probe_analysis_a_core_unless_told() -> None:
+    """With ``--workers 2`` each server process made a pool of every core: four analyses
+    taking turns on two cores, each process holding its own models."""
+    cores = usable_cores()
+    assert Config().server.probe_processes() == cores
+    assert Config(server={"workers": 2}).server.probe_processes() == max(1, cores // 2)
+    assert Config(server={"workers": 2 * cores + 1}).server.probe_processes() == 1
+    assert Config(server={"workers": 2, "probe_workers": 3}).server.probe_processes() == 3
 
 
 def test_the_probe_preset_adds_the_cnn_only_behind_hog_and_only_when_asked() -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facesift.config import Config
-from facesift.machine import usable_cores
 from facesift.store import Store
 
 # The services, the index and the vision pipeline are imported where they are built: a
@@ -92,7 +91,7 @@ class Services:
 
 def open_services(config: Config) -> Services:
     """Everything the server needs, from one configuration. Probe analyses run in a pool of
-    ``config.server.probe_workers`` low-priority processes (0: one per core; ``ProbePool``),
+    ``config.server.probe_processes()`` low-priority processes (``ProbePool``),
     with the same probe preset as the command line (``VisionSettings.for_probes``)."""
     from facesift.services.accounts import Accounts
     from facesift.services.alerts import Alerts, BackgroundScan
@@ -112,7 +111,7 @@ def open_services(config: Config) -> Services:
     )
     vision = config.vision.for_probes(recorded=gallery.recorded_model())
     analyzer = FaceAnalyzer.from_config(vision)  # for sizes and the model id; no analysis
-    pool = ProbePool(vision, config.server.probe_workers or usable_cores())
+    pool = ProbePool(vision, config.server.probe_processes())
     calibration = calibration_for(vision)
     settings = Settings(gallery.store)
     casework = Casework(gallery, analyzer, calibration, settings, pool)

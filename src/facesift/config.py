@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from facesift.logs import LEVELS
+from facesift.machine import usable_cores
 from facesift.vision.settings import (
     AUTO,
     CHIP_PLANS,
@@ -159,7 +160,8 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     # Server processes; more than one needs PostgreSQL (they share the database).
     workers: int = Field(1, ge=1, le=64)
-    # Probe analyses at once in each server process; 0: one per core.
+    # Probe analyses at once in each server process; 0: the cores shared among the server
+    # processes (``probe_processes``).
     probe_workers: int = Field(0, ge=0, le=256)
     # Retention runs in the server every this many hours; 0: off (cron the command instead).
     retention_hours: float = Field(0, ge=0, le=24 * 365)
@@ -168,6 +170,15 @@ class ServerSettings(BaseModel):
     keyfile: str | None = None
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are trusted.
     forwarded_allow_ips: str = "127.0.0.1"
+
+    def probe_processes(self) -> int:
+        """Probe analysis processes in each server process: ``probe_workers``, or one per
+        core for the whole server, shared among its processes (at least one each). A pool
+        of every core in each of ``--workers 2`` made four analyses take turns on two
+        cores: 109 ms of CPU an analysis against 105, 1.40x the one-analysis server's
+        searches against 1.45x, read p99 48-70 ms against 34-36 (``bench/load.py``, 50
+        users, 2026-11-29), and each pool process holds its own models."""
+        return self.probe_workers or max(1, usable_cores() // self.workers)
 
 
 class Config(BaseSettings):

@@ -76,7 +76,11 @@ def serve(
     ] = None,
     probe_workers: Annotated[
         int | None,
-        typer.Option(min=0, help="Analysis processes per server process [default: cores]."),
+        typer.Option(
+            min=0,
+            help="Probe analysis processes per server process [default: the cores, shared "
+            "among the server processes].",
+        ),
     ] = None,
     detector: Detector = None,
     data_dir: DataDir = None,

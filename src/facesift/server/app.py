@@ -41,7 +41,6 @@ from facesift.compose import Services, open_services
 from facesift.config import Config
 from facesift.errors import FacesiftError, Forbidden, ImageError, InvalidInput, NotFound
 from facesift.logs import configure_logging
-from facesift.machine import usable_cores
 from facesift.server import input_guard
 from facesift.server.lanes import open_analysis_lane
 from facesift.services import retention
@@ -109,7 +108,7 @@ def create_app(config: Config, *, freeze_after_start: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.services = open_services(config)
         index.one_thread_per_search()  # many requests at once, one query each
-        open_analysis_lane(app, config.server.probe_workers or usable_cores())
+        open_analysis_lane(app, config.server.probe_processes())
         if freeze_after_start:
             gc.collect()
             gc.freeze()
