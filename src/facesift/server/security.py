@@ -56,30 +56,30 @@ def identify(request: Request) -> Caller | None:
     svc = services(request)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        principal = svc.accounts.token_principal(header[7:].strip())
-        if principal is None:
+        identity = svc.accounts.token_identity(header[7:].strip())
+        if identity is None:
             raise Unauthenticated("the API token is unknown, expired or revoked")
         return Caller(
-            principal,
+            identity.principal,
             None,
             None,
             header[7:].strip(),
-            svc.accounts.needs_two_factor(principal),
-            # Not for tokens: only the operator, or a user who has chosen their own
-            # password, can have made one (the token pages are closed until then).
+            identity.needs_two_factor,
+            # must_change_password is not for tokens: only the operator, or a user who has
+            # chosen their own password, can have made one (the token pages are closed until
+            # then).
         )
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         session = svc.accounts.session(token)
         if session is not None:
-            principal = session.principal
             return Caller(
-                principal,
+                session.principal,
                 session.csrf_token,
                 token,
                 None,
-                svc.accounts.needs_two_factor(principal),
-                svc.accounts.must_change_password(principal),
+                session.identity.needs_two_factor,
+                session.identity.must_change_password,
             )
     return None
 

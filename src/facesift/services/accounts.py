@@ -82,10 +82,25 @@ class NewUser:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who a credential names, and what they must do before anything else: read with their
+    account at every request, in one look-up (it was four: the account read again for each
+    question)."""
+
+    principal: Principal
+    needs_two_factor: bool  # a role of theirs requires it and it is not set up yet
+    must_change_password: bool  # signed in with a one-time password, not yet replaced
+
+
+@dataclass(frozen=True)
 class Session:
     token: str  # goes into the cookie; only its hash is stored
     csrf_token: str
-    principal: Principal
+    identity: Identity
+
+    @property
+    def principal(self) -> Principal:
+        return self.identity.principal
 
 
 @dataclass(frozen=True)
@@ -462,12 +477,13 @@ class Accounts:
         )
         return frozenset(roles) if isinstance(roles, list) else frozenset()
 
-    def needs_two_factor(self, principal: Principal) -> bool:
-        """A role of theirs requires two-factor sign-in and they have not set it up."""
-        if not self.required_two_factor_roles() & {str(r) for r in principal.roles}:
-            return False
-        user = self.records.user(principal.user_id)
-        return user is not None and user.totp_secret is None
+    def _identity(self, user: User) -> Identity:
+        required = bool(self.required_two_factor_roles() & set(user.roles))
+        return Identity(
+            principal_of(user),
+            needs_two_factor=required and user.totp_secret is None,
+            must_change_password=bool(user.must_change_password),
+        )
 
     def start_two_factor(self, actor: Principal) -> two_factor.TotpSetup:
         """A new secret, waiting for a first code before it counts (shown once)."""
@@ -591,7 +607,7 @@ class Accounts:
         with self._store.transaction():
             self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))
             self._audit.append("login", {"user": name, "via": via}, name)
-        return Session(token, csrf, principal_of(user))
+        return Session(token, csrf, self._identity(user))
 
     def sign_in_vouched(self, name: str, issuer: str, address: str = "") -> Session:
         """A sign-in an identity provider vouched for (``services.single_sign_on``): the
@@ -609,12 +625,7 @@ class Accounts:
         with self._store.transaction():
             self.records.add_session(token_hash(token), user.id, csrf, _later(hours=SESSION_HOURS))
             self._audit.append("login", {"user": name, "via": "oidc", "issuer": issuer}, name)
-        return Session(token, csrf, principal_of(user))
-
-    def must_change_password(self, principal: Principal) -> bool:
-        """They signed in with a one-time password facesift generated, not yet replaced."""
-        user = self.records.user(principal.user_id)
-        return bool(user and user.must_change_password)
+        return Session(token, csrf, self._identity(user))
 
     def session(self, token: str) -> Session | None:
         row = self.records.session(token_hash(token))
@@ -623,7 +634,7 @@ class Accounts:
         user = self.records.user(row["user_id"])
         if not _usable(user):
             return None
-        return Session(token, row["csrf_token"], principal_of(user))
+        return Session(token, row["csrf_token"], self._identity(user))
 
     def sign_out(self, token: str, principal: Principal) -> None:
         with self._store.transaction():
@@ -691,7 +702,7 @@ class Accounts:
             )
         return self._token(token_id)
 
-    def token_principal(self, token: str) -> Principal | None:
+    def token_identity(self, token: str) -> Identity | None:
         record = self.records.live_token(token_hash(token))
         if record is None:
             return None
@@ -700,7 +711,7 @@ class Accounts:
             return None
         if _recorded_long_ago(record.last_used_at):
             self.records.touch_token(record.id)
-        return principal_of(user)
+        return self._identity(user)
 
     def live_token(self, token: str) -> ApiToken | None:
         return self.records.live_token(token_hash(token))

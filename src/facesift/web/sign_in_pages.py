@@ -49,7 +49,7 @@ def login(
         )
     response = (
         redirect("/account", ONE_TIME_PASSWORD_NOTICE, "warning")
-        if svc.accounts.must_change_password(session.principal)
+        if session.identity.must_change_password
         else redirect("/")
     )
     set_session_cookie(response, request, session.token)
