@@ -320,14 +320,20 @@ def cpu_seconds(server_pid: int) -> dict[str, float]:
         used["analysis" if niceness > root.nice() else "server"] += times.user + times.system
     me = psutil.Process().cpu_times()
     used["client"] = me.user + me.system
+    # Every process on the machine: a level that leaves no core idle cannot gain by more
+    # parallel analysis, only by less of the other work.
+    machine = psutil.cpu_times()
+    used["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
     return used
 
 
-def cpu_row(setting: str, users: int, searches: int, used: dict[str, float]) -> str:
+def cpu_row(setting: str, users: int, tally: Tally, used: dict[str, float]) -> str:
+    searches = len(tally.latencies.get("search", []))
     per = {key: seconds * 1000 / max(1, searches) for key, seconds in used.items()}
+    busy = used["machine"] / max(tally.elapsed, 1e-9)
     return (
         f"| {setting} | {users} | {searches} | {per['analysis']:.0f} | {per['server']:.0f} "
-        f"| {per['client']:.0f} |"
+        f"| {per['client']:.0f} | {busy:.2f} of {psutil.cpu_count()} |"
     )
 
 
@@ -467,13 +473,13 @@ def print_report(
             if tally.refused:
                 print(f"errors from: {sorted(tally.refused)}", file=sys.stderr)
     print("\nCPU ms a search (everything the server, its analysis processes and this client")
-    print("used while the level ran, divided by its searches; reads are counted in)\n")
-    print("| setting | users | searches | analysis | server | load client |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("used while the level ran, divided by its searches; reads are counted in), and the")
+    print("cores the whole machine kept busy on average (ramp-up and the last answers included)\n")
+    print("| setting | users | searches | analysis | server | load client | machine busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for users in levels:
         for setting in settings:
-            searches = len(tallies[setting, users].latencies.get("search", []))
-            print(cpu_row(setting, users, searches, used[setting, users]))
+            print(cpu_row(setting, users, tallies[setting, users], used[setting, users]))
     print(throughput_gain(settings, levels, tallies))
 
 
