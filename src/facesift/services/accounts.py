@@ -83,9 +83,8 @@ class NewUser:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a credential names, and what they must do before anything else: read with their
-    account at every request, in one look-up (it was four: the account read again for each
-    question)."""
+    """Who a credential names, and what they must do before anything else, from one read of
+    their account a request (it was read again for each question: up to three reads)."""
 
     principal: Principal
     needs_two_factor: bool  # a role of theirs requires it and it is not set up yet
