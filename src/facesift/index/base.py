@@ -33,9 +33,10 @@ def limit_this_thread() -> None:
     thread, and a new thread starts from the default, every core: set once at a server's
     start, in its main thread, the limit held there only. Each request thread's first
     search started a team of its own (28 threads in a server after 450 searches, against
-    20), and a lone thread's search cost 2.2 ms of CPU at 25 faces against 0.07. Under the
-    server's load OpenMP spins less once it runs more threads than cores, and a search's
-    CPU was within the noise either way (5-6 ms). Found 2026-11-29. Costs a microsecond."""
+    20), and a lone thread's search cost 2.2 ms of CPU at 25 faces against 0.07. In the
+    server, one search at a time, a search's whole CPU was within the noise either way
+    (4.6-7.0 ms): likely because OpenMP spins less once it manages more threads than
+    cores. Found 2026-11-29. Costs a microsecond."""
     if _one_thread:
         faiss.omp_set_num_threads(1)
 
