@@ -352,18 +352,11 @@ class Gallery:
                 if audit is not None:
                     self.store.audit.append(*audit)
             if face_ids:
-                groups = np.full(len(face_ids), collection_id, dtype=np.int64)
                 with self._lock:
-                    if (
-                        len(self.index) == 0
-                        and self.index.dim != len(vectors[0])
-                        and not self.remote
-                    ):
-                        self.index = FlatIndex(len(vectors[0]))  # a first face of another size
-                    added = np.asarray(face_ids, dtype=np.int64)
-                    self.index.add(added, np.stack(vectors), groups)
-                    self._dirty = True
-                    self._keep_members(added, NO_FACES, groups)
+                    first_of_its_size = len(self.index) == 0 and self.index.dim != len(vectors[0])
+                    if first_of_its_size and not self.remote:
+                        self.index = FlatIndex(len(vectors[0]))
+                    self._index_stored(face_ids, np.stack(vectors), collection_id)
         finally:
             self._unclaim(face_ids)
         return len(face_ids)
@@ -384,15 +377,20 @@ class Gallery:
                     raise NotFound(f"image {image_id} is no longer in the gallery")
                 face_ids = self._claimed(self.store.add_faces(image_id, faces))
                 self.store.audit.append("image_rescanned", details | {"face_ids": face_ids}, actor)
-            groups = np.full(len(face_ids), collection_id, dtype=np.int64)
-            added = np.asarray(face_ids, dtype=np.int64)
             with self._lock:
-                self.index.add(added, np.stack([f.embedding for f in faces]), groups)
-                self._dirty = True
-                self._keep_members(added, NO_FACES, groups)
+                self._index_stored(face_ids, np.stack([f.embedding for f in faces]), collection_id)
         finally:
             self._unclaim(face_ids)
         return face_ids
+
+    def _index_stored(self, face_ids: list[int], vectors: np.ndarray, collection_id: int) -> None:
+        """Add faces just stored, all of one collection, to the index and to the kept
+        filters. Under ``self._lock``."""
+        added = np.asarray(face_ids, dtype=np.int64)
+        groups = np.full(len(added), collection_id, dtype=np.int64)
+        self.index.add(added, vectors, groups)
+        self._dirty = True
+        self._keep_members(added, NO_FACES, groups)
 
     def _claimed(self, face_ids: list[int]) -> list[int]:
         """Mark faces this thread is storing as its own to index: another thread's catch-up
