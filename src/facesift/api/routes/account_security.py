@@ -19,13 +19,14 @@ from pydantic import BaseModel, Field
 
 from facesift.governance.secrets import token_hash
 from facesift.server.params import Id
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc, client_address
 
 if TYPE_CHECKING:
     from facesift.server.context import Services
     from facesift.store.accounts import AccountRequest
 
-router = APIRouter(prefix="/api")
+router = APIRouter(route_class=OneHopRoute, prefix="/api")
 
 
 class AccountRequestOut(BaseModel):

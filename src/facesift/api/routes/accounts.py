@@ -23,6 +23,7 @@ from facesift.api.schemas import (
 from facesift.errors import InvalidInput
 from facesift.server.input_guard import untrusted_host
 from facesift.server.params import Id, OptionalIdQuery
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import (
     SESSION_COOKIE,
     Signed,
@@ -32,7 +33,7 @@ from facesift.server.security import (
 )
 from facesift.services.accounts import DEFAULT_TOKEN_DAYS
 
-router = APIRouter(prefix="/api")
+router = APIRouter(route_class=OneHopRoute, prefix="/api")
 
 
 class Credentials(BaseModel):

@@ -9,9 +9,10 @@ from fastapi.responses import Response
 
 from facesift.api.schemas import AuditPage, ChainOut, GalleryStats, Health
 from facesift.server.params import MAX_ID, OptionalIdQuery
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 
 @router.get(

@@ -23,12 +23,13 @@ from facesift.api.schemas import (
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import MAX_ID, Id, PageAfter, PageSize
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 from facesift.services.casework.base import PAGE_SIZE
 from facesift.services.casework.values import ReviewAssignment
 from facesift.services.search import DEFAULT_TOP_K
 
-router = APIRouter(prefix="/api")
+router = APIRouter(route_class=OneHopRoute, prefix="/api")
 ALIGNED = "cut at the face's five landmarks (150 px, eyes at fixed places), for overlaying"
 
 

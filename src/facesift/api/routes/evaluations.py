@@ -8,9 +8,10 @@ from starlette.concurrency import run_in_threadpool
 from facesift.api.schemas import EvaluationOut
 from facesift.governance import roles as rules
 from facesift.governance.search_policy import DEFAULT_TARGET_FPIR
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 
-router = APIRouter(prefix="/api")
+router = APIRouter(route_class=OneHopRoute, prefix="/api")
 
 
 @router.post(

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import Id
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 from facesift.services.gallery_browse import PAGE, GalleryPages
 from facesift.store.gallery_browse import Problem
 
-router = APIRouter(prefix="/api/gallery", tags=["gallery"])
+router = APIRouter(route_class=OneHopRoute, prefix="/api/gallery", tags=["gallery"])
 
 
 class GalleryPhotoOut(BaseModel):

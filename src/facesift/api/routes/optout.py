@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 
 from facesift.server.optout_intake import take_request
 from facesift.server.params import Id
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 
-router = APIRouter(prefix="/api/optout", tags=["opt-out"])
+router = APIRouter(route_class=OneHopRoute, prefix="/api/optout", tags=["opt-out"])
 
 
 class OptOutReceipt(BaseModel):

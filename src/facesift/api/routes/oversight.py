@@ -11,11 +11,12 @@ from fastapi import APIRouter, Query, Request
 from facesift.api.schemas import AccountabilityOut, AlertOut, TransparencyOut, UsageOut
 from facesift.governance import roles as rules
 from facesift.server.optout_intake import client_address
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 from facesift.services.accountability_report import accountability_report
 from facesift.services.transparency import transparency
 
-router = APIRouter(prefix="/api")
+router = APIRouter(route_class=OneHopRoute, prefix="/api")
 DAY = "ISO date, e.g. 2026-05-31"
 
 

@@ -11,11 +11,12 @@ from facesift.api.schemas import ProbeOut, SearchOut, shown
 from facesift.governance.search_policy import MAX_CANDIDATES
 from facesift.server.lanes import in_analysis_lane
 from facesift.server.params import Id
+from facesift.server.routing import OneHopRoute
 from facesift.server.security import Signed, Svc
 from facesift.services.manual_face import ProbeFaces
 from facesift.services.search import DEFAULT_TOP_K
 
-router = APIRouter(prefix="/api", tags=["probes"])
+router = APIRouter(route_class=OneHopRoute, prefix="/api", tags=["probes"])
 
 
 class ManualFace(BaseModel):
