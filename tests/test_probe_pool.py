@@ -1,0 +1,87 @@
+"""The server's probe analysis pool (``services.probe_pool``), on its own: real processes,
+the real model. (The server's use of it, and a process killed during an upload, are tested
+through the API in ``test_api.py``.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from facesift.config import VisionSettings
+from facesift.errors import ImageError
+from facesift.services.probe_pool import ProbePool
+from tests.server_world import PROBE
+
+MAX_BYTES = 20_000_000
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = ProbePool(VisionSettings().for_probes(), processes=2)
+    yield pool
+    pool.close()
+
+
+def _faces(pool: ProbePool) -> int:
+    analysis, media_type = pool.analyze_upload(PROBE.read_bytes(), MAX_BYTES)
+    assert media_type == "image/jpeg"
+    return len(analysis.faces)
+
+
+def _wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_pool_starts_its_processes_on_first_use_and_analyses_in_them(pool) -> None:
+    assert pool.pids() == []
+    assert _faces(pool) == 1
+    pids = pool.pids()
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_an_error_in_a_process_reaches_the_caller_as_itself_and_the_process_stays(pool) -> None:
+    before = pool.pids()
+    with pytest.raises(ImageError) as raised:
+        pool.analyze_upload(b"not a photo at all", MAX_BYTES)
+    assert raised.value.code == "not_an_image"
+    assert any("probe analysis process" in note for note in raised.value.__notes__)
+    assert pool.pids() == before  # a refused photo costs no process
+
+
+def test_analyses_at_once_share_the_processes(pool) -> None:
+    found: list[int] = []
+    threads = [threading.Thread(target=lambda: found.append(_faces(pool))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert found == [1] * 5
+    assert len(pool.pids()) == 2
+
+
+def test_a_process_killed_while_idle_is_replaced_and_the_next_analysis_succeeds(pool) -> None:
+    killed = pool.pids()[0]
+    os.kill(killed, signal.SIGKILL)
+    _wait_for(lambda: killed not in pool.pids(), 10)
+    for _ in range(3):  # whichever process each takes
+        assert _faces(pool) == 1
+    pids = pool.pids()
+    assert len(pids) == 2 and killed not in pids
+
+
+def test_closing_the_pool_ends_its_processes() -> None:
+    pool = ProbePool(VisionSettings().for_probes(), processes=1)
+    assert _faces(pool) == 1
+    (pid,) = pool.pids()
+    pool.close()
+    assert pool.pids() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(RuntimeError, match="closed"):
+        _faces(pool)
