@@ -1076,7 +1076,7 @@ def test_uploads_waiting_for_analysis_never_hold_up_page_views(server_world, tmp
 def test_a_killed_analysis_process_does_not_break_the_server(client, world) -> None:
     """Probes are analysed in a pool of processes. One killed (SIGKILL: out of memory, an
     operator) while it analyses an upload, or while idle, costs that upload a retry in a
-    fresh pool; the upload and the next ones still succeed."""
+    fresh process; the upload and the next ones still succeed."""
     import os
     import signal
     import threading
