@@ -320,8 +320,18 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "screenshot"
     path = artifacts_dir() / "screenshots" / f"{safe}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path), full_page=full_page)
+            return path
+        except Exception as error:  # playwright's Error
+            # Chromium sometimes has no frame to give when the machine is loaded ("Unable
+            # to capture screenshot": once in a whole suite's run, on the phone size); the
+            # page is fine, so ask again.
+            if "Unable to capture screenshot" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------ a fixed-file server
