@@ -4,12 +4,14 @@ through the API in ``test_api.py``.)"""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
 import time
 
 import pytest
+from PIL import Image
 
 from facesift.config import VisionSettings
 from facesift.errors import ImageError
@@ -73,6 +75,27 @@ def test_a_process_killed_while_idle_is_replaced_and_the_next_analysis_succeeds(
         assert _faces(pool) == 1
     pids = pool.pids()
     assert len(pids) == 2 and killed not in pids
+
+
+def test_an_analysis_whose_process_is_killed_with_the_others_is_done_in_a_new_one(pool) -> None:
+    """Every process killed while one analyses a 6 MP photo (about a second): the retry goes
+    to a process started after the kill, never to another of the killed ones, which may not
+    have ended yet on a busy machine."""
+    big = io.BytesIO()
+    Image.open(PROBE).convert("RGB").resize((2500, 2500)).save(big, format="JPEG", quality=90)
+    found: list[int] = []
+    analysis = threading.Thread(
+        target=lambda: found.append(len(pool.analyze_upload(big.getvalue(), MAX_BYTES)[0].faces))
+    )
+    killed = pool.pids()
+    analysis.start()
+    time.sleep(0.3)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    analysis.join(timeout=120)
+    assert found == [1]
+    assert not set(killed) & set(pool.pids())
+    assert _faces(pool) == 1
 
 
 def test_closing_the_pool_ends_its_processes() -> None:

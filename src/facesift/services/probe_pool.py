@@ -130,18 +130,22 @@ class ProbePool:
         return self._run(_analyze_upload, self.config, content, max_bytes)
 
     def _run(self, function: Callable[..., T], *args: object) -> T:
+        worker = self._take()
         for attempt in (1, 2):
-            worker = self._take()
             try:
                 worker.pipe.send((function, args))
                 ok, answer, *remote_traceback = worker.pipe.recv()
             except (EOFError, OSError):  # the process died: its pipe closed
-                self._replace(worker)
+                # Tried once more in a new process, never in another old one: a process
+                # killed with the rest is still "alive" until the system has ended it (on a
+                # busy machine, a while for a low-priority process).
+                worker = self._replace(worker)
                 if attempt == 2:
+                    self._idle.put(worker)
                     raise WorkerDied("a probe analysis process died twice in a row") from None
                 continue
             except BaseException:  # its answer may be left unread: never reuse it
-                self._replace(worker)
+                self._idle.put(self._replace(worker))
                 raise
             self._idle.put(worker)
             if not ok:
@@ -159,8 +163,7 @@ class ProbePool:
                 self._idle.put(self._start())
         worker = self._idle.get()
         if not worker.process.is_alive():  # killed while idle
-            self._replace(worker)
-            worker = self._idle.get()
+            worker = self._replace(worker)
         return worker
 
     def _start(self) -> _Worker:
@@ -174,8 +177,8 @@ class ProbePool:
         self._workers.append(worker)
         return worker
 
-    def _replace(self, dead: _Worker) -> None:
-        """A new process for a dead (or no longer trusted) one, put with the idle ones."""
+    def _replace(self, dead: _Worker) -> _Worker:
+        """A new process in place of a dead (or no longer trusted) one, for the caller."""
         log.warning("a probe analysis process died; starting another")
         dead.pipe.close()
         if dead.process.is_alive():
@@ -184,8 +187,9 @@ class ProbePool:
         with self._lock:
             if dead in self._workers:
                 self._workers.remove(dead)
-            if not self._closed:
-                self._idle.put(self._start())
+            if self._closed:
+                raise RuntimeError("the probe analysis pool is closed")
+            return self._start()
 
     def pids(self) -> list[int]:
         """The pool's live processes (for tests and operators); empty before the first use."""
