@@ -23,7 +23,9 @@ MAX_BYTES = 20_000_000
 
 @pytest.fixture(scope="module")
 def pool():
+    """Two processes, started: each test may run first on its xdist worker."""
     pool = ProbePool(VisionSettings().for_probes(), processes=2)
+    assert _faces(pool) == 1
     yield pool
     pool.close()
 
@@ -40,13 +42,6 @@ def _wait_for(condition, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_the_pool_starts_its_processes_on_first_use_and_analyses_in_them(pool) -> None:
-    assert pool.pids() == []
-    assert _faces(pool) == 1
-    pids = pool.pids()
-    assert len(pids) == 2 and os.getpid() not in pids
-
-
 def test_an_error_in_a_process_reaches_the_caller_as_itself_and_the_process_stays(pool) -> None:
     before = pool.pids()
     with pytest.raises(ImageError) as raised:
@@ -54,6 +49,18 @@ def test_an_error_in_a_process_reaches_the_caller_as_itself_and_the_process_stay
     assert raised.value.code == "not_an_image"
     assert any("probe analysis process" in note for note in raised.value.__notes__)
     assert pool.pids() == before  # a refused photo costs no process
+
+
+def _an_answer_that_cannot_be_pickled() -> threading.Lock:
+    return threading.Lock()
+
+
+def test_an_answer_that_cannot_cross_comes_back_as_an_error_and_the_process_stays(pool) -> None:
+    before = pool.pids()
+    with pytest.raises(RuntimeError, match="could not be sent back"):
+        pool._run(_an_answer_that_cannot_be_pickled)
+    assert pool.pids() == before
+    assert _faces(pool) == 1
 
 
 def test_analyses_at_once_share_the_processes(pool) -> None:
@@ -64,7 +71,8 @@ def test_analyses_at_once_share_the_processes(pool) -> None:
     for thread in threads:
         thread.join(timeout=120)
     assert found == [1] * 5
-    assert len(pool.pids()) == 2
+    pids = pool.pids()
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 def test_a_process_killed_while_idle_is_replaced_and_the_next_analysis_succeeds(pool) -> None:
@@ -98,10 +106,12 @@ def test_an_analysis_whose_process_is_killed_with_the_others_is_done_in_a_new_on
     assert _faces(pool) == 1
 
 
-def test_closing_the_pool_ends_its_processes() -> None:
+def test_a_pool_starts_its_process_on_first_use_and_closing_it_ends_the_process() -> None:
     pool = ProbePool(VisionSettings().for_probes(), processes=1)
+    assert pool.pids() == []
     assert _faces(pool) == 1
     (pid,) = pool.pids()
+    assert pid != os.getpid()
     pool.close()
     assert pool.pids() == []
     with pytest.raises(ProcessLookupError):
