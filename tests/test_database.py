@@ -91,6 +91,8 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
 ) -> None:
     # Read in parts of 3 rows: 10 images and faces, a removed one leaving a gap in the ids,
     # and 14 audit entries, each table read in several parts and one part not full.
+    # Tables keyed by something else than an id are read in parts by their key: settings by
+    # a text key (8 rows), user roles by (user, role) (7 rows, two users' roles in a part).
     monkeypatch.setattr(transfer, "READ_ROWS", 3)
     source = Store(tmp_path / "source")
     target = Database(postgres_server.new_database())
@@ -100,18 +102,84 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
             for image in synthetic_images(10, seed=9):
                 source.add_image(collection, image)
             source.delete_image(4)
+            for number in range(8):
+                source.settings.put_setting(f"key_{number}", number, "a")
+            roles = [frozenset({"investigator", "reviewer", "auditor"}), frozenset({"admin"})]
+            for name, held in zip(("ann", "bob", "cy"), [*roles, roles[0]], strict=True):
+                source.accounts.add_user(name, "h", held, UserStatus.ACTIVE, "test")
         for number in range(14):
             source.audit.append("note", {"n": number}, actor="a")
         report = transfer.copy_database(source.db, target)
-        for table in ("images", "faces", "audit_log"):
-            rows = f"SELECT * FROM {table} ORDER BY id"
+        for table, key in [
+            ("images", "id"),
+            ("faces", "id"),
+            ("audit_log", "id"),
+            ("settings", "key"),
+            ("user_roles", "user_id, role"),
+        ]:
+            rows = f"SELECT * FROM {table} ORDER BY {key}"
             assert [dict(r) for r in target.execute(rows)] == [
                 dict(r) for r in source.db.execute(rows)
             ]
         assert (report.rows["images"], report.rows["faces"], report.rows["audit_log"]) == (9, 9, 14)
+        assert (report.rows["settings"], report.rows["user_roles"]) == (8, 7)
+        parts = [len(part) for part in transfer._read_in_parts(source.db, "user_roles")]
+        assert parts == [3, 3, 1]
     finally:
         source.close()
         target.close()
+
+
+@pytest.mark.parametrize("target_kind", ["postgresql", "sqlite"])
+def test_a_copy_never_gives_a_face_removed_before_it_its_id_again(
+    tmp_path: Path, postgres_server, target_kind: str
+) -> None:
+    # The newest image and its face are removed before the copy: past searches' candidates
+    # and the audit log keep their ids, which must not come back as another photo's.
+    source = Store(tmp_path / "source")
+    url = (
+        postgres_server.new_database()
+        if target_kind == "postgresql"
+        else f"sqlite:///{tmp_path / 'target' / DATABASE_FILE}"
+    )
+    Store(tmp_path / "target", url).close()  # migrated, empty
+    target = Database(url)
+    try:
+        with source.transaction():
+            collection = source.collection_id("press")
+            face_ids = [
+                face_id
+                for image in synthetic_images(4, seed=3)
+                for face_id in source.add_image(collection, image)
+            ]
+            newest = source.db.execute("SELECT MAX(id) FROM images").one()[0]
+            assert source.delete_image(newest) == [face_ids[-1]]
+        transfer.copy_database(source.db, target)
+        target.close()
+
+        copied = Store(tmp_path / "target", url)
+        try:
+            with copied.transaction():
+                collection = copied.collection_id("press")
+                (new_face,) = copied.add_image(collection, synthetic_images(1, seed=4)[0])
+            new_image = copied.db.execute("SELECT MAX(id) FROM images").one()[0]
+        finally:
+            copied.close()
+        assert new_face > face_ids[-1] and new_image > newest
+    finally:
+        source.close()
+
+
+def test_a_table_s_primary_key_is_named_on_both(tmp_path: Path, database_url: str | None) -> None:
+    store = Store(tmp_path, database_url)
+    try:
+        assert store.db.primary_key_of("faces") == ["id"]
+        assert store.db.primary_key_of("user_roles") == ["user_id", "role"]
+        assert store.db.primary_key_of("search_candidates") == ["search_id", "rank"]
+        with pytest.raises(ValueError, match="bad table name"):
+            store.db.primary_key_of("faces; DROP TABLE faces")
+    finally:
+        store.close()
 
 
 def test_a_table_s_columns_are_named_on_both(tmp_path: Path, database_url: str | None) -> None:

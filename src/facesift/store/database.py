@@ -325,6 +325,24 @@ class Database:
         )
         return [row["column_name"] for row in rows]
 
+    def primary_key_of(self, table: str) -> list[str]:
+        """The columns of ``table``'s primary key, in the key's order."""
+        if not re.fullmatch(r"\w+", table):
+            raise ValueError(f"bad table name {table!r}")
+        if self.dialect == SQLITE:
+            rows = self.execute(f"PRAGMA table_info({table})").fetchall()
+            return [row["name"] for row in sorted(rows, key=lambda r: r["pk"]) if row["pk"]]
+        keys = self.execute(
+            "SELECT kcu.column_name FROM information_schema.table_constraints tc"
+            " JOIN information_schema.key_column_usage kcu"
+            " ON kcu.constraint_name = tc.constraint_name"
+            " AND kcu.constraint_schema = tc.constraint_schema"
+            " WHERE tc.table_schema = current_schema() AND tc.table_name = ?"
+            " AND tc.constraint_type = 'PRIMARY KEY' ORDER BY kcu.ordinal_position",
+            (table,),
+        )
+        return [row["column_name"] for row in keys]
+
     def change_counter(self) -> int:
         """A number that changes whenever another process commits a change to the faces.
         SQLite: ``PRAGMA data_version`` (changes on any other connection's commit).

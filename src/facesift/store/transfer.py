@@ -57,7 +57,7 @@ _IDENTITY_TABLES = (
     "suppression_templates",
 )
 BATCH_ROWS = 500  # rows an INSERT statement
-READ_ROWS = 20_000  # rows read from the source at a time, in id order where there are ids
+READ_ROWS = 20_000  # rows read from the source at a time, in primary key order
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,39 @@ def copy_database(source: Database, target: Database) -> CopyReport:
     with target.transaction():
         for table in TABLES:
             counts[table] = _copy_table(source, target, table)
-        if target.dialect == POSTGRESQL:
-            for table in _IDENTITY_TABLES:
-                target.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
-                )
+        for table in _IDENTITY_TABLES:
+            _never_give_again(target, table, _largest_id_given(source, table))
     return CopyReport(counts)
+
+
+def _largest_id_given(db: Database, table: str) -> int:
+    """The largest id ``table`` has ever given, removed rows' included: PostgreSQL's
+    sequence, SQLite's high-water mark for images and faces (migration 0020), else the
+    largest id it holds."""
+    largest = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").one()[0]
+    if db.dialect == POSTGRESQL:
+        sequence = db.execute(f"SELECT pg_get_serial_sequence('{table}', 'id')").one()[0]
+        given = db.execute(f"SELECT last_value, is_called FROM {sequence}").one()
+        # Not called yet: last_value is the next id to give (a new sequence's is 1).
+        return max(largest, given["last_value"] - (0 if given["is_called"] else 1))
+    mark = db.execute("SELECT largest FROM id_high_water WHERE name = ?", (table,)).fetchone()
+    return max(largest, mark["largest"] if mark else 0)
+
+
+def _never_give_again(db: Database, table: str, given: int) -> None:
+    """Make ``db`` number ``table``'s new rows after ``given``, the largest id the source
+    ever gave: the id of a face removed before the copy, kept by past searches' candidates
+    and the audit log, must not come back as another face's."""
+    if db.dialect == POSTGRESQL:
+        db.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+            f" GREATEST(COALESCE((SELECT MAX(id) FROM {table}), 0), ?) + 1, false)",
+            (given,),
+        )
+    else:  # SQLite keeps a mark for images and faces only; other tables' ids may come back
+        db.execute(
+            "UPDATE id_high_water SET largest = MAX(largest, ?) WHERE name = ?", (given, table)
+        )
 
 
 def _copy_table(source: Database, target: Database, table: str) -> int:
@@ -102,17 +128,23 @@ def _copy_table(source: Database, target: Database, table: str) -> int:
 
 
 def _read_in_parts(source: Database, table: str) -> Iterator[list[Record]]:
-    """The table's rows, ``READ_ROWS`` at a time by id where it has ids: a gallery of a
-    million faces is 0.5 GB of embeddings alone, and read whole it was held in memory at
-    once. Tables without an id (roles, settings, candidates) are read in one go."""
-    if "id" not in source.columns_of(table):
-        rows = source.execute(f"SELECT * FROM {table}").fetchall()
-        if rows:
-            yield rows
-        return
-    rows = source.execute(f"SELECT * FROM {table} ORDER BY id LIMIT ?", (READ_ROWS,)).fetchall()
+    """The table's rows, ``READ_ROWS`` at a time in the order of its primary key: a gallery
+    of a million faces is 0.5 GB of embeddings alone, and read whole it was held in memory
+    at once; so would a million searches' candidates be. Every copied table has a primary
+    key; a part starts after the last row's key (row values compare column by column on
+    both databases)."""
+    key = source.primary_key_of(table)
+    if not key:
+        raise ValueError(f"table {table} has no primary key to read it in parts by")
+    order = ", ".join(key)
+    rows = source.execute(
+        f"SELECT * FROM {table} ORDER BY {order} LIMIT ?", (READ_ROWS,)
+    ).fetchall()
     while rows:
         yield rows
+        after = [rows[-1][column] for column in key]
         rows = source.execute(
-            f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (rows[-1]["id"], READ_ROWS)
+            f"SELECT * FROM {table} WHERE ({order}) > ({', '.join('?' * len(key))})"
+            f" ORDER BY {order} LIMIT ?",
+            (*after, READ_ROWS),
         ).fetchall()
