@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facesift.store import Store, transfer
@@ -102,6 +103,9 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
             for image in synthetic_images(10, seed=9):
                 source.add_image(collection, image)
             source.delete_image(4)
+            # a re-embedding half done: its staged vectors go with the copy
+            staged = np.ones((4, 128), np.float32) * np.arange(4, dtype=np.float32)[:, None]
+            source.reembedding.stage("next-model", [1, 2, 3, 5], staged)
             for number in range(8):
                 source.settings.put_setting(f"key_{number}", number, "a")
             roles = [frozenset({"investigator", "reviewer", "auditor"}), frozenset({"admin"})]
@@ -116,6 +120,7 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
             ("audit_log", "id"),
             ("settings", "key"),
             ("user_roles", "user_id, role"),
+            ("face_reembeddings", "face_id"),
         ]:
             rows = f"SELECT * FROM {table} ORDER BY {key}"
             assert [dict(r) for r in target.execute(rows)] == [
@@ -123,6 +128,7 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
             ]
         assert (report.rows["images"], report.rows["faces"], report.rows["audit_log"]) == (9, 9, 14)
         assert (report.rows["settings"], report.rows["user_roles"]) == (8, 7)
+        assert report.rows["face_reembeddings"] == 4
         parts = [len(part) for part in transfer._read_in_parts(source.db, "user_roles")]
         assert parts == [3, 3, 1]
     finally:

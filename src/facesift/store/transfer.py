@@ -20,6 +20,7 @@ TABLES = (
     "collections",
     "images",
     "faces",
+    "face_reembeddings",  # a re-embedding under way goes on where it was
     "ingest_failures",
     "users",
     "user_roles",
