@@ -136,18 +136,22 @@ def test_a_copy_read_a_few_rows_at_a_time_holds_every_row(
         target.close()
 
 
-@pytest.mark.parametrize("target_kind", ["postgresql", "sqlite"])
+@pytest.mark.parametrize(
+    ("source_kind", "target_kind"),
+    [("sqlite", "postgresql"), ("sqlite", "sqlite"), ("postgresql", "sqlite")],
+)
 def test_a_copy_never_gives_a_face_removed_before_it_its_id_again(
-    tmp_path: Path, postgres_server, target_kind: str
+    tmp_path: Path, postgres_server, source_kind: str, target_kind: str
 ) -> None:
     # The newest image and its face are removed before the copy: past searches' candidates
     # and the audit log keep their ids, which must not come back as another photo's.
-    source = Store(tmp_path / "source")
-    url = (
-        postgres_server.new_database()
-        if target_kind == "postgresql"
-        else f"sqlite:///{tmp_path / 'target' / DATABASE_FILE}"
-    )
+    def url_for(kind: str, name: str) -> str:
+        if kind == "postgresql":
+            return postgres_server.new_database()
+        return f"sqlite:///{tmp_path / name / DATABASE_FILE}"
+
+    source = Store(tmp_path / "source", url_for(source_kind, "source"))
+    url = url_for(target_kind, "target")
     Store(tmp_path / "target", url).close()  # migrated, empty
     target = Database(url)
     try:

@@ -87,6 +87,8 @@ def _largest_id_given(db: Database, table: str) -> int:
     largest = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").one()[0]
     if db.dialect == POSTGRESQL:
         sequence = db.execute(f"SELECT pg_get_serial_sequence('{table}', 'id')").one()[0]
+        if sequence is None:  # not an identity column: its ids are what it holds
+            return largest
         given = db.execute(f"SELECT last_value, is_called FROM {sequence}").one()
         # Not called yet: last_value is the next id to give (a new sequence's is 1).
         return max(largest, given["last_value"] - (0 if given["is_called"] else 1))
