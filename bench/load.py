@@ -313,7 +313,8 @@ async def run_load(
     tally = tally or Tally()
     upload = multipart("file", "probe.jpg", photo, "image/jpeg")
     until = time.monotonic() + seconds
-    tally.window = (until - seconds + think_s + SETTLE_S, until)
+    # A round too short to settle has no steady part (an empty window, not a negative one).
+    tally.window = (min(until, until - seconds + think_s + SETTLE_S), until)
     sampler = asyncio.create_task(sample_steady(tally, cpu)) if cpu else None
     investigators = max(1, round(users * INVESTIGATOR_SHARE))
     readers = itertools.cycle(READERS)
@@ -537,7 +538,7 @@ def throughput_gain(
     cost the parallel setting more than the one that uses one core anyway. The steady part
     (from ``SETTLE_S`` after the last arrival to the level's end) is the throughput at that
     many users."""
-    base = next((s for s in settings if "1analysis" in s), None)
+    base = baseline(settings)
     if base is None:
         return ""
     lines = [f"\nsearches/s against {base}, over the whole level | in its steady part:"]
@@ -557,6 +558,11 @@ def throughput_gain(
     return "\n".join(lines)
 
 
+def baseline(settings: list[str]) -> str | None:
+    """The one-analysis-at-a-time setting the others are compared with, if it ran."""
+    return next((s for s in settings if "1analysis" in s), None)
+
+
 def steady_per_second(tally: Tally) -> float:
     return tally.steady_searches / max(tally.steady_seconds, 1e-9)
 
@@ -570,7 +576,7 @@ def gain_bounds(
     same if the server and client had cost nothing. A gain near its first bound can grow
     only by less CPU a search; the second is this machine's ceiling at this analysis,
     whatever the server does."""
-    base = next((s for s in settings if "1analysis" in s), None)
+    base = baseline(settings)
     if base is None:
         return ""
     cores = psutil.cpu_count() or 1

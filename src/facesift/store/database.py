@@ -100,6 +100,13 @@ def _refuse_nul(values: Iterable[Any]) -> None:
         raise InvalidInput("text may not contain a NUL character (\\x00)")
 
 
+def _table_name(table: str) -> str:
+    """``table``, if it is a plain name (it is written into SQL, never passed)."""
+    if not re.fullmatch(r"\w+", table):
+        raise ValueError(f"bad table name {table!r}")
+    return table
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
@@ -314,8 +321,7 @@ class Database:
 
     def columns_of(self, table: str) -> list[str]:
         """The names of ``table``'s columns, in order."""
-        if not re.fullmatch(r"\w+", table):
-            raise ValueError(f"bad table name {table!r}")
+        table = _table_name(table)
         if self.dialect == SQLITE:
             return [row["name"] for row in self.execute(f"PRAGMA table_info({table})")]
         rows = self.execute(
@@ -327,8 +333,7 @@ class Database:
 
     def primary_key_of(self, table: str) -> list[str]:
         """The columns of ``table``'s primary key, in the key's order."""
-        if not re.fullmatch(r"\w+", table):
-            raise ValueError(f"bad table name {table!r}")
+        table = _table_name(table)
         if self.dialect == SQLITE:
             rows = self.execute(f"PRAGMA table_info({table})").fetchall()
             return [row["name"] for row in sorted(rows, key=lambda r: r["pk"]) if row["pk"]]
