@@ -42,3 +42,28 @@ def test_a_caller_owns_the_value_it_is_given(tmp_path: Path) -> None:
         assert settings.get("refused_purposes") == DEFAULTS["refused_purposes"] != []
     finally:
         store.close()
+
+
+def test_the_refused_purposes_are_built_again_when_the_setting_changes(tmp_path: Path) -> None:
+    """They are built once and kept while the setting's text is the same; a change here
+    applies at once, one elsewhere within the settings' second, and the list is the
+    caller's own."""
+    server_store, cli_store = open_store(tmp_path), open_store(tmp_path)
+    try:
+        server, cli = Settings(server_store), Settings(cli_store)
+        before = server.refused_purposes()
+        before.clear()
+        assert not any(r.matches("questioning a fortune teller") for r in server.refused_purposes())
+        assert server.refused_purposes() != []
+        added = {"category": "fortune", "reason": "no fortune tellers", "terms": ["fortune"]}
+        server.put(None, "refused_purposes", DEFAULTS["refused_purposes"] + [added])
+        assert any(r.matches("questioning a fortune teller") for r in server.refused_purposes())
+
+        cli.put(None, "refused_purposes", DEFAULTS["refused_purposes"])  # elsewhere
+        changed_at = time.monotonic()
+        while any(r.matches("questioning a fortune teller") for r in server.refused_purposes()):
+            assert time.monotonic() - changed_at < Settings.FRESH_FOR + 0.5
+            time.sleep(0.05)
+    finally:
+        server_store.close()
+        cli_store.close()

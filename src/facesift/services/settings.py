@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import time
@@ -53,6 +52,7 @@ DEFAULTS: dict[str, object] = {
     promotion.TOLERANCE_SETTING: promotion.DEFAULT_TOLERANCE,
     **alert_rules.DEFAULTS,  # the misuse alert rules, one setting each
 }
+_DEFAULT_TEXT = {key: json.dumps(value) for key, value in DEFAULTS.items()}
 
 
 # One pydantic type per setting, strict: a number is never a list, a string never a list of
@@ -200,12 +200,19 @@ class Settings:
         self._read_at = -self.FRESH_FOR
         self._changes = 0  # puts made here: a read that overlapped one is not kept
         self._lock = threading.Lock()
+        self._refused: tuple[str, tuple[policy.RefusedPurpose, ...]] | None = None
 
     def get(self, key: str):
-        text = self._current().get(key)
         # A stored null is a value (the promotion gate turned off), not an unset key.
-        # Decoded (or copied) at each get: callers own what they are given.
-        return copy.deepcopy(DEFAULTS[key]) if text is None else json.loads(text)
+        # Decoded at each get, defaults too (their JSON text is made once): callers own what
+        # they are given, and json.loads makes that copy in C, where copy.deepcopy of the
+        # defaults was 110 Python calls an upload and a search (yappi, bench/load.py's probe).
+        return json.loads(self._text(key))
+
+    def _text(self, key: str) -> str:
+        """``key``'s value as JSON text: stored, or its default's."""
+        text = self._current().get(key)
+        return _DEFAULT_TEXT[key] if text is None else text
 
     def _current(self) -> dict[str, str]:
         if time.monotonic() - self._read_at < self.FRESH_FOR:
@@ -285,4 +292,11 @@ class Settings:
         )
 
     def refused_purposes(self) -> list[policy.RefusedPurpose]:
-        return policy.refused_purposes(purpose_floor.with_floor(self.get("refused_purposes")))
+        """The refused purposes, with the floor's put back. Built again only when the setting
+        changes: every upload and search checks its case's purpose against them."""
+        text = self._text("refused_purposes")
+        built = self._refused
+        if built is None or built[0] != text:
+            rules = policy.refused_purposes(purpose_floor.with_floor(json.loads(text)))
+            built = self._refused = (text, tuple(rules))  # frozen rules: safe to share
+        return list(built[1])
