@@ -119,7 +119,13 @@ class CaseWork(CaseworkBase):
 
     def _case_for_search(self, actor: Principal, case_id: int) -> dict:
         rules.require_search(actor)
-        case = self._case(actor, case_id)
+        return self._searchable(actor, self._case(actor, case_id))
+
+    def _searchable(self, actor: Principal, case: dict) -> dict:
+        """``case`` (a row just read), if ``actor`` may search in it now; refused (and the
+        refusal audited) otherwise."""
+        rules.require_search(actor)
+        rules.require_view_case(actor, case["created_by"])
         rules.require_case_owner(actor, case["created_by"])
         if case["status"] != CaseStatus.OPEN:
             refusal = Conflict(f"case {case['reference']} is closed")

@@ -146,6 +146,12 @@ class ProbeWork(CaseWork):
 
     def _probe(self, actor: Principal, probe_id: int, with_content: bool = False) -> dict:
         """The probe's row, if ``actor`` may see it."""
+        return self._probe_and_case(actor, probe_id, with_content)[0]
+
+    def _probe_and_case(
+        self, actor: Principal, probe_id: int, with_content: bool = False
+    ) -> tuple[dict, dict]:
+        """The probe's row and its case's, if ``actor`` may see the probe."""
         probe = self.records.probe(probe_id, with_content=with_content)
         if probe is None:
             raise NotFound(f"there is no probe {probe_id}")
@@ -161,7 +167,7 @@ class ProbeWork(CaseWork):
                 "you may see only probes of your own cases, or of searches assigned to you "
                 "for review"
             )
-        return self._described(probe)
+        return self._described(probe), case
 
     def open_probe(self, actor: Principal, probe_id: int) -> Probe:
         """A probe, opened by someone: audited."""

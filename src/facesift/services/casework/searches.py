@@ -63,8 +63,8 @@ class SearchWork(ProbeWork):
         collection: str | None,
         top_k: int,
     ) -> dict:
-        probe = self._probe(actor, probe_id)
-        case = self._case_for_search(actor, probe["case_id"])
+        probe, case = self._probe_and_case(actor, probe_id)
+        case = self._searchable(actor, case)  # read once: the probe's access needed it too
         if not 1 <= top_k <= MAX_CANDIDATES:
             raise InvalidInput(f"top_k is between 1 and {MAX_CANDIDATES}")
         if not 0 <= face_index < len(probe["faces"]):
