@@ -504,6 +504,48 @@ def test_the_alert_scan_mark_moves_once_for_rival_scanners(
         second.close()
 
 
+def test_one_alert_scanner_at_a_time_holds_the_lease(server_world: World, tmp_path: Path):
+    """On PostgreSQL one process at a time may judge new entries (the others' judging would
+    be thrown away by the mark's compare and set); the lease is taken without waiting and let
+    go at the block's end. SQLite has no lease: every scanner may judge."""
+    w = server_world.copy_to(tmp_path / "data")
+    first, second = open_store(w.data_dir, w.database_url), open_store(w.data_dir, w.database_url)
+    try:
+        with first.oversight.scan_lease() as held:
+            assert held
+            with second.oversight.scan_lease() as also:
+                assert also is (w.database_url is None)
+        with second.oversight.scan_lease() as held:
+            assert held
+    finally:
+        first.close()
+        second.close()
+
+
+def test_searches_judged_while_another_worker_held_the_lease_are_judged_after(
+    server_world: World, tmp_path: Path
+):
+    """A server whose background scan found the lease held tries again a moment later, so
+    the searches it skipped are judged once the lease is free, with no search to wake it."""
+    w = server_world.copy_to(tmp_path / "data")
+    if w.database_url is None:
+        pytest.skip("the lease is PostgreSQL's; on SQLite every scan runs")
+    rival = open_store(w.data_dir, w.database_url)
+    try:
+        with TestClient(w.app()) as c:
+            _quiet_rules(c, w)
+            _setting(c, w, "alert_same_face", {"days": 30})
+            with rival.oversight.scan_lease() as held:
+                assert held
+                for reference in ("LEASE-1", "LEASE-2"):
+                    case = _case(c, w, reference).json()
+                    _search(c, w, _probe(c, w, case["id"], PROBE.read_bytes())["id"])
+                assert _logged_alerts(c, w, wait_for=1, seconds=2.0) == 0  # nobody judged
+            assert _logged_alerts(c, w, wait_for=1) == 1
+    finally:
+        rival.close()
+
+
 def test_the_recent_probes_near_a_face_are_those_a_one_by_one_comparison_finds():
     # The same-face rule compares with every probe of the window in array operations; it
     # must find exactly what comparing them one by one finds, skipping destroyed templates

@@ -178,11 +178,21 @@ class Alerts:
     # -- scanning ------------------------------------------------------------------------------
 
     def scan(self) -> list[Alert]:
-        """Judge the entries written since the last scan; returns the alerts raised. Several
-        processes may scan at once (server workers, the CLI): the mark moves by compare and
-        set, and a scanner that lost the race writes nothing (the winner judged the same)."""
+        """Judge the entries written since the last scan; returns the alerts raised."""
+        return self._scan() or []
+
+    def _scan(self) -> list[Alert] | None:
+        """``scan``; None when another process held the lease and this one judged nothing.
+
+        Several processes may scan at once (server workers, the CLI). On PostgreSQL one at a
+        time holds the lease (``scan_lease``) and the others skip: every worker judged every
+        entry, and all but one threw the judging away. Without the lease (SQLite, or a
+        scanner that started between two leases) the mark still moves by compare and set,
+        and a scanner that lost the race writes nothing (the winner judged the same)."""
         records = self._store.oversight
-        with self._scanning:
+        with self._scanning, records.scan_lease() as held:
+            if not held:
+                return None
             seen = records.scan_mark(SCANNED_KEY)
             entries = records.audit_after(seen, SCANNED_ACTIONS, SCAN_BATCH)
             if not entries:
@@ -202,13 +212,16 @@ class Alerts:
             log.warning("misuse alert (%s): %s", alert.rule, alert.message)
         return raised
 
-    def scan_quietly(self) -> None:
+    def scan_quietly(self) -> bool:
         """``scan`` for the search hook: an alert that cannot be judged now is judged at the
-        next scan (the entry stays unscanned), and the search it follows is not failed."""
+        next scan (the entry stays unscanned), and the search it follows is not failed.
+        False when another process held the lease: what it had not read yet is this one's
+        to judge, a moment later."""
         try:
-            self.scan()
+            return self._scan() is not None
         except Exception:  # the search has run; the next scan retries
             log.exception("misuse alert scan failed; it runs again at the next search")
+            return True
 
     def _judge(self, entry: AuditEntry, pending: list[Finding]) -> list[Finding]:
         found: list[Finding | None] = []
@@ -395,7 +408,8 @@ class BackgroundScan:
             if self._stopping.wait(self._gather):
                 return
             self._wake.clear()
-            self._alerts.scan_quietly()
+            if not self._alerts.scan_quietly():
+                self._wake.set()  # another worker was judging: try again after the pause
 
     def close(self) -> None:
         """Stop, after judging what is left, so no search goes unjudged at shutdown."""

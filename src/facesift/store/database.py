@@ -48,6 +48,9 @@ POSTGRESQL = "postgresql"
 # The key of the advisory lock that serialises audit appends on PostgreSQL (any constant
 # bigint no other code uses; these are the ASCII bytes of "fsaudit").
 AUDIT_LOCK_KEY = 0x66736175646974
+# The alert scan's lease on PostgreSQL: one server worker at a time judges the new entries
+# (``Database.lease``); "fsalert".
+ALERT_SCAN_LOCK_KEY = 0x6673616C657274
 
 
 class Record(dict):
@@ -303,6 +306,23 @@ class Database:
         log. SQLite's write lock (``BEGIN IMMEDIATE``) already does this."""
         if self.dialect == POSTGRESQL:
             self.execute("SELECT pg_advisory_xact_lock(?)", (AUDIT_LOCK_KEY,))
+
+    @contextmanager
+    def lease(self, key: int) -> Iterator[bool]:
+        """Whether this thread holds the lease ``key`` for the block: on PostgreSQL, a session
+        advisory lock on the thread's own connection, taken without waiting (False while
+        another process holds it) and let go at the block's end, or by the server if the
+        process dies. On SQLite always True: one process writes at a time there, and what
+        the lease guards must stay correct without it (a compare and set)."""
+        if self.dialect != POSTGRESQL:
+            yield True
+            return
+        held = bool(self.execute("SELECT pg_try_advisory_lock(?)", (key,)).one()[0])
+        try:
+            yield held
+        finally:
+            if held:
+                self.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     # -- dialect differences ------------------------------------------------------------------
 

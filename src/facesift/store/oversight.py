@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from facesift.store.audit import AuditEntry, _row_to_entry, utc_now
-from facesift.store.database import Database
+from facesift.store.database import ALERT_SCAN_LOCK_KEY, Database
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,6 +125,11 @@ class OversightRecords:
         )
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).one()
         return int(json.loads(row["value"]))
+
+    def scan_lease(self) -> AbstractContextManager[bool]:
+        """Whether this process may judge new entries now: False while another server worker
+        is (PostgreSQL; see ``Database.lease``). Its judging would be thrown away."""
+        return self._db.lease(ALERT_SCAN_LOCK_KEY)
 
     def advance_scan_mark(self, key: str, seen: int, through: int) -> bool:
         """Move the mark from ``seen`` to ``through``; False when another scanner moved it
