@@ -173,6 +173,22 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(world) -> None:
     assert world.tokens["ivan"] not in stored_tokens
 
 
+def test_a_token_is_read_with_its_user_and_every_role_in_one_statement(world) -> None:
+    store = open_store(world.data_dir, world.database_url)
+    try:
+        hashed = token_hash(world.tokens["boss"])
+        found = store.accounts.token_holder(hashed)
+        assert found is not None
+        token, user = found
+        assert user.name == "boss" and user.roles == {"admin", "investigator"}
+        # The same as the token and the user read one at a time, column for column.
+        assert token == store.accounts.live_token(hashed)
+        assert user == store.accounts.user(token.user_id)
+        assert store.accounts.token_holder(token_hash("fs_guess")) is None
+    finally:
+        store.close()
+
+
 def test_cookie_sessions_need_the_csrf_token_for_changes(client, world) -> None:
     signed_in = client.post("/api/session", json={"name": "ivan", "password": PASSWORD}).json()
     body = {

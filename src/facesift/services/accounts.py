@@ -702,10 +702,10 @@ class Accounts:
         return self._token(token_id)
 
     def token_identity(self, token: str) -> Identity | None:
-        record = self.records.live_token(token_hash(token))
-        if record is None:
+        found = self.records.token_holder(token_hash(token))
+        if found is None:
             return None
-        user = self.records.user(record.user_id)
+        record, user = found
         if not _usable(user):
             return None
         if _recorded_long_ago(record.last_used_at):
