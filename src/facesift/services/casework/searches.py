@@ -161,7 +161,7 @@ class SearchWork(ProbeWork):
                 actor.name,
             )
             self.records.set_search(search_id, audit_id=entry.id)
-        return self._search_view(actor, search_id)
+        return self._search_view(actor, search_id, probe)
 
     def _check_rate(self, actor: Principal, case: dict) -> None:
         per_minute = self.settings.get("searches_per_minute")
@@ -201,9 +201,9 @@ class SearchWork(ProbeWork):
             "you may see only searches of your own cases, or those assigned to you for review"
         )
 
-    def _search_view(self, actor: Principal, search_id: int) -> dict:
+    def _search_view(self, actor: Principal, search_id: int, probe: dict | None = None) -> dict:
         """A search with its candidate list (blind for its requester until released) and,
-        once decided, its reviews and lead."""
+        once decided, its reviews and lead. ``probe``: its probe's row, when already read."""
         search = self.records.search(search_id)
         if search is None:
             raise NotFound(f"there is no search {search_id}")
@@ -224,7 +224,7 @@ class SearchWork(ProbeWork):
         explained = review_outcome.explain(search, reviews)
         search["outcome_reason"] = explained.reason if explained else None
         search["next_steps"] = explained.next_steps if explained else []
-        search["manual_face"] = self._manual_face(search)
+        search["manual_face"] = self._manual_face(search, probe)
         if access is blind.View.REQUESTER:
             search = blind.for_requester(search)
         else:
@@ -244,9 +244,10 @@ class SearchWork(ProbeWork):
         search["groups"] = [g.as_dict() for g in groups]
         return search
 
-    def _manual_face(self, search: dict) -> bool:
+    def _manual_face(self, search: dict, probe: dict | None = None) -> bool:
         """Whether the searched face was drawn by hand (services.manual_face)."""
-        probe = self.records.probe(search["probe_id"])
+        if probe is None or probe["id"] != search["probe_id"]:
+            probe = self.records.probe(search["probe_id"])
         faces = probe["faces"] if probe else []
         index = search["face_index"]
         return bool(0 <= index < len(faces) and faces[index].get("manual"))
