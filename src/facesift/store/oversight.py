@@ -117,13 +117,18 @@ class OversightRecords:
     # -- the alert scan's mark: how far the audit log has been judged --------------------------
 
     def scan_mark(self, key: str) -> int:
-        """The id the alert scan has judged through (0 at first, recorded then)."""
-        self._db.execute(
-            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, '0', ?, ?)"
-            " ON CONFLICT(key) DO NOTHING",
-            (key, utc_now(), "alerts"),
-        )
-        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).one()
+        """The id the alert scan has judged through (0 at first, recorded then). Read first,
+        written only the first time: the insert that made sure of the row was a write at
+        every scan (SQLite's write lock; a round trip more on PostgreSQL)."""
+        read = "SELECT value FROM settings WHERE key = ?"
+        row = self._db.execute(read, (key,)).fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, '0', ?, ?)"
+                " ON CONFLICT(key) DO NOTHING",
+                (key, utc_now(), "alerts"),
+            )
+            row = self._db.execute(read, (key,)).one()
         return int(json.loads(row["value"]))
 
     def scan_lease(self) -> AbstractContextManager[bool]:
