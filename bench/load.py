@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +83,7 @@ READERS = {  # who reads what
     "audrey": ("/api/audit?limit=50", "/audit", "/api/stats"),
 }
 INVESTIGATOR_SHARE = 0.6
+PURPOSE = "identify the suspect in an armed robbery of a pharmacy"  # each investigator's case
 LISTS = {"/api/reviews/queue", "/api/searches", "/api/cases"}  # their sizes are reported
 # Seconds after the last user arrives (they arrive over one think time) before the steady
 # part of a round: each has opened its case and sent its first photo by then.
@@ -259,7 +260,7 @@ async def investigator(
             {
                 "reference": f"LOAD-{name}-{n}-{time.monotonic_ns()}",
                 "offense_category": "robbery",
-                "purpose": "identify the suspect in an armed robbery of a pharmacy",
+                "purpose": PURPOSE,
             }
         ),
     )
@@ -345,17 +346,25 @@ async def sample_steady(tally: Tally, cpu: Callable[[], dict[str, float]]) -> No
     tally.steady_seconds += end - start
 
 
-def cpu_seconds(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the server's request processes, by its probe analysis
-    processes (told apart by their lowered priority) and by this load client."""
-    used = {"server": 0.0, "analysis": 0.0}
+def server_cpu_times(server_pid: int) -> Iterator[tuple[str, float, float]]:
+    """(kind, user seconds, system seconds) for the server and each process under it: its
+    probe analysis processes ("analysis", told apart by their lowered priority) and its
+    request processes ("server")."""
     root = psutil.Process(server_pid)
     for process in [root, *root.children(recursive=True)]:
         try:
             times, niceness = process.cpu_times(), process.nice()
         except psutil.NoSuchProcess:
             continue
-        used["analysis" if niceness > root.nice() else "server"] += times.user + times.system
+        yield "analysis" if niceness > root.nice() else "server", times.user, times.system
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's request processes, by its probe analysis
+    processes and by this load client."""
+    used = {"server": 0.0, "analysis": 0.0}
+    for kind, user, system in server_cpu_times(server_pid):
+        used[kind] += user + system
     me = psutil.Process().cpu_times()
     used["client"] = me.user + me.system
     # Every process on the machine: a level that leaves no core idle cannot gain by more
@@ -462,6 +471,16 @@ def main() -> None:
     print_report(args.settings, args.users, tallies, used)
 
 
+def lift_search_limit(server: LiveServer, world: World) -> None:
+    """The per-user search limit would refuse a benchmark's pace: lifted to its ceiling, and
+    a refusal stops the benchmark (it would spoil every figure)."""
+    httpx.put(
+        server.url_for("/api/settings/searches_per_minute"),
+        json={"value": 100_000},
+        headers=world.auth("admin"),
+    ).raise_for_status()
+
+
 def start_servers(
     stack: ExitStack, tmp: Path, settings: list[str], detector: str | None, photo: bytes
 ) -> dict[str, tuple[LiveServer, World]]:
@@ -480,13 +499,7 @@ def start_servers(
             extra += ["--probe-workers", "1"]
         env = world.env() | ({"FACESIFT_VISION__DETECTOR": detector} if detector else {})
         server = stack.enter_context(start_server(world.data_dir, env, extra_args=extra))
-        # the per-user search limit would refuse a load test's pace; lift it to its ceiling,
-        # and stop if the server refuses (a refusal here spoils every figure)
-        httpx.put(
-            server.url_for("/api/settings/searches_per_minute"),
-            json={"value": 100_000},
-            headers=world.auth("admin"),
-        ).raise_for_status()
+        lift_search_limit(server, world)
         # Warm-up, not counted: enough users that every server worker starts its probe
         # analysis processes (with two users, PostgreSQL's second worker started its own in
         # the first measured level: a 2.7 s upload at 10 users).

@@ -15,7 +15,7 @@ temporary ``git worktree`` of ``--against``, put first on its server's ``PYTHONP
 A cycle is an upload and a search by an investigator (over four keep-alive connections, so
 with ``--workers 2`` both workers serve searches), then 1.33 reads taken in turn from the
 load benchmark's readers (``load.READERS``): at 50 users the readers make 1.3-1.4 reads a
-search. The server's CPU is its request processes' (``load.cpu_seconds``: its probe
+search. The server's CPU is its request processes' (``load.server_cpu_times``: its probe
 analysis processes run at a lower priority and are counted apart), user and system.
 """
 
@@ -33,14 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from load import READERS, LoopbackClient, as_json, multipart, probe_photo  # noqa: E402
+from load import (  # noqa: E402
+    PURPOSE,
+    READERS,
+    LoopbackClient,
+    as_json,
+    lift_search_limit,
+    multipart,
+    probe_photo,
+    server_cpu_times,
+)
 
 from tests.browser_support import LiveServer, start_server  # noqa: E402
 from tests.postgres import start_postgres  # noqa: E402
@@ -48,7 +56,6 @@ from tests.server_world import World, build_world  # noqa: E402
 
 READS = [(name, path) for name, paths in READERS.items() for path in paths]
 CONNECTIONS = 4  # investigator connections: the workers of --workers 2 each get some
-PURPOSE = "identify the suspect in an armed robbery of a pharmacy"
 
 
 @dataclass
@@ -63,16 +70,12 @@ class Tree:
 
     def cpu(self) -> tuple[float, float]:
         """User and system CPU seconds of the server's request processes so far."""
-        root = psutil.Process(self.server.process.pid)
-        user = system = 0.0
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times, niceness = process.cpu_times(), process.nice()
-            except psutil.NoSuchProcess:
-                continue
-            if niceness <= root.nice():  # not a probe analysis process
-                user, system = user + times.user, system + times.system
-        return user, system
+        requests = [
+            (user, system)
+            for kind, user, system in server_cpu_times(self.server.process.pid)
+            if kind == "server"
+        ]
+        return sum(u for u, _ in requests), sum(s for _, s in requests)
 
 
 async def run_cycles(tree: Tree, photo: bytes, cycles: int) -> None:
@@ -125,12 +128,9 @@ def start_tree(
     env = world.env() | ({"PYTHONPATH": str(source / "src")} if source else {})
     extra = ["--workers", "2"] if backend == "postgresql" else []
     server = stack.enter_context(start_server(world.data_dir, env, extra_args=extra))
-    admin, ivan = world.auth("admin"), world.auth("ivan")
-    # The per-user search limit would refuse this pace: lifted to its ceiling.
-    url = server.url_for("/api/settings/searches_per_minute")
-    httpx.put(url, json={"value": 100_000}, headers=admin).raise_for_status()
+    lift_search_limit(server, world)
     case = {"reference": f"CPU-{label}", "offense_category": "robbery", "purpose": PURPOSE}
-    opened = httpx.post(server.url_for("/api/cases"), json=case, headers=ivan)
+    opened = httpx.post(server.url_for("/api/cases"), json=case, headers=world.auth("ivan"))
     opened.raise_for_status()
     tree = Tree(label, server, world, opened.json()["id"])
     asyncio.run(run_cycles(tree, photo, 10))  # warm-up: the analysis processes start
