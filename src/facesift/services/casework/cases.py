@@ -118,7 +118,7 @@ class CaseWork(CaseworkBase):
         return Case.model_validate(self._stored_case(case_id))
 
     def _case_for_search(self, actor: Principal, case_id: int) -> dict:
-        rules.require_search(actor)
+        rules.require_search(actor)  # first: without the role, not even whether it exists
         return self._searchable(actor, self._case(actor, case_id))
 
     def _searchable(self, actor: Principal, case: dict) -> dict:
